@@ -1,0 +1,131 @@
+"""Train an emotion CNN on FER2013 (or any class-folder set) and ship it with its model card.
+
+    python train.py --data dataset/fer2013 --arch vgg --epochs 40 --out models/emotion_model.h5
+
+The story, top to bottom: set up, prepare the data (a stratified validation part held
+out of train/), build the model, train with early stopping, a learning-rate plateau
+schedule and a checkpoint every epoch in runs/NAME/ (so ``--resume`` continues an
+interrupted run), then report on test/ and save the model and its card atomically.
+Pure Keras 3: it runs with KERAS_BACKEND=tensorflow, jax or torch.
+"""
+import argparse
+import os
+import shutil
+import sys
+
+# Setup: quiet TensorFlow's start-up chatter before Keras imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from utils.cli import fail, run_cli  # noqa: E402
+
+# Defaults: the values that produced models/emotion_model.h5.
+DATA = "dataset/fer2013"
+ARCH = "vgg"
+EPOCHS = 40
+BATCH_SIZE = 64
+IMG_SIZE = 48
+CHANNELS = 1
+VAL_SPLIT = 0.1
+SEED = 0
+LEARNING_RATE = 1e-3
+LABEL_SMOOTHING = 0.1
+EARLY_STOP_PATIENCE = 10
+PLATEAU_PATIENCE = 4
+FACE_MARGIN = 0.1
+RUNS_DIR = "runs"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=DATA,
+                        help="fer2013.csv, a folder with train/ (and test/) class folders, or one folder of class folders")
+    parser.add_argument("--arch", default=ARCH, help="baseline (the seed CNN), vgg, mobilenetv2 or resnet50")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--img-size", type=int, default=IMG_SIZE, help="square input side in pixels")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=CHANNELS,
+                        help="3 for the ImageNet architectures (gray copied into each channel)")
+    parser.add_argument("--val-split", type=float, default=VAL_SPLIT, help="fraction of train/ held out for validation")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
+    parser.add_argument("--label-smoothing", type=float, default=LABEL_SMOOTHING)
+    parser.add_argument("--class-weights", action="store_true",
+                        help="weight the loss by inverse class frequency (helps disgust, costs overall accuracy)")
+    parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    parser.add_argument("--weights", default="none",
+                        help="'imagenet' for the transfer architectures when the machine can download them, or 'none'")
+    parser.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16"), default="auto",
+                        help="auto: mixed_bfloat16 where the CPU computes bfloat16 natively, else float32")
+    parser.add_argument("--face-margin", type=float, default=FACE_MARGIN,
+                        help="margin around a detected face at inference, as a fraction of its size (stored in the card)")
+    parser.add_argument("--out", default="models/emotion_model.h5", help="where the finished model goes (.h5 or .keras)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run in runs/NAME/")
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.batch_size < 1 or args.img_size < 32:
+        parser.error("--epochs and --batch-size must be positive and --img-size at least 32")
+    if not 0 < args.val_split < 1:
+        parser.error("--val-split must be between 0 and 1")
+    if not args.out.endswith((".h5", ".keras")):
+        parser.error("--out must end in .h5 or .keras")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import keras
+    import numpy as np
+
+    from utils import data, models, training
+
+    # Prepare the data.
+    try:
+        dataset = data.load_dataset(args.data, args.val_split, args.seed,
+                                    (args.img_size, args.img_size), args.channels)
+    except data.DatasetError as error:
+        fail(str(error))
+    print(f"classes: {', '.join(dataset.classes)}; train {len(dataset.train)}, validation {len(dataset.val)}, "
+          f"test {len(dataset.test) if dataset.test else 0}; skipped {dataset.train.skipped} unreadable")
+
+    # Build the model.
+    keras.utils.set_random_seed(args.seed)
+    precision = training.choose_precision(args.precision)
+    keras.config.set_dtype_policy(precision)
+    input_shape = (args.img_size, args.img_size, args.channels)
+    weights = None if args.weights == "none" else args.weights
+    try:
+        model = models.build_model(args.arch, input_shape, len(dataset.classes), weights)
+    except ValueError as error:
+        fail(str(error))
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+                  metrics=["accuracy"])
+
+    # Train, checkpointing every epoch.
+    name = os.path.splitext(os.path.basename(args.out))[0]
+    run_dir = os.path.join(RUNS_DIR, name)
+    if not args.resume and os.path.isdir(run_dir):
+        shutil.rmtree(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    num_classes = len(dataset.classes)
+    batches = data.AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed,
+                                    augment=not args.no_augment)
+    val_onehot = np.eye(num_classes, dtype=np.float32)[dataset.val.labels]
+    model.fit(batches, validation_data=(dataset.val.images, val_onehot), epochs=args.epochs,
+              class_weight=data.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
+              callbacks=training.callbacks(run_dir, EARLY_STOP_PATIENCE, PLATEAU_PATIENCE, args.resume),
+              verbose=1 if sys.stdout.isatty() else 2)
+
+    # Evaluate the best epoch on test/ and ship it.
+    history = training.read_history(run_dir)
+    model.load_weights(training.best_weights_path(run_dir))
+    shipped = training.to_float32(model, args.arch, input_shape, num_classes)
+    metrics = training.test_metrics(shipped, dataset, history)
+    card = training.model_card(name, args, dataset, shipped, history, metrics, precision)
+    models.save_model(shipped, args.out, card)
+    training.save_curves(history, run_dir)
+    print(f"saved {args.out} (validation accuracy {metrics['val_accuracy']:.3f}"
+          + (f", test accuracy {metrics['test_accuracy']:.3f}" if "test_accuracy" in metrics else "") + ")")
+
+
+if __name__ == "__main__":
+    run_cli(main)

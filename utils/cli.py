@@ -1,0 +1,27 @@
+"""What every command-line tool shares: one-line errors and exit codes.
+
+A user mistake (missing file, bad data, unknown name) ends with ``error: ...`` on
+stderr and exit status 2, never a traceback; Ctrl-C ends quietly with 130.
+"""
+import sys
+
+# Exceptions that describe a user's input rather than a bug in the program.
+USER_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
+
+
+def fail(message, status=2):
+    """Print a one-line error and exit."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def run_cli(main, argv=None):
+    """Run ``main(argv)``, turning user errors into one-line messages."""
+    try:
+        status = main(argv)
+    except USER_ERRORS as error:
+        fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130)
+    raise SystemExit(status or 0)

@@ -1,0 +1,234 @@
+"""Reading FER2013 (the CSV or class folders), validation split, class weights, augmentation.
+
+Every face goes through :func:`utils.faces.preprocess`, the function inference uses.
+Class folders are matched to FER2013's label order by name, case-insensitively, never
+by alphabetical position; a folder set with other classes trains unchanged. Broken
+rows and unreadable images are skipped and counted, never fatal.
+"""
+import csv
+import math
+import os
+from dataclasses import dataclass, field
+
+import cv2
+import keras
+import numpy as np
+from tqdm import tqdm
+
+from utils.faces import preprocess
+
+# FER2013's own label order (the `emotion` column of fer2013.csv).
+FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+CSV_USAGES = {"train": "Training", "val": "PrivateTest", "test": "PublicTest"}
+
+
+class DatasetError(ValueError):
+    """The data set cannot be used; the message says why in one line."""
+
+
+@dataclass
+class Split:
+    """Preprocessed faces ``(N, H, W, C)`` float32 with integer labels."""
+    images: np.ndarray
+    labels: np.ndarray
+    skipped: int = 0
+
+    def __len__(self):
+        return len(self.labels)
+
+    def subset(self, index):
+        return Split(self.images[index], self.labels[index])
+
+
+@dataclass
+class Dataset:
+    classes: list
+    train: Split
+    val: Split
+    test: Split = None
+    source: str = ""
+    notes: list = field(default_factory=list)
+
+
+def canonical_class_order(names):
+    """FER2013 classes in their label order first, then any others alphabetically."""
+    lowered = {name.lower() for name in names}
+    known = [name for name in FER2013_CLASSES if name in lowered]
+    return known + sorted(lowered - set(known))
+
+
+def load_fer2013_csv(path, size=(48, 48), channels=1):
+    """``fer2013.csv`` -> ``{usage: Split}`` for Training, PublicTest and PrivateTest."""
+    rows = {}
+    skipped = 0
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"emotion", "pixels"} - set(reader.fieldnames or [])
+        if missing:
+            raise DatasetError(f"{path} has no {', '.join(sorted(missing))} column")
+        for row in tqdm(reader, desc=f"reading {os.path.basename(path)}", unit=" rows"):
+            try:
+                label = int(row["emotion"])
+                pixels = np.array(row["pixels"].split(), dtype=np.float32)
+                side = math.isqrt(pixels.size)
+                if not 0 <= label < len(FER2013_CLASSES) or side * side != pixels.size or side == 0:
+                    raise ValueError
+                if pixels.min() < 0 or pixels.max() > 255:
+                    raise ValueError
+            except (ValueError, TypeError, AttributeError):
+                skipped += 1
+                continue
+            face = pixels.reshape(side, side).astype(np.uint8)
+            usage = (row.get("Usage") or "Training").strip()
+            rows.setdefault(usage, ([], []))
+            rows[usage][0].append(preprocess(face, size[0], size[1], channels))
+            rows[usage][1].append(label)
+    splits = {usage: Split(np.stack(images), np.array(labels, dtype=np.int64))
+              for usage, (images, labels) in rows.items()}
+    if not splits:
+        raise DatasetError(f"{path} holds no readable rows")
+    return splits, skipped
+
+
+def find_class_folders(root):
+    """``{lower-case class name: folder path}`` for the subfolders of ``root`` that hold images."""
+    folders = {}
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_dir() and any(name.lower().endswith(IMAGE_SUFFIXES) for name in os.listdir(entry.path)):
+            folders[entry.name.lower()] = entry.path
+    return folders
+
+
+def load_class_folders(root, classes, size=(48, 48), channels=1):
+    """Images under ``root/<class>/`` -> Split, labels by position in ``classes``."""
+    folders = find_class_folders(root)
+    unknown = sorted(set(folders) - set(classes))
+    if unknown:
+        raise DatasetError(f"{root} has classes {unknown} that are not in {classes}")
+    files = [(os.path.join(path, name), classes.index(cls))
+             for cls, path in folders.items()
+             for name in sorted(os.listdir(path)) if name.lower().endswith(IMAGE_SUFFIXES)]
+    images, labels, skipped = [], [], 0
+    for file_path, label in tqdm(files, desc=f"reading {root}", unit=" images"):
+        face = cv2.imread(file_path, cv2.IMREAD_GRAYSCALE)
+        if face is None or face.size == 0:
+            skipped += 1
+            continue
+        images.append(preprocess(face, size[0], size[1], channels))
+        labels.append(label)
+    if not images:
+        raise DatasetError(f"{root} holds no readable images")
+    return Split(np.stack(images), np.array(labels, dtype=np.int64), skipped)
+
+
+def stratified_split(labels, fraction, seed):
+    """Indices ``(keep, held_out)``: ``fraction`` of every class held out, reproducibly."""
+    rng = np.random.default_rng(seed)
+    keep, held = [], []
+    for label in np.unique(labels):
+        index = rng.permutation(np.flatnonzero(labels == label))
+        count = int(round(len(index) * fraction)) if fraction > 0 else 0
+        held.extend(index[:count])
+        keep.extend(index[count:])
+    return np.sort(np.array(keep, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))
+
+
+def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1):
+    """Any accepted layout -> Dataset with train, validation and (when present) test splits.
+
+    Layouts: ``fer2013.csv`` (or a folder holding it); a folder with ``train/`` and
+    optionally ``test/`` class folders; a single folder of class folders.
+    """
+    if not os.path.exists(path):
+        raise DatasetError(f"no data set at {path} (run 'make data', or see dataset/README.md)")
+    csv_path = os.path.join(path, "fer2013.csv") if os.path.isdir(path) else path
+    if os.path.isfile(csv_path):
+        return _dataset_from_csv(csv_path, val_fraction, seed, size, channels)
+    train_root = os.path.join(path, "train")
+    root = train_root if os.path.isdir(train_root) else path
+    test_root = os.path.join(path, "test") if root == train_root else None
+    names = set(find_class_folders(root))
+    if test_root and os.path.isdir(test_root):
+        names |= set(find_class_folders(test_root))
+    if not names:
+        raise DatasetError(f"{path} has no class folders with images (expected train/<class>/*.jpg)")
+    classes = canonical_class_order(names)
+    train = load_class_folders(root, classes, size, channels)
+    test = load_class_folders(test_root, classes, size, channels) if test_root and os.path.isdir(test_root) else None
+    keep, held = stratified_split(train.labels, val_fraction, seed)
+    dataset = Dataset(classes, train.subset(keep), train.subset(held), test, source=path)
+    dataset.train.skipped = train.skipped + (test.skipped if test else 0)
+    return dataset
+
+
+def _dataset_from_csv(csv_path, val_fraction, seed, size, channels):
+    splits, skipped = load_fer2013_csv(csv_path, size, channels)
+    if CSV_USAGES["train"] not in splits:
+        raise DatasetError(f"{csv_path} has no Training rows")
+    train = splits[CSV_USAGES["train"]]
+    keep, held = stratified_split(train.labels, val_fraction, seed)
+    dataset = Dataset(list(FER2013_CLASSES), train.subset(keep), train.subset(held),
+                      splits.get(CSV_USAGES["test"]), source=csv_path)
+    dataset.train.skipped = skipped
+    return dataset
+
+
+def load_test_split(path, classes, size=(48, 48), channels=1, usage="PublicTest"):
+    """The split to report on: a class-folder tree or ``fer2013.csv`` rows of ``usage``."""
+    if not os.path.exists(path):
+        raise DatasetError(f"no test split at {path}")
+    if os.path.isfile(path):
+        splits, _ = load_fer2013_csv(path, size, channels)
+        if usage not in splits:
+            raise DatasetError(f"{path} has no {usage} rows")
+        return splits[usage]
+    return load_class_folders(path, list(classes), size, channels)
+
+
+def class_weights(labels, num_classes):
+    """Inverse-frequency weights (``n / (k * count)``), so rare disgust counts as much as happy."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    total = counts.sum()
+    return {i: float(total / (num_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
+
+
+def random_affine(face, rng, rotation=15.0, zoom=0.1, shift=0.1, flip=True):
+    """One random rotation/zoom/shift/flip of an ``(H, W, C)`` face, edges reflected."""
+    height, width = face.shape[:2]
+    angle = rng.uniform(-rotation, rotation)
+    scale = rng.uniform(1 - zoom, 1 + zoom)
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, scale)
+    matrix[:, 2] += rng.uniform(-shift, shift, size=2) * (width, height)
+    warped = cv2.warpAffine(face, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REFLECT_101)
+    warped = warped.reshape(face.shape)
+    return warped[:, ::-1] if flip and rng.random() < 0.5 else warped
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Shuffled, augmented mini-batches with one-hot labels, for ``model.fit``.
+
+    Plain NumPy and OpenCV, so it feeds any Keras backend (TensorFlow, JAX, torch).
+    """
+
+    def __init__(self, split, num_classes, batch_size, seed, augment=True, **kwargs):
+        super().__init__(**kwargs)
+        self.split, self.num_classes, self.batch_size = split, num_classes, batch_size
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(split))
+
+    def __len__(self):
+        return math.ceil(len(self.split) / self.batch_size)
+
+    def __getitem__(self, index):
+        picked = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        images = self.split.images[picked]
+        if self.augment:
+            images = np.stack([random_affine(face, self.rng) for face in images])
+        onehot = np.eye(self.num_classes, dtype=np.float32)[self.split.labels[picked]]
+        return images, onehot
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.split))

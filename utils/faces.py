@@ -1,0 +1,97 @@
+"""Face detection, cropping and THE one preprocessing function.
+
+Training and every front end pass faces through :func:`preprocess`, so a face is
+scaled and resized the same way when the model learns and when it is served.
+Detection runs on a downscaled copy of the image: OpenCV's Haar cascade at full
+resolution costs 50-110 ms on a 640x480 frame, far too slow for video.
+"""
+import threading
+
+import cv2
+import numpy as np
+
+# Longest side of the copy the cascade looks at; boxes are mapped back to full size.
+DETECT_MAX_SIDE = 320
+# Smallest face reported, as a fraction of the detection copy's shorter side.
+MIN_FACE_FRACTION = 0.08
+
+_thread_state = threading.local()
+
+
+def _cascade():
+    """One cascade per thread: a CascadeClassifier must not be shared between threads."""
+    cascade = getattr(_thread_state, "cascade", None)
+    if cascade is None:
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        cascade = cv2.CascadeClassifier(path)
+        if cascade.empty():
+            raise RuntimeError(f"OpenCV could not load its face cascade from {path}")
+        _thread_state.cascade = cascade
+    return cascade
+
+
+def to_gray(image):
+    """Any OpenCV image (gray, BGR, BGRA, 8 or 16 bit) -> 2-D uint8 gray."""
+    image = np.asarray(image)
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    raise ValueError(f"unsupported image shape {image.shape}")
+
+
+def detect_faces(image, max_side=DETECT_MAX_SIDE, min_fraction=MIN_FACE_FRACTION):
+    """Every face in ``image`` as ``(x, y, w, h)`` in full-size pixels, largest first."""
+    gray = to_gray(image)
+    height, width = gray.shape
+    scale = min(1.0, max_side / max(height, width))
+    small = gray if scale == 1.0 else cv2.resize(
+        gray, (max(1, round(width * scale)), max(1, round(height * scale))),
+        interpolation=cv2.INTER_AREA)
+    small = cv2.equalizeHist(small)
+    min_side = max(20, int(min(small.shape) * min_fraction))
+    found = _cascade().detectMultiScale(
+        small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+    boxes = [
+        (int(round(x / scale)), int(round(y / scale)), int(round(w / scale)), int(round(h / scale)))
+        for (x, y, w, h) in (found if len(found) else [])
+    ]
+    return sorted(boxes, key=lambda box: box[2] * box[3], reverse=True)
+
+
+def crop_face(image, box, margin):
+    """The face in ``box`` widened by ``margin`` (a fraction of its size) on each side."""
+    x, y, w, h = box
+    dx, dy = int(round(w * margin)), int(round(h * margin))
+    top, bottom = max(0, y - dy), min(image.shape[0], y + h + dy)
+    left, right = max(0, x - dx), min(image.shape[1], x + w + dx)
+    return image[top:bottom, left:right]
+
+
+def preprocess(face, height, width, channels=1):
+    """THE preprocessing: any face image -> float32 ``(height, width, channels)`` in [0, 1].
+
+    Gray throughout (FER2013 is gray); a three-channel model gets the gray copied
+    into each channel. Shrinking uses area averaging, enlarging bilinear.
+    """
+    gray = to_gray(face)
+    if gray.shape != (height, width):
+        shrinking = gray.shape[0] > height or gray.shape[1] > width
+        gray = cv2.resize(gray, (width, height),
+                          interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    scaled = gray.astype(np.float32) / 255.0
+    return np.repeat(scaled[:, :, None], channels, axis=2)
+
+
+def preprocess_for_card(face, card):
+    """:func:`preprocess` with the input size and channels the model card names."""
+    spec = card["input"]
+    return preprocess(face, spec["height"], spec["width"], spec["channels"])

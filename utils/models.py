@@ -1,0 +1,144 @@
+"""Architectures by name, and atomic save/load of a model with its JSON model card.
+
+Every architecture ends in a Dense layer named ``logits`` followed by
+``Activation("softmax", name="probabilities")``: the same function as a softmax
+Dense, while Grad-CAM and temperature scaling can read the logits.
+"""
+import json
+import os
+import tempfile
+
+import keras
+from keras import layers
+
+LOGITS_LAYER = "logits"
+PROBABILITIES_LAYER = "probabilities"
+
+
+def _head(x, num_classes):
+    """Logits in float32 (stable under mixed precision), then the softmax."""
+    logits = layers.Dense(num_classes, name=LOGITS_LAYER, dtype="float32")(x)
+    return layers.Activation("softmax", name=PROBABILITIES_LAYER, dtype="float32")(logits)
+
+
+def build_baseline(input_shape, num_classes, weights=None):
+    """The seed CNN, exactly: three conv+pool stages, Dense(128), Dropout(0.5), softmax."""
+    inputs = keras.Input(input_shape, name="face")
+    x = inputs
+    for stage, filters in enumerate((32, 64, 128), start=1):
+        x = layers.Conv2D(filters, (3, 3), activation="relu", name=f"conv{stage}")(x)
+        x = layers.MaxPooling2D((2, 2), name=f"pool{stage}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="dense")(x)
+    x = layers.Dropout(0.5, name="dropout")(x)
+    return keras.Model(inputs, _head(x, num_classes), name="baseline")
+
+
+def build_vgg(input_shape, num_classes, weights=None):
+    """VGG-style: four blocks of two 3x3 convolutions with batch normalisation.
+
+    Widths 32-64-128-256 keep it near 2M parameters, trainable on a CPU; the last
+    block's ReLU output (6x6 at 48x48 input) is the map Grad-CAM reads.
+    """
+    inputs = keras.Input(input_shape, name="face")
+    x = inputs
+    for block, filters in enumerate((32, 64, 128, 256), start=1):
+        for conv in (1, 2):
+            x = layers.Conv2D(filters, (3, 3), padding="same", use_bias=False,
+                              name=f"block{block}_conv{conv}")(x)
+            x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
+            x = layers.Activation("relu", name=f"block{block}_relu{conv}")(x)
+        x = layers.MaxPooling2D((2, 2), name=f"block{block}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(256, use_bias=False, name="dense")(x)
+    x = layers.BatchNormalization(name="dense_bn")(x)
+    x = layers.Activation("relu", name="dense_relu")(x)
+    x = layers.Dropout(0.5, name="dropout")(x)
+    return keras.Model(inputs, _head(x, num_classes), name="vgg")
+
+
+def _transfer(application, input_shape, num_classes, weights):
+    """An ImageNet backbone (three channels) under a small classification head."""
+    if input_shape[-1] != 3:
+        raise ValueError("transfer-learning architectures need --channels 3")
+    inputs = keras.Input(input_shape, name="face")
+    # Keras' applications expect [-1, 1] or caffe scaling; faces arrive in [0, 1].
+    x = layers.Rescaling(2.0, offset=-1.0, name="rescale")(inputs)
+    backbone = application(include_top=False, weights=weights, input_tensor=x)
+    x = layers.GlobalAveragePooling2D(name="global_pool")(backbone.output)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return keras.Model(inputs, _head(x, num_classes), name=backbone.name)
+
+
+def build_mobilenetv2(input_shape, num_classes, weights=None):
+    return _transfer(keras.applications.MobileNetV2, input_shape, num_classes, weights)
+
+
+def build_resnet50(input_shape, num_classes, weights=None):
+    return _transfer(keras.applications.ResNet50, input_shape, num_classes, weights)
+
+
+ARCHITECTURES = {
+    "baseline": build_baseline,
+    "vgg": build_vgg,
+    "mobilenetv2": build_mobilenetv2,
+    "resnet50": build_resnet50,
+}
+
+
+def build_model(arch, input_shape, num_classes, weights=None):
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture '{arch}' (choose from {', '.join(ARCHITECTURES)})")
+    return ARCHITECTURES[arch](tuple(input_shape), num_classes, weights)
+
+
+def card_path(model_path):
+    return os.path.splitext(model_path)[0] + ".json"
+
+
+def _atomic_write(path, write):
+    """Call ``write(temp_path)`` then rename over ``path``: a crash never leaves half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    suffix = os.path.splitext(path)[1]
+    handle, temp_path = tempfile.mkstemp(prefix=".partial-", suffix=suffix, dir=folder)
+    os.close(handle)
+    try:
+        write(temp_path)
+        os.replace(temp_path, path)
+    finally:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+
+
+def write_card(path, card):
+    """Write a model card (JSON) atomically."""
+    def write(temp_path):
+        with open(temp_path, "w") as handle:
+            json.dump(card, handle, indent=2)
+            handle.write("\n")
+    _atomic_write(path, write)
+
+
+def read_card(model_path):
+    path = card_path(model_path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model card {path} is missing")
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def save_model(model, path, card):
+    """Save the model (no optimizer state) and then its card, each atomically."""
+    _atomic_write(path, lambda temp_path: model.save(temp_path, include_optimizer=False)
+                  if temp_path.endswith(".h5") else model.save(temp_path))
+    write_card(card_path(path), card)
+
+
+def load_model(path):
+    """``(model, card)`` for a saved model; one-line errors for what is missing."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no model at {path}")
+    card = read_card(path)
+    model = keras.saving.load_model(path, compile=False)
+    return model, card

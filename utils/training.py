@@ -1,0 +1,132 @@
+"""The pieces of train.py that are not the story: callbacks, resuming, the model card.
+
+Pure Keras 3 and NumPy, so training runs on any backend.
+"""
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+
+import keras
+import numpy as np
+import pandas as pd
+
+from utils import plots
+
+HISTORY_FILE = "history.csv"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+CURVES_FILE = "curves.png"
+
+
+def choose_precision(requested):
+    """``mixed_bfloat16`` where the CPU has native bfloat16 (2-3x faster here), else float32."""
+    if requested != "auto":
+        return requested
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read()
+    except OSError:
+        return "float32"
+    return "mixed_bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+
+
+def read_history(run_dir):
+    """The per-epoch log as ``{column: list}``; an epoch logged twice (resumed) keeps its last row."""
+    path = os.path.join(run_dir, HISTORY_FILE)
+    if not os.path.isfile(path):
+        return {}
+    frame = pd.read_csv(path).drop_duplicates("epoch", keep="last").sort_values("epoch")
+    return {column: frame[column].tolist() for column in frame.columns}
+
+
+def best_weights_path(run_dir):
+    return os.path.join(run_dir, BEST_WEIGHTS_FILE)
+
+
+def callbacks(run_dir, early_stop_patience, plateau_patience, resume):
+    """Log, back up every epoch (for --resume), keep the best epoch, stop early, lower the rate on plateaus."""
+    previous_best = max(read_history(run_dir).get("val_accuracy", [])) if resume and read_history(run_dir) else None
+    return [
+        keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resume),
+        keras.callbacks.ModelCheckpoint(best_weights_path(run_dir), monitor="val_accuracy", mode="max",
+                                        save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=previous_best),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.5,
+                                          patience=plateau_patience, min_lr=1e-5, verbose=1),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=early_stop_patience,
+                                      verbose=1),
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True),
+    ]
+
+
+def to_float32(model, arch, input_shape, num_classes):
+    """The same network with float32 weights and policy, for laptops without bfloat16."""
+    from utils.models import build_model
+    keras.config.set_dtype_policy("float32")
+    shipped = build_model(arch, input_shape, num_classes)
+    shipped.set_weights(model.get_weights())
+    return shipped
+
+
+def _accuracy(model, split):
+    predicted = np.argmax(model.predict(split.images, batch_size=256, verbose=0), axis=1)
+    return predicted == split.labels
+
+
+def test_metrics(model, dataset, history):
+    """Best validation accuracy, and test accuracy overall and per class when test/ exists."""
+    metrics = {"val_accuracy": round(float(np.mean(_accuracy(model, dataset.val))), 4)}
+    if history.get("val_accuracy"):
+        metrics["best_epoch"] = int(np.argmax(history["val_accuracy"])) + 1
+    if dataset.test is not None and len(dataset.test):
+        correct = _accuracy(model, dataset.test)
+        metrics["test_accuracy"] = round(float(np.mean(correct)), 4)
+        metrics["test_per_class"] = {
+            name: round(float(np.mean(correct[dataset.test.labels == i])), 4)
+            for i, name in enumerate(dataset.classes) if np.any(dataset.test.labels == i)}
+        metrics["test_images"] = len(dataset.test)
+    return metrics
+
+
+def _tensorflow_version():
+    try:
+        import tensorflow
+    except ImportError:  # trained on the JAX or torch backend
+        return None
+    return tensorflow.__version__
+
+
+def model_card(name, args, dataset, model, history, metrics, precision):
+    """The JSON model card (see Contracts in DESIGN.md)."""
+    return {
+        "name": name,
+        "task": "emotion",
+        "classes": list(dataset.classes),
+        "input": {"height": args.img_size, "width": args.img_size, "channels": args.channels},
+        "preprocessing": {"color": "gray", "scale": [0, 1], "face_margin": args.face_margin,
+                          "function": "utils.faces.preprocess"},
+        "architecture": args.arch,
+        "parameters": int(model.count_params()),
+        "training": {
+            "data": dataset.source, "train_images": len(dataset.train), "val_images": len(dataset.val),
+            "test_images": len(dataset.test) if dataset.test is not None else 0,
+            "skipped_images": int(dataset.train.skipped),
+            "val_fraction": args.val_split, "seed": args.seed,
+            "epochs": len(history.get("epoch", [])), "epochs_requested": args.epochs,
+            "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+            "label_smoothing": args.label_smoothing, "augmentation": not args.no_augment,
+            "class_weights": args.class_weights, "precision": precision,
+            "backend": keras.backend.backend(),
+            "command": "python " + " ".join([os.path.basename(sys.argv[0]) or "train.py"] + sys.argv[1:]),
+        },
+        "metrics": metrics,
+        "versions": {"python": platform.python_version(), "keras": keras.__version__,
+                     "tensorflow": _tensorflow_version(), "numpy": np.__version__},
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def save_curves(history, run_dir):
+    """history.csv is written as training goes; this adds the curves PNG beside it."""
+    if history.get("loss"):
+        plots.training_curves(history).savefig(os.path.join(run_dir, CURVES_FILE), dpi=100)
