@@ -1,0 +1,58 @@
+"""Shared fixtures: a small saved model with its card, and real faces.
+
+Nothing here needs FER2013 or the network. The model is the seed architecture with
+random weights, saved the way train.py saves, so every front end can load it.
+"""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def make_card(name, classes=FER_CLASSES, arch="baseline", size=48, channels=1):
+    """A model card with the keys DESIGN.md's contract names."""
+    return {
+        "name": name, "task": "emotion", "classes": list(classes),
+        "input": {"height": size, "width": size, "channels": channels},
+        "preprocessing": {"color": "gray", "scale": [0, 1], "face_margin": 0.1},
+        "architecture": arch, "parameters": 0,
+        "training": {"data": "fixture", "train_images": 0, "val_images": 0, "val_fraction": 0.1,
+                     "seed": 0, "epochs": 0, "batch_size": 8, "precision": "float32", "command": "fixture"},
+        "metrics": {"val_accuracy": 0.5, "test_accuracy": 0.5, "test_per_class": {c: 0.5 for c in classes}},
+        "versions": {}, "created": "2026-01-01T00:00:00Z",
+    }
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory):
+    """A randomly initialised seed CNN saved as models/ would hold it (.h5 + card)."""
+    import keras
+
+    from utils.models import build_model, save_model
+    keras.utils.set_random_seed(0)
+    model = build_model("baseline", (48, 48, 1), len(FER_CLASSES))
+    card = make_card("fixture_model")
+    card["parameters"] = int(model.count_params())
+    path = str(tmp_path_factory.mktemp("models") / "fixture_model.h5")
+    save_model(model, path, card)
+    return path
+
+
+@pytest.fixture(scope="session")
+def astronaut_bgr():
+    """scikit-image's public-domain astronaut photo (one clear face), as OpenCV BGR."""
+    from skimage import data
+    return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
+@pytest.fixture(scope="session")
+def astronaut_face_box():
+    """Where the astronaut's face is in that photo, (x, y, w, h), checked by hand."""
+    return (170, 40, 120, 140)

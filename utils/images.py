@@ -1,0 +1,71 @@
+"""Reading a user's image safely: bytes or a path -> an upright 8-bit BGR array.
+
+Pillow does the decoding so that EXIF orientation, 16-bit, RGBA, CMYK and palette
+images all come out right, and the pixel count is checked from the header before
+anything is decoded, so a decompression bomb is refused cheaply.
+"""
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 40_000_000
+
+
+class ImageError(ValueError):
+    """The input is not an image we can use; the message says why in one line."""
+
+
+def decode_image(data, max_pixels=MAX_PIXELS):
+    """Image file bytes -> ``(H, W, 3)`` uint8 BGR, EXIF orientation applied."""
+    if not data:
+        raise ImageError("the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(f"the image has {width * height / 1e6:.0f} megapixels; "
+                                 f"the limit is {max_pixels / 1e6:.0f}")
+            image.load()
+            image = ImageOps.exif_transpose(image)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError("the file is not an image this program can read (JPEG, PNG, WebP, BMP ...)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"the image is damaged or truncated ({error})") from None
+    return _to_bgr(image)
+
+
+def _to_bgr(image):
+    """Any Pillow mode -> 8-bit BGR; 16-bit gray is scaled down, not clipped."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if array.max() > 255 else 255.0
+        gray = np.clip(array / peak * 255.0, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if image.mode != "RGB":
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            image = image.convert("RGBA")
+            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, image)
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
+
+
+def read_image(path, max_pixels=MAX_PIXELS):
+    """An image file on disk -> BGR array, with the same checks as uploads."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no image at {path}") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path} is a folder, not an image") from None
+    try:
+        return decode_image(data, max_pixels)
+    except ImageError as error:
+        raise ImageError(f"{path}: {error}") from None
