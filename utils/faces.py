@@ -56,7 +56,6 @@ def detect_faces(image, max_side=DETECT_MAX_SIDE, min_fraction=MIN_FACE_FRACTION
     small = gray if scale == 1.0 else cv2.resize(
         gray, (max(1, round(width * scale)), max(1, round(height * scale))),
         interpolation=cv2.INTER_AREA)
-    small = cv2.equalizeHist(small)
     min_side = max(20, int(min(small.shape) * min_fraction))
     found = _cascade().detectMultiScale(
         small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
