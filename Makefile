@@ -1,0 +1,70 @@
+# EmoDetect-Pro: `make run` starts the web app on the shipped model, `make test` runs the tests.
+# Both create .venv when it is missing and install what is needed (fast the second time).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+MODEL  ?= models/emotion_model.h5
+DATA   ?= dataset/fer2013
+FER_ARCHIVE := ../shared/datasets/fer2013.tar.gz
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: run test setup setup-dev system-check test-system-deps train train-baseline evaluate data clean
+
+run: setup
+	$(PY) app.py --host $(HOST) --port $(PORT) --model $(MODEL)
+
+test: setup-dev test-system-deps
+	@if [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null; then \
+		xvfb-run -a -s "-screen 0 1280x1024x24" $(PY) -m pytest -ra; \
+	else \
+		$(PY) -m pytest -ra; \
+	fi
+
+# What pip cannot install (Python's venv module, Tk) is checked first, with the command that adds it.
+system-check:
+	@sh scripts/check_system.sh "$(PYTHON)"
+
+$(PY): | system-check
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(PY)
+	$(PY) -m pip install -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime-installed
+
+setup: $(VENV)/.runtime-installed
+setup-dev: $(VENV)/.dev-installed
+
+# The browser and desktop tests need Debian's chromium and Xvfb; installed when missing and possible.
+test-system-deps:
+	@sh scripts/install_test_deps.sh
+
+train: setup
+	$(PY) train.py --data $(DATA) --arch vgg --epochs 40 --out models/emotion_model.h5
+
+train-baseline: setup
+	$(PY) train.py --data $(DATA) --arch baseline --epochs 60 --out models/baseline_cnn.h5
+
+evaluate: setup
+	$(PY) evaluate.py --model models/emotion_model.h5 --model models/baseline_cnn.h5 --data $(DATA)/test
+
+data:
+	@if [ -d $(DATA)/train ]; then \
+		echo "FER2013 is already in $(DATA)"; \
+	elif [ -f $(FER_ARCHIVE) ]; then \
+		mkdir -p dataset && tar -xzf $(FER_ARCHIVE) -C dataset/ && echo "unpacked FER2013 into dataset/fer2013"; \
+	else \
+		echo "FER2013 is not here. Download it from Kaggle (the 'fer2013' image folders or fer2013.csv)"; \
+		echo "and put it in dataset/ as dataset/README.md describes."; \
+	fi
+
+clean:
+	rm -rf $(VENV) reports visualizations test-artifacts .pytest_cache
