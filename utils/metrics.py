@@ -1,0 +1,99 @@
+"""How good a model is and where it fails: classification metrics, calibration, temperature.
+
+Plain NumPy, scikit-learn and SciPy on arrays of labels, probabilities and logits,
+so ``evaluate.py`` and the tests compute every figure the same way. Calibration
+follows Guo et al. (2017), "On Calibration of Modern Neural Networks": the expected
+calibration error over equal-width confidence bins, and one softmax temperature
+fitted by minimising the negative log-likelihood on validation logits.
+"""
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+from sklearn import metrics as skm
+
+ECE_BINS = 15
+# Temperatures searched when fitting; far wider than any trained CNN needs.
+TEMPERATURE_RANGE = (0.05, 20.0)
+
+
+def summary(labels, predicted, num_classes):
+    """Overall accuracy and the macro and weighted precision, recall and F1."""
+    result = {"accuracy": float(skm.accuracy_score(labels, predicted))}
+    for average in ("macro", "weighted"):
+        precision, recall, f1, _ = skm.precision_recall_fscore_support(
+            labels, predicted, labels=range(num_classes), average=average, zero_division=0)
+        result.update({f"{average}_precision": float(precision), f"{average}_recall": float(recall),
+                       f"{average}_f1": float(f1)})
+    return result
+
+
+def per_class_table(labels, predicted, classes):
+    """One row per class: precision, recall, F1, support and accuracy.
+
+    A class's accuracy is the share of its faces labelled correctly, as the model
+    card's ``test_per_class``; that is its recall, under the name teachers expect.
+    """
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        labels, predicted, labels=range(len(classes)), zero_division=0)
+    return pd.DataFrame({"precision": precision, "recall": recall, "f1": f1,
+                         "support": support.astype(int), "accuracy": recall},
+                        index=pd.Index(list(classes), name="class"))
+
+
+def confusion(labels, predicted, num_classes):
+    """``(counts, row_normalised)``: rows are true classes; an absent class's row is zeros."""
+    counts = skm.confusion_matrix(labels, predicted, labels=range(num_classes))
+    totals = counts.sum(axis=1, keepdims=True)
+    return counts, np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+
+
+def reliability_bins(probabilities, labels, bins=ECE_BINS):
+    """Per equal-width confidence bin: mean confidence, accuracy and count (empty bins NaN, 0)."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(labels)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    # Bins are (lo, hi]; a confidence of exactly 0 cannot happen with a softmax.
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        mean_confidence = np.bincount(which, weights=confidence, minlength=bins) / counts
+        accuracy = np.bincount(which, weights=correct, minlength=bins) / counts
+    return {"edges": edges, "confidence": mean_confidence, "accuracy": accuracy, "count": counts}
+
+
+def expected_calibration_error(probabilities, labels, bins=ECE_BINS):
+    """Mean |accuracy - confidence| over the bins, weighted by how many faces fall in each."""
+    table = reliability_bins(probabilities, labels, bins)
+    filled = table["count"] > 0
+    gaps = np.abs(table["accuracy"][filled] - table["confidence"][filled])
+    return float(np.sum(gaps * table["count"][filled]) / table["count"].sum())
+
+
+def negative_log_likelihood(logits, labels, temperature=1.0):
+    """Mean cross-entropy of the temperature-scaled softmax."""
+    log_probabilities = log_softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
+    return float(-np.mean(log_probabilities[np.arange(len(labels)), labels]))
+
+
+def fit_temperature(logits, labels):
+    """The temperature that minimises the NLL of ``logits`` (fit it on validation data only).
+
+    The search runs over log T, where the NLL is smooth and nearly convex; a
+    temperature above 1 softens an over-confident model, below 1 sharpens it.
+    The predicted class never changes, so accuracy is untouched.
+    """
+    labels = np.asarray(labels)
+    result = minimize_scalar(lambda log_t: negative_log_likelihood(logits, labels, np.exp(log_t)),
+                             bounds=np.log(TEMPERATURE_RANGE), method="bounded",
+                             options={"xatol": 1e-4})
+    return float(np.exp(result.x))
+
+
+def confident_mistakes(probabilities, labels, count):
+    """Indices of the ``count`` wrong predictions made with the highest confidence, highest first."""
+    probabilities = np.asarray(probabilities)
+    wrong = np.flatnonzero(probabilities.argmax(axis=1) != np.asarray(labels))
+    order = np.argsort(-probabilities[wrong].max(axis=1), kind="stable")
+    return wrong[order[:count]]
