@@ -146,3 +146,85 @@ def kernel_grid(kernels, columns=None):
             axis.imshow(kernels[:, :, 0, index], cmap="gray")
     figure.suptitle(f"First-layer kernels {kernels.shape[0]}x{kernels.shape[1]}, {count} filters", fontsize=10)
     return figure
+
+
+# Evaluation figures (evaluate.py): confusion matrices, calibration, mistakes, model comparison.
+
+def confusion_heatmap(matrix, classes, normalised=False, title="Confusion matrix"):
+    """Rows are true classes, columns predicted: counts, or each row's shares when ``normalised``."""
+    import seaborn as sns  # slow to import; only this figure needs it
+    figure = Figure(figsize=(7, 6))
+    axis = figure.subplots()
+    sns.heatmap(matrix, annot=True, fmt=".2f" if normalised else "d", cmap="Blues", square=True,
+                vmin=0, vmax=1 if normalised else None, xticklabels=classes, yticklabels=classes,
+                cbar_kws={"label": "share of the true class" if normalised else "faces"}, ax=axis)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def reliability_diagram(curves):
+    """One panel per ``(label, bins, ece)``: accuracy per confidence bin against the diagonal.
+
+    ``bins`` is :func:`utils.metrics.reliability_bins`' dict. A bar under the diagonal
+    means over-confidence; the red part is the gap the ECE averages.
+    """
+    figure = Figure(figsize=(4.5 * len(curves), 4.5))
+    axes = np.atleast_1d(figure.subplots(1, len(curves)))
+    for axis, (label, bins, ece) in zip(axes, curves):
+        edges = bins["edges"]
+        width, left = np.diff(edges), edges[:-1]
+        filled = bins["count"] > 0
+        accuracy = np.where(filled, bins["accuracy"], 0.0)
+        confidence = np.where(filled, bins["confidence"], 0.0)
+        axis.bar(left, accuracy, width=width, align="edge", color="tab:blue", edgecolor="black",
+                 linewidth=0.5, label="accuracy")
+        axis.bar(left, confidence - accuracy, bottom=accuracy, width=width, align="edge",
+                 color="tab:red", alpha=0.3, edgecolor="tab:red", hatch="//", linewidth=0.5, label="gap")
+        axis.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1)
+        axis.set_xlabel("confidence")
+        axis.set_ylabel("accuracy")
+        axis.set_title(f"{label}: ECE {ece:.3f}")
+        axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def mistakes_grid(faces, true_labels, predicted_labels, confidences, columns=6):
+    """The given faces (``(N, H, W, C)`` in [0, 1]) titled with true and predicted class."""
+    count = max(1, len(faces))
+    columns = min(columns, count)
+    rows = int(np.ceil(count / columns))
+    figure = Figure(figsize=(columns * 1.6, rows * 1.9 + 0.4))
+    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+    for axis in axes:
+        axis.set_axis_off()
+    for axis, face, true, predicted, confidence in zip(axes, faces, true_labels, predicted_labels, confidences):
+        axis.imshow(face[:, :, 0], cmap="gray", vmin=0, vmax=1)
+        axis.set_title(f"true {true}\npred {predicted} {confidence:.2f}", fontsize=8)
+    figure.suptitle("Most confident mistakes" if len(faces) else "No mistakes", fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def per_class_accuracy_bars(accuracies, classes):
+    """Grouped bars: per-class accuracy of each model (``accuracies``: model name -> list in class order)."""
+    figure = Figure(figsize=(max(7, 1.2 * len(classes) + 1), 4.5))
+    axis = figure.subplots()
+    width = 0.8 / len(accuracies)
+    positions = np.arange(len(classes))
+    for offset, (name, values) in enumerate(accuracies.items()):
+        axis.bar(positions + (offset - (len(accuracies) - 1) / 2) * width, values, width=width, label=name)
+    axis.set_xticks(positions)
+    axis.set_xticklabels(classes)
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("accuracy (share of the class labelled correctly)")
+    axis.set_title("Per-class accuracy")
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    return figure
