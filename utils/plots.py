@@ -228,3 +228,80 @@ def per_class_accuracy_bars(accuracies, classes):
     axis.legend()
     figure.tight_layout()
     return figure
+
+
+def class_colours(classes):
+    """RGB (0-1) per class: tab10 in card order, so a class has one colour in every figure and video."""
+    from matplotlib import colormaps
+    palette = colormaps["tab10"].colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(classes)}
+
+
+def emotion_distribution(counts, title="Emotion distribution"):
+    """Share of faces per emotion (``counts``: emotion -> count, in card order) as bars."""
+    import seaborn as sns
+    names = list(counts)
+    total = max(1, sum(counts.values()))
+    shares = [100 * counts[name] / total for name in names]
+    figure = Figure(figsize=(7, 4))
+    axis = figure.subplots()
+    sns.barplot(x=names, y=shares, hue=names, palette=class_colours(names), legend=False, ax=axis)
+    for position, (share, count) in enumerate(zip(shares, counts.values())):
+        axis.annotate(f"{count}", (position, share), ha="center", va="bottom", fontsize=8)
+    axis.set_ylabel("share of faces (%)")
+    axis.set_title(title)
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def emotion_timeline(times, probabilities, classes, title="Emotion over time"):
+    """Each class's probability against time (seconds), one line per class."""
+    colours = class_colours(classes)
+    probabilities = np.asarray(probabilities, dtype=float).reshape(len(times), len(classes))
+    figure = Figure(figsize=(10, 4))
+    axis = figure.subplots()
+    for index, name in enumerate(classes):
+        axis.plot(times, probabilities[:, index], label=name, color=colours[name], linewidth=1.5)
+    axis.set_xlabel("time (s)")
+    axis.set_ylabel("probability")
+    axis.set_ylim(0, 1)
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+# Images for the browser: arrays and figures as PNG data URLs that a page shows inline.
+
+def colour_map(values, cmap="viridis", low=None, high=None):
+    """A 2-D array -> ``(H, W, 3)`` uint8 RGB through a matplotlib colormap.
+
+    ``low``/``high`` fix the scale (one scale for a whole layer lets channels be compared);
+    by default the array's own range is used.
+    """
+    import matplotlib
+    values = np.asarray(values, dtype=np.float32)
+    low = float(values.min()) if low is None else float(low)
+    high = float(values.max()) if high is None else float(high)
+    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return np.uint8(matplotlib.colormaps[cmap](np.clip(scaled, 0.0, 1.0))[..., :3] * 255)
+
+
+def image_png(image):
+    """A gray or RGB uint8 array -> PNG bytes (OpenCV's encoder: fast for many small maps)."""
+    import cv2
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError(f"could not encode an image of shape {image.shape} as PNG")
+    return encoded.tobytes()
+
+
+def png_data_url(png):
+    """PNG bytes -> a ``data:`` URL, so a page can show an image without a second request."""
+    import base64
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

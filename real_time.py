@@ -1,0 +1,187 @@
+"""Webcam or video -> every face boxed with its emotion, live; optionally an annotated video and a timeline.
+
+    python real_time.py                                  # camera 0, in a window; q quits
+    python real_time.py --source clip.mp4 --no-display --output annotated.mp4 --csv timeline.csv
+
+Labels are smoothed over a face's last few analysed frames, faces being followed by
+position, so they do not flicker; a face under ``--threshold`` shows as "uncertain".
+At the end a table of emotions is printed and, beside the CSV (or the video), two
+summary plots are saved: the emotion distribution and the emotions over time.
+The frame analysis itself lives in ``utils.video``, shared with the other front ends.
+"""
+import argparse
+import csv
+import os
+import sys
+
+from utils import video
+from utils.cli import fail, run_cli
+
+# utils.predict.DEFAULT_THRESHOLD (a test checks): importing it would load TensorFlow, which takes
+# seconds, before a wrong --source or --help could answer.
+DEFAULT_THRESHOLD = 0.35
+DEFAULT_MODEL = os.path.join("models", "emotion_model.h5")
+WINDOW = "EmoDetect-Pro (q quits)"
+QUIT_KEYS = (ord("q"), ord("Q"), 27)  # 27: Esc
+# Video writers by file extension; anything else gets mp4v.
+FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v"}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", default="0",
+                        help="camera index (0, 1, ...), video file or stream URL (rtsp://...); default 0")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"trained model (default {DEFAULT_MODEL})")
+    parser.add_argument("--output", help="write the annotated video here (.mp4 or .avi)")
+    parser.add_argument("--csv", help="write one row per face per analysed frame here")
+    parser.add_argument("--no-display", action="store_true", help="no window (servers, CI)")
+    parser.add_argument("--every", type=int, default=1, metavar="N",
+                        help="analyse every Nth frame, showing the last labels in between (default 1)")
+    parser.add_argument("--detect-every", type=int, default=video.DETECT_EVERY, metavar="N",
+                        help="search the whole frame for faces every N analysed frames, tracking in between "
+                             f"(default {video.DETECT_EVERY})")
+    parser.add_argument("--smooth", type=int, default=video.SMOOTH_FRAMES, metavar="N",
+                        help=f"average a face's labels over its last N analysed frames (default {video.SMOOTH_FRAMES})")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"confidence under which a face is 'uncertain' (default {DEFAULT_THRESHOLD})")
+    return parser.parse_args(argv)
+
+
+class Window:
+    """An OpenCV window; without GUI support (opencv-python-headless) it says so once and shows nothing."""
+
+    def __init__(self):
+        self.available = True
+
+    def show(self, frame):
+        """Show a frame; False once the user pressed q or Esc, or closed the window."""
+        import cv2
+        if not self.available:
+            return True
+        try:
+            cv2.imshow(WINDOW, frame)
+        except cv2.error:
+            self.available = False
+            print("this OpenCV has no window support (opencv-python-headless): continuing without a window; "
+                  "use --no-display, or install opencv-python for one. Ctrl-C stops.", file=sys.stderr)
+            return True
+        key = cv2.waitKey(1) & 0xFF
+        return key not in QUIT_KEYS and cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) >= 1
+
+    def close(self):
+        if self.available:
+            import cv2
+            cv2.destroyAllWindows()
+
+
+class AnnotatedVideo:
+    """The annotated frames as a video file, opened at the first frame (which gives the size)."""
+
+    def __init__(self, path, fps):
+        self.path, self.fps, self._writer = path, fps, None
+
+    def write(self, frame):
+        import cv2
+        if self._writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*FOURCC.get(os.path.splitext(self.path)[1].lower(), "mp4v"))
+            self._writer = cv2.VideoWriter(self.path, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
+            if not self._writer.isOpened():
+                raise ValueError(f"cannot write a video to {self.path} (try .mp4 or .avi)")
+        self._writer.write(frame)
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.release()
+
+
+class Timeline:
+    """Rows of the CSV, written as they come (a long webcam session keeps its data) and kept for the summary."""
+
+    def __init__(self, path, classes):
+        self.rows, self._file, self._writer = [], None, None
+        if path:
+            self._file = open(path, "w", newline="")
+            self._writer = csv.DictWriter(self._file, fieldnames=video.timeline_fields(classes))
+            self._writer.writeheader()
+
+    def add(self, rows):
+        self.rows.extend(rows)
+        if self._writer:
+            self._writer.writerows(rows)
+
+    def close(self):
+        if self._file:
+            self._file.close()
+
+
+def play(source, analyser, timeline, writer, window):
+    """The loop: read, analyse, draw, write, show; until the end, q, Ctrl-C or a lost camera."""
+    colours = video.label_colours(analyser.classes)
+    meter = video.FpsMeter()
+    try:
+        while (frame := source.read()) is not None:
+            found, analysed = analyser.analyse(frame)
+            if analysed:
+                timeline.add(video.timeline_rows(source.seconds(), source.frames_read - 1, found))
+            video.draw_fps(video.draw_faces(frame, found, colours), meter.tick())
+            if writer:
+                writer.write(frame)
+            if window and not window.show(frame):
+                break
+    except KeyboardInterrupt:
+        print("stopped (Ctrl-C)", file=sys.stderr)
+    return meter
+
+
+def summarise(timeline, classes, plots_stem, seconds, frames):
+    """Print the emotion table and the time split; save the two summary plots when asked for files."""
+    from utils import plots
+    print(f"{frames} frames, {len(timeline.rows)} face rows")
+    if seconds:
+        print("time per frame: " + ", ".join(f"{phase} {1000 * total / max(1, frames):.1f} ms"
+                                             for phase, total in seconds.items()))
+    if not timeline.rows:
+        print("no faces found")
+        return
+    table = video.summary_table(timeline.rows, classes)
+    print(table.to_string())
+    if plots_stem:
+        figures = {
+            "distribution": plots.emotion_distribution(table["faces"].to_dict()),
+            "over_time": plots.emotion_timeline(*video.probabilities_over_time(timeline.rows, classes), classes),
+        }
+        for name, figure in figures.items():
+            path = f"{plots_stem}_{name}.png"
+            figure.savefig(path, dpi=100, bbox_inches="tight")
+            print(f"wrote {path}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not os.path.isfile(args.model):
+        fail(f"no model at {args.model} (train one with train.py, or pass --model)")
+    with video.VideoSource(args.source) as source:
+        from utils.predict import Predictor  # TensorFlow loads slowly: only once the source is known good
+        predictor = Predictor.from_path(args.model)
+        analyser = video.VideoAnalyser(predictor, args.threshold, args.every, args.detect_every, args.smooth)
+        timeline = Timeline(args.csv, predictor.classes)
+        writer = AnnotatedVideo(args.output, source.fps) if args.output else None
+        window = None if args.no_display else Window()
+        try:
+            play(source, analyser, timeline, writer, window)
+        finally:
+            for sink in (timeline, writer, window):
+                if sink:
+                    sink.close()
+    report = args.csv or args.output
+    summarise(timeline, predictor.classes, os.path.splitext(report)[0] if report else None,
+              analyser.seconds, analyser.frames)
+    if source.lost:
+        print(f"error: {source.name} was lost and did not come back after {source.retries} tries",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,359 @@
+"""Video analysis shared by every live front end: sources, tracking, smoothing, drawing, timelines.
+
+Nothing here opens a window, so ``real_time.py``, the site's live page and the
+desktop window's webcam can all use it.
+
+Speed is the design constraint. Haar detection over a whole frame costs 15-30 ms
+even on the 320 px copy :func:`utils.faces.detect_faces` searches, most of a 30
+frames/s budget before any prediction. So the whole frame is searched only every
+few analysed frames (new faces appear rarely); in between, each face already
+followed is looked for only in a small region around where it was, shrunk so the
+face is about 48 px across, which costs about a millisecond.
+"""
+import collections
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from utils import faces
+
+# Whole-frame detection every this many analysed frames; tracking in between.
+DETECT_EVERY = 5
+# Labels are the mean probabilities of a face's last this many analysed frames.
+SMOOTH_FRAMES = 5
+# A face missed by the detector this many analysed frames in a row is forgotten.
+MAX_MISSED = 5
+# A face is labelled once seen this many times: the cascade's one-frame false alarms never show.
+CONFIRM_HITS = 2
+# Boxes overlapping at least this much (intersection over union) are the same face.
+MATCH_IOU = 0.3
+# Between detections a face is looked for within this fraction of its size around its box,
+ROI_MARGIN = 0.5
+# in a copy of that region shrunk to this many pixels across (the face about 48 px).
+ROI_SIDE = 96
+# A live source that stops giving frames is reopened this many times, this many seconds apart.
+RECONNECT_TRIES = 5
+RECONNECT_WAIT = 1.0
+# Frame rate assumed for a source that does not report one (many webcams).
+FALLBACK_FPS = 30.0
+
+UNCERTAIN_COLOUR = (160, 160, 160)
+
+
+class SourceError(ValueError):
+    """A camera, file or stream that cannot be opened: the user's input, so exit status 2."""
+
+
+# Sources ---------------------------------------------------------------------------------
+
+def parse_source(text):
+    """``"0"`` -> camera index 0; anything else is a file path or stream URL, unchanged."""
+    text = str(text).strip()
+    return int(text) if text.isdigit() else text
+
+
+def describe_source(source):
+    return f"camera {source}" if isinstance(source, int) else str(source)
+
+
+class VideoSource:
+    """A camera, video file or stream, giving frames until the end, and reconnecting if live.
+
+    A file ends at its last frame. A camera or stream that stops giving frames has
+    dropped one or been unplugged: it is reopened up to ``retries`` times, ``wait``
+    seconds apart, before :attr:`lost` is set and :meth:`read` gives up.
+    """
+
+    def __init__(self, source, retries=RECONNECT_TRIES, wait=RECONNECT_WAIT, opener=cv2.VideoCapture):
+        self.source = parse_source(source)
+        self.name = describe_source(self.source)
+        self.live = isinstance(self.source, int) or "://" in self.source
+        self.retries, self.wait, self._opener = retries, wait, opener
+        self.frames_read, self.lost = 0, False
+        if not self.live and not os.path.isfile(self.source):
+            raise SourceError(f"no video file at {self.source}")
+        self._capture = self._open()
+        if not self._capture.isOpened():
+            hint = " (is it connected and not used by another program? try --source 1)" if self.live else ""
+            raise SourceError(f"cannot open {self.name}{hint}")
+        self.fps = self._capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
+        self._started = time.monotonic()
+
+    def _open(self):
+        # OpenCV logs its own multi-line warnings when a camera is missing; the caller says it once.
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        return self._opener(self.source)
+
+    def read(self):
+        """The next BGR frame, or None at the end of a file or once a live source is lost."""
+        ok, frame = self._capture.read()
+        if not ok and self.live:
+            ok, frame = self._reconnect()
+        if not ok:
+            return None
+        self.frames_read += 1
+        return frame
+
+    def _reconnect(self):
+        for attempt in range(1, self.retries + 1):
+            print(f"{self.name}: no frames, reconnecting ({attempt}/{self.retries})", file=sys.stderr)
+            time.sleep(self.wait)
+            self._capture.release()
+            self._capture = self._open()
+            ok, frame = self._capture.read() if self._capture.isOpened() else (False, None)
+            if ok:
+                return ok, frame
+        self.lost = True
+        return False, None
+
+    def seconds(self):
+        """Time of the last frame read: its place in a file, or time since opening a live source."""
+        if self.live:
+            return time.monotonic() - self._started
+        return max(0, self.frames_read - 1) / self.fps
+
+    def release(self):
+        self._capture.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+# Tracking --------------------------------------------------------------------------------
+
+def iou(a, b):
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
+    left, top = max(a[0], b[0]), max(a[1], b[1])
+    right, bottom = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, right - left) * max(0, bottom - top)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
+def find_near(gray, box):
+    """The face in a small region around ``box`` (the one overlapping ``box`` most), or None."""
+    x, y, w, h = box
+    dx, dy = int(w * ROI_MARGIN), int(h * ROI_MARGIN)
+    left, top = max(0, x - dx), max(0, y - dy)
+    region = gray[top:y + h + dy, left:x + w + dx]
+    found = faces.detect_faces(region, max_side=ROI_SIDE, min_fraction=0.3) if region.size else []
+    moved = [(fx + left, fy + top, fw, fh) for fx, fy, fw, fh in found]
+    return max(moved, key=lambda candidate: iou(candidate, box), default=None)
+
+
+@dataclass
+class Track:
+    """One face followed across frames: a stable id, its latest box, its recent probabilities."""
+    id: int
+    box: tuple
+    history: collections.deque
+    hits: int = 1
+    missed: int = 0
+
+    def see(self, box):
+        self.box, self.missed = tuple(int(v) for v in box), 0
+        self.hits += 1
+
+    @property
+    def confirmed(self):
+        return self.hits >= CONFIRM_HITS
+
+
+@dataclass
+class FaceTracker:
+    """Faces followed from frame to frame by position, so each keeps its id and its smoothing."""
+    smooth: int = SMOOTH_FRAMES
+    max_missed: int = MAX_MISSED
+    tracks: list = field(default_factory=list)
+    _next_id: int = 1
+
+    def update(self, boxes):
+        """Whole-frame detections: each box continues the track it overlaps most, or starts one."""
+        unmatched = list(self.tracks)
+        for box in boxes:
+            best = max(unmatched, key=lambda track: iou(track.box, box), default=None)
+            if best is not None and iou(best.box, box) >= MATCH_IOU:
+                unmatched.remove(best)
+                best.see(box)
+            else:
+                self.tracks.append(Track(self._next_id, tuple(box), collections.deque(maxlen=self.smooth)))
+                self._next_id += 1
+        self._missed(unmatched)
+
+    def follow(self, gray):
+        """Between detections: each face is looked for only near where it was."""
+        lost = []
+        for track in self.tracks:
+            box = find_near(gray, track.box)
+            if box is None:
+                lost.append(track)
+            else:
+                track.see(box)
+        self._missed(lost)
+
+    def _missed(self, tracks):
+        """A missed face keeps its last box (the detector blinks) until it has been gone too long."""
+        for track in tracks:
+            track.missed += 1
+        self.tracks = [track for track in self.tracks if track.missed <= self.max_missed]
+
+
+# Analysis --------------------------------------------------------------------------------
+
+class VideoAnalyser:
+    """Frames in, smoothed per-face predictions out (DESIGN.md's dicts plus a face ``id``).
+
+    Every ``every``-th frame is analysed; the frames between show the last results.
+    :attr:`seconds` adds up the time spent detecting and predicting, for the figures.
+    """
+
+    def __init__(self, predictor, threshold, every=1, detect_every=DETECT_EVERY, smooth=SMOOTH_FRAMES):
+        if every < 1 or detect_every < 1 or smooth < 1:
+            raise ValueError("--every, --detect-every and --smooth must be at least 1")
+        self.predictor, self.threshold = predictor, threshold
+        self.every, self.detect_every = every, detect_every
+        self.tracker = FaceTracker(smooth=smooth)
+        self.faces, self.frames, self.analysed = [], 0, 0
+        self.seconds = collections.Counter()
+
+    @property
+    def classes(self):
+        return self.predictor.classes
+
+    def analyse(self, frame):
+        """``(faces, analysed)``: this frame's faces, and whether they were computed for it."""
+        self.frames += 1
+        if (self.frames - 1) % self.every:
+            return self.faces, False
+        gray = faces.to_gray(frame)
+        with self._timed("detect"):
+            if self.analysed % self.detect_every == 0:
+                self.tracker.update(faces.detect_faces(gray))
+            else:
+                self.tracker.follow(gray)
+        with self._timed("predict"):
+            self.faces = self._predict(gray)
+        self.analysed += 1
+        return self.faces, True
+
+    @contextmanager
+    def _timed(self, phase):
+        start = time.perf_counter()
+        yield
+        self.seconds[phase] += time.perf_counter() - start
+
+    def _predict(self, gray):
+        tracks = [track for track in self.tracker.tracks if track.confirmed]
+        if not tracks:
+            return []
+        results = self.predictor.predict_image(gray, self.threshold, boxes=[track.box for track in tracks])
+        smoothed = [self._smooth(track, result) for track, result in zip(tracks, results)]
+        return sorted(smoothed, key=lambda face: face["box"][2] * face["box"][3], reverse=True)
+
+    def _smooth(self, track, result):
+        """The face's mean probabilities over its last few analysed frames, so labels do not flicker."""
+        track.history.append([result["probabilities"][name] for name in self.classes])
+        mean = np.mean(track.history, axis=0)
+        best = int(np.argmax(mean))
+        return dict(result, id=track.id, label=self.classes[best], confidence=round(float(mean[best]), 4),
+                    probabilities={name: round(float(p), 4) for name, p in zip(self.classes, mean)},
+                    uncertain=bool(mean[best] < self.threshold))
+
+
+class FpsMeter:
+    """Frames per second over the recent past (an exponential moving average of frame times)."""
+
+    def __init__(self, weight=0.1):
+        self.weight, self.period, self._last = weight, None, None
+
+    def tick(self):
+        now = time.perf_counter()
+        if self._last is not None:
+            elapsed = now - self._last
+            self.period = elapsed if self.period is None else (1 - self.weight) * self.period + self.weight * elapsed
+        self._last = now
+        return 1.0 / self.period if self.period else 0.0
+
+
+# Drawing ---------------------------------------------------------------------------------
+
+def label_colours(classes):
+    """BGR (0-255) per class: the colours the summary plots give each class."""
+    from utils.plots import class_colours
+    return {name: tuple(int(255 * c) for c in reversed(rgb)) for name, rgb in class_colours(classes).items()}
+
+
+def face_caption(face):
+    """``#1 happy 83%``, or ``#1 uncertain (sad 31%)`` under the threshold."""
+    guess = f"{face['label']} {face['confidence']:.0%}"
+    return f"#{face['id']} " + (f"uncertain ({guess})" if face["uncertain"] else guess)
+
+
+def draw_faces(frame, found, colours):
+    """Box and caption every face onto ``frame`` (in place); ``colours`` from :func:`label_colours`."""
+    for face in found:
+        x, y, w, h = face["box"]
+        colour = UNCERTAIN_COLOUR if face["uncertain"] else colours[face["label"]]
+        cv2.rectangle(frame, (x, y), (x + w, y + h), colour, 2)
+        _caption(frame, face_caption(face), (x, y), colour)
+    return frame
+
+
+def draw_fps(frame, fps):
+    _caption(frame, f"{fps:.1f} FPS", (0, 0), (40, 40, 40), below=True)
+    return frame
+
+
+def _caption(frame, text, corner, colour, below=False):
+    """White text on a filled ``colour`` band above (or, at the top edge, below) ``corner``."""
+    font, scale, thickness = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1
+    (width, height), baseline = cv2.getTextSize(text, font, scale, thickness)
+    x, y = corner
+    top = y if below or y < height + baseline + 4 else y - height - baseline - 4
+    cv2.rectangle(frame, (x, top), (x + width + 6, top + height + baseline + 4), colour, cv2.FILLED)
+    cv2.putText(frame, text, (x + 3, top + height + 2), font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+
+
+# Timeline and summary --------------------------------------------------------------------
+
+def timeline_fields(classes):
+    """CSV columns: one row per face per analysed frame, then a probability column per class."""
+    return ["time", "frame", "face_id", "x", "y", "w", "h", "label", "confidence", "uncertain", *classes]
+
+
+def timeline_rows(seconds, frame, found):
+    """The rows :func:`timeline_fields` names for one analysed frame's faces."""
+    return [{"time": round(seconds, 3), "frame": frame, "face_id": face["id"],
+             **dict(zip("xywh", face["box"])), "label": face["label"], "confidence": face["confidence"],
+             "uncertain": face["uncertain"], **face["probabilities"]} for face in found]
+
+
+def summary_table(rows, classes):
+    """Per emotion: rows labelled with it, their share, mean confidence, and how many were uncertain."""
+    import pandas as pd
+    frame = pd.DataFrame(rows, columns=timeline_fields(classes))
+    grouped = frame.groupby("label")
+    table = pd.DataFrame({
+        "faces": grouped.size(),
+        "share_%": grouped.size() / max(1, len(frame)) * 100,
+        "mean_confidence": grouped["confidence"].mean(),
+        "uncertain": grouped["uncertain"].sum(),
+    }).reindex(classes).fillna(0)
+    table.index.name = "emotion"
+    return table.astype({"faces": int, "uncertain": int}).round(2)
+
+
+def probabilities_over_time(rows, classes):
+    """``(times, probabilities)``: each analysed frame's probabilities, averaged over its faces."""
+    import pandas as pd
+    frame = pd.DataFrame(rows, columns=timeline_fields(classes))
+    mean = frame.groupby("time")[list(classes)].mean()
+    return mean.index.to_numpy(dtype=float), mean.to_numpy(dtype=float)
