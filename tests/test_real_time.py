@@ -1,0 +1,184 @@
+"""real_time.py and utils/video.py: tracking, smoothing, reconnection, and a headless run on a built video."""
+import csv
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import FER_CLASSES, ROOT
+from utils import video
+
+FRAMES, EVERY = 12, 2
+
+
+# utils.video, without a model --------------------------------------------------------------
+
+def test_tracker_keeps_ids_by_position_and_forgets_lost_faces():
+    tracker = video.FaceTracker(max_missed=2)
+    tracker.update([(100, 100, 50, 50)])
+    tracker.update([(300, 100, 50, 50), (104, 102, 50, 50)])  # the first face moved; a second appeared
+    assert {t.id: t.box for t in tracker.tracks} == {1: (104, 102, 50, 50), 2: (300, 100, 50, 50)}
+    for _ in range(3):
+        tracker.update([(302, 100, 50, 50)])
+    assert [t.id for t in tracker.tracks] == [2]
+
+
+class FlickeringPredictor:
+    """Raw labels that alternate happy / sad every frame, as a borderline face's do."""
+    classes = ["happy", "sad"]
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict_image(self, image, threshold, boxes):
+        self.calls += 1
+        happy = 0.7 if self.calls % 2 else 0.45
+        return [{"box": list(box), "label": "happy" if happy > 0.5 else "sad", "confidence": max(happy, 1 - happy),
+                 "probabilities": {"happy": happy, "sad": 1 - happy}, "uncertain": False, "whole_image": False}
+                for box in boxes]
+
+
+def test_analyser_smooths_labels_and_confirms_faces(astronaut_bgr, astronaut_face_box):
+    analyser = video.VideoAnalyser(FlickeringPredictor(), threshold=0.35, detect_every=3)
+    results = [analyser.analyse(astronaut_bgr) for _ in range(8)]
+    assert results[0] == ([], True)  # a face is labelled once seen twice
+    labelled = [found for found, analysed in results[1:]]
+    assert all(len(found) == 1 and found[0]["id"] == 1 and found[0]["label"] == "happy" for found in labelled)
+    assert video.iou(labelled[-1][0]["box"], astronaut_face_box) > 0.5  # followed between detections
+    assert set(analyser.seconds) == {"detect", "predict"}
+
+
+def test_every_reuses_the_last_results_between_analysed_frames(astronaut_bgr):
+    analyser = video.VideoAnalyser(FlickeringPredictor(), threshold=0.35, every=3)
+    flags = [analyser.analyse(astronaut_bgr)[1] for _ in range(7)]
+    assert flags == [True, False, False, True, False, False, True]
+
+
+class FlakyCapture:
+    """A camera that fails ``failures`` reads, reopened or not, then gives frames."""
+    failures = 0
+
+    def __init__(self, source):
+        pass
+
+    def isOpened(self):
+        return True
+
+    def read(self):
+        if FlakyCapture.failures:
+            FlakyCapture.failures -= 1
+            return False, None
+        return True, np.zeros((4, 4, 3), np.uint8)
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self):
+        pass
+
+
+def test_live_source_reconnects_then_gives_up(capsys):
+    source = video.VideoSource("0", retries=3, wait=0, opener=FlakyCapture)
+    FlakyCapture.failures = 3  # the failed read and two reconnections
+    assert source.read() is not None and not source.lost
+    FlakyCapture.failures = 10
+    assert source.read() is None and source.lost
+    assert "reconnecting (3/3)" in capsys.readouterr().err
+
+
+def test_drawing_and_captions():
+    frame = np.zeros((120, 160, 3), np.uint8)
+    face = {"id": 3, "box": [40, 40, 50, 50], "label": "sad", "confidence": 0.31, "uncertain": True}
+    video.draw_faces(frame, [face], video.label_colours(FER_CLASSES))
+    assert video.face_caption(face) == "#3 uncertain (sad 31%)"
+    assert video.face_caption(dict(face, uncertain=False, confidence=0.83)) == "#3 sad 83%"
+    assert tuple(frame[65, 40]) == video.UNCERTAIN_COLOUR  # the box's left edge
+    assert frame[:40].any()  # the caption above it
+
+
+def test_summary_table_counts_every_class():
+    rows = video.timeline_rows(0.5, 10, [
+        {"id": 1, "box": [0, 0, 5, 5], "label": "happy", "confidence": 0.8, "uncertain": False,
+         "probabilities": dict.fromkeys(FER_CLASSES, 0.0) | {"happy": 0.8}},
+        {"id": 2, "box": [9, 0, 5, 5], "label": "sad", "confidence": 0.3, "uncertain": True,
+         "probabilities": dict.fromkeys(FER_CLASSES, 0.0) | {"sad": 0.3}}])
+    table = video.summary_table(rows, FER_CLASSES)
+    assert list(table.index) == FER_CLASSES
+    assert table.loc["happy", "faces"] == 1 and table.loc["sad", "uncertain"] == 1
+    assert table["share_%"].sum() == pytest.approx(100)
+    times, probabilities = video.probabilities_over_time(rows, FER_CLASSES)
+    assert list(times) == [0.5] and probabilities.shape == (1, len(FER_CLASSES))
+
+
+def test_default_threshold_is_predicts():
+    import real_time
+    from utils.predict import DEFAULT_THRESHOLD
+    assert real_time.DEFAULT_THRESHOLD == DEFAULT_THRESHOLD
+
+
+# The command line ------------------------------------------------------------------------
+
+def run_script(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "real_time.py"), *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, astronaut_bgr):
+    """A short video of the astronaut drifting sideways, 320x240 with her face about 45 px."""
+    path = str(tmp_path_factory.mktemp("clip") / "clip.mp4")
+    photo = cv2.resize(astronaut_bgr, (240, 240))
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for index in range(FRAMES):
+        frame = np.full((240, 320, 3), 90, np.uint8)
+        frame[:, 30 + 2 * index:270 + 2 * index] = photo
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_headless_run_writes_timeline_video_and_summary(clip, model_path, tmp_path):
+    out, timeline = str(tmp_path / "annotated.mp4"), str(tmp_path / "timeline.csv")
+    result = run_script("--source", clip, "--model", model_path, "--no-display", "--every", str(EVERY),
+                        "--threshold", "0.1", "--output", out, "--csv", timeline)
+    assert result.returncode == 0, result.stderr
+
+    with open(timeline) as handle:
+        rows = list(csv.DictReader(handle))
+    # Every other frame analysed; the first sighting only confirms the face.
+    assert len(rows) == FRAMES // EVERY - 1
+    assert list(rows[0]) == video.timeline_fields(FER_CLASSES)
+    assert [int(row["frame"]) for row in rows] == list(range(EVERY, FRAMES, EVERY))
+    assert {row["face_id"] for row in rows} == {"1"}
+    for row in rows:
+        assert row["label"] in FER_CLASSES and row["uncertain"] == "False"
+        assert float(row["confidence"]) == max(float(row[name]) for name in FER_CLASSES)
+        x, y, w, h = (int(row[k]) for k in "xywh")
+        assert 60 < x + w / 2 < 180 and 20 < y + h / 2 < 90 and 30 < w < 70  # the face, drifting right
+
+    capture = cv2.VideoCapture(out)
+    size = (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    assert (count, size) == (FRAMES, (320, 240))
+
+    for name in ("distribution", "over_time"):
+        assert os.path.getsize(str(tmp_path / f"timeline_{name}.png")) > 1000
+    assert "emotion" in result.stdout and "share_%" in result.stdout
+
+
+@pytest.mark.parametrize("source, message", [("7", "cannot open camera 7"), ("missing.mp4", "no video file")])
+def test_a_source_that_cannot_be_opened_exits_2(source, message, model_path):
+    result = run_script("--source", source, "--model", model_path, "--no-display")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+
+
+def test_a_missing_model_exits_2(clip):
+    result = run_script("--source", clip, "--model", "nowhere.h5", "--no-display")
+    assert result.returncode == 2 and "no model at nowhere.h5" in result.stderr
