@@ -1,0 +1,258 @@
+"""What the desktop window shows, without the window.
+
+A session holds the loaded model (a Predictor and its Explainer), the current
+picture, its faces, the selected face and the low-confidence threshold, and builds
+each tab's figure with :mod:`utils.plots`. Nothing here touches Tk, so tests run it
+without a display; the window calls the slow methods (``load_model``, ``predict``,
+the figures) on its worker thread and everything else on the Tk thread.
+"""
+import glob
+import os
+import threading
+from dataclasses import dataclass
+
+from matplotlib.figure import Figure
+
+import cv2
+
+from utils import faces, plots, video
+from utils.explain import Explainer, layer_kind
+from utils.models import card_path
+from utils.predict import DEFAULT_THRESHOLD, Predictor
+
+MODEL_SUFFIXES = (".h5", ".keras")
+SELECTED_BGR = (255, 255, 255)
+TABS = ("Probabilities", "Feature maps", "Pooling outputs", "Grad-CAM", "Regions", "Model")
+# The tabs that show one layer's feature maps, and the kind of layer each chooser lists.
+LAYER_TABS = {"Feature maps": "conv", "Pooling outputs": "pool"}
+NO_FACE = "Open a picture with a face (or start the camera) to see this tab."
+
+
+def available_models(folder):
+    """The models in ``folder`` that have a card beside them, by name: what the chooser offers."""
+    paths = [path for suffix in MODEL_SUFFIXES for path in glob.glob(os.path.join(folder, "*" + suffix))]
+    return sorted(path for path in paths if os.path.isfile(card_path(path)))
+
+
+@dataclass
+class LoadedModel:
+    path: str
+    predictor: Predictor
+    explainer: Explainer
+
+    @classmethod
+    def load(cls, path):
+        """Load a model and its card, and build its explainer (a few seconds: call off the Tk thread)."""
+        predictor = Predictor.from_path(path)
+        return cls(path, predictor, Explainer(predictor.model))
+
+    @property
+    def card(self):
+        return self.predictor.card
+
+    @property
+    def name(self):
+        return self.card.get("name") or os.path.splitext(os.path.basename(self.path))[0]
+
+
+def message_figure(text):
+    """A figure holding only a sentence, for a tab with nothing to draw yet."""
+    figure = Figure(figsize=(6, 3))
+    figure.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11)
+    return figure
+
+
+class Session:
+    def __init__(self, threshold=DEFAULT_THRESHOLD):
+        self.model = None
+        self.image = None
+        self.predictions = []
+        self.selected = 0
+        self.threshold = threshold
+        self._generation = 0  # counts pictures and models shown, so a cached result never outlives its picture
+        self._layer_outputs = {}  # (generation, face index) -> [LayerOutput]
+        self._cache_lock = threading.Lock()
+        self._live = None  # the webcam's VideoAnalyser while the camera runs
+
+    # ---- model ---------------------------------------------------------------
+    def use_model(self, loaded):
+        """Switch to a loaded model; the current predictions are stale until :meth:`predict` runs again."""
+        self.model = loaded
+        self._forget_layers()
+
+    @property
+    def classes(self):
+        return list(self.model.predictor.classes) if self.model else []
+
+    def card_summary(self):
+        """The model card in a few lines: what was trained, on what, and how well."""
+        card = self.model.card
+        training, metrics = card.get("training", {}), card.get("metrics", {})
+        size = card.get("input", {})
+        lines = [
+            f"{self.model.name}: {card.get('architecture', '?')}, {card.get('parameters', 0):,} parameters, "
+            f"input {size.get('height')}x{size.get('width')}x{size.get('channels')}",
+            f"classes: {', '.join(self.classes)}",
+            f"trained on {training.get('data', '?')} ({training.get('train_images', '?')} images, "
+            f"{training.get('epochs', '?')} epochs)",
+        ]
+        scores = [f"{key.replace('_', ' ')} {metrics[key]:.1%}" for key in ("val_accuracy", "test_accuracy")
+                  if key in metrics]
+        if scores:
+            lines.append(", ".join(scores))
+        if "calibration" in card:
+            lines.append(f"calibrated: temperature {card['calibration'].get('temperature', 1.0):.2f}")
+        return "\n".join(lines)
+
+    def model_figure(self):
+        """The card's per-class test accuracy, the figure a teacher shows before trusting a label."""
+        per_class = self.model.card.get("metrics", {}).get("test_per_class")
+        if not per_class:
+            return message_figure("This model's card has no test accuracy per class.")
+        return plots.per_class_accuracy_bars(
+            {self.model.name: [per_class.get(name, 0.0) for name in self.classes]}, self.classes)
+
+    # ---- picture and faces -----------------------------------------------------
+    def predict(self, image):
+        """Every face in a still BGR image as a prediction dict (see DESIGN.md), largest first."""
+        found = self.model.predictor.predict_image(image, self.threshold)
+        return [dict(face, id=index + 1) for index, face in enumerate(found)]
+
+    def start_live(self):
+        """Webcam frames from now on go through the tracker and label smoothing ``real_time.py`` uses."""
+        self._live = video.VideoAnalyser(self.model.predictor, self.threshold)
+
+    def stop_live(self):
+        self._live = None
+
+    def predict_frame(self, frame):
+        """A webcam frame's faces, tracked (a stable ``id``) and smoothed over the last frames.
+
+        A frame still queued when the camera stopped gets no faces.
+        """
+        live = self._live
+        return live.analyse(frame)[0] if live is not None else []
+
+    def show(self, image, predictions):
+        """Make ``image`` and its predictions current, keeping the selected face when it is still there."""
+        previous = self.face["id"] if self.face else None
+        self.image, self.predictions = image, predictions
+        ids = [face["id"] for face in predictions]
+        self.selected = ids.index(previous) if previous in ids else 0
+        self._forget_layers()
+
+    def set_threshold(self, threshold):
+        """Re-mark uncertain faces under a new threshold; no need to run the model again."""
+        self.threshold = threshold
+        if self._live is not None:
+            self._live.threshold = threshold
+        for face in self.predictions:
+            face["uncertain"] = face["confidence"] < threshold
+
+    def select(self, index):
+        if not 0 <= index < len(self.predictions):
+            raise IndexError(f"no face {index + 1} (the picture has {len(self.predictions)})")
+        self.selected = index
+
+    def face_at(self, x, y):
+        """The index of the smallest face whose box holds the pixel ``(x, y)``, or None."""
+        hits = [(w * h, index) for index, face in enumerate(self.predictions)
+                for bx, by, w, h in [face["box"]] if bx <= x < bx + w and by <= y < by + h]
+        return min(hits)[1] if hits else None
+
+    @property
+    def face(self):
+        """The selected face's prediction, or None before a picture is analysed."""
+        return self.predictions[self.selected] if self.predictions else None
+
+    def face_choices(self):
+        return [f"Face #{face['id']}: {face['label']} {face['confidence']:.0%}" for face in self.predictions]
+
+    def verdict(self):
+        """``(headline, warning)`` for the selected face; the warning is empty when it is confident."""
+        face = self.face
+        if face is None:
+            return ("No picture yet" if self.image is None else "No face found"), ""
+        headline = f"{face['label']} {face['confidence']:.0%}"
+        if face["whole_image"]:
+            headline += " (no face found: whole picture)"
+        warning = ""
+        if face["uncertain"]:
+            warning = (f"Low confidence: under {self.threshold:.0%}. The model is unsure; "
+                       f"look at the probabilities before trusting the label.")
+        return headline, warning
+
+    def annotated_image(self):
+        """The current picture with every face boxed and labelled (the selected one boxed twice), BGR."""
+        picture = video.draw_faces(self.image.copy(), self.predictions, video.label_colours(self.classes))
+        if self.face is not None:
+            x, y, w, h = self.face["box"]
+            cv2.rectangle(picture, (x - 4, y - 4), (x + w + 4, y + h + 4), SELECTED_BGR, 2)
+        return picture
+
+    def face_input(self, index=None):
+        """The selected (or ``index``) face as the model sees it: cropped, gray, resized, in [0, 1]."""
+        face = self.predictions[self.selected if index is None else index]
+        predictor = self.model.predictor
+        crop = faces.crop_face(faces.to_gray(self.image), face["box"], predictor.margin)
+        return predictor.preprocess(crop)
+
+    # ---- explanations ------------------------------------------------------------
+    def layer_names(self, kind):
+        """Spatial layers of one kind (``conv`` or ``pool``) in network order: a chooser's entries."""
+        return [layer.name for layer in self.model.explainer.layers
+                if layer_kind(layer) == kind and len(layer.output.shape) == 4]
+
+    def layer_outputs(self):
+        """Every layer's output for the selected face, computed once per face and kept."""
+        key = (self._generation, self.selected)
+        with self._cache_lock:
+            if key not in self._layer_outputs:
+                self._layer_outputs[key] = self.model.explainer.layer_outputs(self.face_input())
+            return self._layer_outputs[key]
+
+    def _forget_layers(self):
+        with self._cache_lock:
+            self._generation += 1
+            self._layer_outputs.clear()
+
+    def figure(self, tab, option=None):
+        """The figure for one of :data:`TABS`, for the selected face; ``option`` is the tab's chooser value."""
+        if tab == "Model":
+            return self.model_figure()
+        if self.face is None:
+            return message_figure(NO_FACE)
+        if tab == "Probabilities":
+            return self.probabilities_figure()
+        if tab in LAYER_TABS:
+            names = self.layer_names(LAYER_TABS[tab])
+            if not names:
+                return message_figure(f"This model has no {LAYER_TABS[tab]} layer with feature maps.")
+            return self.layer_figure(option if option in names else names[0])
+        if tab == "Grad-CAM":
+            return self.gradcam_figure(option)
+        if tab == "Regions":
+            return self.regions_figure()
+        raise ValueError(f"unknown tab '{tab}'")
+
+    def probabilities_figure(self):
+        return plots.probability_bars(self.face["probabilities"], highlight=self.face["label"])
+
+    def layer_figure(self, name):
+        """All channels of one layer's output for the selected face."""
+        for output in self.layer_outputs():
+            if output.name == name:
+                return plots.feature_map_grid(output) if output.array.ndim == 3 else plots.vector_bars(output)
+        raise ValueError(f"unknown layer '{name}'")
+
+    def gradcam_figure(self, class_name=None):
+        """Grad-CAM overlay and heatmap for a class (the predicted one by default)."""
+        class_name = class_name or self.face["label"]
+        explainer = self.model.explainer
+        layer = explainer.default_cam_layer()
+        face = self.face_input()
+        cam = explainer.gradcam(face, self.classes.index(class_name), layer)
+        return plots.gradcam_figure(face, cam, title=f"Grad-CAM for '{class_name}' at layer {layer}")
+
+    def regions_figure(self):
+        return message_figure("Facial-region analysis is not available yet.")

@@ -1,0 +1,171 @@
+"""The desktop window's logic, without a display: session, worker, camera, command line."""
+import shutil
+import threading
+import time
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from desktop.camera import Camera
+from desktop.session import TABS, LoadedModel, Session, available_models
+from desktop.worker import Worker
+from utils.video import SourceError
+
+
+@pytest.fixture(scope="module")
+def loaded(model_path):
+    return LoadedModel.load(model_path)
+
+
+@pytest.fixture
+def session(loaded, astronaut_bgr):
+    session = Session()
+    session.use_model(loaded)
+    session.show(astronaut_bgr, session.predict(astronaut_bgr))
+    return session
+
+
+def test_available_models_lists_only_models_with_a_card(tmp_path, model_path):
+    shutil.copy(model_path, tmp_path / "a.h5")
+    shutil.copy(model_path.replace(".h5", ".json"), tmp_path / "a.json")
+    shutil.copy(model_path, tmp_path / "no_card.keras")
+    (tmp_path / "notes.txt").write_text("not a model")
+    assert available_models(str(tmp_path)) == [str(tmp_path / "a.h5")]
+
+
+def test_the_astronaut_gets_one_labelled_face(session, astronaut_face_box):
+    assert len(session.predictions) == 1
+    face = session.face
+    assert face["label"] in session.classes and face["id"] == 1 and not face["whole_image"]
+    headline, _ = session.verdict()
+    assert headline == f"{face['label']} {face['confidence']:.0%}"
+    assert session.face_choices() == [f"Face #1: {headline}"]
+    x, y, w, h = astronaut_face_box
+    assert session.face_at(x + w // 2, y + h // 2) == 0
+    assert session.face_at(5, 5) is None
+
+
+def test_threshold_marks_uncertain_faces_without_running_the_model(session):
+    confidence = session.face["confidence"]
+    session.set_threshold(min(1.0, confidence + 0.01))
+    assert session.face["uncertain"] and "Low confidence" in session.verdict()[1]
+    session.set_threshold(max(0.0, confidence - 0.01))
+    assert not session.face["uncertain"] and session.verdict()[1] == ""
+
+
+def test_annotated_image_boxes_the_face_and_keeps_the_original(session, astronaut_bgr):
+    picture = session.annotated_image()
+    assert picture.shape == astronaut_bgr.shape
+    assert not np.array_equal(picture, astronaut_bgr)
+    assert np.array_equal(session.image, astronaut_bgr)
+
+
+def test_layer_choosers_list_the_models_own_layers(session):
+    assert session.layer_names("conv") == ["conv1", "conv2", "conv3"]
+    assert session.layer_names("pool") == ["pool1", "pool2", "pool3"]
+
+
+@pytest.mark.parametrize("tab", TABS)
+def test_every_tab_draws_a_figure(session, tab):
+    assert isinstance(session.figure(tab), Figure)
+
+
+def test_feature_maps_show_every_channel_of_the_chosen_layer(session):
+    figure = session.figure("Feature maps", "conv2")
+    assert sum(1 for axis in figure.axes if axis.images) == 64
+    assert "conv2" in figure._suptitle.get_text()
+
+
+def test_gradcam_explains_the_chosen_class(session):
+    figure = session.figure("Grad-CAM", "sad")
+    assert "'sad'" in figure._suptitle.get_text()
+
+
+def test_without_a_picture_the_tabs_say_what_to_do(loaded):
+    session = Session()
+    session.use_model(loaded)
+    assert session.verdict() == ("No picture yet", "")
+    texts = [text.get_text() for text in session.figure("Grad-CAM").texts]
+    assert any("Open a picture" in text for text in texts)
+    assert isinstance(session.figure("Model"), Figure)
+
+
+def test_card_summary_names_the_model(session):
+    summary = session.card_summary()
+    assert "fixture_model: baseline" in summary and "angry" in summary
+
+
+def test_live_frames_are_tracked_and_keep_the_selected_face(session, astronaut_bgr):
+    session.start_live()
+    for _ in range(10):  # the tracker reports a face once it has seen it in a few frames
+        session.show(astronaut_bgr, session.predict_frame(astronaut_bgr))
+    assert [face["id"] for face in session.predictions] == [1]
+    session.stop_live()
+    assert session.predict_frame(astronaut_bgr) == []  # a frame queued after the camera stopped
+
+
+def test_worker_hands_results_and_errors_back_on_poll():
+    worker = Worker()
+    results, errors = [], []
+    caller = threading.get_ident()
+    worker.submit(lambda: threading.get_ident(), results.append, errors.append)
+    worker.submit(lambda: 1 / 0, results.append, errors.append)
+    deadline = time.monotonic() + 5
+    while worker.busy and time.monotonic() < deadline:
+        worker.poll()
+        time.sleep(0.01)
+    worker.close()
+    assert len(results) == 1 and results[0] != caller
+    assert len(errors) == 1 and isinstance(errors[0], ZeroDivisionError)
+
+
+class FakeCapture:
+    """A camera that gives the same frame forever, and records being released."""
+
+    def __init__(self, index, frame=np.zeros((4, 4, 3), np.uint8), opened=True):
+        self.frame, self.opened, self.released = frame, opened, False
+        FakeCapture.last = self
+
+    def isOpened(self):
+        return self.opened
+
+    def read(self):
+        time.sleep(0.005)
+        return True, self.frame
+
+    def get(self, prop):
+        return 30.0
+
+    def release(self):
+        self.released = True
+
+
+def test_camera_gives_frames_and_releases_the_device_on_stop():
+    camera = Camera(0, opener=FakeCapture)
+    camera.start()
+    deadline = time.monotonic() + 5
+    frame = None
+    while frame is None and time.monotonic() < deadline:
+        frame = camera.latest()
+        time.sleep(0.01)
+    assert frame is not None and camera.running
+    camera.stop()
+    assert FakeCapture.last.released and not camera.running
+    camera.stop()  # twice is harmless
+
+
+def test_a_camera_that_cannot_be_opened_raises_a_one_line_error():
+    camera = Camera(3, opener=lambda index: FakeCapture(index, opened=False))
+    with pytest.raises(SourceError, match="camera 3"):
+        camera.start()
+
+
+def test_the_command_line_refuses_a_missing_model(tmp_path, capsys):
+    import index
+    from utils.cli import run_cli
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(index.main, ["--model", str(tmp_path / "nothing.h5")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "nothing.h5" in err and len(err.splitlines()) == 1
