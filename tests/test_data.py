@@ -1,0 +1,124 @@
+"""Data loading: FER2013 CSV and class folders, bad input skipped, splits, weights, augmentation."""
+import cv2
+import numpy as np
+import pytest
+
+from utils import data
+from utils.faces import preprocess
+
+SIDE = 48
+
+
+def write_csv(path, rows):
+    with open(path, "w") as handle:
+        handle.write("emotion,pixels,Usage\n")
+        for row in rows:
+            handle.write(row + "\n")
+
+
+def pixels(value, count=SIDE * SIDE):
+    return " ".join([str(value)] * count)
+
+
+def test_csv_reads_usages_in_fer_order_and_skips_malformed_rows(tmp_path):
+    good = [f"{label},{pixels(label * 30)},Training" for label in range(7) for _ in range(10)]
+    good += [f"{label},{pixels(200)},PublicTest" for label in range(7)]
+    bad = ["3,1 2 3,Training",                  # not a square image
+           f"9,{pixels(5)},Training",           # label out of range
+           f"x,{pixels(5)},Training",           # label not a number
+           f"2,{pixels(300)},Training",         # pixel out of range
+           "4,,Training"]                       # no pixels
+    path = tmp_path / "fer2013.csv"
+    write_csv(path, good + bad)
+    dataset = data.load_dataset(str(path), val_fraction=0.2, seed=1)
+    assert dataset.classes == list(data.FER2013_CLASSES)
+    assert dataset.train.skipped == len(bad)
+    assert len(dataset.train) + len(dataset.val) == 70
+    assert np.bincount(dataset.val.labels).tolist() == [2] * 7          # stratified
+    assert len(dataset.test) == 7 and dataset.test.images.shape == (7, SIDE, SIDE, 1)
+    # label k was written with intensity 30k: the row reached the right class, scaled to [0, 1]
+    for image, label in zip(dataset.train.images, dataset.train.labels):
+        assert image[0, 0, 0] == pytest.approx(label * 30 / 255.0)
+
+
+def test_csv_without_required_columns_is_an_error(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(data.DatasetError, match="no emotion, pixels column"):
+        data.load_dataset(str(path))
+
+
+def make_folders(root, names, per_class=6, broken=()):
+    """Class folders whose images carry their class in their intensity."""
+    for index, name in enumerate(names):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            cv2.imwrite(str(folder / f"{i}.png"), np.full((SIDE, SIDE), 20 * index + 10, np.uint8))
+    for name in broken:
+        (root / name / "broken.jpg").write_bytes(b"not an image at all")
+
+
+def test_class_folders_match_by_name_case_insensitively_five_classes(tmp_path):
+    names = ["Happy", "SAD", "neutral", "Angry", "surprise"]
+    make_folders(tmp_path / "train", names, broken=["SAD"])
+    make_folders(tmp_path / "test", names, per_class=2)
+    dataset = data.load_dataset(str(tmp_path), val_fraction=0.5, seed=0)
+    assert dataset.classes == ["angry", "happy", "sad", "surprise", "neutral"]   # FER order, not alphabetical
+    assert dataset.train.skipped == 1
+    for split in (dataset.train, dataset.val, dataset.test):
+        for image, label in zip(split.images, split.labels):
+            folder_index = [n.lower() for n in names].index(dataset.classes[label])
+            assert image[0, 0, 0] == pytest.approx((20 * folder_index + 10) / 255.0)
+    assert len(dataset.test) == 10
+
+
+def test_single_folder_is_split_for_validation(tmp_path):
+    make_folders(tmp_path, ["happy", "sad"], per_class=10)
+    dataset = data.load_dataset(str(tmp_path), val_fraction=0.3, seed=3)
+    assert dataset.test is None
+    assert np.bincount(dataset.val.labels).tolist() == [3, 3]
+    assert len(dataset.train) == 14
+
+
+def test_split_is_reproducible_and_disjoint():
+    labels = np.repeat(np.arange(4), 25)
+    keep_a, held_a = data.stratified_split(labels, 0.2, seed=5)
+    keep_b, held_b = data.stratified_split(labels, 0.2, seed=5)
+    assert keep_a.tolist() == keep_b.tolist() and held_a.tolist() == held_b.tolist()
+    assert not set(keep_a) & set(held_a) and len(keep_a) + len(held_a) == 100
+
+
+def test_missing_and_empty_datasets_are_one_line_errors(tmp_path):
+    with pytest.raises(data.DatasetError, match="no data set at"):
+        data.load_dataset(str(tmp_path / "nowhere"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DatasetError, match="no class folders"):
+        data.load_dataset(str(tmp_path / "empty"))
+
+
+def test_class_weights_favour_the_rare_class():
+    labels = np.array([0] * 10 + [1] * 100 + [2] * 50)
+    weights = data.class_weights(labels, 3)
+    assert weights[0] > weights[2] > weights[1]
+    assert sum(weights[i] * c for i, c in enumerate((10, 100, 50))) == pytest.approx(160)
+
+
+def test_augmentation_keeps_shape_and_changes_pixels():
+    rng = np.random.default_rng(0)
+    face = preprocess(np.tile(np.arange(SIDE, dtype=np.uint8) * 5, (SIDE, 1)), SIDE, SIDE, 1)
+    out = data.random_affine(face, rng)
+    assert out.shape == face.shape and out.dtype == face.dtype
+    assert not np.allclose(out, face)
+    assert 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_batches_are_one_hot_and_cover_the_split():
+    split = data.Split(np.random.rand(10, SIDE, SIDE, 1).astype(np.float32), np.arange(10) % 3)
+    batches = data.AugmentedBatches(split, 3, batch_size=4, seed=0)
+    assert len(batches) == 3
+    images, onehot = batches[0]
+    assert images.shape == (4, SIDE, SIDE, 1) and onehot.shape == (4, 3)
+    assert np.all(onehot.sum(axis=1) == 1)
+    seen = np.concatenate([batches[i][1].argmax(axis=1) for i in range(len(batches))])
+    assert np.bincount(seen).tolist() == np.bincount(split.labels).tolist()

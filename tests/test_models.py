@@ -1,0 +1,85 @@
+"""Architectures and atomic save/load with the model card."""
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from utils import models
+
+from conftest import make_card
+
+
+def test_baseline_is_exactly_the_seed_cnn():
+    model = models.build_model("baseline", (48, 48, 1), 7)
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    summary = [(type(layer).__name__, layer.output.shape[1:]) for layer in layers]
+    assert summary == [
+        ("Conv2D", (46, 46, 32)), ("MaxPooling2D", (23, 23, 32)),
+        ("Conv2D", (21, 21, 64)), ("MaxPooling2D", (10, 10, 64)),
+        ("Conv2D", (8, 8, 128)), ("MaxPooling2D", (4, 4, 128)),
+        ("Flatten", (2048,)), ("Dense", (128,)), ("Dropout", (128,)),
+        ("Dense", (7,)), ("Activation", (7,)),
+    ]
+    convs = [layer for layer in layers if isinstance(layer, keras.layers.Conv2D)]
+    assert all(c.kernel_size == (3, 3) and c.activation.__name__ == "relu" for c in convs)
+    assert [c.filters for c in convs] == [32, 64, 128]
+    assert all(p.pool_size == (2, 2) for p in layers if isinstance(p, keras.layers.MaxPooling2D))
+    assert layers[7].activation.__name__ == "relu" and layers[8].rate == 0.5
+    assert layers[9].activation.__name__ == "linear" and layers[10].activation.__name__ == "softmax"
+    assert model.count_params() == 355_847   # the seed's Dense(7, softmax) has the same weights
+
+
+def test_stronger_architecture_has_batch_norm_and_more_blocks():
+    model = models.build_model("vgg", (48, 48, 1), 7)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") == 8 and kinds.count("BatchNormalization") >= 8
+    assert model.get_layer(models.LOGITS_LAYER).output.shape[-1] == 7
+    assert model.layers[-1].name == models.PROBABILITIES_LAYER
+
+
+def test_transfer_architecture_builds_without_downloading():
+    model = models.build_model("mobilenetv2", (48, 48, 3), 5, weights=None)
+    assert model.output.shape[-1] == 5
+    with pytest.raises(ValueError, match="channels 3"):
+        models.build_model("mobilenetv2", (48, 48, 1), 5)
+
+
+def test_unknown_architecture_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown architecture 'nope'"):
+        models.build_model("nope", (48, 48, 1), 7)
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_save_is_atomic_and_load_returns_the_same_model(tmp_path, suffix):
+    model = models.build_model("baseline", (48, 48, 1), 7)
+    path = str(tmp_path / f"m{suffix}")
+    models.save_model(model, path, make_card("m"))
+    assert sorted(os.listdir(tmp_path)) == sorted(["m.json", f"m{suffix}"])    # no partial files left
+    loaded, card = models.load_model(path)
+    assert card["classes"][0] == "angry"
+    batch = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
+    np.testing.assert_allclose(loaded(batch), model(batch), atol=1e-6)
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path):
+    path = str(tmp_path / "m.h5")
+    models.save_model(models.build_model("baseline", (48, 48, 1), 7), path, make_card("m"))
+    before = open(path, "rb").read()
+
+    class Broken:
+        def save(self, *args, **kwargs):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        models.save_model(Broken(), path, make_card("m"))
+    assert open(path, "rb").read() == before
+    assert sorted(os.listdir(tmp_path)) == ["m.h5", "m.json"]
+
+
+def test_missing_model_or_card_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model at"):
+        models.load_model(str(tmp_path / "none.h5"))
+    (tmp_path / "orphan.h5").write_bytes(b"x")
+    with pytest.raises(FileNotFoundError, match="model card .* is missing"):
+        models.load_model(str(tmp_path / "orphan.h5"))

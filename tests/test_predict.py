@@ -1,0 +1,62 @@
+"""Predictions: the contract's fields, calibration, whole-image fallback, threads."""
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from utils.models import load_model
+from utils.predict import Predictor, softmax
+
+
+@pytest.fixture(scope="module")
+def predictor(model_path):
+    return Predictor.from_path(model_path)
+
+
+def test_prediction_follows_the_contract(predictor, astronaut_bgr, astronaut_face_box):
+    results = predictor.predict_image(astronaut_bgr)
+    assert len(results) == 1
+    face = results[0]
+    assert set(face) == {"box", "label", "confidence", "probabilities", "uncertain", "whole_image"}
+    assert list(face["probabilities"]) == predictor.classes
+    assert sum(face["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert face["label"] == max(face["probabilities"], key=face["probabilities"].get)
+    assert face["confidence"] == face["probabilities"][face["label"]]
+    assert face["whole_image"] is False
+    assert abs(face["box"][0] - astronaut_face_box[0]) < 20
+
+
+def test_no_face_classifies_the_whole_image(predictor):
+    results = predictor.predict_image(np.full((100, 120, 3), 90, np.uint8))
+    assert len(results) == 1 and results[0]["whole_image"] is True
+    assert results[0]["box"] == [0, 0, 120, 100]
+
+
+def test_threshold_marks_uncertain_faces(predictor, astronaut_bgr):
+    assert predictor.predict_image(astronaut_bgr, threshold=1.01)[0]["uncertain"] is True
+    assert predictor.predict_image(astronaut_bgr, threshold=0.0)[0]["uncertain"] is False
+
+
+def test_temperature_from_the_card_softens_probabilities(model_path, astronaut_bgr):
+    model, card = load_model(model_path)
+    plain = Predictor(model, card)
+    card = dict(card, calibration={"temperature": 3.0})
+    calibrated = Predictor(model, card)
+    face = plain.preprocess(plain.face_crops(astronaut_bgr)[1][0])[None]
+    logits = plain.logits(face)
+    np.testing.assert_allclose(calibrated.probabilities(face), softmax(logits, 3.0), rtol=1e-5)
+    assert calibrated.probabilities(face).max() < plain.probabilities(face).max()
+
+
+def test_batch_of_faces_matches_single_faces(predictor):
+    batch = np.random.default_rng(1).random((5, 48, 48, 1), dtype=np.float32)
+    together = predictor.probabilities(batch)
+    one_by_one = np.concatenate([predictor.probabilities(face[None]) for face in batch])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+
+
+def test_safe_from_several_threads(predictor, astronaut_bgr):
+    expected = predictor.predict_image(astronaut_bgr)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: predictor.predict_image(astronaut_bgr), range(16)))
+    assert all(answer == expected for answer in answers)
