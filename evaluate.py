@@ -1,0 +1,352 @@
+"""Evaluate trained emotion models on a test split: how good, where they fail, how well calibrated.
+
+    python evaluate.py --model models/emotion_model.h5 --model models/baseline_cnn.h5 \\
+        --data dataset/fer2013/test
+
+The story, top to bottom: load the split the way training loaded faces (classes matched
+to the model card by name), predict it in batches, then write under ``reports/<model>/``
+the overall and per-class figures, confusion matrices, the most confident mistakes and
+a reliability diagram, tied together in ``report.md``. ``--calibrate`` first fits a
+softmax temperature on the validation part of the model's own training data (never on
+the split being reported) and stores it in the model card, so every front end shows
+calibrated confidence. With several models, ``reports/comparison.md`` sets them side by side.
+"""
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+
+# Setup: quiet TensorFlow's start-up chatter before Keras imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from utils.cli import fail, run_cli  # noqa: E402
+
+# Defaults: the shipped model on FER2013's PublicTest images.
+MODEL = "models/emotion_model.h5"
+DATA = "dataset/fer2013/test"
+USAGE = "PublicTest"
+OUT = "reports"
+BATCH_SIZE = 256
+MISTAKES = 24
+TIMING_CALLS = 50
+TIMING_WARMUP = 5
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", metavar="PATH",
+                        help=f"a trained model (.h5 or .keras) with its card; repeat to compare (default {MODEL})")
+    parser.add_argument("--data", default=DATA, help="a folder of class folders, or fer2013.csv")
+    parser.add_argument("--usage", choices=("PublicTest", "PrivateTest"), default=USAGE,
+                        help="which fer2013.csv rows to report on")
+    parser.add_argument("--out", default=OUT, help="reports go to OUT/<model name>/")
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="fit a softmax temperature on the model's validation split and store it in its card")
+    parser.add_argument("--val-data", metavar="PATH",
+                        help="the training data to rebuild the validation split from (default: the card's)")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--mistakes", type=int, default=MISTAKES, help="how many confident mistakes to show")
+    args = parser.parse_args(argv)
+    args.model = args.model or [MODEL]
+    if args.batch_size < 1 or args.mistakes < 0:
+        parser.error("--batch-size must be positive and --mistakes not negative")
+    return args
+
+
+# Load the split.
+
+def load_split(path, card, usage, cache):
+    """The split with labels in the card's class order; read once per input shape and class list."""
+    from utils import data
+    classes = [name.lower() for name in card["classes"]]
+    spec = card["input"]
+    key = (tuple(classes), spec["height"], spec["width"], spec["channels"])
+    if key not in cache:
+        try:
+            split = data.load_test_split(path, classes, (spec["height"], spec["width"]), spec["channels"], usage)
+        except (UnicodeDecodeError, csv.Error):
+            raise data.DatasetError(f"{path} is neither a folder of class folders nor a readable fer2013.csv")
+        if os.path.isfile(path):
+            split.labels = _csv_labels_in_card_order(split.labels, path, classes)
+        cache[key] = split
+    return cache[key]
+
+
+def _csv_labels_in_card_order(labels, path, classes):
+    """fer2013.csv numbers FER2013's own classes; the card may order or choose them differently."""
+    import numpy as np
+
+    from utils.data import FER2013_CLASSES, DatasetError
+    missing = sorted({FER2013_CLASSES[label] for label in labels} - set(classes))
+    if missing:
+        raise DatasetError(f"{path} has classes {missing} that are not in the model card's {classes}")
+    lookup = np.array([classes.index(name) if name in classes else -1 for name in FER2013_CLASSES])
+    return lookup[labels]
+
+
+# Predict.
+
+def batched_logits(predictor, images, batch_size, description):
+    """Logits for every face, in batches, with a progress bar."""
+    import numpy as np
+    from tqdm import tqdm
+    starts = range(0, len(images), batch_size)
+    return np.concatenate([predictor.logits(images[start:start + batch_size])
+                           for start in tqdm(starts, desc=description, unit=" batches")])
+
+
+def ms_per_face(predictor, face):
+    """Median milliseconds of one single-face call, after a warm-up: what a front end waits."""
+    import numpy as np
+    batch = face[None]
+    for _ in range(TIMING_WARMUP):
+        predictor.probabilities(batch)
+    timings = []
+    for _ in range(TIMING_CALLS):
+        start = time.perf_counter()
+        predictor.probabilities(batch)
+        timings.append(time.perf_counter() - start)
+    return float(np.median(timings) * 1000)
+
+
+# Calibrate.
+
+def calibrate(predictor, model_path, args, test_logits, test_labels):
+    """Fit T on the validation split training held out, store it in the card, report ECE on test."""
+    from utils import data, metrics, models
+    from utils.predict import softmax
+    card = predictor.card
+    training = card.get("training", {})
+    source = args.val_data or training.get("data")
+    if not source or not os.path.exists(source):
+        raise data.DatasetError(f"no training data at {source} to rebuild the validation split from "
+                                "(pass --val-data PATH)")
+    if os.path.realpath(source) == os.path.realpath(args.data):
+        raise data.DatasetError("--calibrate fits on validation data, never on the split being reported")
+    spec = card["input"]
+    dataset = data.load_dataset(source, training.get("val_fraction", 0.1), training.get("seed", 0),
+                                (spec["height"], spec["width"]), spec["channels"])
+    if [name.lower() for name in dataset.classes] != [name.lower() for name in card["classes"]]:
+        raise data.DatasetError(f"{source} has classes {dataset.classes}, the model card {card['classes']}")
+    if len(dataset.val) == 0:
+        raise data.DatasetError(f"{source} gives an empty validation split")
+    val_logits = batched_logits(predictor, dataset.val.images, args.batch_size, "validation")
+    temperature = round(metrics.fit_temperature(val_logits, dataset.val.labels), 4)
+    card["calibration"] = {
+        "temperature": temperature,
+        "ece_before": round(metrics.expected_calibration_error(softmax(test_logits), test_labels), 4),
+        "ece_after": round(metrics.expected_calibration_error(softmax(test_logits, temperature), test_labels), 4),
+        "fitted_on": "validation", "val_images": len(dataset.val), "val_data": source,
+        "ece_bins": metrics.ECE_BINS, "ece_measured_on": args.data,
+    }
+    models.write_card(models.card_path(model_path), card)
+    predictor.temperature = temperature
+
+
+# Evaluate one model and write its report.
+
+def evaluate_model(model_path, args, split_cache):
+    """Every figure for one model, written under OUT/<name>/; returns the summary."""
+    import numpy as np
+
+    from utils import metrics, plots
+    from utils.predict import softmax
+    name = os.path.splitext(os.path.basename(model_path))[0]
+    predictor = load_predictor(model_path)
+    split = load_split(args.data, predictor.card, args.usage, split_cache)
+    classes = predictor.classes
+    logits = batched_logits(predictor, split.images, args.batch_size, f"predicting {name}")
+    if args.calibrate:
+        calibrate(predictor, model_path, args, logits, split.labels)
+    probabilities = softmax(logits, predictor.temperature)
+    predicted = probabilities.argmax(axis=1)
+
+    table = metrics.per_class_table(split.labels, predicted, classes)
+    counts, shares = metrics.confusion(split.labels, predicted, len(classes))
+    raw_bins = metrics.reliability_bins(softmax(logits), split.labels)
+    ece_raw = metrics.expected_calibration_error(softmax(logits), split.labels)
+    ece = metrics.expected_calibration_error(probabilities, split.labels)
+    mistakes = metrics.confident_mistakes(probabilities, split.labels, args.mistakes)
+    result = {
+        "name": name, "model": model_path, "architecture": predictor.card.get("architecture"),
+        "data": args.data, "images": len(split), "skipped": int(split.skipped),
+        **metrics.summary(split.labels, predicted, len(classes)),
+        "per_class": {cls: {key: (int(value) if key == "support" else float(value)) for key, value in row.items()}
+                      for cls, row in table.to_dict(orient="index").items()},
+        "temperature": predictor.temperature, "ece": ece, "ece_uncalibrated": ece_raw,
+        "ms_per_face": ms_per_face(predictor, split.images[0]),
+        "parameters": int(predictor.model.count_params()),
+        "file_mb": os.path.getsize(model_path) / 1e6,
+    }
+
+    folder = os.path.join(args.out, name)
+    os.makedirs(folder, exist_ok=True)
+    table.to_csv(os.path.join(folder, "per_class.csv"), float_format="%.4f")
+    with open(os.path.join(folder, "per_class.md"), "w") as handle:
+        handle.write(markdown_table(table) + "\n")
+    curves = [("uncalibrated", raw_bins, ece_raw)]
+    if predictor.temperature != 1.0:
+        curves.append((f"T = {predictor.temperature:.2f}", metrics.reliability_bins(probabilities, split.labels), ece))
+    figures = {
+        "confusion_counts.png": plots.confusion_heatmap(counts, classes, title=f"{name}: confusion matrix (faces)"),
+        "confusion_normalised.png": plots.confusion_heatmap(shares, classes, normalised=True,
+                                                            title=f"{name}: confusion matrix (row shares)"),
+        "reliability.png": plots.reliability_diagram(curves),
+        "mistakes.png": plots.mistakes_grid(split.images[mistakes], [classes[i] for i in split.labels[mistakes]],
+                                            [classes[i] for i in predicted[mistakes]],
+                                            probabilities[mistakes].max(axis=1)),
+    }
+    for file_name, figure in figures.items():
+        figure.savefig(os.path.join(folder, file_name), dpi=100)
+    result["report"] = os.path.join(folder, "report.md")
+    with open(os.path.join(folder, "metrics.json"), "w") as handle:
+        json.dump(result, handle, indent=2)
+    with open(result["report"], "w") as handle:
+        handle.write(report_markdown(result, table))
+    return result
+
+
+def load_predictor(model_path):
+    """The model and its card, or a one-line error saying what is wrong with the file."""
+    from utils.predict import Predictor
+    try:
+        return Predictor.from_path(model_path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"cannot load the model {model_path}: {str(error).splitlines()[0] if str(error) else error!r}")
+
+
+def markdown_table(frame, digits=3):
+    """A pandas frame as a GitHub Markdown table (pandas' own needs the tabulate package)."""
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.{digits}f}"
+        return f"{value:,}" if isinstance(value, int) else str(value)
+    header = [frame.index.name or ""] + [str(column) for column in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for label, row in zip(frame.index, frame.itertuples(index=False)):
+        lines.append("| " + " | ".join(cell(v.item() if hasattr(v, "item") else v) for v in (label, *row)) + " |")
+    return "\n".join(lines)
+
+
+def report_markdown(result, table):
+    """report.md: the figures and pictures of one model, each with a sentence on how to read it."""
+    import pandas as pd
+    overall = pd.DataFrame(
+        {"precision": [result["macro_precision"], result["weighted_precision"]],
+         "recall": [result["macro_recall"], result["weighted_recall"]],
+         "f1": [result["macro_f1"], result["weighted_f1"]]},
+        index=pd.Index(["macro", "weighted"], name="average"))
+    if result["temperature"] != 1.0:
+        calibration = (f"With the card's temperature T = {result['temperature']:.3f} (fitted on validation data) "
+                       f"the expected calibration error is {result['ece']:.3f}; "
+                       f"without it, {result['ece_uncalibrated']:.3f}.")
+    else:
+        calibration = (f"The expected calibration error is {result['ece']:.3f}; the card has no temperature "
+                       "yet (run with `--calibrate` to fit one on validation data).")
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""# Evaluation: {result['name']}
+
+Model `{result['model']}` ({result['architecture']}, {result['parameters']:,} parameters,
+{result['file_mb']:.1f} MB) on `{result['data']}`: {result['images']:,} faces
+({result['skipped']} unreadable skipped). Written {created}.
+
+## Overall
+
+Accuracy **{result['accuracy']:.3f}**. Macro averages weigh every class the same, so rare
+classes (disgust) count as much as common ones; weighted averages follow the class sizes.
+
+{markdown_table(overall)}
+
+## Per class
+
+A class's accuracy is the share of its faces labelled correctly (its recall);
+precision is the share of faces given that label that truly have it.
+
+{markdown_table(table)}
+
+## Confusion matrices
+
+Rows are the true classes, columns the predicted ones. The counts show where most
+errors are; the row shares show each class's accuracy on the diagonal and what it is
+mistaken for along its row.
+
+![confusion matrix, counts](confusion_counts.png)
+
+![confusion matrix, row shares](confusion_normalised.png)
+
+## Calibration
+
+Does a confidence of 0.8 mean right 80% of the time? Faces are grouped into 15
+confidence bins; a bar below the diagonal is over-confidence. {calibration}
+
+![reliability diagram](reliability.png)
+
+## Most confident mistakes
+
+The wrong answers the model was surest of: some are mislabelled faces, some show
+which expressions look alike to the network.
+
+![most confident mistakes](mistakes.png)
+
+## Speed
+
+{result['ms_per_face']:.2f} ms per face: the median of {TIMING_CALLS} single-face calls on this
+machine, after a warm-up, without face detection.
+"""
+
+
+# Compare the models.
+
+def write_comparison(results, out):
+    """comparison.csv/.md and one bar chart of per-class accuracy across the models."""
+    import pandas as pd
+
+    from utils import plots
+    classes = list(dict.fromkeys(cls for result in results for cls in result["per_class"]))
+    rows = {}
+    for result in results:
+        rows[result["name"]] = {
+            "accuracy": result["accuracy"], "macro F1": result["macro_f1"], "ECE": result["ece"],
+            "ms/face": result["ms_per_face"], "parameters": result["parameters"], "MB": result["file_mb"],
+            **{cls: result["per_class"].get(cls, {}).get("accuracy", float("nan")) for cls in classes}}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "model"
+    frame.to_csv(os.path.join(out, "comparison.csv"), float_format="%.4f")
+    chart = plots.per_class_accuracy_bars({name: frame.loc[name, classes].tolist() for name in frame.index}, classes)
+    chart.savefig(os.path.join(out, "per_class_accuracy.png"), dpi=100)
+    path = os.path.join(out, "comparison.md")
+    with open(path, "w") as handle:
+        handle.write(f"# Model comparison on `{results[0]['data']}`\n\n"
+                     "ECE is the expected calibration error (15 bins) of the confidence the front ends show; "
+                     "ms/face is one face, without detection. Class columns are per-class accuracy.\n\n"
+                     f"{markdown_table(frame)}\n\n![per-class accuracy](per_class_accuracy.png)\n")
+    return path
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    log = sys.stderr if args.json else sys.stdout
+    split_cache, results = {}, []
+    for model_path in args.model:
+        result = evaluate_model(model_path, args, split_cache)
+        results.append(result)
+        ece = f"ECE {result['ece']:.3f}" if result["temperature"] == 1.0 else (
+            f"ECE {result['ece_uncalibrated']:.3f} -> {result['ece']:.3f} at T = {result['temperature']:.3f}")
+        print(f"{result['name']}: accuracy {result['accuracy']:.3f}, macro F1 {result['macro_f1']:.3f}, {ece}; "
+              f"report {result['report']}", file=log)
+    comparison = write_comparison(results, args.out) if len(results) > 1 else None
+    if comparison:
+        print(f"comparison: {comparison}", file=log)
+    if args.json:
+        json.dump({"data": args.data, "models": results, "comparison": comparison}, sys.stdout, indent=2)
+        print()
+
+
+if __name__ == "__main__":
+    run_cli(main)

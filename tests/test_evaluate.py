@@ -1,0 +1,233 @@
+"""evaluate.py end to end on the fixture model and tiny generated splits.
+
+The figures it reports must equal those computed directly with scikit-learn on the
+same predictions; calibration must write the card and reach every front end.
+"""
+import contextlib
+import io
+import json
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+import evaluate
+from conftest import FER_CLASSES, make_card
+from utils import data, metrics
+from utils.cli import run_cli
+from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER, card_path, read_card, save_model, write_card
+from utils.predict import Predictor, softmax
+
+BRIGHTNESS_SCALE = 50
+
+
+def write_class_folders(root, per_class, seed, classes=FER_CLASSES):
+    """``root/<class>/*.png``: 48x48 faces of noise, each class a different brightness and blur."""
+    rng = np.random.default_rng(seed)
+    for index, name in enumerate(classes):
+        os.makedirs(root / name, exist_ok=True)
+        for number in range(per_class):
+            noise = rng.normal(40 + 25 * index, 60, (48, 48))
+            face = cv2.GaussianBlur(np.clip(noise, 0, 255).astype(np.uint8), (0, 0), 1 + index % 3)
+            cv2.imwrite(str(root / name / f"{number}.png"), face)
+    return root
+
+
+def copy_model(model_path, folder, name, training):
+    """The fixture model under another name, its card pointing at ``training`` data."""
+    target = os.path.join(folder, f"{name}.h5")
+    shutil.copy(model_path, target)
+    card = read_card(model_path)
+    card["name"] = name
+    card["training"].update(training)
+    write_card(card_path(target), card)
+    return target
+
+
+def brightness_model(path, training):
+    """A model whose logits are linear in a face's mean brightness, so its answers are mixed.
+
+    Logit k is ``-SCALE * (brightness - centre_k)^2`` up to a per-face constant: each
+    class wins near its centre, and the centres overlap the generated classes imperfectly.
+    """
+    import keras
+    from keras import layers
+    inputs = keras.Input((48, 48, 1), name="face")
+    brightness = layers.GlobalAveragePooling2D(name="brightness")(inputs)
+    logits = layers.Dense(len(FER_CLASSES), name=LOGITS_LAYER)(brightness)
+    model = keras.Model(inputs, layers.Activation("softmax", name=PROBABILITIES_LAYER)(logits))
+    centres = np.linspace(0.25, 0.65, len(FER_CLASSES))
+    model.get_layer(LOGITS_LAYER).set_weights([BRIGHTNESS_SCALE * 2 * centres[None], -BRIGHTNESS_SCALE * centres ** 2])
+    card = make_card("brightness_model", arch="brightness")
+    card["parameters"] = int(model.count_params())
+    card["training"].update(training)
+    save_model(model, path, card)
+    return path
+
+
+def run(argv):
+    """evaluate.py in this process: ``(exit status, stdout, stderr)``."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as end:
+        run_cli(evaluate.main, argv)
+    return end.value.code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture(scope="module")
+def test_split(tmp_path_factory):
+    return write_class_folders(tmp_path_factory.mktemp("split") / "test", per_class=4, seed=1)
+
+
+@pytest.fixture(scope="module")
+def evaluated(model_path, test_split, tmp_path_factory):
+    """One --calibrate --json run over two models: ``(summary, out folder, {name: model path})``.
+
+    Both cards point at a generated training set whose validation half calibration rebuilds.
+    """
+    root = tmp_path_factory.mktemp("evaluated")
+    write_class_folders(root / "data" / "train", per_class=6, seed=2)
+    training = {"data": str(root / "data"), "val_fraction": 0.5, "seed": 3}
+    paths = {"brightness_model": brightness_model(str(root / "brightness_model.h5"), training),
+             "fixture_copy": copy_model(model_path, str(root), "fixture_copy", training)}
+    status, stdout, _ = run(["--model", paths["brightness_model"], "--model", paths["fixture_copy"],
+                             "--data", str(test_split), "--out", str(root / "reports"), "--json",
+                             "--calibrate", "--mistakes", "6"])
+    assert status == 0
+    return json.loads(stdout), root / "reports", paths
+
+
+def test_figures_equal_sklearn_on_the_same_predictions(evaluated, test_split):
+    summary, out, paths = evaluated
+    predictor = Predictor.from_path(paths["brightness_model"])
+    split = data.load_class_folders(str(test_split), FER_CLASSES)
+    probabilities = predictor.probabilities(split.images)
+    predicted = probabilities.argmax(axis=1)
+    assert len(set(predicted)) >= 4  # a model with mixed answers, so the comparison means something
+    result = summary["models"][0]
+    assert result["images"] == len(split) == 28
+    assert result["accuracy"] == pytest.approx(skm.accuracy_score(split.labels, predicted)) == pytest.approx(19 / 28)
+    for average in ("macro", "weighted"):
+        precision, recall, f1, _ = skm.precision_recall_fscore_support(
+            split.labels, predicted, labels=range(7), average=average, zero_division=0)
+        assert (result[f"{average}_precision"], result[f"{average}_recall"], result[f"{average}_f1"]) == \
+            pytest.approx((precision, recall, f1))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        split.labels, predicted, labels=range(7), zero_division=0)
+    table = pd.read_csv(out / "brightness_model" / "per_class.csv", index_col="class")
+    assert list(table.index) == FER_CLASSES
+    np.testing.assert_allclose(table["precision"], precision, atol=1e-4)
+    np.testing.assert_allclose(table["recall"], recall, atol=1e-4)
+    np.testing.assert_allclose(table["f1"], f1, atol=1e-4)
+    np.testing.assert_array_equal(table["support"], support)
+    per_class_accuracy = [np.mean(predicted[split.labels == i] == i) for i in range(7)]
+    assert [result["per_class"][c]["accuracy"] for c in FER_CLASSES] == pytest.approx(per_class_accuracy)
+    assert result["ece"] == pytest.approx(metrics.expected_calibration_error(probabilities, split.labels))
+    assert result["parameters"] == predictor.model.count_params() == 7 * 2
+    assert result["ms_per_face"] > 0
+
+
+def test_every_report_file_is_written(evaluated):
+    _, out, _ = evaluated
+    folder = out / "brightness_model"
+    for name in ("report.md", "per_class.csv", "per_class.md", "metrics.json", "confusion_counts.png",
+                 "confusion_normalised.png", "mistakes.png", "reliability.png"):
+        content = (folder / name).read_bytes()
+        assert content.startswith(b"\x89PNG") if name.endswith(".png") else content, name
+    lines = (folder / "per_class.md").read_text().splitlines()
+    rows = [line for line in lines if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + len(FER_CLASSES)  # the header, then one row per class
+    assert [row.split("|")[1].strip() for row in rows[1:]] == FER_CLASSES
+    report = (folder / "report.md").read_text()
+    for picture in ("confusion_counts.png", "confusion_normalised.png", "reliability.png", "mistakes.png"):
+        assert f"]({picture})" in report
+    assert "| happy |" in report and "T = " in report
+
+
+def test_several_models_are_compared(evaluated):
+    summary, out, _ = evaluated
+    assert summary["comparison"] == str(out / "comparison.md")
+    frame = pd.read_csv(out / "comparison.csv", index_col="model")
+    assert list(frame.index) == ["brightness_model", "fixture_copy"]
+    assert {"accuracy", "macro F1", "ECE", "ms/face", "parameters", "MB", *FER_CLASSES} <= set(frame.columns)
+    for result in summary["models"]:
+        assert frame.loc[result["name"], "accuracy"] == pytest.approx(result["accuracy"], abs=1e-4)
+        assert frame.loc[result["name"], "parameters"] == result["parameters"]
+    assert (out / "per_class_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_calibration_fits_on_validation_and_reaches_the_predictor(evaluated, test_split):
+    summary, _, paths = evaluated
+    calibration = read_card(paths["brightness_model"])["calibration"]
+    assert calibration["fitted_on"] == "validation"
+    # The validation split training held out, rebuilt from the card's data, fraction and seed.
+    predictor = Predictor.from_path(paths["brightness_model"])
+    validation = data.load_dataset(read_card(paths["brightness_model"])["training"]["data"], 0.5, 3).val
+    assert len(validation) == calibration["val_images"] == 21
+    expected = metrics.fit_temperature(predictor.logits(validation.images), validation.labels)
+    assert calibration["temperature"] == pytest.approx(expected, abs=1e-3)
+    assert calibration["temperature"] != pytest.approx(1.0, abs=0.05)
+    # Every front end now shows calibrated probabilities.
+    test = data.load_class_folders(str(test_split), FER_CLASSES)
+    logits = predictor.logits(test.images)
+    assert predictor.temperature == calibration["temperature"] == pytest.approx(summary["models"][0]["temperature"],
+                                                                                abs=1e-4)
+    np.testing.assert_allclose(predictor.probabilities(test.images), softmax(logits, calibration["temperature"]))
+    assert calibration["ece_before"] == pytest.approx(
+        metrics.expected_calibration_error(softmax(logits), test.labels), abs=1e-4)
+    assert calibration["ece_after"] == pytest.approx(
+        metrics.expected_calibration_error(softmax(logits, calibration["temperature"]), test.labels), abs=1e-4)
+
+
+def test_fer2013_csv_labels_follow_the_card_by_name(tmp_path):
+    rng = np.random.default_rng(5)
+    rows = [(label, " ".join(map(str, rng.integers(0, 256, 48 * 48))), usage)
+            for usage in ("PublicTest", "PrivateTest") for label in (3, 6, 0, 3)]
+    pd.DataFrame(rows, columns=["emotion", "pixels", "Usage"]).to_csv(tmp_path / "fer2013.csv", index=False)
+    card = {"classes": ["Neutral", "angry", "happy"], "input": {"height": 40, "width": 40, "channels": 3}}
+    split = evaluate.load_split(str(tmp_path / "fer2013.csv"), card, "PrivateTest", {})
+    assert split.labels.tolist() == [2, 0, 1, 2]  # happy, neutral, angry, happy in the card's order
+    assert split.images.shape == (4, 40, 40, 3)
+    card["classes"] = ["angry", "happy"]
+    with pytest.raises(data.DatasetError, match="neutral"):
+        evaluate.load_split(str(tmp_path / "fer2013.csv"), card, "PrivateTest", {})
+
+
+@pytest.mark.parametrize("problem, expected", [
+    ("missing model", "no model at"),
+    ("empty split", "holds no readable images"),
+    ("foreign class", "'bored'"),
+    ("not a split", "neither a folder of class folders nor a readable fer2013.csv"),
+    ("calibrate on test", "never on the split being reported"),
+])
+def test_user_mistakes_end_in_one_line(problem, expected, model_path, test_split, tmp_path):
+    model, split = model_path, test_split
+    extra = []
+    if problem == "missing model":
+        model = str(tmp_path / "nothing.h5")
+    elif problem == "empty split":
+        split = tmp_path / "empty"
+        (split / "happy").mkdir(parents=True)
+    elif problem == "foreign class":
+        split = write_class_folders(tmp_path / "split", 1, 0, classes=["happy", "bored"])
+    elif problem == "not a split":
+        split = tmp_path / "fer2013.csv"
+        split.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
+    else:
+        extra = ["--calibrate", "--val-data", str(test_split)]
+    status, _, stderr = run(["--model", model, "--data", str(split), "--out", str(tmp_path / "r"), *extra])
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert status == 2
+    assert len(lines) == 1 and expected in lines[0], stderr
+    assert "Traceback" not in stderr
+
+
+def test_help_names_every_option():
+    with contextlib.redirect_stdout(io.StringIO()) as stdout, pytest.raises(SystemExit) as end:
+        evaluate.parse_args(["--help"])
+    assert end.value.code == 0
+    for option in ("--model", "--data", "--usage", "--out", "--json", "--calibrate", "--val-data"):
+        assert option in stdout.getvalue()
