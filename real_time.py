@@ -13,6 +13,9 @@ import argparse
 import csv
 import os
 import sys
+import time
+
+import cv2
 
 from utils import video
 from utils.cli import fail, run_cli
@@ -27,6 +30,14 @@ QUIT_KEYS = (ord("q"), ord("Q"), 27)  # 27: Esc
 FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v"}
 
 
+def positive(text):
+    """An argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default="0",
@@ -35,12 +46,12 @@ def parse_args(argv):
     parser.add_argument("--output", help="write the annotated video here (.mp4 or .avi)")
     parser.add_argument("--csv", help="write one row per face per analysed frame here")
     parser.add_argument("--no-display", action="store_true", help="no window (servers, CI)")
-    parser.add_argument("--every", type=int, default=1, metavar="N",
+    parser.add_argument("--every", type=positive, default=1, metavar="N",
                         help="analyse every Nth frame, showing the last labels in between (default 1)")
-    parser.add_argument("--detect-every", type=int, default=video.DETECT_EVERY, metavar="N",
+    parser.add_argument("--detect-every", type=positive, default=video.DETECT_EVERY, metavar="N",
                         help="search the whole frame for faces every N analysed frames, tracking in between "
                              f"(default {video.DETECT_EVERY})")
-    parser.add_argument("--smooth", type=int, default=video.SMOOTH_FRAMES, metavar="N",
+    parser.add_argument("--smooth", type=positive, default=video.SMOOTH_FRAMES, metavar="N",
                         help=f"average a face's labels over its last N analysed frames (default {video.SMOOTH_FRAMES})")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help=f"confidence under which a face is 'uncertain' (default {DEFAULT_THRESHOLD})")
@@ -55,7 +66,6 @@ class Window:
 
     def show(self, frame):
         """Show a frame; False once the user pressed q or Esc, or closed the window."""
-        import cv2
         if not self.available:
             return True
         try:
@@ -70,7 +80,6 @@ class Window:
 
     def close(self):
         if self.available:
-            import cv2
             cv2.destroyAllWindows()
 
 
@@ -81,7 +90,6 @@ class AnnotatedVideo:
         self.path, self.fps, self._writer = path, fps, None
 
     def write(self, frame):
-        import cv2
         if self._writer is None:
             fourcc = cv2.VideoWriter_fourcc(*FOURCC.get(os.path.splitext(self.path)[1].lower(), "mp4v"))
             self._writer = cv2.VideoWriter(self.path, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
@@ -122,7 +130,7 @@ def play(source, analyser, timeline, writer, window):
         while (frame := source.read()) is not None:
             found, analysed = analyser.analyse(frame)
             if analysed:
-                timeline.add(video.timeline_rows(source.seconds(), source.frames_read - 1, found))
+                timeline.add(video.timeline_rows(source.frame_time, source.frames_read - 1, found))
             video.draw_fps(video.draw_faces(frame, found, colours), meter.tick())
             if writer:
                 writer.write(frame)
@@ -130,16 +138,17 @@ def play(source, analyser, timeline, writer, window):
                 break
     except KeyboardInterrupt:
         print("stopped (Ctrl-C)", file=sys.stderr)
-    return meter
 
 
-def summarise(timeline, classes, plots_stem, seconds, frames):
-    """Print the emotion table and the time split; save the two summary plots when asked for files."""
+def summarise(timeline, classes, plots_stem, analyser, elapsed):
+    """Print speed and the emotion table; save the two summary plots when files were asked for."""
     from utils import plots
-    print(f"{frames} frames, {len(timeline.rows)} face rows")
-    if seconds:
-        print("time per frame: " + ", ".join(f"{phase} {1000 * total / max(1, frames):.1f} ms"
-                                             for phase, total in seconds.items()))
+    frames = analyser.frames
+    print(f"{frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} frames/s), "
+          f"{len(timeline.rows)} face rows")
+    if frames:
+        print("time per frame: " + ", ".join(f"{phase} {1000 * total / frames:.1f} ms"
+                                             for phase, total in analyser.seconds.items()))
     if not timeline.rows:
         print("no faces found")
         return
@@ -167,15 +176,16 @@ def main(argv=None):
         timeline = Timeline(args.csv, predictor.classes)
         writer = AnnotatedVideo(args.output, source.fps) if args.output else None
         window = None if args.no_display else Window()
+        start = time.perf_counter()
         try:
             play(source, analyser, timeline, writer, window)
         finally:
+            elapsed = time.perf_counter() - start
             for sink in (timeline, writer, window):
                 if sink:
                     sink.close()
     report = args.csv or args.output
-    summarise(timeline, predictor.classes, os.path.splitext(report)[0] if report else None,
-              analyser.seconds, analyser.frames)
+    summarise(timeline, predictor.classes, os.path.splitext(report)[0] if report else None, analyser, elapsed)
     if source.lost:
         print(f"error: {source.name} was lost and did not come back after {source.retries} tries",
               file=sys.stderr)

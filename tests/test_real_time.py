@@ -1,6 +1,7 @@
 """real_time.py and utils/video.py: tracking, smoothing, reconnection, and a headless run on a built video."""
 import csv
 import os
+import re
 import subprocess
 import sys
 
@@ -18,12 +19,13 @@ FRAMES, EVERY = 12, 2
 
 def test_tracker_keeps_ids_by_position_and_forgets_lost_faces():
     tracker = video.FaceTracker(max_missed=2)
-    tracker.update([(100, 100, 50, 50)])
+    tracker.update([(100, 100, 50, 50), (500, 100, 50, 50)])
     tracker.update([(300, 100, 50, 50), (104, 102, 50, 50)])  # the first face moved; a second appeared
-    assert {t.id: t.box for t in tracker.tracks} == {1: (104, 102, 50, 50), 2: (300, 100, 50, 50)}
+    # The first is confirmed; the false alarm at 500 is gone; the new face has no id until seen again.
+    assert [(t.id, t.box) for t in tracker.tracks] == [(1, (104, 102, 50, 50)), (None, (300, 100, 50, 50))]
     for _ in range(3):
         tracker.update([(302, 100, 50, 50)])
-    assert [t.id for t in tracker.tracks] == [2]
+    assert [(t.id, t.box) for t in tracker.tracks] == [(2, (302, 100, 50, 50))]
 
 
 class FlickeringPredictor:
@@ -111,6 +113,16 @@ def test_summary_table_counts_every_class():
     assert table["share_%"].sum() == pytest.approx(100)
     times, probabilities = video.probabilities_over_time(rows, FER_CLASSES)
     assert list(times) == [0.5] and probabilities.shape == (1, len(FER_CLASSES))
+
+
+@pytest.mark.skipif(not re.search(r"GUI:\s+NONE", cv2.getBuildInformation()),
+                    reason="this OpenCV has windows; the test is for the headless build")
+def test_a_window_without_gui_support_says_so_once_and_goes_on(capsys):
+    import real_time
+    window, frame = real_time.Window(), np.zeros((4, 4, 3), np.uint8)
+    assert window.show(frame) and window.show(frame) and not window.available
+    assert capsys.readouterr().err.count("--no-display") == 1
+    window.close()
 
 
 def test_default_threshold_is_predicts():

@@ -74,7 +74,8 @@ class VideoSource:
         self.name = describe_source(self.source)
         self.live = isinstance(self.source, int) or "://" in self.source
         self.retries, self.wait, self._opener = retries, wait, opener
-        self.frames_read, self.lost = 0, False
+        # frame_time: seconds of the last frame read, its place in a file or since a live source opened.
+        self.frames_read, self.frame_time, self.lost = 0, 0.0, False
         if not self.live and not os.path.isfile(self.source):
             raise SourceError(f"no video file at {self.source}")
         self._capture = self._open()
@@ -97,6 +98,8 @@ class VideoSource:
         if not ok:
             return None
         self.frames_read += 1
+        self.frame_time = (time.monotonic() - self._started if self.live
+                           else (self.frames_read - 1) / self.fps)
         return frame
 
     def _reconnect(self):
@@ -110,12 +113,6 @@ class VideoSource:
                 return ok, frame
         self.lost = True
         return False, None
-
-    def seconds(self):
-        """Time of the last frame read: its place in a file, or time since opening a live source."""
-        if self.live:
-            return time.monotonic() - self._started
-        return max(0, self.frames_read - 1) / self.fps
 
     def release(self):
         self._capture.release()
@@ -151,10 +148,10 @@ def find_near(gray, box):
 
 @dataclass
 class Track:
-    """One face followed across frames: a stable id, its latest box, its recent probabilities."""
-    id: int
+    """One face followed across frames: its latest box, its recent probabilities, an id once confirmed."""
     box: tuple
     history: collections.deque
+    id: int = None
     hits: int = 1
     missed: int = 0
 
@@ -169,7 +166,10 @@ class Track:
 
 @dataclass
 class FaceTracker:
-    """Faces followed from frame to frame by position, so each keeps its id and its smoothing."""
+    """Faces followed from frame to frame by position, so each keeps its id and its smoothing.
+
+    A face gets its id once confirmed, so false alarms dropped unseen use up no numbers.
+    """
     smooth: int = SMOOTH_FRAMES
     max_missed: int = MAX_MISSED
     tracks: list = field(default_factory=list)
@@ -184,9 +184,8 @@ class FaceTracker:
                 unmatched.remove(best)
                 best.see(box)
             else:
-                self.tracks.append(Track(self._next_id, tuple(box), collections.deque(maxlen=self.smooth)))
-                self._next_id += 1
-        self._missed(unmatched)
+                self.tracks.append(Track(tuple(box), collections.deque(maxlen=self.smooth)))
+        self._settle(unmatched)
 
     def follow(self, gray):
         """Between detections: each face is looked for only near where it was."""
@@ -197,13 +196,18 @@ class FaceTracker:
                 lost.append(track)
             else:
                 track.see(box)
-        self._missed(lost)
+        self._settle(lost)
 
-    def _missed(self, tracks):
-        """A missed face keeps its last box (the detector blinks) until it has been gone too long."""
-        for track in tracks:
+    def _settle(self, missed):
+        """A missed face keeps its last box (the detector blinks) until gone too long; a new one
+        missed at once was a false alarm. Faces confirmed just now get their ids."""
+        for track in missed:
             track.missed += 1
-        self.tracks = [track for track in self.tracks if track.missed <= self.max_missed]
+        self.tracks = [track for track in self.tracks
+                       if track.missed <= self.max_missed and (track.confirmed or not track.missed)]
+        for track in self.tracks:
+            if track.confirmed and track.id is None:
+                track.id, self._next_id = self._next_id, self._next_id + 1
 
 
 # Analysis --------------------------------------------------------------------------------
