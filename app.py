@@ -1,0 +1,76 @@
+"""EmoDetect-Pro's classroom web site: analyse a photo, explore the CNN, live webcam, JSON API.
+
+Development (one process, 127.0.0.1 only):
+
+    python app.py [--host 127.0.0.1] [--port 5000] [--model models/emotion_model.h5]
+
+A classroom (several workers, each loading the model once at start-up):
+
+    gunicorn -w 2 --threads 4 -b 127.0.0.1:8000 'app:create_app()'
+
+Everything the pages need (CSS, JavaScript) is served from ``static/``; the site
+works offline.
+"""
+import argparse
+import os
+import sys
+
+from flask import Flask
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides real messages
+
+DEFAULTS = {
+    "MODELS_DIR": "models",                       # every NAME.h5 + NAME.json here can be chosen
+    "DEFAULT_MODEL": "models/emotion_model.h5",   # used when a request names no model
+    "GALLERY_DIR": "dataset/fer2013/test",        # <class>/*.jpg test faces for the Gallery page
+    "MAX_CONTENT_LENGTH": 10 * 1000 * 1000,       # bigger uploads get 413
+    "MAX_PIXELS": 40_000_000,                     # bigger images get 400, checked from the header
+    "THRESHOLD": 0.35,                            # under this confidence a prediction is "uncertain"
+    "WARM_UP": True,                              # load the default model when the app is created
+}
+
+
+def create_app(config=None):
+    """Build the site: defaults, then ``config`` on top; relative paths are from the project root."""
+    from web import api, gallery, inputs, pages, registry
+
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    app.config.update(config or {})
+    app.config["MAX_FORM_MEMORY_SIZE"] = app.config["MAX_CONTENT_LENGTH"]  # base64 sent as a form field
+    for key in ("MODELS_DIR", "DEFAULT_MODEL", "GALLERY_DIR"):
+        app.config[key] = os.path.join(ROOT, app.config[key])
+    app.request_class = inputs.InMemoryRequest
+    app.json.sort_keys = False  # probabilities stay in the card's class order
+    app.extensions["gallery"] = gallery.Gallery(app.config["GALLERY_DIR"])
+    registry.init_app(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    return app
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Serve the EmoDetect-Pro classroom site (debug off).")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this computer only)")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--model", default=DEFAULTS["DEFAULT_MODEL"], help="the default model (.h5 with its .json card)")
+    parser.add_argument("--models-dir", default=DEFAULTS["MODELS_DIR"], help="folder of models the Models page offers")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not os.path.isfile(args.model):
+        print(f"app.py: no model at {args.model}; train one with `python train.py --data dataset/fer2013` "
+              "or pass --model PATH", file=sys.stderr)
+        return 2
+    app = create_app({"DEFAULT_MODEL": os.path.abspath(args.model), "MODELS_DIR": os.path.abspath(args.models_dir)})
+    print(f"EmoDetect-Pro on http://{args.host}:{args.port}/ (Ctrl+C to stop)")
+    app.run(host=args.host, port=args.port, debug=False, threaded=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+/* Analyse: upload (button or drag and drop) -> boxes on the photo, one card per face. */
+"use strict";
+(() => {
+  const fileInput = document.getElementById("file");
+  const drop = document.getElementById("drop");
+  const slider = document.getElementById("threshold");
+  const sliderValue = document.getElementById("threshold-value");
+  const status = document.getElementById("status");
+  const canvas = document.getElementById("photo");
+  let last = null;  /* {bitmap, answer} of the photo on screen */
+
+  slider.value = Math.round(EMO.threshold() * 100);
+  sliderValue.textContent = `${slider.value}%`;
+  slider.addEventListener("input", () => {
+    sliderValue.textContent = `${slider.value}%`;
+    EMO.setThreshold(slider.value / 100);
+    if (last) flagUncertain();
+  });
+
+  fileInput.addEventListener("change", () => fileInput.files[0] && analyse(fileInput.files[0]));
+  for (const name of ["dragenter", "dragover"]) {
+    drop.addEventListener(name, (event) => { event.preventDefault(); drop.classList.add("dragging"); });
+  }
+  for (const name of ["dragleave", "drop"]) {
+    drop.addEventListener(name, () => drop.classList.remove("dragging"));
+  }
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    if (event.dataTransfer.files[0]) analyse(event.dataTransfer.files[0]);
+  });
+
+  async function analyse(file) {
+    status.textContent = "Looking for faces…";
+    status.classList.remove("error");
+    try {
+      const answer = await EMO.post("/api/predict", file);
+      const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+      last = { bitmap, answer };
+      EMO.rememberPhoto(file);
+      drawPhoto();
+      showFaces(answer);
+      status.textContent = answer.faces[0].whole_image ? "" :
+        `${answer.faces.length} face${answer.faces.length > 1 ? "s" : ""} found.`;
+      document.getElementById("result").hidden = false;
+      await Promise.all(answer.faces.map((face, index) => showGradcam(file, index)));
+    } catch (err) {
+      status.textContent = `Could not analyse this file: ${err.message}`;
+      status.classList.add("error");
+    }
+  }
+
+  /* The photo with every face boxed and labelled (boxes are in the upright photo's pixels). */
+  function drawPhoto() {
+    const { bitmap, answer } = last;
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(bitmap, 0, 0);
+    const line = Math.max(2, Math.round(bitmap.width / 300));
+    ctx.font = `bold ${Math.max(14, line * 8)}px sans-serif`;
+    answer.faces.forEach((face, index) => {
+      if (face.whole_image) return;
+      const [x, y, w, h] = face.box;
+      const colour = EMO.colour(Object.keys(face.probabilities).indexOf(face.label));
+      ctx.lineWidth = line;
+      ctx.strokeStyle = colour;
+      ctx.strokeRect(x, y, w, h);
+      const text = `${index + 1}: ${face.label} ${EMO.percent(face.confidence)}`;
+      const height = line * 8 + 8;
+      ctx.fillStyle = colour;
+      ctx.fillRect(x, Math.max(0, y - height), ctx.measureText(text).width + 10, height);
+      ctx.fillStyle = "#fff";
+      ctx.fillText(text, x + 5, Math.max(0, y - height) + height - 6);
+    });
+  }
+
+  /* One card per face: label, confidence, softmax bars; Grad-CAM arrives a moment later. */
+  function showFaces(answer) {
+    const container = document.getElementById("faces");
+    const template = document.getElementById("face-card");
+    document.getElementById("whole").hidden = !answer.faces[0].whole_image;
+    container.replaceChildren(...answer.faces.map((face, index) => {
+      const card = template.content.firstElementChild.cloneNode(true);
+      card.querySelector(".number").textContent = face.whole_image ? "Whole image:" : `Face ${index + 1}:`;
+      card.querySelector(".label").textContent = face.label;
+      card.querySelector(".confidence").textContent = EMO.percent(face.confidence);
+      EMO.bars(card.querySelector(".bars"), face.probabilities, face.label);
+      card.querySelector(".explore-link").href = `/explore?face=${index}`;
+      return card;
+    }));
+    flagUncertain();
+  }
+
+  /* The low-confidence warning, against the slider's threshold. */
+  function flagUncertain() {
+    const threshold = EMO.threshold();
+    [...document.getElementById("faces").children].forEach((card, index) => {
+      card.querySelector(".uncertain").hidden = last.answer.faces[index].confidence >= threshold;
+    });
+  }
+
+  async function showGradcam(file, index) {
+    const answer = await EMO.post("/api/explain", file, { face: index, parts: "gradcam" });
+    const card = document.getElementById("faces").children[index];
+    if (card) card.querySelector(".cam img").src = answer.gradcam.overlay;
+  }
+})();

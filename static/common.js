@@ -1,0 +1,64 @@
+/* Helpers every page shares: calling the JSON API, drawing softmax bars, the chosen model. */
+"use strict";
+
+const EMO = {
+  /* The model chosen on the Models page (the server puts it on <body>). */
+  model() { return document.body.dataset.model; },
+
+  /* The "uncertain" threshold, 0..1: the user's own choice, else the site's default. */
+  threshold() {
+    const saved = localStorage.getItem("threshold");
+    return saved !== null ? Number(saved) : Number(document.body.dataset.threshold);
+  },
+  setThreshold(value) { localStorage.setItem("threshold", String(value)); },
+
+  /* POST an image (Blob or File) with extra fields; resolves to the JSON answer, rejects with its error. */
+  async post(url, image, fields = {}) {
+    const form = new FormData();
+    form.append("file", image, image.name || "image.jpg");
+    form.append("model", EMO.model());
+    form.append("threshold", EMO.threshold());
+    for (const [key, value] of Object.entries(fields)) form.append(key, value);
+    const response = await fetch(url, { method: "POST", body: form });
+    let answer;
+    try { answer = await response.json(); } catch (err) { answer = { error: `the server answered ${response.status}` }; }
+    if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+    return answer;
+  },
+
+  /* Softmax probabilities as horizontal bars, the predicted class highlighted. */
+  bars(container, probabilities, label) {
+    container.replaceChildren();
+    for (const [name, p] of Object.entries(probabilities)) {
+      const row = document.createElement("div");
+      row.className = "bar" + (name === label ? " top" : "");
+      row.innerHTML = `<span class="name"></span><span class="track"><span class="fill"></span></span><span class="value"></span>`;
+      row.querySelector(".name").textContent = name;
+      row.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
+      row.querySelector(".value").textContent = `${Math.round(p * 100)}%`;
+      container.appendChild(row);
+    }
+  },
+
+  /* One colour per class index, the same on every page. */
+  colour(index) {
+    const palette = ["#d62728", "#8c564b", "#9467bd", "#2ca02c", "#1f77b4", "#ff7f0e", "#7f7f7f", "#e377c2", "#17becf"];
+    return palette[index % palette.length];
+  },
+
+  percent(value) { return `${Math.round(value * 100)}%`; },
+
+  /* The photo handed from Analyse to Explore, kept in this tab only (never sent anywhere else). */
+  rememberPhoto(file) {
+    const reader = new FileReader();
+    reader.onload = () => {
+      try { sessionStorage.setItem("photo", reader.result); }
+      catch (err) { sessionStorage.removeItem("photo"); }  /* too big for the tab's storage: Explore asks again */
+    };
+    reader.readAsDataURL(file);
+  },
+  async rememberedPhoto() {
+    const url = sessionStorage.getItem("photo");
+    return url ? (await fetch(url)).blob() : null;
+  },
+};

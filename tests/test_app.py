@@ -1,0 +1,331 @@
+"""The Flask site through its test client: every route, every bad input, threads.
+
+The app is built on the session's random-weight seed CNN (``model_path``), so the
+labels mean nothing; the tests check the contract (fields, order, boxes, errors),
+not the emotions.
+"""
+import base64
+import io
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import ROOT, create_app, main
+
+PREDICTION_KEYS = {"box", "label", "confidence", "probabilities", "uncertain", "whole_image"}
+
+
+# ---- fixtures --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gallery_dir(tmp_path_factory, astronaut_bgr, astronaut_face_box):
+    """A tiny FER2013-style test folder: the astronaut's face as 48x48 gray, under two labels."""
+    folder = tmp_path_factory.mktemp("gallery")
+    x, y, w, h = astronaut_face_box
+    face = cv2.resize(cv2.cvtColor(astronaut_bgr[y:y + h, x:x + w], cv2.COLOR_BGR2GRAY), (48, 48))
+    for label, name in (("happy", "PublicTest_1.jpg"), ("sad", "PublicTest_2.jpg")):
+        (folder / label).mkdir()
+        cv2.imwrite(str(folder / label / name), face)
+    return folder
+
+
+def make_app(model_path, **config):
+    return create_app({"TESTING": True, "DEFAULT_MODEL": model_path,
+                       "MODELS_DIR": os.path.dirname(model_path), **config})
+
+
+@pytest.fixture(scope="module")
+def app(model_path, gallery_dir):
+    return make_app(model_path, GALLERY_DIR=str(gallery_dir))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def encode(image_bgr, ext=".jpg"):
+    return cv2.imencode(ext, image_bgr)[1].tobytes()
+
+
+def pil_bytes(image, fmt, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def astronaut_jpg(astronaut_bgr):
+    return encode(astronaut_bgr)
+
+
+def post_file(client, url, data, **fields):
+    return client.post(url, data={"file": (io.BytesIO(data), "photo.jpg"), **fields},
+                       content_type="multipart/form-data")
+
+
+def near(box, expected, tolerance=24):
+    return all(abs(a - b) <= tolerance for a, b in zip(box, expected))
+
+
+# ---- pages -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path, text", [
+    ("/", "Analyse a photo"), ("/explore", "Explore the CNN"), ("/live", "Live webcam"),
+    ("/gallery", "Next image"), ("/models", "fixture_model"),
+])
+def test_pages_render(client, path, text):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert text in response.get_data(as_text=True)
+
+
+def test_pages_use_only_local_assets():
+    """No CDN, no web font: the site must work in a classroom without internet."""
+    for folder in ("templates", "static"):
+        for name in os.listdir(os.path.join(ROOT, folder)):
+            with open(os.path.join(ROOT, folder, name)) as handle:
+                text = handle.read()
+            assert "http://" not in text.replace("http://localhost", "") and "https://" not in text, name
+
+
+def test_gallery_shows_true_and_predicted_label_and_wraps(client, app):
+    page = client.get("/gallery?i=3").get_data(as_text=True)  # 3 wraps to the second face
+    assert "face 2 of 2" in page and 'id="true-label">sad<' in page and "predicted-label" in page
+    assert 'href="/gallery?i=2"' in page
+    image = client.get("/gallery/image/1")
+    assert image.status_code == 200 and image.data[:2] == b"\xff\xd8"
+
+
+def test_gallery_without_dataset_says_how_to_add_it(model_path, tmp_path):
+    client = make_app(model_path, GALLERY_DIR=str(tmp_path / "missing"), WARM_UP=False).test_client()
+    page = client.get("/gallery").get_data(as_text=True)
+    assert "No test faces found" in page and "dataset/fer2013/test" in page
+    assert client.get("/gallery/image/0").status_code == 404
+
+
+def test_choosing_a_model_sets_it_for_every_page(tmp_path, model_path):
+    import shutil
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for suffix in (".h5", ".json"):
+        shutil.copy(model_path.replace(".h5", suffix), folder / f"second{suffix}")
+    client = make_app(model_path, MODELS_DIR=str(folder), WARM_UP=False).test_client()
+    names = [m["name"] for m in client.get("/api/models").get_json()["models"]]
+    assert sorted(names) == ["fixture_model", "second"]
+    response = client.post("/models", data={"model": "second"})
+    assert response.status_code == 302
+    assert 'data-model="second"' in client.get("/").get_data(as_text=True)
+    assert client.post("/models", data={"model": "nope"}).status_code == 404
+
+
+# ---- API: predictions --------------------------------------------------------------------
+
+def test_healthz(client):
+    assert client.get("/healthz").get_json() == {"status": "ok", "default_model": "fixture_model"}
+
+
+def test_healthz_without_model_is_503(tmp_path):
+    client = make_app(str(tmp_path / "none.h5"), WARM_UP=True).test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503 and "train.py" in response.get_json()["error"]
+    assert client.post("/api/predict").status_code == 404
+
+
+def test_models_api_lists_cards(client):
+    answer = client.get("/api/models").get_json()
+    assert answer["default"] == "fixture_model"
+    card = answer["models"][0]["card"]
+    assert answer["models"][0]["name"] == "fixture_model" and card["input"]["height"] == 48
+
+
+def test_predict_multipart_follows_the_contract(client, app, astronaut_jpg, astronaut_face_box):
+    answer = post_file(client, "/api/predict", astronaut_jpg).get_json()
+    assert answer["model"] == "fixture_model" and answer["image"] == {"width": 512, "height": 512}
+    face = answer["faces"][0]
+    assert set(face) == PREDICTION_KEYS
+    classes = app.extensions["models"].get().predictor.classes
+    assert list(face["probabilities"]) == classes
+    assert abs(sum(face["probabilities"].values()) - 1) < 1e-3
+    assert face["label"] == max(face["probabilities"], key=face["probabilities"].get)
+    assert near(face["box"], astronaut_face_box) and face["whole_image"] is False
+
+
+def test_predict_base64_and_data_url_match_multipart(client, astronaut_jpg):
+    expected = post_file(client, "/api/predict", astronaut_jpg).get_json()
+    encoded = base64.b64encode(astronaut_jpg).decode()
+    for image in (encoded, "data:image/jpeg;base64," + encoded):
+        assert client.post("/api/predict", json={"image": image}).get_json() == expected
+    form = client.post("/api/predict", data={"image": encoded})
+    assert form.get_json() == expected
+
+
+def test_no_face_classifies_the_whole_image(client):
+    answer = post_file(client, "/api/predict", encode(np.full((120, 160, 3), 128, np.uint8))).get_json()
+    assert len(answer["faces"]) == 1
+    assert answer["faces"][0]["whole_image"] is True and answer["faces"][0]["box"] == [0, 0, 160, 120]
+
+
+def test_threshold_sets_uncertain(client, astronaut_jpg):
+    def uncertain(value):
+        return post_file(client, "/api/predict", astronaut_jpg, threshold=value).get_json()["faces"][0]["uncertain"]
+    assert uncertain("1") is True and uncertain("0") is False
+    assert post_file(client, "/api/predict", astronaut_jpg, threshold="2").status_code == 400
+
+
+def test_unknown_model_is_404_json(client, astronaut_jpg):
+    response = post_file(client, "/api/predict", astronaut_jpg, model="nope")
+    assert response.status_code == 404 and "unknown model" in response.get_json()["error"]
+
+
+# ---- API: explanations ---------------------------------------------------------------------
+
+def is_png_url(url):
+    return url.startswith("data:image/png;base64,") and base64.b64decode(url.split(",")[1])[:4] == b"\x89PNG"
+
+
+def test_explain_returns_every_step(client, app, astronaut_jpg):
+    answer = post_file(client, "/api/explain", astronaut_jpg).get_json()
+    model = app.extensions["models"].get().explainer.model
+    names = [layer.name for layer in model.layers[1:]]
+    assert [step["name"] for step in answer["layers"]] == names
+    steps = {step["name"]: step for step in answer["layers"]}
+    assert steps["conv1"]["kind"] == "conv" and steps["conv1"]["shape"] == [46, 46, 32]
+    assert len(steps["conv1"]["maps"]) == 32 and all(is_png_url(url) for url in steps["conv1"]["maps"])
+    assert "filters" in steps["conv1"]["text"] and steps["probabilities"]["kind"] == "softmax"
+    assert len(steps["logits"]["values"]) == 7 and is_png_url(steps["flatten"]["strip"])
+    assert answer["input"]["shape"] == [48, 48, 1] and is_png_url(answer["input"]["image"])
+    assert answer["kernels"]["shape"] == [3, 3, 1, 32] and len(answer["kernels"]["images"]) == 32
+    assert answer["gradcam"]["class"] == answer["face"]["label"] and answer["gradcam"]["layer"] == "conv3"
+    assert is_png_url(answer["gradcam"]["overlay"]) and is_png_url(answer["gradcam"]["heatmap"])
+    assert [row["region"] for row in answer["regions"]["rows"]][:2] == ["forehead/brows", "eyes"]
+    assert set(answer["face"]) == PREDICTION_KEYS and answer["faces"] == 1
+
+
+def test_explain_any_class_and_layer(client, astronaut_jpg):
+    by_name = post_file(client, "/api/explain", astronaut_jpg, parts="gradcam", **{"class": "sad", "layer": "conv2"})
+    by_index = post_file(client, "/api/explain", astronaut_jpg, parts="gradcam", **{"class": "4", "layer": "conv2"})
+    assert by_name.get_json()["gradcam"] == by_index.get_json()["gradcam"]
+    assert by_name.get_json()["gradcam"]["class"] == "sad" and "layers" not in by_name.get_json()
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"face": "3"}, "no face 3"), ({"face": "x"}, "must be a number"), ({"class": "bored"}, "unknown class"),
+    ({"layer": "dense"}, "Grad-CAM needs"), ({"parts": "everything"}, "unknown part"),
+])
+def test_explain_bad_parameters_are_400(client, astronaut_jpg, fields, message):
+    response = post_file(client, "/api/explain", astronaut_jpg, **fields)
+    assert response.status_code == 400 and message in response.get_json()["error"]
+
+
+# ---- bad input -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data", [b"", b"hello, this is not an image", "truncated"], ids=["zero", "text", "truncated"])
+def test_unusable_uploads_are_400_json(client, astronaut_jpg, data):
+    data = astronaut_jpg[: len(astronaut_jpg) // 3] if data == "truncated" else data
+    for url in ("/api/predict", "/api/explain"):
+        response = post_file(client, url, data)
+        assert response.status_code == 400 and response.is_json and response.get_json()["error"]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"json": {"image": "***"}}, {"json": ["not", "an", "object"]}, {"json": {"image": 5}},
+], ids=["nothing", "bad-base64", "json-list", "json-number"])
+def test_malformed_requests_are_400_json(client, kwargs):
+    response = client.post("/api/predict", **kwargs)
+    assert response.status_code == 400 and response.get_json()["error"]
+
+
+def test_over_size_limit_is_413_json(client):
+    response = post_file(client, "/api/predict", b"\0" * (10 * 1000 * 1000 + 1))
+    assert response.status_code == 413 and "10 MB" in response.get_json()["error"]
+
+
+def test_over_40_megapixels_is_400(client):
+    bomb = pil_bytes(Image.new("L", (8000, 6000)), "PNG")  # 48 MP, ~50 KB
+    response = post_file(client, "/api/predict", bomb)
+    assert response.status_code == 400 and "megapixels" in response.get_json()["error"]
+
+
+def rotated_with_exif(image_rgb):
+    """The photo stored sideways with EXIF orientation 6: viewers (and we) must turn it upright."""
+    stored = image_rgb.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return pil_bytes(stored, "JPEG", exif=exif)
+
+
+@pytest.mark.parametrize("kind", ["gray16", "rgba", "cmyk", "palette", "exif", "webp"])
+def test_image_formats_are_read_correctly(client, astronaut_bgr, astronaut_face_box, kind):
+    rgb = Image.fromarray(astronaut_bgr[:, :, ::-1])
+    data = {
+        "gray16": lambda: pil_bytes(Image.fromarray((np.asarray(rgb.convert("L"), np.uint16) * 257)), "PNG"),
+        "rgba": lambda: pil_bytes(rgb.convert("RGBA"), "PNG"),
+        "cmyk": lambda: pil_bytes(rgb.convert("CMYK"), "JPEG"),
+        "palette": lambda: pil_bytes(rgb.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
+        "exif": lambda: rotated_with_exif(rgb),
+        "webp": lambda: pil_bytes(rgb, "WEBP", quality=90),
+    }[kind]()
+    faces = post_file(client, "/api/predict", data).get_json()["faces"]
+    assert any(near(face["box"], astronaut_face_box) for face in faces if not face["whole_image"])
+
+
+def test_uploads_never_touch_the_disk(client, astronaut_bgr, monkeypatch):
+    """Werkzeug spools uploads over 500 KB to a temporary file unless told otherwise."""
+    import tempfile
+
+    import werkzeug.formparser
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an upload was about to be written to disk")
+    for module in (tempfile, werkzeug.formparser):
+        for name in ("SpooledTemporaryFile", "TemporaryFile", "NamedTemporaryFile"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, refuse)
+    big = encode(cv2.resize(astronaut_bgr, (1400, 1400)), ".png")
+    assert len(big) > 1_000_000
+    assert post_file(client, "/api/predict", big).status_code == 200
+
+
+# ---- once per process, many threads ----------------------------------------------------------
+
+def test_model_is_loaded_once_per_process(client, app, astronaut_jpg):
+    for _ in range(3):
+        post_file(client, "/api/predict", astronaut_jpg)
+        post_file(client, "/api/explain", astronaut_jpg, parts="gradcam")
+    assert app.extensions["models"].loads == 1
+
+
+def test_twenty_parallel_requests_are_all_answered_correctly(app, astronaut_jpg, model_path):
+    expected = post_file(app.test_client(), "/api/predict", astronaut_jpg).get_json()
+    fresh = make_app(model_path, WARM_UP=False)   # the first requests race to load the model
+    barrier = threading.Barrier(20)
+
+    def one(_):
+        barrier.wait()
+        response = post_file(fresh.test_client(), "/api/predict", astronaut_jpg)
+        return response.status_code, response.get_json()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(one, range(20)))
+    assert all(status == 200 and answer == expected for status, answer in answers)
+    assert fresh.extensions["models"].loads == 1
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+def test_cli_refuses_a_missing_model(tmp_path, capsys):
+    assert main(["--model", str(tmp_path / "none.h5")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no model at" in error
+
+
+def test_defaults_are_safe(app):
+    from app import parse_args
+    args = parse_args([])
+    assert args.host == "127.0.0.1" and args.model == "models/emotion_model.h5"
+    assert app.debug is False and app.config["MAX_CONTENT_LENGTH"] == 10 * 1000 * 1000

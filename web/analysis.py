@@ -1,0 +1,133 @@
+"""One face opened up, as JSON for the browser: every step's output, kernels, Grad-CAM, regions.
+
+The arrays come from :mod:`utils.explain` and the pictures from :mod:`utils.plots`;
+this module only chooses what to send and encodes it as PNG data URLs, so the page
+needs no second request per picture.
+"""
+import cv2
+import numpy as np
+
+from utils import plots
+from utils.explain import region_sensitivity
+from utils.steps import describe_input, describe_layer
+
+PARTS = ("layers", "kernels", "gradcam", "regions")
+MAX_CHANNELS = 64       # feature maps sent per layer; the page says when there are more
+VALUES_SHOWN = 16       # a vector this short (logits, softmax) is also sent as numbers
+DISPLAY_SIDE = 192      # the face crop is shown at this size under the Grad-CAM overlay
+
+
+class ExplainError(ValueError):
+    """A face, class or layer that does not exist; the message lists what does."""
+
+
+def face_data(loaded, image, index, threshold):
+    """``(prediction, crop, face, count)`` for face ``index`` of ``image``.
+
+    ``crop`` is the gray face cut out of the photo, ``face`` the preprocessed model input,
+    ``count`` the number of faces (1 when the whole image stands in for a face).
+    """
+    predictor = loaded.predictor
+    boxes, crops, whole = predictor.face_crops(image)
+    if not 0 <= index < len(boxes):
+        raise ExplainError(f"there is no face {index}: the image has {len(boxes)} (numbered from 0)")
+    prediction = predictor.predict_image(image, threshold, boxes=[boxes[index]])[0]
+    prediction["whole_image"] = whole
+    return prediction, crops[index], predictor.preprocess(crops[index]), len(boxes)
+
+
+def class_index(classes, requested, prediction):
+    """The class to explain: a name or a number from the request, else the predicted one."""
+    if requested in (None, ""):
+        return classes.index(prediction["label"])
+    if str(requested) in classes:
+        return classes.index(str(requested))
+    try:
+        index = int(requested)
+    except (TypeError, ValueError):
+        index = -1
+    if not 0 <= index < len(classes):
+        raise ExplainError(f"unknown class '{requested}' (classes: {', '.join(classes)})")
+    return index
+
+
+def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PARTS, threshold=0.35):
+    """Everything the explorer shows for face ``index``, as a JSON-ready dict."""
+    explainer, classes = loaded.explainer, loaded.predictor.classes
+    prediction, crop, face, count = face_data(loaded, image, index, threshold)
+    target = class_index(classes, requested_class, prediction)
+    layer = layer or explainer.default_cam_layer()
+    if layer not in explainer.spatial_layers():
+        raise ExplainError(f"Grad-CAM needs a layer with feature maps; choose one of "
+                           f"{', '.join(explainer.spatial_layers())}")
+    result = {"model": loaded.name, "classes": classes, "face_index": index, "faces": count,
+              "face": prediction, "input": _input_step(face)}
+    if "layers" in parts:
+        result["layers"] = [_step(explainer.model.get_layer(out.name), out) for out in explainer.layer_outputs(face)]
+    if "kernels" in parts:
+        kernels = explainer.first_kernels()
+        result["kernels"] = {"shape": list(kernels.shape),
+                             "images": [_url(plots.colour_map(kernels[:, :, 0, k], "gray"))
+                                        for k in range(kernels.shape[-1])]}
+    if "gradcam" in parts:
+        cam = explainer.gradcam(face, target, layer)
+        result["gradcam"] = {"class": classes[target], "layer": layer, "layers": explainer.spatial_layers(),
+                             "overlay": _url(plots.cam_overlay(_display(crop), cam)),
+                             "heatmap": _url(plots.colour_map(cam, "jet", 0.0, 1.0))}
+    if "regions" in parts:
+        result["regions"] = {"class": classes[target],
+                             "rows": region_sensitivity(loaded.predictor, face, target)}
+    return result
+
+
+def parse_parts(text):
+    """``"layers,gradcam"`` -> the parts to compute; empty means all."""
+    if not text:
+        return PARTS
+    parts = tuple(part.strip() for part in str(text).split(",") if part.strip())
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ExplainError(f"unknown part {', '.join(unknown)} (parts: {', '.join(PARTS)})")
+    return parts
+
+
+def _url(image):
+    return plots.png_data_url(plots.image_png(image))
+
+
+def _display(crop):
+    """The gray crop at a readable size for the overlay (a big photo's face can be 2000 px)."""
+    return cv2.resize(crop, (DISPLAY_SIDE, DISPLAY_SIDE), interpolation=cv2.INTER_AREA
+                      if crop.shape[0] > DISPLAY_SIDE else cv2.INTER_LINEAR)
+
+
+def _input_step(face):
+    return {"name": "input", "kind": "input", "shape": list(face.shape), "text": describe_input(face.shape),
+            "image": _url(np.uint8(np.clip(face[:, :, 0], 0, 1) * 255))}
+
+
+def _step(layer, output):
+    """One layer's output: a picture per channel (one scale for the layer) or a strip for a vector."""
+    array = output.array
+    step = {"name": output.name, "kind": output.kind, "shape": list(array.shape),
+            "text": describe_layer(layer, array.shape)}
+    low, high = float(array.min()), float(array.max())
+    step["range"] = [round(low, 4), round(high, 4)]
+    if array.ndim == 3:
+        shown = min(MAX_CHANNELS, array.shape[-1])
+        step["maps"] = [_url(plots.colour_map(array[:, :, c], "viridis", low, high)) for c in range(shown)]
+    else:
+        values = array.ravel()
+        step["strip"] = _url(plots.colour_map(_wrap(values), "viridis", low, high))
+        if values.size <= VALUES_SHOWN:
+            step["values"] = [round(float(v), 4) for v in values]
+    return step
+
+
+def _wrap(values, width=64):
+    """A long vector folded into rows of ``width`` cells so it fits on screen (padded with its minimum)."""
+    rows = int(np.ceil(values.size / width)) if values.size > width else 1
+    width = min(width, values.size)
+    padded = np.full(rows * width, values.min(), dtype=np.float32)
+    padded[:values.size] = values
+    return padded.reshape(rows, width)

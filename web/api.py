@@ -1,0 +1,91 @@
+"""The JSON API: ``/api/predict``, ``/api/explain``, ``/api/models`` and ``/healthz``.
+
+Every answer is JSON, errors included (``{"error": "..."}`` with a 4xx status), so a
+script or the site's own JavaScript never has to parse an HTML error page.
+"""
+from flask import Blueprint, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from web import analysis
+from web.inputs import BadInput, params, read_image, threshold, number
+from web.registry import ModelNotFound, registry
+
+bp = Blueprint("api", __name__)
+
+
+@bp.post("/api/predict")
+def predict():
+    """Every face in the image: box, label, confidence, probabilities, uncertain, whole_image."""
+    values = params()
+    loaded = registry().get(values.get("model"))
+    image = read_image(values)
+    faces = loaded.predictor.predict_image(image, threshold(values))
+    return jsonify(model=loaded.name, image={"width": image.shape[1], "height": image.shape[0]}, faces=faces)
+
+
+@bp.post("/api/explain")
+def explain():
+    """One face opened up: layer outputs, first kernels, Grad-CAM and region table as PNG data URLs.
+
+    Parameters: ``face`` (index, default 0), ``class`` (name or index, default the
+    predicted one), ``layer`` (Grad-CAM layer, default the last convolution) and
+    ``parts`` (comma list of layers, kernels, gradcam, regions; default all).
+    """
+    values = params()
+    loaded = registry().get(values.get("model"))
+    image = read_image(values)
+    result = analysis.explain(loaded, image, number(values, "face", 0), values.get("class"),
+                              values.get("layer"), analysis.parse_parts(values.get("parts")), threshold(values))
+    return jsonify(result)
+
+
+@bp.get("/api/models")
+def models():
+    """Every model in the models folder with its card; ``default`` marks the one used when none is named."""
+    models = registry()
+    return jsonify(default=models.default_name,
+                   models=[{"name": name, "card": card} for name, card in models.cards().items()])
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 once the default model is there (a load balancer or the bench waits for this)."""
+    models = registry()
+    try:
+        name = models.resolve()
+    except ModelNotFound as error:
+        return jsonify(status="no model", error=str(error)), 503
+    return jsonify(status="ok", default_model=name)
+
+
+def _error(status, message):
+    return jsonify(error=message), status
+
+
+@bp.app_errorhandler(BadInput)
+@bp.app_errorhandler(analysis.ExplainError)
+def bad_input(error):
+    return _error(400, str(error))
+
+
+@bp.app_errorhandler(ModelNotFound)
+def model_not_found(error):
+    """A missing model: JSON for the API, a page that says how to get one for a person."""
+    if _is_api():
+        return _error(404, str(error))
+    return render_template("no_model.html", message=str(error)), 404
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(error):
+    """JSON for the API's routes (413 too large, 404, 405); the pages keep Flask's HTML."""
+    if not _is_api():
+        return error
+    if error.code == 413:
+        limit = current_app.config["MAX_CONTENT_LENGTH"] / 1e6
+        return _error(413, f"the upload is larger than the {limit:g} MB limit")
+    return _error(error.code, error.description)
+
+
+def _is_api():
+    return request.path.startswith("/api/") or request.path == "/healthz"

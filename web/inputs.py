@@ -1,0 +1,83 @@
+"""Reading what a request sends: the image (multipart or base64) and the parameters.
+
+Uploads stay in memory: Werkzeug would spool a file over 500 KB to a temporary file
+on disk, and nothing a user uploads may touch the disk. The size limit
+(``MAX_CONTENT_LENGTH``) is enforced by Flask before any of this runs.
+"""
+import base64
+import binascii
+import io
+
+from flask import Request, current_app, request
+
+from utils.images import ImageError, decode_image
+from utils.predict import DEFAULT_THRESHOLD
+
+
+class InMemoryRequest(Request):
+    """A request whose uploaded files are kept in memory, never spooled to disk."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return io.BytesIO()
+
+
+class BadInput(ValueError):
+    """The request cannot be served as sent; the message says why in one line (HTTP 400)."""
+
+
+def params():
+    """The request's parameters: query string, then form fields or a JSON object on top."""
+    values = dict(request.args.items())
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise BadInput("the JSON body must be an object such as {\"image\": \"<base64>\"}")
+        values.update(body)
+    else:
+        values.update(request.form.items())
+    return values
+
+
+def image_bytes(values):
+    """The uploaded image's bytes: multipart field ``file``, or base64 / data URL in ``image``."""
+    upload = request.files.get("file")
+    if upload is not None:
+        return upload.read()
+    encoded = values.get("image")
+    if encoded is None:
+        raise BadInput("send an image as multipart field 'file' or as JSON {\"image\": \"<base64>\"}")
+    if not isinstance(encoded, str):
+        raise BadInput("'image' must be a base64 string or a data URL")
+    if encoded.startswith("data:"):
+        encoded = encoded.partition(",")[2]
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput("'image' is not valid base64") from None
+
+
+def read_image(values):
+    """The uploaded image as an upright BGR array; :class:`BadInput` for anything unusable."""
+    try:
+        return decode_image(image_bytes(values), current_app.config["MAX_PIXELS"])
+    except ImageError as error:
+        raise BadInput(str(error)) from None
+
+
+def threshold(values):
+    """The confidence under which a prediction is flagged uncertain (0 to 1, default 0.35)."""
+    value = number(values, "threshold", DEFAULT_THRESHOLD, float)
+    if not 0.0 <= value <= 1.0:
+        raise BadInput("'threshold' must be between 0 and 1")
+    return value
+
+
+def number(values, name, default, kind=int):
+    """Parameter ``name`` as ``kind``, or ``default`` when absent."""
+    value = values.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"'{name}' must be a number") from None

@@ -1,0 +1,79 @@
+"""The pages a class uses: Analyse, Explore the CNN, Live, Gallery and Models.
+
+Analyse, Explore and Live are drawn in the browser from the JSON API; Gallery and
+Models are rendered here. The chosen model lives in a cookie, so every page and
+every API call a page makes use the same one.
+"""
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
+
+from utils.images import ImageError, read_image
+from web import analysis
+from web.registry import registry
+
+bp = Blueprint("pages", __name__)
+MODEL_COOKIE = "model"
+
+
+def chosen_model():
+    """The model picked on the Models page, or the default one when none (or a vanished one) is set."""
+    name = request.cookies.get(MODEL_COOKIE)
+    return name if name in registry().paths() else registry().default_name
+
+
+@bp.app_context_processor
+def page_context():
+    return {"current_model": chosen_model(), "threshold": current_app.config["THRESHOLD"]}
+
+
+@bp.get("/")
+def analyse():
+    return render_template("analyse.html")
+
+
+@bp.get("/explore")
+def explore():
+    return render_template("explore.html")
+
+
+@bp.get("/live")
+def live():
+    return render_template("live.html")
+
+
+@bp.get("/gallery")
+def gallery():
+    """One test face with its true label, the prediction, the softmax bars and Grad-CAM."""
+    faces = current_app.extensions["gallery"]
+    if not len(faces):
+        return render_template("gallery_empty.html", folder=faces.folder)
+    index = request.args.get("i", 0, type=int) % len(faces)
+    label, path = faces.item(index)
+    try:
+        image = read_image(path)
+    except ImageError as error:
+        return render_template("gallery.html", index=index, total=len(faces), label=label, error=str(error))
+    result = analysis.explain(registry().get(chosen_model()), image, parts=("gradcam",),
+                              threshold=current_app.config["THRESHOLD"])
+    return render_template("gallery.html", index=index, total=len(faces), label=label, result=result)
+
+
+@bp.get("/gallery/image/<int:index>")
+def gallery_image(index):
+    faces = current_app.extensions["gallery"]
+    if not len(faces):
+        abort(404)
+    return send_file(faces.item(index)[1])
+
+
+@bp.get("/models")
+def models():
+    models = registry()
+    return render_template("models.html", cards=models.cards(), default=models.default_name)
+
+
+@bp.post("/models")
+def choose_model():
+    name = registry().resolve(request.form.get("model"))
+    response = redirect(url_for("pages.models"))
+    response.set_cookie(MODEL_COOKIE, name, samesite="Lax", max_age=30 * 24 * 3600)
+    return response

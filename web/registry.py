@@ -1,0 +1,100 @@
+"""The models a process serves, each loaded once on first use and kept.
+
+Loading a Keras model and building its explanation sub-models takes about a second;
+a request must never pay that. The registry is a lock-protected dict
+``name -> LoadedModel`` stored on the app; the models folder is scanned on each
+listing, so a model trained while the site runs appears without a restart.
+"""
+import os
+import threading
+from dataclasses import dataclass
+
+from flask import current_app
+
+from utils.explain import Explainer
+from utils.models import card_path, read_card
+from utils.predict import Predictor
+
+MODEL_SUFFIXES = (".h5", ".keras")
+
+
+class ModelNotFound(LookupError):
+    """No model of that name, or the default model file is missing; the message says which."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    path: str
+    card: dict
+    predictor: Predictor
+    explainer: Explainer
+
+
+class ModelRegistry:
+    def __init__(self, folder, default_path):
+        self.folder = folder
+        self.default_path = default_path
+        self.default_name = model_name(default_path)
+        self.loads = 0  # how many times a model file was read (tests check it stays at one per model)
+        self._loaded = {}
+        self._lock = threading.Lock()
+
+    def paths(self):
+        """``name -> path`` for every model with a card in the folder, plus the default model."""
+        found = {}
+        if os.path.isdir(self.folder):
+            for entry in sorted(os.listdir(self.folder)):
+                path = os.path.join(self.folder, entry)
+                if entry.endswith(MODEL_SUFFIXES) and os.path.isfile(card_path(path)):
+                    found.setdefault(model_name(path), path)
+        if os.path.isfile(self.default_path):
+            found[self.default_name] = self.default_path
+        return found
+
+    def cards(self):
+        """``name -> card`` for every available model, without loading any of them."""
+        return {name: read_card(path) for name, path in self.paths().items()}
+
+    def resolve(self, name=None):
+        """A valid model name: ``name`` itself, or the default model when ``name`` is empty."""
+        name = name or self.default_name
+        if name not in self.paths():
+            if name == self.default_name:
+                raise ModelNotFound(f"no model at {self.default_path}: train one with "
+                                    "`python train.py --data dataset/fer2013` or start with --model PATH")
+            raise ModelNotFound(f"unknown model '{name}' (available: {', '.join(self.paths()) or 'none'})")
+        return name
+
+    def get(self, name=None):
+        """The loaded model called ``name`` (default: the shipped one), loading it on first use."""
+        name = self.resolve(name)
+        with self._lock:
+            if name not in self._loaded:
+                path = self.paths()[name]
+                predictor = Predictor.from_path(path)
+                self._loaded[name] = LoadedModel(name, path, predictor.card, predictor,
+                                                 Explainer(predictor.model))
+                self.loads += 1
+            return self._loaded[name]
+
+
+def model_name(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def init_app(app):
+    """Create the app's registry; load the default model now when ``WARM_UP`` is set.
+
+    Warming up at start-up means each gunicorn worker is ready before its first request.
+    """
+    app.extensions["models"] = ModelRegistry(app.config["MODELS_DIR"], app.config["DEFAULT_MODEL"])
+    if app.config["WARM_UP"]:
+        try:
+            app.extensions["models"].get()
+        except ModelNotFound as error:
+            app.logger.warning("%s", error)
+
+
+def registry():
+    return current_app.extensions["models"]
