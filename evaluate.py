@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 # Setup: quiet TensorFlow's start-up chatter before Keras imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from utils.cli import fail, run_cli  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 
 # Defaults: the shipped model on FER2013's PublicTest images.
 MODEL = "models/emotion_model.h5"
@@ -151,8 +151,6 @@ def calibrate(predictor, model_path, args, test_logits, test_labels):
 
 def evaluate_model(model_path, args, split_cache):
     """Every figure for one model, written under OUT/<name>/; returns the summary."""
-    import numpy as np
-
     from utils import metrics, plots
     from utils.predict import softmax
     name = os.path.splitext(os.path.basename(model_path))[0]
