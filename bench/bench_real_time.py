@@ -26,7 +26,7 @@ SIZE = (640, 480)
 # (description, every, detect_every): detection on every frame first, to show what tracking saves.
 SETTINGS = [
     ("whole-frame detection every frame", 1, 1),
-    ("default: detection every 5 frames, tracking between", 1, video.DETECT_EVERY),
+    (f"default: detection every {video.DETECT_EVERY} frames, tracking between", 1, video.DETECT_EVERY),
     ("--every 2 (analyse every other frame)", 2, video.DETECT_EVERY),
 ]
 WARMUP_FRAMES = 10

@@ -53,6 +53,21 @@ def test_analyser_smooths_labels_and_confirms_faces(astronaut_bgr, astronaut_fac
     assert set(analyser.seconds) == {"detect", "predict"}
 
 
+def test_a_lost_face_brings_the_whole_frame_search_forward(astronaut_bgr, monkeypatch):
+    whole_frame, detect = [], video.faces.detect_faces
+
+    def recording_detect(image, max_side=video.faces.DETECT_MAX_SIDE, **options):
+        whole_frame.append(max_side != video.ROI_SIDE)
+        return detect(image, max_side, **options)
+
+    monkeypatch.setattr(video.faces, "detect_faces", recording_detect)
+    analyser = video.VideoAnalyser(FlickeringPredictor(), threshold=0.35, detect_every=10)
+    blank = np.zeros_like(astronaut_bgr)
+    for frame in (astronaut_bgr, astronaut_bgr, blank, blank):
+        analyser.analyse(frame)
+    assert whole_frame == [True, False, False, True]
+
+
 def test_every_reuses_the_last_results_between_analysed_frames(astronaut_bgr):
     analyser = video.VideoAnalyser(FlickeringPredictor(), threshold=0.35, every=3)
     flags = [analyser.analyse(astronaut_bgr)[1] for _ in range(7)]

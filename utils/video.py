@@ -6,9 +6,10 @@ desktop window's webcam can all use it.
 Speed is the design constraint. Haar detection over a whole frame costs 15-30 ms
 even on the 320 px copy :func:`utils.faces.detect_faces` searches, most of a 30
 frames/s budget before any prediction. So the whole frame is searched only every
-few analysed frames (new faces appear rarely); in between, each face already
-followed is looked for only in a small region around where it was, shrunk so the
-face is about 48 px across, which costs about a millisecond.
+few analysed frames (new faces appear rarely), or as soon as a followed face is
+lost; in between, each face already followed is looked for only in a small region
+around where it was, shrunk so the face is about 48 px across, which costs about a
+millisecond.
 """
 import collections
 import os
@@ -22,8 +23,9 @@ import numpy as np
 
 from utils import faces
 
-# Whole-frame detection every this many analysed frames; tracking in between.
-DETECT_EVERY = 5
+# Whole-frame detection every this many analysed frames (a third of a second at 30 frames/s,
+# how long a new face may wait), tracking in between; sooner when a followed face is lost.
+DETECT_EVERY = 10
 # Labels are the mean probabilities of a face's last this many analysed frames.
 SMOOTH_FRAMES = 5
 # A face missed by the detector this many analysed frames in a row is forgotten.
@@ -239,7 +241,8 @@ class VideoAnalyser:
             return self.faces, False
         gray = faces.to_gray(frame)
         with self._timed("detect"):
-            if self.analysed % self.detect_every == 0:
+            lost = any(track.missed for track in self.tracker.tracks)
+            if lost or self.analysed % self.detect_every == 0:
                 self.tracker.update(faces.detect_faces(gray))
             else:
                 self.tracker.follow(gray)
