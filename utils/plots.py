@@ -91,18 +91,24 @@ def probability_bars(probabilities, highlight=None):
     return figure
 
 
+def to_rgb(image):
+    """A face or photo as uint8 RGB: gray or BGR, uint8 or float in [0, 1] (a preprocessed face)."""
+    import cv2
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip(image * 255.0 if image.max() <= 1.0 else image, 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def cam_overlay(face, cam, alpha=0.45):
     """A Grad-CAM map blended over a face: ``(H, W, 3)`` uint8 RGB.
 
     ``face`` is gray or BGR (any size; the map is resized to it), ``cam`` in [0, 1].
     """
     import cv2
-    face = np.asarray(face)
-    if face.dtype != np.uint8:
-        face = np.clip(face * 255.0 if face.max() <= 1.0 else face, 0, 255).astype(np.uint8)
-    if face.ndim == 3 and face.shape[2] == 1:
-        face = face[:, :, 0]
-    rgb = cv2.cvtColor(face, cv2.COLOR_GRAY2RGB) if face.ndim == 2 else cv2.cvtColor(face, cv2.COLOR_BGR2RGB)
+    rgb = to_rgb(face)
     heat = cv2.resize(np.asarray(cam, dtype=np.float32), (rgb.shape[1], rgb.shape[0]))
     colour = cv2.applyColorMap(np.uint8(255 * np.clip(heat, 0, 1)), cv2.COLORMAP_JET)[:, :, ::-1]
     return np.uint8((1 - alpha) * rgb + alpha * colour)
@@ -145,6 +151,84 @@ def kernel_grid(kernels, columns=None):
         if index < count:
             axis.imshow(kernels[:, :, 0, index], cmap="gray")
     figure.suptitle(f"First-layer kernels {kernels.shape[0]}x{kernels.shape[1]}, {count} filters", fontsize=10)
+    return figure
+
+
+# Perturbation explanations (utils.explain): the input, occlusion, facial regions, SHAP, LIME.
+
+def input_figure(image, box, face, whole_image=False):
+    """The photo with the face's box, beside the network's input (what the CNN receives)."""
+    import cv2
+    figure = Figure(figsize=(7, 3.4))
+    photo_axis, input_axis = figure.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    photo = to_rgb(image)
+    x, y, w, h = box
+    cv2.rectangle(photo, (x, y), (x + w, y + h), (255, 140, 0), max(2, photo.shape[1] // 200))
+    photo_axis.imshow(photo)
+    photo_axis.set_title("no face found: whole image" if whole_image else "detected face")
+    input_axis.imshow(to_rgb(face))
+    input_axis.set_title("input " + "x".join(str(v) for v in np.shape(face)))
+    for axis in (photo_axis, input_axis):
+        axis.set_axis_off()
+    figure.tight_layout()
+    return figure
+
+
+def attribution_figure(face, values, title, segments=None):
+    """A signed explanation map (occlusion drop, SHAP, LIME) over the face and on its own.
+
+    Red supports the class, blue argues against it; the colour scale is symmetric around
+    zero so white means "no effect". ``segments`` draws the superpixels SHAP/LIME used.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    limit = float(np.abs(values).max()) or 1.0
+    figure = Figure(figsize=(6, 3.2))
+    overlay_axis, heat_axis = figure.subplots(1, 2)
+    overlay_axis.imshow(_with_boundaries(face, segments) if segments is not None else to_rgb(face),
+                        extent=(-0.5, values.shape[1] - 0.5, values.shape[0] - 0.5, -0.5))
+    overlay_axis.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.5)
+    overlay_axis.set_title("overlay")
+    image = heat_axis.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    heat_axis.set_title("map")
+    figure.colorbar(image, ax=heat_axis, fraction=0.046)
+    for axis in (overlay_axis, heat_axis):
+        axis.set_axis_off()
+    figure.suptitle(title)
+    return figure
+
+
+def _with_boundaries(face, segments, scale=4):
+    """The face enlarged ``scale`` times with thin yellow superpixel outlines."""
+    from skimage.segmentation import find_boundaries
+    big = np.kron(to_rgb(face), np.ones((scale, scale, 1), dtype=np.uint8))
+    big[find_boundaries(np.kron(segments, np.ones((scale, scale), dtype=segments.dtype)), mode="inner")] = (255, 255, 0)
+    return big
+
+
+def region_figure(face, regions, class_name):
+    """Facial regions on the face, coloured by how much hiding each lowers ``class_name``,
+    beside a table of the drops (``regions``: :func:`utils.explain.region_sensitivity`)."""
+    from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
+    figure = Figure(figsize=(8, 3.6))
+    face_axis, table_axis = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    face_axis.imshow(to_rgb(face))
+    limit = max(abs(region["drop"]) for region in regions) or 1.0
+    for region in regions:
+        colour = colormaps["RdBu_r"](0.5 + 0.5 * region["drop"] / limit)
+        for x, y, w, h in region["boxes"]:
+            face_axis.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=True, alpha=0.55,
+                                          facecolor=colour, edgecolor="black", linewidth=0.8))
+        x, y, w, h = region["boxes"][0]
+        face_axis.text(x + w / 2, y + h / 2, region["region"], ha="center", va="center", fontsize=7)
+    face_axis.set_axis_off()
+    table_axis.set_axis_off()
+    rows = [[r["region"], f"{r['probability'] + r['drop']:.0%}", f"{r['probability']:.0%}", f"{r['drop']:+.0%}"]
+            for r in regions]
+    table = table_axis.table(cellText=rows, colLabels=["region", "intact", "hidden", "drop"], loc="center")
+    table.scale(1, 1.5)
+    figure.suptitle(f"Hiding facial regions: {class_name}")
+    figure.tight_layout()
     return figure
 
 
