@@ -117,7 +117,9 @@
       EMO.bars(box, face.probabilities, face.label);
     } else {
       box.className = "vector";
-      box.appendChild(mapImage(step.strip, step, `${step.shape[0]} values`));
+      const strip = mapImage(step.strip, step, `${step.shape[0]} values`);
+      strip.style.width = `${Math.min(640, step.shape[0] * 10)}px`;  /* 10 px per value, 64 per row */
+      box.appendChild(strip);
       if (step.values) {
         const values = document.createElement("p");
         values.className = "values";
@@ -163,7 +165,9 @@
       tr.children[0].textContent = row.region;
       tr.children[1].textContent = EMO.percent(row.probability);
       tr.querySelector(".fill").style.width = `${Math.min(100, drop * 100).toFixed(1)}%`;
-      tr.querySelector(".value").textContent = `${row.drop >= 0 ? "−" : "+"}${Math.abs(row.drop * 100).toFixed(1)} points`;
+      const change = -row.drop * 100;  /* percentage points the class gains (+) or loses (−) */
+      tr.querySelector(".value").textContent =
+        `${change.toFixed(1) === "0.0" || change.toFixed(1) === "-0.0" ? "±" : change > 0 ? "+" : "−"}${Math.abs(change).toFixed(1)} points`;
       return tr;
     }));
   }
