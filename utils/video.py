@@ -3,13 +3,14 @@
 Nothing here opens a window, so ``real_time.py``, the site's live page and the
 desktop window's webcam can all use it.
 
-Speed is the design constraint. Haar detection over a whole frame costs 15-30 ms
-even on the 320 px copy :func:`utils.faces.detect_faces` searches, most of a 30
-frames/s budget before any prediction. So the whole frame is searched only every
+Speed is the design constraint. Haar detection over a whole frame is the costliest
+step, even on the 320 px copy :func:`utils.faces.detect_faces` searches; run on
+every frame it leaves too little of a 30 frames/s budget for the model
+(``bench/bench_real_time.py`` prints the figures). So the whole frame is searched only every
 few analysed frames (new faces appear rarely), or as soon as a followed face is
 lost; in between, each face already followed is looked for only in a small region
-around where it was, shrunk so the face is about 48 px across, which costs about a
-millisecond.
+around where it was, shrunk so the face is about 40 px across: a twentieth of the
+pixels of the whole-frame search, and of its time.
 """
 import collections
 import os
@@ -35,9 +36,9 @@ CONFIRM_HITS = 2
 # Boxes overlapping at least this much (intersection over union) are the same face.
 MATCH_IOU = 0.3
 # Between detections a face is looked for within this fraction of its size around its box,
-ROI_MARGIN = 0.5
-# in a copy of that region shrunk to this many pixels across (the face about 48 px).
-ROI_SIDE = 96
+ROI_MARGIN = 0.3
+# in a copy of that region shrunk to this many pixels across (the face about 40 px).
+ROI_SIDE = 64
 # A live source that stops giving frames is reopened this many times, this many seconds apart.
 RECONNECT_TRIES = 5
 RECONNECT_WAIT = 1.0
