@@ -224,7 +224,7 @@ class VideoAnalyser:
 
     def __init__(self, predictor, threshold, every=1, detect_every=DETECT_EVERY, smooth=SMOOTH_FRAMES):
         if every < 1 or detect_every < 1 or smooth < 1:
-            raise ValueError("--every, --detect-every and --smooth must be at least 1")
+            raise ValueError("every, detect_every and smooth must each be at least 1")
         self.predictor, self.threshold = predictor, threshold
         self.every, self.detect_every = every, detect_every
         self.tracker = FaceTracker(smooth=smooth)
