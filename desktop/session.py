@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 import cv2
 
-from utils import faces, plots, video
+from utils import explain, faces, plots, video
 from utils.explain import Explainer, layer_kind
 from utils.models import card_path
 from utils.predict import DEFAULT_THRESHOLD, Predictor
@@ -25,6 +25,8 @@ SELECTED_BGR = (255, 255, 255)
 TABS = ("Probabilities", "Feature maps", "Pooling outputs", "Grad-CAM", "Regions", "Model")
 # The tabs that show one layer's feature maps, and the kind of layer each chooser lists.
 LAYER_TABS = {"Feature maps": "conv", "Pooling outputs": "pool"}
+# The tabs that explain one class, chosen by the user (the predicted one to start with).
+CLASS_TABS = ("Grad-CAM", "Regions")
 NO_FACE = "Open a picture with a face (or start the camera) to see this tab."
 
 
@@ -232,7 +234,7 @@ class Session:
         if tab == "Grad-CAM":
             return self.gradcam_figure(option)
         if tab == "Regions":
-            return self.regions_figure()
+            return self.regions_figure(option)
         raise ValueError(f"unknown tab '{tab}'")
 
     def probabilities_figure(self):
@@ -254,5 +256,9 @@ class Session:
         cam = explainer.gradcam(face, self.classes.index(class_name), layer)
         return plots.gradcam_figure(face, cam, title=f"Grad-CAM for '{class_name}' at layer {layer}")
 
-    def regions_figure(self):
-        return message_figure("Facial-region analysis is not available yet.")
+    def regions_figure(self, class_name=None):
+        """How much hiding each facial region (eyes, mouth ...) lowers a class's probability."""
+        class_name = class_name or self.face["label"]
+        face = self.face_input()
+        regions = explain.region_sensitivity(self.model.predictor, face, self.classes.index(class_name))
+        return plots.region_figure(face, regions, class_name)

@@ -82,6 +82,11 @@ def test_gradcam_explains_the_chosen_class(session):
     assert "'sad'" in figure._suptitle.get_text()
 
 
+def test_regions_explain_the_chosen_class(session):
+    figure = session.figure("Regions", "happy")
+    assert "happy" in figure._suptitle.get_text()
+
+
 def test_without_a_picture_the_tabs_say_what_to_do(loaded):
     session = Session()
     session.use_model(loaded)

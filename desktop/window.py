@@ -1,0 +1,409 @@
+"""The Tk widgets of the desktop window; what they show comes from :mod:`desktop.session`.
+
+Layout: a toolbar (open a picture, the camera, the model, the warning threshold), the
+picture on the left with every face boxed, the selected face's verdict and the
+explanation tabs on the right, a status bar below. Tk may only be used from the thread
+that created it, so slow work (loading a model, predicting, computing a figure) goes
+to a :class:`~desktop.worker.Worker`, and :meth:`Window._poll` takes the results
+back every ``POLL_MS`` on the Tk thread, together with the camera's newest frame.
+"""
+import os
+import tkinter as tk
+from tkinter import filedialog, messagebox, ttk
+
+import cv2
+from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg
+from PIL import Image, ImageTk
+
+from desktop.camera import Camera
+from desktop.session import CLASS_TABS, LAYER_TABS, TABS, LoadedModel, Session, available_models
+from desktop.worker import Worker
+from utils.images import read_image
+from utils.predict import DEFAULT_THRESHOLD
+
+POLL_MS = 30
+PICTURE_SIZE = (520, 520)   # the picture's box on screen, in pixels
+FIGURE_SIZE = (660, 470)    # each tab's figure area, in pixels
+IMAGE_TYPES = [("Images", "*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff"), ("All files", "*")]
+WARNING_COLOUR = "#b34700"
+
+
+def make_root():
+    """A Tk root that accepts dropped files when the optional ``tkinterdnd2`` is installed."""
+    try:
+        from tkinterdnd2 import TkinterDnD
+    except ImportError:
+        return tk.Tk()
+    return TkinterDnD.Tk()
+
+
+class Window:
+    def __init__(self, model_path, root=None):
+        self.root = root or make_root()
+        self.root.title("EmoDetect-Pro")
+        self.session = Session()
+        self.worker = Worker()
+        self.camera = None
+        self.models_folder = os.path.dirname(os.path.abspath(model_path))
+        self.model_paths = {}        # chooser entry -> model path
+        self.figures = {}            # tab -> the Figure it shows
+        self._canvases = {}          # tab -> its FigureCanvasTkAgg
+        self._stale = set(TABS)      # tabs whose figure no longer matches the picture or model
+        self._requests = {}          # tab -> number of its newest figure request
+        self._frame_pending = False  # a webcam frame is being predicted
+        self._photo = None           # Tk drops an image nobody references
+        self._picture_scale = 1.0
+        self.closed = False
+        # Dialogs go through here so tests can record them instead of blocking on them.
+        self.show_error = messagebox.showerror
+
+        self._build_toolbar()
+        self.status = tk.StringVar(self.root, value="Starting")
+        ttk.Label(self.root, textvariable=self.status, relief="sunken", anchor="w", padding=(6, 2)).pack(
+            side="bottom", fill="x")  # packed before the body, so a small window squeezes the body instead
+        self._build_body()
+        self.root.protocol("WM_DELETE_WINDOW", self.close)
+        self._poll_job = self.root.after(POLL_MS, self._poll)
+        self.load_model(model_path)
+
+    # ---- building -------------------------------------------------------------------
+    def _build_toolbar(self):
+        bar = ttk.Frame(self.root, padding=4)
+        bar.pack(side="top", fill="x")
+        ttk.Button(bar, text="Open image...", command=self.open_dialog).pack(side="left")
+        self.camera_button = ttk.Button(bar, text="Start camera", command=self.toggle_camera)
+        self.camera_button.pack(side="left", padx=(12, 2))
+        ttk.Label(bar, text="camera").pack(side="left")
+        self.camera_index = tk.StringVar(self.root, value="0")
+        ttk.Spinbox(bar, from_=0, to=9, width=3, textvariable=self.camera_index).pack(side="left")
+        ttk.Label(bar, text="Model").pack(side="left", padx=(12, 2))
+        self.model_var = tk.StringVar(self.root)
+        self.model_chooser = ttk.Combobox(bar, textvariable=self.model_var, state="readonly", width=24)
+        self.model_chooser.bind("<<ComboboxSelected>>", lambda _: self.load_model(self.model_paths[self.model_var.get()]))
+        self.model_chooser.pack(side="left")
+        ttk.Label(bar, text="Warn under").pack(side="left", padx=(12, 2))
+        self.threshold = tk.DoubleVar(self.root, value=DEFAULT_THRESHOLD * 100)
+        ttk.Scale(bar, from_=0, to=100, variable=self.threshold, length=140,
+                  command=lambda _: self.set_threshold(self.threshold.get() / 100)).pack(side="left")
+        self.threshold_text = ttk.Label(bar, width=5, text=f"{DEFAULT_THRESHOLD:.0%}")
+        self.threshold_text.pack(side="left")
+
+    def _build_body(self):
+        body = ttk.Frame(self.root, padding=4)
+        body.pack(side="top", fill="both", expand=True)
+        self.picture = tk.Canvas(body, width=PICTURE_SIZE[0], height=PICTURE_SIZE[1], background="#202020",
+                                 highlightthickness=0)
+        self.picture.pack(side="left", anchor="n")
+        self.picture.create_text(PICTURE_SIZE[0] // 2, PICTURE_SIZE[1] // 2, fill="#c0c0c0",
+                                 text="Open an image or start the camera")
+        self.picture.bind("<Button-1>", self._clicked_picture)
+        self._accept_drops(self.picture)
+
+        side = ttk.Frame(body, padding=(8, 0, 0, 0))
+        side.pack(side="left", fill="both", expand=True)
+        self.face_var = tk.StringVar(self.root)
+        self.face_chooser = ttk.Combobox(side, textvariable=self.face_var, state="readonly", width=40)
+        self.face_chooser.bind("<<ComboboxSelected>>", lambda _: self.select_face(self.face_chooser.current()))
+        self.face_chooser.pack(anchor="w")
+        self.headline = ttk.Label(side, text="No picture yet", font=("TkDefaultFont", 16, "bold"))
+        self.headline.pack(anchor="w", pady=(4, 0))
+        self.warning = ttk.Label(side, text="", foreground=WARNING_COLOUR, wraplength=FIGURE_SIZE[0])
+        self.warning.pack(anchor="w")
+
+        self.notebook = ttk.Notebook(side)
+        self.notebook.pack(fill="both", expand=True, pady=4)
+        self.tab_frames, self.choosers, self._areas = {}, {}, {}
+        for tab in TABS:
+            frame = ttk.Frame(self.notebook, padding=4)
+            self.notebook.add(frame, text=tab)
+            self.tab_frames[tab] = frame
+            controls = ttk.Frame(frame)
+            controls.pack(fill="x")
+            if tab in LAYER_TABS or tab in CLASS_TABS:
+                ttk.Label(controls, text="layer" if tab in LAYER_TABS else "class").pack(side="left")
+                chooser = ttk.Combobox(controls, state="readonly", width=24)
+                chooser.bind("<<ComboboxSelected>>", lambda _, tab=tab: self.refresh_tab(tab))
+                chooser.pack(side="left", padx=4)
+                self.choosers[tab] = chooser
+            if tab == "Model":
+                self.card_text = ttk.Label(controls, text="", justify="left")
+                self.card_text.pack(side="left")
+            area = ttk.Frame(frame, width=FIGURE_SIZE[0], height=FIGURE_SIZE[1])
+            area.pack_propagate(False)  # a big figure must not grow the window
+            area.pack(fill="both", expand=True)
+            self._areas[tab] = area
+        self.notebook.bind("<<NotebookTabChanged>>", lambda _: self._tab_shown())
+        ttk.Button(side, text="Save figure...", command=self.save_figure).pack(anchor="e")
+
+    def _accept_drops(self, widget):
+        """Dropped image files open like the file dialog's; silently absent without tkinterdnd2."""
+        if not hasattr(widget, "drop_target_register"):
+            return
+        from tkinterdnd2 import DND_FILES
+        widget.drop_target_register(DND_FILES)
+        widget.dnd_bind("<<Drop>>", self._dropped)
+
+    def _dropped(self, event):
+        """tkdnd gives the dropped paths as a Tcl list (braces around names with spaces); open the first."""
+        paths = self.root.tk.splitlist(event.data)
+        if paths:
+            self.open_path(paths[0])
+
+    # ---- background work --------------------------------------------------------------
+    def _poll(self):
+        """Hand finished background work to its callbacks, and the newest webcam frame to the model."""
+        self.worker.poll()
+        if self.camera is not None and self.camera.running and not self._frame_pending:
+            frame = self.camera.latest()
+            if frame is not None:
+                self._frame_pending = True
+                self.worker.submit(lambda: (frame, self.session.predict_frame(frame)),
+                                   self._show_live, self._failed("Camera"))
+        elif self.camera is not None and self.camera.lost:
+            self.stop_camera()
+            self.show_error("Camera", f"camera {self.camera_index.get()} stopped sending frames")
+        self._poll_job = self.root.after(POLL_MS, self._poll)
+
+    def _failed(self, what):
+        """An error callback: a dialog with the one-line reason, and the status bar says so too."""
+        def report(error):
+            self._frame_pending = False
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            self.status.set(f"{what} failed: {message}")
+            self.show_error(what, message)
+        return report
+
+    # ---- model ------------------------------------------------------------------------
+    def load_model(self, path):
+        """Load a model in the background; the picture, if any, is predicted again with it."""
+        self.status.set(f"Loading model {os.path.basename(path)}...")
+        image = self.session.image
+
+        def job():
+            # On the worker, so jobs queued after this one already use the new model.
+            self.session.use_model(LoadedModel.load(path))
+            return None if image is None else self.session.predict(image)
+
+        self.worker.submit(job, lambda found: self._model_ready(image, found), self._model_failed)
+
+    def _model_ready(self, image, found):
+        model = self.session.model
+        self.model_paths = {os.path.basename(p): p for p in available_models(self.models_folder)}
+        self.model_paths.setdefault(os.path.basename(model.path), model.path)
+        self.model_chooser["values"] = sorted(self.model_paths)
+        self.model_var.set(os.path.basename(model.path))
+        self.card_text["text"] = self.session.card_summary()
+        self.choosers["Feature maps"]["values"] = self.session.layer_names("conv")
+        self.choosers["Pooling outputs"]["values"] = self.session.layer_names("pool")
+        for tab in CLASS_TABS:
+            self.choosers[tab]["values"] = self.session.classes
+        for chooser in self.choosers.values():
+            chooser.set(chooser["values"][0] if chooser["values"] else "")
+        if image is not None:
+            self.session.show(image, found)
+        self.status.set(f"Model {model.name} ready. Open an image or start the camera.")
+        self._picture_changed()
+
+    def _model_failed(self, error):
+        if self.session.model is not None:
+            self.model_var.set(os.path.basename(self.session.model.path))
+        self._failed("Loading the model")(error)
+
+    # ---- picture ----------------------------------------------------------------------
+    def open_dialog(self):
+        path = filedialog.askopenfilename(parent=self.root, title="Open an image", filetypes=IMAGE_TYPES)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path):
+        """Read and analyse an image file in the background (the camera stops first)."""
+        if self.camera is not None:
+            self.stop_camera()
+        self.status.set(f"Reading {os.path.basename(path)}...")
+
+        def job():
+            image = read_image(path)
+            return image, self.session.predict(image)
+
+        self.worker.submit(job, lambda result: self._show_still(path, *result), self._failed("Opening the image"))
+
+    def _show_still(self, path, image, found):
+        self.session.show(image, found)
+        count = sum(not face["whole_image"] for face in found)
+        self.status.set(f"{os.path.basename(path)}: " + (f"{count} face{'s' * (count != 1)}" if count else
+                                                         "no face found, so the whole picture was classified"))
+        self._picture_changed()
+
+    def _picture_changed(self):
+        """The picture, faces or model changed: redraw the picture and verdict, and every tab in turn."""
+        self._stale = set(TABS)
+        self._face_changed()
+
+    def _face_changed(self):
+        """Class explanations start from the class the model chose; the shown tab is drawn again."""
+        if self.session.face is not None:
+            for tab in CLASS_TABS:
+                self.choosers[tab].set(self.session.face["label"])
+        self._draw_picture()
+        self.refresh_tab()
+
+    def _draw_picture(self):
+        self.face_chooser["values"] = self.session.face_choices()
+        if self.session.face is not None:
+            self.face_chooser.current(self.session.selected)
+        else:
+            self.face_var.set("")
+        headline, warning = self.session.verdict()
+        self.headline["text"], self.warning["text"] = headline, warning
+        if self.session.image is None:
+            return
+        rgb = cv2.cvtColor(self.session.annotated_image(), cv2.COLOR_BGR2RGB)
+        picture = Image.fromarray(rgb)
+        self._picture_scale = min(PICTURE_SIZE[0] / picture.width, PICTURE_SIZE[1] / picture.height)
+        picture = picture.resize((max(1, round(picture.width * self._picture_scale)),
+                                  max(1, round(picture.height * self._picture_scale))), Image.LANCZOS)
+        self._photo = ImageTk.PhotoImage(picture, master=self.root)
+        self.picture.delete("all")
+        self.picture.create_image(0, 0, image=self._photo, anchor="nw")
+
+    def _clicked_picture(self, event):
+        index = self.session.face_at(event.x / self._picture_scale, event.y / self._picture_scale)
+        if index is not None:
+            self.select_face(index)
+
+    def select_face(self, index):
+        self.session.select(index)
+        self._stale = set(TABS) - {"Model"}
+        self._face_changed()
+
+    def set_threshold(self, threshold):
+        self.threshold_text["text"] = f"{threshold:.0%}"
+        self.session.set_threshold(threshold)
+        if self.session.predictions:
+            self._draw_picture()
+
+    # ---- tabs -------------------------------------------------------------------------
+    @property
+    def current_tab(self):
+        return self.notebook.tab(self.notebook.select(), "text")
+
+    def _tab_shown(self):
+        if self.current_tab in self._stale:
+            self.refresh_tab()
+
+    def refresh_tab(self, tab=None):
+        """Compute the tab's figure in the background (only the shown tab: the others wait until shown)."""
+        tab = tab or self.current_tab
+        if self.session.model is None:
+            return
+        self._stale.discard(tab)
+        request = self._requests.get(tab, 0) + 1
+        self._requests[tab] = request
+        option = self.choosers[tab].get() if tab in self.choosers else None
+        self.status.set(f"Drawing {tab}...")
+        self.worker.submit(lambda: self.session.figure(tab, option),
+                           lambda figure: self._show_figure(tab, figure, request), self._failed(f"Drawing {tab}"))
+
+    def _show_figure(self, tab, figure, request):
+        if request != self._requests[tab] or self.closed:
+            return  # a newer request for this tab is on its way
+        old = self._canvases.pop(tab, None)
+        if old is not None:
+            old.get_tk_widget().destroy()
+        area = self._areas[tab]
+        # Drawn once, at the area's size: a 128-channel grid at its own size would be drawn twice as large.
+        figure.set_size_inches(max(area.winfo_width(), 100) / figure.dpi, max(area.winfo_height(), 100) / figure.dpi)
+        canvas = FigureCanvasTkAgg(figure, master=area)
+        canvas.get_tk_widget().pack(fill="both", expand=True)
+        canvas.draw_idle()
+        self._canvases[tab], self.figures[tab] = canvas, figure
+        if not self.worker.busy:
+            self.status.set("Ready" if self.camera is None else f"Camera {self.camera.index} live")
+
+    def save_figure(self, path=None):
+        """Write the shown tab's figure as a PNG (asking where, unless ``path`` is given)."""
+        tab = self.current_tab
+        figure = self.figures.get(tab)
+        if figure is None:
+            self.status.set(f"Nothing to save yet in {tab}")
+            return None
+        path = path or filedialog.asksaveasfilename(parent=self.root, defaultextension=".png",
+                                                    initialfile=f"{tab.lower().replace(' ', '_')}.png",
+                                                    filetypes=[("PNG image", "*.png")])
+        if path:
+            figure.savefig(path, dpi=150, bbox_inches="tight")
+            self.status.set(f"Saved {tab} to {path}")
+        return path
+
+    # ---- camera -----------------------------------------------------------------------
+    def toggle_camera(self):
+        if self.camera is None:
+            self.start_camera()
+        else:
+            self.stop_camera()
+
+    def start_camera(self):
+        """Open the chosen camera in the background; frames then flow through :meth:`_poll`."""
+        try:
+            index = int(self.camera_index.get())
+        except ValueError:
+            self.show_error("Camera", f"'{self.camera_index.get()}' is not a camera number (0, 1, 2 ...)")
+            return
+        if self.session.model is None:
+            self.show_error("Camera", "no model is loaded yet")
+            return
+        self.camera = Camera(index)
+        self.session.start_live()
+        self.camera_button["text"] = "Stop camera"
+        self.status.set(f"Opening camera {index}...")
+        self.worker.submit(self.camera.start, lambda _: self._camera_started(), self._camera_failed)
+
+    def _camera_started(self):
+        self.status.set(f"Camera {self.camera.index} live; tabs other than Probabilities update when it stops")
+
+    def _camera_failed(self, error):
+        self.camera = None
+        self.session.stop_live()
+        self.camera_button["text"] = "Start camera"
+        self._failed("Camera")(error)
+
+    def _show_live(self, result):
+        self._frame_pending = False
+        if self.camera is None:
+            return  # a frame that was on its way when the camera stopped
+        self.session.show(*result)
+        self._stale = set(TABS) - {"Model"}
+        self._draw_picture()
+        if self.current_tab == "Probabilities":
+            self.refresh_tab()
+
+    def stop_camera(self):
+        """Release the camera; the last frame stays, and every tab explains it."""
+        camera, self.camera = self.camera, None
+        if camera is not None:
+            camera.stop()
+        self.session.stop_live()
+        self.camera_button["text"] = "Start camera"
+        self.status.set("Camera stopped")
+        if self.session.image is not None:
+            self._picture_changed()
+
+    # ---- closing ----------------------------------------------------------------------
+    def close(self):
+        """Release the camera, finish the background thread, then destroy the window."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.camera is not None:
+            self.camera.stop()
+            self.camera = None
+        self.root.after_cancel(self._poll_job)
+        self.worker.close()
+        for canvas in self._canvases.values():
+            canvas.get_tk_widget().destroy()
+        self._canvases.clear()
+        self.figures.clear()
+        self.root.destroy()
+
+    def mainloop(self):
+        self.root.mainloop()

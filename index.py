@@ -1,0 +1,47 @@
+"""The desktop window: open a picture or start the webcam, and see how the CNN reads each face.
+
+    python index.py [--model models/emotion_model.h5]
+
+For a student without a browser or a teacher at a projector. The window is
+:mod:`desktop.window`; everything it shows comes from ``utils/`` through
+:mod:`desktop.session`.
+"""
+import argparse
+import os
+
+# Quiet TensorFlow's start-up chatter before Keras imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from utils.cli import fail, run_cli  # noqa: E402
+
+DEFAULT_MODEL = "models/emotion_model.h5"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="a model with its card beside it; the chooser also lists the others in its folder")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not os.path.isfile(args.model):
+        raise FileNotFoundError(f"no model at {args.model} (train one with train.py, or pass --model PATH)")
+    from utils.models import read_card  # imports Keras: seconds, so only once the model is there
+    read_card(args.model)  # a missing card is a one-line error now, not a dialog later
+    try:
+        import tkinter
+
+        from desktop.window import Window
+        window = Window(args.model)
+    except ImportError as error:
+        fail(f"Tk is not installed ({error}); on Debian/Ubuntu: sudo apt-get install python3-tk")
+    except tkinter.TclError as error:
+        fail(f"cannot open a window ({error}); is there a display?")
+    window.mainloop()
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,223 @@
+"""The desktop window itself, on a real (virtual) display.
+
+Runs under ``xvfb-run``, on the user's display, or, when ``DISPLAY`` is unset, on an
+Xvfb the fixture starts itself; skipped when none of these is possible. Screenshots
+of every tab go to the git-ignored ``test-artifacts/``.
+"""
+import os
+import select
+import shutil
+import socket
+import subprocess
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+SCREEN = "1400x900x24"
+
+
+@pytest.fixture(scope="module")
+def display():
+    """The X display to use: ``$DISPLAY``, or a private Xvfb started for these tests."""
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("no display: DISPLAY is unset and Xvfb is not installed (apt-get install xvfb)")
+    read_end, write_end = os.pipe()
+    # -noreset: otherwise the server restarts, refusing connections, each time its last client leaves.
+    server = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", SCREEN, "-nolisten", "tcp",
+                               "-noreset"], pass_fds=[write_end], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    ready, _, _ = select.select([read_end], [], [], 15)
+    number = os.read(read_end, 32).decode().strip() if ready else ""
+    try:
+        # The pipe stays open while the server runs: a server that cannot write to it dies.
+        if not number or not accepts_connections(f"/tmp/.X11-unix/X{number}"):
+            server.kill()
+            pytest.skip("no display: DISPLAY is unset and Xvfb did not start")
+        os.environ["DISPLAY"] = f":{number}"
+        yield os.environ["DISPLAY"]
+        del os.environ["DISPLAY"]
+        server.terminate()
+        server.wait(timeout=10)
+    finally:
+        os.close(read_end)
+
+
+def accepts_connections(path, timeout=15):
+    """Whether the X server's socket takes connections yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(path)
+                return True
+            except OSError:
+                time.sleep(0.05)
+    return False
+
+
+def pump(window, done, timeout=60):
+    """Run Tk's event loop until ``done()`` holds (the background work has landed)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; status: {window.status.get()}")
+        window.root.update()
+        time.sleep(0.01)
+
+
+def open_window(model_path):
+    from desktop.window import Window
+    window = Window(model_path)
+    window.errors = []
+    window.show_error = lambda title, message: window.errors.append((title, message))
+    window.root.geometry("1260x760+0+0")
+    pump(window, lambda: window.session.model is not None and not window.worker.busy)
+    return window
+
+
+def screenshot(window, display, name):
+    from PIL import ImageGrab
+    window.root.update()
+    root = window.root
+    box = (root.winfo_rootx(), root.winfo_rooty(),
+           root.winfo_rootx() + root.winfo_width(), root.winfo_rooty() + root.winfo_height())
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    path = os.path.join(ARTIFACTS, name)
+    ImageGrab.grab(bbox=box, xdisplay=display).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def window(display, model_path, astronaut_bgr, tmp_path_factory):
+    window = open_window(model_path)
+    path = str(tmp_path_factory.mktemp("pictures") / "astronaut.png")
+    cv2.imwrite(path, astronaut_bgr)
+    window.open_path(path)
+    pump(window, lambda: window.session.face is not None and not window.worker.busy)
+    yield window
+    window.close()
+
+
+def test_the_loaded_picture_shows_the_faces_label(window):
+    face = window.session.face
+    assert window.headline["text"] == f"{face['label']} {face['confidence']:.0%}"
+    assert window.face_chooser.get().startswith("Face #1: " + face["label"])
+    assert window.picture.find_all(), "the picture is drawn"
+    assert window.errors == []
+
+
+def test_the_threshold_slider_warns_about_low_confidence(window):
+    confidence = window.session.face["confidence"]
+    window.threshold.set(min(100, confidence * 100 + 1))
+    window.set_threshold(window.threshold.get() / 100)
+    assert "Low confidence" in window.warning["text"]
+    window.threshold.set(35)
+    window.set_threshold(0.35)
+
+
+def test_the_layer_chooser_lists_the_models_convolutions(window):
+    assert list(window.choosers["Feature maps"]["values"]) == ["conv1", "conv2", "conv3"]
+    assert list(window.choosers["Pooling outputs"]["values"]) == ["pool1", "pool2", "pool3"]
+    for tab in ("Grad-CAM", "Regions"):
+        assert list(window.choosers[tab]["values"]) == window.session.classes
+        assert window.choosers[tab].get() == window.session.face["label"]  # the predicted class first
+
+
+@pytest.mark.parametrize("tab", ["Probabilities", "Feature maps", "Pooling outputs", "Grad-CAM", "Regions",
+                                 "Model"])
+def test_each_tab_draws_a_figure(window, display, tab):
+    window.notebook.select(window.tab_frames[tab])  # a tab computes its figure when first shown
+    pump(window, lambda: tab in window.figures and not window.worker.busy)
+    window.root.update()
+    widget = window._canvases[tab].get_tk_widget()
+    assert widget.winfo_ismapped() and widget.winfo_width() > 100
+    assert window.figures[tab].axes or window.figures[tab].texts
+    screenshot(window, display, f"desktop-{tab.lower().replace(' ', '-')}.png")
+
+
+def test_choosing_a_layer_redraws_its_feature_maps(window):
+    window.notebook.select(window.tab_frames["Feature maps"])
+    window.choosers["Feature maps"].set("conv3")
+    window.refresh_tab("Feature maps")
+    pump(window, lambda: "conv3" in window.figures["Feature maps"]._suptitle.get_text() and not window.worker.busy)
+
+
+def test_a_dropped_file_opens_like_the_dialogs(window, astronaut_bgr, tmp_path):
+    """tkdnd's drop event (tkinterdnd2 is optional) carries a Tcl list of paths."""
+    folder = tmp_path / "with space"
+    folder.mkdir()
+    mirrored = np.ascontiguousarray(astronaut_bgr[:, ::-1])
+    cv2.imwrite(str(folder / "dropped.png"), mirrored)
+    window._dropped(type("Drop", (), {"data": "{%s}" % (folder / "dropped.png")})())
+    pump(window, lambda: np.array_equal(window.session.image, mirrored) and not window.worker.busy)
+    assert window.session.face is not None and window.errors == []
+
+
+def test_save_figure_writes_the_current_tab_as_png(window, tmp_path):
+    window.notebook.select(window.tab_frames["Probabilities"])
+    pump(window, lambda: "Probabilities" in window.figures and not window.worker.busy)
+    path = window.save_figure(str(tmp_path / "bars.png"))
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mistakes_are_dialogs_not_tracebacks(window, tmp_path):
+    (tmp_path / "notes.txt").write_text("not an image")
+    window.open_path(str(tmp_path / "notes.txt"))
+    window.load_model(str(tmp_path / "missing.h5"))
+    window.camera_index.set("7")
+    window.start_camera()
+    pump(window, lambda: len(window.errors) == 3 and not window.worker.busy)
+    titles = [title for title, _ in window.errors]
+    assert titles == ["Opening the image", "Loading the model", "Camera"]
+    assert "not an image" in window.errors[0][1] and "missing.h5" in window.errors[1][1]
+    assert "camera 7" in window.errors[2][1]
+    assert window.camera is None and window.session.model.path.endswith("fixture_model.h5")
+    window.errors.clear()
+
+
+def test_closing_releases_the_camera_and_the_worker(display, model_path, astronaut_bgr, monkeypatch):
+    import desktop.window
+    from desktop.camera import Camera
+
+    captures = []
+
+    class FakeCapture:
+        def __init__(self, index):
+            self.released = False
+            captures.append(self)
+
+        def isOpened(self):
+            return True
+
+        def read(self):
+            time.sleep(0.03)
+            return True, astronaut_bgr
+
+        def get(self, prop):
+            return 30.0
+
+        def release(self):
+            self.released = True
+
+    monkeypatch.setattr(desktop.window, "Camera", lambda index: Camera(index, opener=FakeCapture))
+    window = open_window(model_path)
+    window.start_camera()
+    pump(window, lambda: window.session.face is not None and window.figures.get("Probabilities") is not None
+         and window.figures["Probabilities"].axes)
+    assert window.camera_button["text"] == "Stop camera"
+    screenshot(window, display, "desktop-camera.png")
+    root = window.root
+    window.close()
+    assert captures and all(capture.released for capture in captures)
+    assert window.worker._executor._shutdown
+    with pytest.raises(Exception):
+        root.winfo_exists()
