@@ -39,22 +39,44 @@ def _grid_shape(count, columns=None):
     return int(np.ceil(count / columns)), columns
 
 
+def _tiles(maps, columns, gap):
+    """Channels ``(H, W, N)`` tiled into one image, each scaled to its own [0, 1] range
+    (as separate panels would be), NaN between tiles; and each tile's top-left corner."""
+    height, width, count = maps.shape
+    rows, cols = _grid_shape(count, columns)
+    mosaic = np.full((rows * (height + gap) - gap, cols * (width + gap) - gap), np.nan)
+    corners = []
+    for index in range(count):
+        top, left = (index // cols) * (height + gap), (index % cols) * (width + gap)
+        channel = maps[:, :, index].astype(np.float64)
+        spread = channel.max() - channel.min()
+        mosaic[top:top + height, left:left + width] = (channel - channel.min()) / spread if spread > 0 else 0.0
+        corners.append((top, left))
+    return mosaic, corners, (rows, cols)
+
+
+def _tile_figure(maps, columns, cmap, tile_inches, title, numbered):
+    """One ``imshow`` of all channels: an axis per channel takes seconds at 256 channels."""
+    from matplotlib import colormaps
+    mosaic, corners, (rows, cols) = _tiles(maps, columns, gap=max(1, maps.shape[0] // 6))
+    figure = Figure(figsize=(cols * tile_inches, rows * tile_inches + 0.6))
+    axis = figure.subplots()
+    axis.imshow(mosaic, cmap=colormaps[cmap].with_extremes(bad="white"), vmin=0, vmax=1, interpolation="nearest")
+    if numbered:
+        for index, (top, left) in enumerate(corners):
+            axis.text(left - 0.5, top - 0.6, str(index), fontsize=6, va="bottom")
+    axis.set_axis_off()
+    axis.set_title(title, fontsize=10, pad=12 if numbered else 6)
+    return figure
+
+
 def feature_map_grid(layer_output, max_channels=None, columns=None):
     """Every channel of a spatial layer's output, labelled with the layer's name and shape."""
     maps = layer_output.array
     channels = maps.shape[-1] if max_channels is None else min(max_channels, maps.shape[-1])
-    rows, cols = _grid_shape(channels, columns)
-    figure = Figure(figsize=(cols * 1.1, rows * 1.1 + 0.6))
-    axes = np.atleast_1d(figure.subplots(rows, cols)).ravel()
-    for index, axis in enumerate(axes):
-        axis.set_axis_off()
-        if index < channels:
-            axis.imshow(maps[:, :, index], cmap="viridis")
-            axis.set_title(str(index), fontsize=6, pad=1)
     shape = "x".join(str(v) for v in maps.shape)
-    figure.suptitle(f"{layer_output.name} ({layer_output.kind}) output {shape}", fontsize=10)
-    figure.subplots_adjust(wspace=0.05, hspace=0.3)
-    return figure
+    return _tile_figure(maps[:, :, :channels], columns, "viridis", 1.1,
+                        f"{layer_output.name} ({layer_output.kind}) output {shape}", numbered=True)
 
 
 def vector_bars(layer_output):
@@ -144,14 +166,8 @@ def gradcam_classes_figure(face, cams, classes, probabilities=None):
 def kernel_grid(kernels, columns=None):
     """The first convolution's kernels as small images (first input channel)."""
     count = kernels.shape[-1]
-    rows, cols = _grid_shape(count, columns)
-    figure = Figure(figsize=(cols * 0.8, rows * 0.8 + 0.5))
-    for index, axis in enumerate(np.atleast_1d(figure.subplots(rows, cols)).ravel()):
-        axis.set_axis_off()
-        if index < count:
-            axis.imshow(kernels[:, :, 0, index], cmap="gray")
-    figure.suptitle(f"First-layer kernels {kernels.shape[0]}x{kernels.shape[1]}, {count} filters", fontsize=10)
-    return figure
+    return _tile_figure(kernels[:, :, 0, :], columns, "gray", 0.8,
+                        f"First-layer kernels {kernels.shape[0]}x{kernels.shape[1]}, {count} filters", numbered=False)
 
 
 # Perturbation explanations (utils.explain): the input, occlusion, facial regions, SHAP, LIME.

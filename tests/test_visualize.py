@@ -1,0 +1,64 @@
+"""visualize.py: one photo -> PNGs for every layer and explanation, and an index.html
+that shows them in network order; one-line errors for a user's mistakes."""
+import os
+import re
+import sys
+
+import cv2
+import pytest
+
+import visualize
+from utils.cli import run_cli
+
+
+def run(argv, capsys):
+    """Run the CLI in this process: ``(exit status, stdout, stderr)``."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(visualize.main, argv)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory, astronaut_bgr):
+    path = str(tmp_path_factory.mktemp("photos") / "astronaut.png")
+    cv2.imwrite(path, astronaut_bgr)
+    return path
+
+
+def test_writes_every_layer_and_explanation_in_network_order(photo, model_path, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "shap", None)  # SHAP missing: a note, and everything else still works
+    status, out, err = run([photo, "--model", model_path, "--out", str(tmp_path),
+                            "--methods", "gradcam,regions,shap", "--class", "Happy"], capsys)
+    assert status == 0, err
+    assert "explaining happy" in out
+    assert "pip install -r requirements-xai.txt" in err
+    page = (tmp_path / "index.html").read_text()
+    pictures = re.findall(r"src='([^']+\.png)'", page)
+    assert all((tmp_path / name).is_file() for name in pictures)
+    expected = ["00_input", "01_conv1", "01_conv1_kernels", "02_pool1", "03_conv2", "04_pool2", "05_conv3",
+                "06_pool3", "07_flatten", "08_dense", "09_dropout", "10_logits", "11_probabilities",
+                "gradcam", "gradcam_classes", "regions"]
+    assert [os.path.splitext(name)[0] for name in pictures] == expected
+    assert "output 46x46x32" in page and "forehead/brows" in page and "SHAP (not installed)" in page
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--layer", "nope"], "unknown layer 'nope'"),
+    (["--layer", "dense"], "no feature maps"),
+    (["--class", "bored"], "unknown class 'bored'"),
+    (["--face", "3"], "--face 3: the image has 1 face"),
+    (["--methods", "gradcam,magic"], "unknown method 'magic'"),
+])
+def test_bad_choices_end_in_one_line(photo, model_path, tmp_path, capsys, extra, message):
+    status, _, err = run([photo, "--model", model_path, "--out", str(tmp_path)] + extra, capsys)
+    assert status == 2
+    assert err.strip().count("\n") == 0 and err.startswith("error: ") and message in err
+
+
+def test_unreadable_or_missing_image(model_path, tmp_path, capsys):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    for path, message in ((str(broken), "not an image"), (str(tmp_path / "none.jpg"), "no image at")):
+        status, _, err = run([path, "--model", model_path, "--out", str(tmp_path)], capsys)
+        assert status == 2 and err.startswith("error: ") and message in err and "Traceback" not in err

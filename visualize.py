@@ -1,0 +1,232 @@
+"""Visualize: one photo -> every step of the CNN, from pixels to the softmax, and where it looked.
+
+For one face it writes a PNG per layer (feature maps of convolutions and pooling,
+bars for dense layers and the softmax), the first layer's kernels, Grad-CAM,
+occlusion, facial regions and, when their packages are installed, SHAP and LIME,
+plus an ``index.html`` that lays them out in the network's order.
+
+    python visualize.py photo.jpg                       # -> visualizations/index.html
+    python visualize.py photo.jpg --class sad --layer block3_relu2 --methods gradcam,shap
+"""
+import argparse
+import html
+import os
+import re
+import sys
+
+DEFAULT_MODEL = os.path.join("models", "emotion_model.h5")
+DEFAULT_OUT = "visualizations"
+METHODS = ("gradcam", "occlusion", "regions", "shap", "lime")
+DEFAULT_METHODS = "gradcam,occlusion,regions"
+
+# What each kind of step does, one or two sentences beside its picture.
+ABOUT = {
+    "input": "The face is cropped, turned gray and resized to the model's input; pixels are scaled to [0, 1].",
+    "kernels": "The first convolution's filters: small weight patterns (edges, spots, gradients) "
+               "that it slides over the face.",
+    "conv": "A convolution slides each learned filter over its input; every output channel is one "
+            "filter's response, bright where its pattern appears.",
+    "batchnorm": "Batch normalisation rescales each channel with statistics learned in training, so "
+                 "the next layer gets inputs of a steady size.",
+    "activation": "ReLU keeps positive responses and sets negative ones to zero: only evidence that "
+                  "a pattern is present passes on.",
+    "pool": "Pooling keeps the strongest response in each small window: the maps shrink and small "
+            "shifts of the face matter less.",
+    "flatten": "Flatten lays all the maps out as one long vector, so dense layers can combine evidence "
+               "from the whole face.",
+    "dense": "A dense layer weighs every input value for each of its units; the last one gives one "
+             "score (logit) per emotion.",
+    "dropout": "Dropout switches random units off while training; when predicting it passes its input "
+               "through unchanged.",
+    "rescale": "Rescaling maps the pixel values to the range the layers after it expect.",
+    "softmax": "Softmax turns the logits into probabilities that add up to 1; the highest is the prediction.",
+    "other": "",
+    "gradcam": "Grad-CAM weighs a convolutional layer's maps by how much each raises the class's score: "
+               "red is where the network found its evidence.",
+    "gradcam_classes": "Grad-CAM for every emotion: where the network looks for each one.",
+    "occlusion": "A gray patch slides over the face; red marks places whose hiding lowers the class's "
+                 "probability, blue places whose hiding raises it.",
+    "regions": "Each facial region is hidden in turn (filled with the face's mean gray); the drop in the "
+               "class's probability shows how much the network relies on it.",
+    "shap": "SHAP shares the class's probability fairly among superpixels (Shapley values): red pushes "
+            "towards the class, blue away from it.",
+    "lime": "LIME fits a linear model to the network's answers on random on/off patterns of the same "
+            "superpixels: red supports the class.",
+}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("image", help="a photo (JPEG, PNG, WebP, BMP ...)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a saved model with its card (default {DEFAULT_MODEL})")
+    parser.add_argument("--face", type=int, default=0, help="which face, 0 being the largest (default 0)")
+    parser.add_argument("--layer", help="the layer Grad-CAM reads (default: the last convolutional map)")
+    parser.add_argument("--class", dest="class_name", help="the class to explain, by name or index "
+                        "(default: the predicted one)")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the PNGs and index.html (default {DEFAULT_OUT}/)")
+    parser.add_argument("--methods", default=DEFAULT_METHODS,
+                        help=f"comma-separated, from {', '.join(METHODS)}, or 'all' (default {DEFAULT_METHODS})")
+    return parser.parse_args(argv)
+
+
+def parse_methods(text):
+    methods = METHODS if text.strip() == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method '{unknown[0]}' (choose from {', '.join(METHODS)}, or all)")
+    return methods
+
+
+def class_index(name, classes):
+    """A class given by name (any case) or by index -> its index in the card's order."""
+    if name is None:
+        return None
+    lowered = [c.lower() for c in classes]
+    if name.lower() in lowered:
+        return lowered.index(name.lower())
+    if name.isdigit() and int(name) < len(classes):
+        return int(name)
+    raise ValueError(f"unknown class '{name}' (classes: {', '.join(classes)})")
+
+
+def choose_face(predictor, image, index):
+    """``(box, crop, whole_image)`` of the face numbered ``index`` (0: the largest)."""
+    boxes, crops, whole = predictor.face_crops(image)
+    if not 0 <= index < len(boxes):
+        raise ValueError(f"--face {index}: the image has {len(boxes)} face{'s' if len(boxes) != 1 else ''} "
+                         f"(0 to {len(boxes) - 1})")
+    return boxes[index], crops[index], whole
+
+
+class Page:
+    """The PNGs written so far and the index.html that shows them in order."""
+
+    def __init__(self, folder):
+        self.folder, self.sections = folder, []
+
+    def add(self, name, figure, title, about, extra=""):
+        from utils.plots import figure_png
+        filename = re.sub(r"[^\w.-]", "_", name) + ".png"
+        with open(os.path.join(self.folder, filename), "wb") as handle:
+            handle.write(figure_png(figure))
+        self.sections.append((title, about, filename, extra))
+
+    def pictures(self):
+        return sum(1 for section in self.sections if section[2])
+
+    def note(self, title, about):
+        self.sections.append((title, about, None, ""))
+
+    def write(self, heading):
+        parts = [f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(heading)}</title>",
+                 "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
+                 "section{border-top:1px solid #ccc;padding:.5em 0}img{max-width:100%}"
+                 "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}</style>",
+                 f"</head><body><h1>{html.escape(heading)}</h1>"]
+        for title, about, filename, extra in self.sections:
+            image = f"<img src='{filename}' alt='{html.escape(title)}'>" if filename else ""
+            parts.append(f"<section><h2>{html.escape(title)}</h2><p>{html.escape(about)}</p>{extra}{image}</section>")
+        parts.append("</body></html>\n")
+        path = os.path.join(self.folder, "index.html")
+        with open(path, "w") as handle:
+            handle.write("\n".join(parts))
+        return path
+
+
+def add_layers(page, explainer, face, probabilities):
+    """Input, every layer in network order (kernels after the first convolution), softmax bars."""
+    from utils import plots
+    first_conv = (explainer.conv_layers() or [None])[0]
+    for number, output in enumerate(explainer.layer_outputs(face), start=1):
+        shape = "x".join(str(v) for v in output.shape)
+        title = f"{number}. {output.name} ({output.kind}), output {shape}"
+        about = ABOUT.get(output.kind, "")
+        if output.kind == "softmax":
+            figure = plots.probability_bars(probabilities)
+            about += " (Calibrated as the model card says, the same numbers as every other front end.)"
+        elif output.array.ndim == 3:
+            figure = plots.feature_map_grid(output)
+        else:
+            figure = plots.vector_bars(output)
+        page.add(f"{number:02d}_{output.name}", figure, title, about)
+        if output.name == first_conv:
+            page.add(f"{number:02d}_{output.name}_kernels", plots.kernel_grid(explainer.first_kernels()),
+                     f"{output.name} kernels", ABOUT["kernels"])
+
+
+def regions_table(regions):
+    rows = "".join(f"<tr><td>{html.escape(r['region'])}</td><td>{r['probability'] + r['drop']:.1%}</td>"
+                   f"<td>{r['probability']:.1%}</td><td>{r['drop']:+.1%}</td></tr>" for r in regions)
+    return f"<table><tr><th>region</th><th>intact</th><th>hidden</th><th>drop</th></tr>{rows}</table>"
+
+
+def add_methods(page, methods, predictor, explainer, face, index, layer):
+    """The explanations asked for, each for class ``index``; SHAP/LIME only note when missing."""
+    from utils import explain, plots
+    name = predictor.classes[index]
+    if "gradcam" in methods:
+        layer = layer or explainer.default_cam_layer()
+        page.add("gradcam", plots.gradcam_figure(face, explainer.gradcam(face, index, layer),
+                                                 f"Grad-CAM: {name} at {layer}"),
+                 f"Grad-CAM for {name} at {layer}", ABOUT["gradcam"])
+        cams = explainer.gradcam_all_classes(face, len(predictor.classes), layer)
+        probabilities = dict(zip(predictor.classes, predictor.probabilities(face[None])[0]))
+        page.add("gradcam_classes", plots.gradcam_classes_figure(face, cams, predictor.classes, probabilities),
+                 "Grad-CAM for every class", ABOUT["gradcam_classes"])
+    if "occlusion" in methods:
+        page.add("occlusion", plots.attribution_figure(face, explain.occlusion_sensitivity(predictor, face, index),
+                                                       f"Occlusion: drop in {name}"),
+                 f"Occlusion sensitivity for {name}", ABOUT["occlusion"])
+    if "regions" in methods:
+        regions = explain.region_sensitivity(predictor, face, index)
+        page.add("regions", plots.region_figure(face, regions, name), f"Facial regions for {name}",
+                 ABOUT["regions"], regions_table(regions))
+    for method, compute, label in (("shap", explain.shap_map, "SHAP"), ("lime", explain.lime_map, "LIME")):
+        if method in methods:
+            try:
+                values, segments = compute(predictor, face, index)
+            except explain.MissingOptionalPackage as missing:
+                print(f"note: {missing}", file=sys.stderr)
+                page.note(f"{label} (not installed)", str(missing))
+                continue
+            page.add(method, plots.attribution_figure(face, values, f"{label}: {name}", segments),
+                     f"{label} for {name}", ABOUT[method])
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    methods = parse_methods(args.methods)
+    from utils.explain import Explainer
+    from utils.images import read_image
+    from utils.plots import input_figure
+    from utils.predict import Predictor
+
+    image = read_image(args.image)
+    predictor = Predictor.from_path(args.model)
+    explainer = Explainer(predictor.model)
+    index = class_index(args.class_name, predictor.classes)
+    if args.layer:
+        explainer.check_cam_layer(args.layer)
+    box, crop, whole = choose_face(predictor, image, args.face)
+    if whole:
+        print("note: no face found; explaining the whole image", file=sys.stderr)
+    face = predictor.preprocess(crop)
+    probabilities = predictor.probabilities(face[None])[0]
+    predicted = int(probabilities.argmax())
+    index = predicted if index is None else index
+
+    os.makedirs(args.out, exist_ok=True)
+    page = Page(args.out)
+    page.add("00_input", input_figure(image, box, face, whole), "Input", ABOUT["input"])
+    add_layers(page, explainer, face, dict(zip(predictor.classes, probabilities)))
+    add_methods(page, methods, predictor, explainer, face, index, args.layer)
+    heading = (f"{os.path.basename(args.image)}: {predictor.classes[predicted]} "
+               f"({probabilities[predicted]:.0%}), explaining {predictor.classes[index]}")
+    path = page.write(heading)
+    print(f"{heading}\nwrote {page.pictures()} pictures; open {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    from utils.cli import run_cli
+    run_cli(main)
