@@ -1,0 +1,174 @@
+"""Requests/s and latency of ``POST /api/predict`` under the production command.
+
+    python bench/bench_web.py [--model models/emotion_model.h5] [--clients 8] [--requests 400]
+
+Starts ``gunicorn -w 2 --threads 4`` on a free loopback port (the README's classroom
+command), waits for ``/healthz``, then 8 client threads each keep one connection open
+and post a 640x480 JPEG with one face (scikit-image's astronaut on a grey canvas) until
+the requests are used up. Prints requests/s and p50/p95/p99 latency, then stops the server.
+"""
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import cv2
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZE = (640, 480)
+
+
+def one_face_jpeg():
+    """The astronaut's head and shoulders (face about 130 px) on a grey 640x480 canvas, as JPEG.
+
+    This crop leaves out the patch of her suit where the Haar cascade sees a second "face".
+    """
+    from skimage import data
+    canvas = np.full((SIZE[1], SIZE[0], 3), 128, np.uint8)
+    head = np.ascontiguousarray(data.astronaut()[0:360, 60:420, ::-1])
+    photo = cv2.resize(head, (SIZE[1], SIZE[1]))
+    left = (SIZE[0] - SIZE[1]) // 2
+    canvas[:, left:left + SIZE[1]] = photo
+    return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+
+def multipart(jpeg):
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"frame.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + jpeg + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(port, model, workers, threads):
+    """The production command, with the model given to the factory as a literal."""
+    factory = f"app:create_app({{'DEFAULT_MODEL': {os.path.abspath(model)!r}}})"
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", str(threads),
+               "-b", f"127.0.0.1:{port}", "--log-level", "warning", factory]
+    print("server:", " ".join(command[1:]))
+    return subprocess.Popen(command, cwd=ROOT)
+
+
+def wait_healthy(port, server, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"bench_web.py: the server exited with status {server.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("bench_web.py: the server did not answer /healthz in time")
+
+
+def cpu_seconds(server):
+    """CPU time used so far by the server's worker processes (Linux /proc), or None elsewhere.
+
+    Divided by the requests served it is the cost of one request, which holds even when
+    other programs share the CPU and stretch the latencies.
+    """
+    try:
+        with open(f"/proc/{server.pid}/task/{server.pid}/children") as handle:
+            workers = handle.read().split()
+        total = 0
+        for pid in workers:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+        return total / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return None
+
+
+def drive(port, body, content_type, clients, total, warmup, server):
+    """``clients`` threads share ``total`` requests; returns (latencies in s, errors, wall time, CPU s)."""
+    latencies, errors, lock = [], [], threading.Lock()
+    remaining = iter(range(total))
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Content-Type": content_type}
+        for _ in range(warmup):
+            connection.request("POST", "/api/predict", body, headers)
+            connection.getresponse().read()
+        start_line.wait()
+        while True:
+            with lock:
+                if next(remaining, None) is None:
+                    return
+            started = time.perf_counter()
+            connection.request("POST", "/api/predict", body, headers)
+            response = connection.getresponse()
+            answer = response.read()
+            elapsed = time.perf_counter() - started
+            ok = response.status == 200 and len(json.loads(answer)["faces"]) == 1
+            with lock:
+                (latencies if ok else errors).append(elapsed if ok else response.status)
+
+    start_line = threading.Barrier(clients + 1)
+    workers = [threading.Thread(target=client) for _ in range(clients)]
+    for worker in workers:
+        worker.start()
+    start_line.wait()
+    began, cpu_before = time.perf_counter(), cpu_seconds(server)
+    for worker in workers:
+        worker.join()
+    cpu_after = cpu_seconds(server)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return np.array(latencies), errors, time.perf_counter() - began, cpu
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=os.path.join(ROOT, "models", "emotion_model.h5"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--warmup", type=int, default=3, help="requests per client before timing")
+    args = parser.parse_args()
+    if not os.path.isfile(args.model):
+        print(f"bench_web.py: no model at {args.model}", file=sys.stderr)
+        return 2
+
+    body, content_type = multipart(one_face_jpeg())
+    port = free_port()
+    server = start_server(port, args.model, args.workers, args.threads)
+    try:
+        wait_healthy(port, server)
+        latencies, errors, wall, cpu = drive(port, body, content_type, args.clients, args.requests,
+                                             args.warmup, server)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    if not len(latencies):
+        print(f"bench_web.py: every request failed (statuses {sorted(set(map(str, errors)))})", file=sys.stderr)
+        return 1
+    p50, p95, p99 = np.percentile(latencies * 1000, [50, 95, 99])
+    print(f"{len(latencies)} requests from {args.clients} clients in {wall:.1f} s, {len(errors)} errors")
+    print(f"requests/s {len(latencies) / wall:.1f}   p50 {p50:.0f} ms   p95 {p95:.0f} ms   p99 {p99:.0f} ms")
+    if cpu is not None:
+        print(f"server CPU per request {cpu / len(latencies) * 1000:.0f} ms "
+              f"(so at most {os.cpu_count() / (cpu / len(latencies)):.0f} requests/s on {os.cpu_count()} idle cores)")
+    print(f"cores: {os.cpu_count()}, load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
