@@ -11,9 +11,8 @@ import os
 import threading
 from dataclasses import dataclass
 
-from matplotlib.figure import Figure
-
 import cv2
+from matplotlib.figure import Figure
 
 from utils import explain, faces, plots, video
 from utils.explain import Explainer, layer_kind

@@ -53,6 +53,7 @@ class Window:
         self._frame_pending = False  # a webcam frame is being predicted
         self._photo = None           # Tk drops an image nobody references
         self._picture_scale = 1.0
+        self._ready_text = "Ready"   # what the status bar says once background work is done
         self.closed = False
         # Dialogs go through here so tests can record them instead of blocking on them.
         self.show_error = messagebox.showerror
@@ -79,7 +80,8 @@ class Window:
         ttk.Label(bar, text="Model").pack(side="left", padx=(12, 2))
         self.model_var = tk.StringVar(self.root)
         self.model_chooser = ttk.Combobox(bar, textvariable=self.model_var, state="readonly", width=24)
-        self.model_chooser.bind("<<ComboboxSelected>>", lambda _: self.load_model(self.model_paths[self.model_var.get()]))
+        self.model_chooser.bind("<<ComboboxSelected>>",
+                                lambda _: self.load_model(self.model_paths[self.model_var.get()]))
         self.model_chooser.pack(side="left")
         ttk.Label(bar, text="Warn under").pack(side="left", padx=(12, 2))
         self.threshold = tk.DoubleVar(self.root, value=DEFAULT_THRESHOLD * 100)
@@ -164,6 +166,11 @@ class Window:
             self.show_error("Camera", f"camera {self.camera_index.get()} stopped sending frames")
         self._poll_job = self.root.after(POLL_MS, self._poll)
 
+    def _ready(self, text):
+        """Say what is on screen; the status bar comes back to this after each background job."""
+        self._ready_text = text
+        self.status.set(text)
+
     def _failed(self, what):
         """An error callback: a dialog with the one-line reason, and the status bar says so too."""
         def report(error):
@@ -201,7 +208,9 @@ class Window:
             chooser.set(chooser["values"][0] if chooser["values"] else "")
         if image is not None:
             self.session.show(image, found)
-        self.status.set(f"Model {model.name} ready. Open an image or start the camera.")
+        if self.camera is not None:
+            self.session.start_live()  # the webcam's tracker follows the new model from now on
+        self._ready(f"Model {model.name} ready. Open an image or start the camera.")
         self._picture_changed()
 
     def _model_failed(self, error):
@@ -230,8 +239,8 @@ class Window:
     def _show_still(self, path, image, found):
         self.session.show(image, found)
         count = sum(not face["whole_image"] for face in found)
-        self.status.set(f"{os.path.basename(path)}: " + (f"{count} face{'s' * (count != 1)}" if count else
-                                                         "no face found, so the whole picture was classified"))
+        self._ready(f"{os.path.basename(path)}: " + (f"{count} face{'s' * (count != 1)}" if count else
+                                                     "no face found, so the whole picture was classified"))
         self._picture_changed()
 
     def _picture_changed(self):
@@ -318,7 +327,7 @@ class Window:
         canvas.draw_idle()
         self._canvases[tab], self.figures[tab] = canvas, figure
         if not self.worker.busy:
-            self.status.set("Ready" if self.camera is None else f"Camera {self.camera.index} live")
+            self.status.set(self._ready_text)
 
     def save_figure(self, path=None):
         """Write the shown tab's figure as a PNG (asking where, unless ``path`` is given)."""
@@ -359,7 +368,7 @@ class Window:
         self.worker.submit(self.camera.start, lambda _: self._camera_started(), self._camera_failed)
 
     def _camera_started(self):
-        self.status.set(f"Camera {self.camera.index} live; tabs other than Probabilities update when it stops")
+        self._ready(f"Camera {self.camera.index} live; tabs other than Probabilities update when it stops")
 
     def _camera_failed(self, error):
         self.camera = None
@@ -384,7 +393,7 @@ class Window:
             camera.stop()
         self.session.stop_live()
         self.camera_button["text"] = "Start camera"
-        self.status.set("Camera stopped")
+        self._ready("Camera stopped; the tabs explain its last frame")
         if self.session.image is not None:
             self._picture_changed()
 

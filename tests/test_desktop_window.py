@@ -14,6 +14,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from matplotlib.text import Text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, "test-artifacts")
@@ -74,6 +75,11 @@ def pump(window, done, timeout=60):
         time.sleep(0.01)
 
 
+def figure_text(figure):
+    """Every title and label a figure shows, whatever its layout."""
+    return " ".join(text.get_text() for text in figure.findobj(Text))
+
+
 def open_window(model_path):
     from desktop.window import Window
     window = Window(model_path)
@@ -112,6 +118,7 @@ def test_the_loaded_picture_shows_the_faces_label(window):
     assert window.headline["text"] == f"{face['label']} {face['confidence']:.0%}"
     assert window.face_chooser.get().startswith("Face #1: " + face["label"])
     assert window.picture.find_all(), "the picture is drawn"
+    assert window.status.get() == "astronaut.png: 1 face"
     assert window.errors == []
 
 
@@ -148,7 +155,7 @@ def test_choosing_a_layer_redraws_its_feature_maps(window):
     window.notebook.select(window.tab_frames["Feature maps"])
     window.choosers["Feature maps"].set("conv3")
     window.refresh_tab("Feature maps")
-    pump(window, lambda: "conv3" in window.figures["Feature maps"]._suptitle.get_text() and not window.worker.busy)
+    pump(window, lambda: "conv3" in figure_text(window.figures["Feature maps"]) and not window.worker.busy)
 
 
 def test_a_dropped_file_opens_like_the_dialogs(window, astronaut_bgr, tmp_path):
