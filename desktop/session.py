@@ -3,8 +3,9 @@
 A session holds the loaded model (a Predictor and its Explainer), the current
 picture, its faces, the selected face and the low-confidence threshold, and builds
 each tab's figure with :mod:`utils.plots`. Nothing here touches Tk, so tests run it
-without a display; the window calls the slow methods (``load_model``, ``predict``,
-the figures) on its worker thread and everything else on the Tk thread.
+without a display. The window calls the slow methods (``LoadedModel.load`` with
+``use_model``, ``predict``, ``predict_frame``, ``figure``) on its one worker thread,
+in order, and everything else on the Tk thread.
 """
 import glob
 import os
