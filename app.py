@@ -55,8 +55,10 @@ def parse_args(argv=None):
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this computer only)")
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--model", default=DEFAULTS["DEFAULT_MODEL"], help="the default model (.h5 with its .json card)")
-    parser.add_argument("--models-dir", default=DEFAULTS["MODELS_DIR"], help="folder of models the Models page offers")
+    parser.add_argument("--model", default=os.path.join(ROOT, DEFAULTS["DEFAULT_MODEL"]),
+                        help="the default model, a .h5 with its .json card (default: %(default)s)")
+    parser.add_argument("--models-dir", default=os.path.join(ROOT, DEFAULTS["MODELS_DIR"]),
+                        help="folder of models the Models page offers (default: %(default)s)")
     return parser.parse_args(argv)
 
 

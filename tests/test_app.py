@@ -330,5 +330,5 @@ def test_cli_refuses_a_missing_model(tmp_path, capsys):
 def test_defaults_are_safe(app):
     from app import parse_args
     args = parse_args([])
-    assert args.host == "127.0.0.1" and args.model == "models/emotion_model.h5"
+    assert args.host == "127.0.0.1" and args.model == os.path.join(ROOT, "models", "emotion_model.h5")
     assert app.debug is False and app.config["MAX_CONTENT_LENGTH"] == 10 * 1000 * 1000
