@@ -61,7 +61,7 @@ def parse_args(argv):
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a saved model with its card (default {DEFAULT_MODEL})")
     parser.add_argument("--face", type=int, default=0, help="which face, 0 being the largest (default 0)")
     parser.add_argument("--layer", help="the layer Grad-CAM reads (default: the last convolutional map)")
-    parser.add_argument("--class", dest="class_name", help="the class to explain, by name or index "
+    parser.add_argument("--class", dest="class_name", metavar="CLASS", help="the class to explain, by name or index "
                         "(default: the predicted one)")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the PNGs and index.html (default {DEFAULT_OUT}/)")
     parser.add_argument("--methods", default=DEFAULT_METHODS,
@@ -202,6 +202,8 @@ def main(argv=None):
     from utils.predict import Predictor
 
     image = read_image(args.image)
+    if not os.path.isfile(args.model):
+        raise FileNotFoundError(f"no model at {args.model} (train one with train.py, or name one with --model)")
     predictor = Predictor.from_path(args.model)
     explainer = Explainer(predictor.model)
     index = class_index(args.class_name, predictor.classes)

@@ -342,8 +342,8 @@ def shap_map(source, face, class_index=None, samples=300, segments=None):
     Each superpixel's Shapley value is its share of the class's probability (the
     predicted class by default); together they add up to the probability of the intact
     face minus that of the fully hidden one. SHAP's model-agnostic KernelExplainer needs
-    only the model's outputs and starts at once: the partition explainer's numba code
-    takes over 30 s to compile in every new process.
+    only the model's outputs and starts at once, where the partition explainer's numba
+    code took 35 s to compile in each new process on these 2-core machines.
     """
     shap = _optional_import("shap", "shap", "SHAP")
     probabilities_of = probability_function(source)
