@@ -123,7 +123,8 @@
       if (step.values) {
         const values = document.createElement("p");
         values.className = "values";
-        values.textContent = step.values.map((v) => v.toFixed(2)).join("  ");
+        values.textContent = step.values.map((v, i) =>
+          (step.labels ? `${step.labels[i]} ` : "") + v.toFixed(2)).join(step.labels ? "   ·   " : "  ");
         box.appendChild(values);
       }
     }

@@ -199,6 +199,7 @@ def test_explain_returns_every_step(client, app, astronaut_jpg):
     assert len(steps["conv1"]["maps"]) == 32 and all(is_png_url(url) for url in steps["conv1"]["maps"])
     assert "filters" in steps["conv1"]["text"] and steps["probabilities"]["kind"] == "softmax"
     assert len(steps["logits"]["values"]) == 7 and is_png_url(steps["flatten"]["strip"])
+    assert steps["logits"]["labels"] == answer["classes"] and "labels" not in steps["dense"]
     assert answer["input"]["shape"] == [48, 48, 1] and is_png_url(answer["input"]["image"])
     assert answer["kernels"]["shape"] == [3, 3, 1, 32] and len(answer["kernels"]["images"]) == 32
     assert answer["gradcam"]["class"] == answer["face"]["label"] and answer["gradcam"]["layer"] == "conv3"

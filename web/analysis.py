@@ -9,6 +9,7 @@ import numpy as np
 
 from utils import plots
 from utils.explain import region_sensitivity
+from utils.models import LOGITS_LAYER
 from utils.steps import describe_input, describe_layer
 
 PARTS = ("layers", "kernels", "gradcam", "regions")
@@ -63,7 +64,8 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
     result = {"model": loaded.name, "classes": classes, "face_index": index, "faces": count,
               "face": prediction, "input": _input_step(face)}
     if "layers" in parts:
-        result["layers"] = [_step(explainer.model.get_layer(out.name), out) for out in explainer.layer_outputs(face)]
+        result["layers"] = [_step(explainer.model.get_layer(out.name), out, classes)
+                            for out in explainer.layer_outputs(face)]
     if "kernels" in parts:
         kernels = explainer.first_kernels()
         result["kernels"] = {"shape": list(kernels.shape),
@@ -106,8 +108,11 @@ def _input_step(face):
             "image": _url(np.uint8(np.clip(face[:, :, 0], 0, 1) * 255))}
 
 
-def _step(layer, output):
-    """One layer's output: a picture per channel (one scale for the layer) or a strip for a vector."""
+def _step(layer, output, classes):
+    """One layer's output: a picture per channel (one scale for the layer) or a strip for a vector.
+
+    The logits are also sent as numbers, named by their classes.
+    """
     array = output.array
     step = {"name": output.name, "kind": output.kind, "shape": list(array.shape),
             "text": describe_layer(layer, array.shape)}
@@ -121,6 +126,8 @@ def _step(layer, output):
         step["strip"] = _url(plots.colour_map(_wrap(values), "viridis", low, high))
         if values.size <= VALUES_SHOWN:
             step["values"] = [round(float(v), 4) for v in values]
+        if output.name == LOGITS_LAYER:
+            step["labels"] = classes
     return step
 
 
