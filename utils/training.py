@@ -55,7 +55,8 @@ def callbacks(run_dir, early_stop_patience, plateau_patience, resume):
                                           patience=plateau_patience, min_lr=1e-5, verbose=1),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=early_stop_patience,
                                       verbose=1),
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True),
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
+                                        delete_checkpoint=False),
     ]
 
 
