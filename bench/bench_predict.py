@@ -1,0 +1,63 @@
+"""How fast the predict path is: one face at a time, and faces batched.
+
+The whole path a front end pays for a face it already found: THE preprocessing
+(crop -> 48x48 gray in [0, 1]) plus the model, calibrated softmax included. Median
+over repeats after a warm-up. Targets (issue 3): at most 10 ms per face at batch
+size 1 and at least 500 faces/s batched on a 2-core machine.
+
+    python bench/bench_predict.py [--model models/emotion_model.h5 ...] [--repeats 200]
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+BATCH = 256
+
+
+def measure(path, repeats):
+    import numpy as np
+    from skimage import data
+
+    from utils.predict import Predictor
+    predictor = Predictor.from_path(path)
+    photo = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+    crop = predictor.face_crops(photo)[1][0]
+
+    def one_face():
+        predictor.probabilities(predictor.preprocess(crop)[None])
+
+    one_face()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        one_face()
+        times.append((time.perf_counter() - start) * 1000)
+    batch = np.stack([predictor.preprocess(crop)] * BATCH)
+    predictor.probabilities(batch)
+    start = time.perf_counter()
+    rounds = 5
+    for _ in range(rounds):
+        predictor.probabilities(np.stack([predictor.preprocess(crop) for _ in range(BATCH)]))
+    batched = rounds * BATCH / (time.perf_counter() - start)
+    return statistics.median(times), batched, os.path.getsize(path) / 1e6
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", help="repeat to compare (default: the shipped models)")
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    paths = args.model or [p for p in ("models/emotion_model.h5", "models/baseline_cnn.h5") if os.path.exists(p)]
+    print(f"{'model':<28} {'ms/face (batch 1)':>18} {'faces/s (batch 256)':>20} {'MB':>6}")
+    for path in paths:
+        ms, per_second, size = measure(path, args.repeats)
+        print(f"{os.path.basename(path):<28} {ms:>18.2f} {per_second:>20.0f} {size:>6.1f}")
+
+
+if __name__ == "__main__":
+    main()
