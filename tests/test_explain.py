@@ -210,17 +210,20 @@ def test_gradcam_changes_when_the_weights_are_randomised(shipped, real_faces):
 
 
 def test_hiding_the_top_gradcam_pixels_hurts_more_than_hiding_random_ones(shipped, real_faces):
-    """Deletion: the 20% of pixels Grad-CAM ranks highest matter more than a random 20%."""
+    """Deletion: the 20% of pixels Grad-CAM ranks highest matter more than a random 20%,
+    whether scattered pixels or random blobs as coarse as Grad-CAM's own map."""
+    import cv2
     predictor, explainer = shipped
     rng = np.random.default_rng(0)
+    coarse = explainer.model.get_layer(explainer.default_cam_layer()).output.shape[1:3]
     probabilities = predictor.probabilities(real_faces)
     classes = probabilities.argmax(axis=1)
     hidden = []
     for face, cam in zip(real_faces, explainer.gradcam_batch(real_faces, classes)):
-        masks = [explain.top_fraction_mask(cam, 0.2)] + [explain.top_fraction_mask(rng.random(cam.shape), 0.2)
-                                                         for _ in range(5)]
-        hidden += [explain.hide(face, mask) for mask in masks]
-    after = predictor.probabilities(np.stack(hidden)).reshape(len(real_faces), 6, -1)
+        scattered = [rng.random(cam.shape) for _ in range(5)]
+        blobs = [cv2.resize(rng.random(coarse), cam.shape[::-1], interpolation=cv2.INTER_LINEAR) for _ in range(5)]
+        hidden += [explain.hide(face, explain.top_fraction_mask(saliency, 0.2)) for saliency in [cam] + scattered + blobs]
+    after = predictor.probabilities(np.stack(hidden)).reshape(len(real_faces), 11, -1)
     drops = probabilities[np.arange(len(classes)), classes][:, None] - after[np.arange(len(classes)), :, classes]
-    top, random = drops[:, 0].mean(), drops[:, 1:].mean()
-    assert top > random, f"top 20% drop {top:.3f} vs random 20% drop {random:.3f}"
+    top, scattered, blobs = drops[:, 0].mean(), drops[:, 1:6].mean(), drops[:, 6:].mean()
+    assert top > scattered and top > blobs, f"top 20% {top:.3f}, random pixels {scattered:.3f}, random blobs {blobs:.3f}"
