@@ -1,6 +1,8 @@
-"""Reading FER2013 (the CSV or class folders), validation split, class weights, augmentation.
+"""Reading FER2013 (the CSV or class folders), people folders or LFW, splits, class weights, augmentation.
 
 Every face goes through :func:`utils.faces.preprocess`, the function inference uses.
+Photos of whole heads (an identity set such as Yale) are first cropped to their
+largest face with :func:`utils.faces.largest_face`, as inference crops them.
 Class folders are matched to FER2013's label order by name, case-insensitively, never
 by alphabetical position; a folder set with other classes trains unchanged. Broken
 rows and unreadable images are skipped and counted, never fatal.
@@ -15,12 +17,14 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from utils.faces import preprocess
+from utils.faces import largest_face, preprocess
 
 # FER2013's own label order (the `emotion` column of fer2013.csv).
 FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 CSV_USAGES = {"train": "Training", "val": "PrivateTest", "test": "PublicTest"}
+LFW = "lfw"  # ``--data lfw``: Labeled Faces in the Wild through scikit-learn (needs the internet once)
+LFW_HINT = "or pass --data FOLDER with one folder of photos per person (e.g. dataset/yalefaces)"
 
 
 class DatasetError(ValueError):
@@ -33,12 +37,15 @@ class Split:
     images: np.ndarray
     labels: np.ndarray
     skipped: int = 0
+    paths: list = None    # the file of each image, when read from folders
+    no_face: int = 0      # photos cropped to a face where none was found, so kept whole
 
     def __len__(self):
         return len(self.labels)
 
     def subset(self, index):
-        return Split(self.images[index], self.labels[index])
+        paths = None if self.paths is None else [self.paths[i] for i in index]
+        return Split(self.images[index], self.labels[index], paths=paths)
 
 
 @dataclass
@@ -100,8 +107,12 @@ def find_class_folders(root):
     return folders
 
 
-def load_class_folders(root, classes, size=(48, 48), channels=1):
-    """Images under ``root/<class>/`` -> Split, labels by position in ``classes``."""
+def load_class_folders(root, classes, size=(48, 48), channels=1, face_margin=None):
+    """Images under ``root/<class>/`` -> Split, labels by position in ``classes``.
+
+    ``face_margin`` (a number) crops each photo to its largest face first; photos
+    without a detected face are kept whole and counted in ``no_face``.
+    """
     folders = find_class_folders(root)
     unknown = sorted(set(folders) - set(classes))
     if unknown:
@@ -109,37 +120,50 @@ def load_class_folders(root, classes, size=(48, 48), channels=1):
     files = [(os.path.join(path, name), classes.index(cls))
              for cls, path in folders.items()
              for name in sorted(os.listdir(path)) if name.lower().endswith(IMAGE_SUFFIXES)]
-    images, labels, skipped = [], [], 0
+    images, labels, paths, skipped, no_face = [], [], [], 0, 0
     for file_path, label in tqdm(files, desc=f"reading {root}", unit=" images"):
         face = cv2.imread(file_path, cv2.IMREAD_GRAYSCALE)
         if face is None or face.size == 0:
             skipped += 1
             continue
+        if face_margin is not None:
+            face, found = largest_face(face, face_margin)
+            no_face += not found
         images.append(preprocess(face, size[0], size[1], channels))
         labels.append(label)
+        paths.append(file_path)
     if not images:
         raise DatasetError(f"{root} holds no readable images")
-    return Split(np.stack(images), np.array(labels, dtype=np.int64), skipped)
+    return Split(np.stack(images), np.array(labels, dtype=np.int64), skipped, paths, no_face)
 
 
-def stratified_split(labels, fraction, seed):
-    """Indices ``(keep, held_out)``: ``fraction`` of every class held out, reproducibly."""
+def stratified_split(labels, fraction, seed, per_class=None):
+    """Indices ``(keep, held_out)``: ``fraction`` (or ``per_class`` images) of every class held out, reproducibly."""
     rng = np.random.default_rng(seed)
     keep, held = [], []
     for label in np.unique(labels):
         index = rng.permutation(np.flatnonzero(labels == label))
-        count = int(round(len(index) * fraction)) if fraction > 0 else 0
+        if per_class is not None:
+            count = min(per_class, len(index) - 1)  # a class keeps at least one image to learn from
+        else:
+            count = int(round(len(index) * fraction)) if fraction > 0 else 0
         held.extend(index[:count])
         keep.extend(index[count:])
     return np.sort(np.array(keep, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))
 
 
-def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1):
+def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, face_margin=None,
+                 test_per_class=0, lfw_min_faces=70):
     """Any accepted layout -> Dataset with train, validation and (when present) test splits.
 
     Layouts: ``fer2013.csv`` (or a folder holding it); a folder with ``train/`` and
-    optionally ``test/`` class folders; a single folder of class folders.
+    optionally ``test/`` class folders; a single folder of class folders; ``lfw``.
+    ``face_margin`` crops photos to their face (see :func:`load_class_folders`).
+    Without a test/ folder, ``test_per_class`` images of every class are held out for
+    testing (seeded) before the validation part is.
     """
+    if path == LFW:
+        return load_lfw(lfw_min_faces, val_fraction, seed, size, channels, test_per_class)
     if not os.path.exists(path):
         raise DatasetError(f"no data set at {path} (run 'make data', or see dataset/README.md)")
     csv_path = os.path.join(path, "fer2013.csv") if os.path.isdir(path) else path
@@ -154,12 +178,45 @@ def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1):
     if not names:
         raise DatasetError(f"{path} has no class folders with images (expected train/<class>/*.jpg)")
     classes = canonical_class_order(names)
-    train = load_class_folders(root, classes, size, channels)
-    test = load_class_folders(test_root, classes, size, channels) if test_root and os.path.isdir(test_root) else None
-    keep, held = stratified_split(train.labels, val_fraction, seed)
-    dataset = Dataset(classes, train.subset(keep), train.subset(held), test, source=path)
+    train = load_class_folders(root, classes, size, channels, face_margin)
+    test = (load_class_folders(test_root, classes, size, channels, face_margin)
+            if test_root and os.path.isdir(test_root) else None)
+    dataset = _split(classes, train, test, val_fraction, seed, test_per_class, source=path)
     dataset.train.skipped = train.skipped + (test.skipped if test else 0)
+    dataset.train.no_face = train.no_face + (test.no_face if test else 0)
     return dataset
+
+
+def _split(classes, train, test, val_fraction, seed, test_per_class, source):
+    """Validation (and, without a test split, ``test_per_class`` test images) held out of ``train``."""
+    if test is None and test_per_class > 0:
+        keep, held = stratified_split(train.labels, 0, seed, per_class=test_per_class)
+        train, test = train.subset(keep), train.subset(held)
+    keep, held = stratified_split(train.labels, val_fraction, seed)
+    return Dataset(classes, train.subset(keep), train.subset(held), test, source=source)
+
+
+def load_lfw(min_faces, val_fraction=0.1, seed=0, size=(48, 48), channels=1, test_per_class=2):
+    """Labeled Faces in the Wild through scikit-learn: every person with ``min_faces`` photos or more.
+
+    scikit-learn downloads LFW once (about 200 MB) into its data folder; its photos are
+    already cut to the face, so they go straight to :func:`preprocess`.
+    """
+    try:
+        from sklearn.datasets import fetch_lfw_people
+        people = fetch_lfw_people(min_faces_per_person=min_faces, resize=1.0)
+    except ImportError:
+        raise DatasetError(f"LFW needs scikit-learn (pip install scikit-learn), {LFW_HINT}") from None
+    except OSError as error:  # no network (URLError is an OSError), or a broken download
+        raise DatasetError(f"cannot download LFW ({str(error).splitlines()[0] or type(error).__name__}); "
+                           f"connect to the internet once, {LFW_HINT}") from None
+    if len(people.target_names) < 2:
+        raise DatasetError(f"LFW has fewer than two people with {min_faces} photos; lower --lfw-min-faces")
+    images = np.stack([preprocess(np.clip(face, 0, 255).astype(np.uint8), size[0], size[1], channels)
+                       for face in people.images])
+    train = Split(images, people.target.astype(np.int64))
+    return _split([str(name) for name in people.target_names], train, None, val_fraction, seed,
+                  test_per_class, source=f"LFW (min_faces_per_person={min_faces})")
 
 
 def _dataset_from_csv(csv_path, val_fraction, seed, size, channels):

@@ -170,6 +170,26 @@ class Explainer:
         return keras.ops.convert_to_numpy(model(faces, training=False)[1])
 
 
+def compare_gradcam(emotion_explainer, identity_explainer, face_emotion, face_identity,
+                    emotion_class=None, identity_class=None):
+    """Where the emotion model and the identity model look on the same face.
+
+    Each model gets the crop preprocessed for its own card (sizes and channels may
+    differ); the identity map is resized to the emotion map's size so the two can be
+    subtracted. Returns ``{"emotion": (H, W), "identity": (H, W), "difference": (H, W)}``,
+    the maps in [0, 1] and the difference ``emotion - identity`` in [-1, 1]: positive
+    where only "how they feel" looks, negative where only "who it is" looks.
+    Classes default to each model's prediction.
+    """
+    emotion = emotion_explainer.gradcam(face_emotion, emotion_class)
+    identity = identity_explainer.gradcam(face_identity, identity_class)
+    height, width = emotion.shape
+    if identity.shape != emotion.shape:
+        import cv2
+        identity = np.clip(cv2.resize(identity, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    return {"emotion": emotion, "identity": identity, "difference": emotion - identity}
+
+
 def _resize_unit(cam, height, width):
     """Upsample a coarse map to the face's size and scale it to [0, 1]."""
     import cv2

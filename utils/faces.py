@@ -75,6 +75,17 @@ def crop_face(image, box, margin):
     return image[top:bottom, left:right]
 
 
+def largest_face(image, margin):
+    """``(crop, found)``: the largest face with ``margin``, or the whole gray image when none is found.
+
+    How a photo becomes a face when a data set holds whole heads on a background (Yale):
+    training then sees the same kind of crop as inference.
+    """
+    gray = to_gray(image)
+    boxes = detect_faces(gray)
+    return (crop_face(gray, boxes[0], margin), True) if boxes else (gray, False)
+
+
 def preprocess(face, height, width, channels=1):
     """THE preprocessing: any face image -> float32 ``(height, width, channels)`` in [0, 1].
 

@@ -151,6 +151,25 @@ def gradcam_figure(face, cam, title="Grad-CAM"):
     return figure
 
 
+def gradcam_comparison_figure(face, maps, emotion_label, identity_label):
+    """Emotion Grad-CAM, identity Grad-CAM and their difference on one face (``maps`` from
+    :func:`utils.explain.compare_gradcam`): red where only the emotion model looks, blue
+    where only the identity model does."""
+    figure = Figure(figsize=(9, 3.4))
+    emotion_axis, identity_axis, difference_axis = figure.subplots(1, 3)
+    emotion_axis.imshow(cam_overlay(face, maps["emotion"]))
+    emotion_axis.set_title(f"emotion: {emotion_label}")
+    identity_axis.imshow(cam_overlay(face, maps["identity"]))
+    identity_axis.set_title(f"identity: {identity_label}")
+    image = difference_axis.imshow(maps["difference"], cmap="coolwarm", vmin=-1, vmax=1)
+    difference_axis.set_title("emotion minus identity")
+    figure.colorbar(image, ax=difference_axis, fraction=0.046)
+    for axis in (emotion_axis, identity_axis, difference_axis):
+        axis.set_axis_off()
+    figure.tight_layout()
+    return figure
+
+
 def gradcam_classes_figure(face, cams, classes, probabilities=None):
     """Grad-CAM for every class side by side: where the network looks for each emotion."""
     figure = Figure(figsize=(1.9 * len(classes), 2.3))

@@ -97,11 +97,25 @@ def _tensorflow_version():
     return tensorflow.__version__
 
 
+def test_split_note(args, dataset):
+    """How the identity test photos were chosen, and which files they are (the front ends step through them)."""
+    if dataset.test is None:
+        return None
+    if os.path.isdir(os.path.join(dataset.source, "test")):
+        note = {"from": "the data set's test/ folder"}
+    else:
+        note = {"held_out_per_class": args.test_per_person, "seed": args.seed,
+                "from": "photos of each person held out of the data before the validation split"}
+    if dataset.test.paths:
+        note["files"] = [os.path.relpath(path, dataset.source) for path in dataset.test.paths]
+    return note
+
+
 def model_card(name, args, dataset, model, history, metrics, precision):
     """The JSON model card (see Contracts in DESIGN.md)."""
-    return {
+    card = {
         "name": name,
-        "task": "emotion",
+        "task": args.task,
         "classes": list(dataset.classes),
         "input": {"height": args.img_size, "width": args.img_size, "channels": args.channels},
         "preprocessing": {"color": "gray", "scale": [0, 1], "face_margin": args.face_margin,
@@ -125,6 +139,12 @@ def model_card(name, args, dataset, model, history, metrics, precision):
                      "tensorflow": _tensorflow_version(), "numpy": np.__version__},
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if args.task == "identity":
+        card["training"]["test_split"] = test_split_note(args, dataset)
+        card["training"]["faces_cropped"] = {"no_face_found": int(dataset.train.no_face),
+                                             "note": "each photo cropped to its largest face; "
+                                                     "photos without one kept whole"}
+    return card
 
 
 def save_curves(history, run_dir):

@@ -1,0 +1,97 @@
+"""Identity beside emotion: one face through both models, and the identity test photos.
+
+Shared by the site's "Identity and emotion" page and the desktop window's tab. Both
+models see the same detected face, each cropped with its own card's margin and
+preprocessed for its own input; :func:`utils.explain.compare_gradcam` then shows
+where "who it is" and "how they feel" look.
+"""
+import os
+import threading
+from dataclasses import dataclass
+
+from utils import explain, faces, plots
+from utils.explain import Explainer
+from utils.predict import DEFAULT_THRESHOLD, Predictor
+
+# What the front ends' "Train identity model" button runs (see README: identity).
+TRAIN_ARGS = ("--task", "identity", "--batch-size", "16", "--precision", "float32")
+TRAIN_EPOCHS = 60
+
+
+def training_args(data, epochs=TRAIN_EPOCHS):
+    """train.py's arguments for the identity model the front ends train (``--out`` is the runner's)."""
+    return [*TRAIN_ARGS, "--data", data, "--epochs", str(epochs)]
+
+
+@dataclass
+class Loaded:
+    path: str
+    predictor: Predictor
+    explainer: Explainer
+
+
+class ModelFile:
+    """A model loaded on first use and again whenever its file changes (a training job replaced it)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._loaded, self._stamp = None, None
+        self._lock = threading.Lock()
+
+    def exists(self):
+        return os.path.isfile(self.path)
+
+    def get(self):
+        """The loaded model; FileNotFoundError with a hint when there is none yet."""
+        if not self.exists():
+            raise FileNotFoundError(f"no identity model at {self.path}: train one with "
+                                    "`python train.py --task identity --data dataset/yalefaces`")
+        stamp = os.stat(self.path).st_mtime_ns
+        with self._lock:
+            if stamp != self._stamp:
+                predictor = Predictor.from_path(self.path)
+                self._loaded, self._stamp = Loaded(self.path, predictor, Explainer(predictor.model)), stamp
+            return self._loaded
+
+
+@dataclass
+class Comparison:
+    box: list
+    emotion: dict        # a prediction dict (DESIGN.md) from the emotion model
+    identity: dict       # the same from the identity model: label is the person
+    face: object         # the emotion model's input, the face the maps are drawn on
+    maps: dict           # compare_gradcam's emotion, identity and difference maps
+
+    def figure(self):
+        return plots.gradcam_comparison_figure(self.face, self.maps, self.emotion["label"], self.identity["label"])
+
+
+def compare(emotion, identity, image, threshold=DEFAULT_THRESHOLD):
+    """The largest face of ``image`` (or the whole image) through both models (each with
+    ``.predictor`` and ``.explainer``), with both Grad-CAMs for their predicted classes."""
+    gray = faces.to_gray(image)
+    boxes = faces.detect_faces(gray)
+    box = boxes[0] if boxes else (0, 0, gray.shape[1], gray.shape[0])
+    results, inputs = [], []
+    for model in (emotion, identity):
+        prediction = model.predictor.predict_image(gray, threshold, boxes=[box])[0]
+        prediction["whole_image"] = not boxes
+        results.append(prediction)
+        inputs.append(model.predictor.preprocess(faces.crop_face(gray, box, model.predictor.margin)))
+    maps = explain.compare_gradcam(
+        emotion.explainer, identity.explainer, *inputs,
+        emotion_class=emotion.predictor.classes.index(results[0]["label"]),
+        identity_class=identity.predictor.classes.index(results[1]["label"]))
+    return Comparison(list(box), results[0], results[1], inputs[0], maps)
+
+
+def test_samples(card, root):
+    """``[(path, true person)]``: the identity test photos the card lists, that exist here.
+
+    ``root`` is the folder train.py ran in (the card's data path is relative to it).
+    """
+    training = card.get("training", {})
+    files = (training.get("test_split") or {}).get("files", [])
+    data = os.path.join(root, training.get("data", ""))
+    samples = [(os.path.join(data, name), os.path.normpath(name).split(os.sep)[-2]) for name in files]
+    return [(path, person) for path, person in samples if os.path.isfile(path)]
