@@ -33,7 +33,7 @@ DEFAULTS = {
 
 def create_app(config=None):
     """Build the site: defaults, then ``config`` on top; relative paths are from the project root."""
-    from web import api, gallery, inputs, pages, registry
+    from web import api, gallery, identity, inputs, pages, registry
 
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
@@ -47,6 +47,7 @@ def create_app(config=None):
     registry.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(identity.bp)
     return app
 
 
