@@ -102,24 +102,38 @@ def drive(port, body, content_type, clients, total, warmup, server):
     remaining = iter(range(total))
 
     def client():
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection = None
         headers = {"Content-Type": content_type}
+
+        def post():
+            """One request on this client's keep-alive connection, reopened when the server closed it."""
+            nonlocal connection
+            for attempt in (1, 2):
+                if connection is None:
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                try:
+                    connection.request("POST", "/api/predict", body, headers)
+                    response = connection.getresponse()
+                    return response.status, response.read()
+                except (ConnectionError, http.client.RemoteDisconnected):
+                    connection.close()
+                    connection = None
+                    if attempt == 2:
+                        raise
+
         for _ in range(warmup):
-            connection.request("POST", "/api/predict", body, headers)
-            connection.getresponse().read()
+            post()
         start_line.wait()
         while True:
             with lock:
                 if next(remaining, None) is None:
                     return
             started = time.perf_counter()
-            connection.request("POST", "/api/predict", body, headers)
-            response = connection.getresponse()
-            answer = response.read()
+            status, answer = post()
             elapsed = time.perf_counter() - started
-            ok = response.status == 200 and len(json.loads(answer)["faces"]) == 1
+            ok = status == 200 and len(json.loads(answer)["faces"]) == 1
             with lock:
-                (latencies if ok else errors).append(elapsed if ok else response.status)
+                (latencies if ok else errors).append(elapsed if ok else status)
 
     start_line = threading.Barrier(clients + 1)
     workers = [threading.Thread(target=client) for _ in range(clients)]
