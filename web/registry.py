@@ -9,6 +9,7 @@ import os
 import threading
 from dataclasses import dataclass
 
+import numpy as np
 from flask import current_app
 
 from utils.explain import Explainer
@@ -86,12 +87,13 @@ def model_name(path):
 def init_app(app):
     """Create the app's registry; load the default model now when ``WARM_UP`` is set.
 
-    Warming up at start-up means each gunicorn worker is ready before its first request.
+    Warming up at start-up (loading, then one prediction on a blank picture so Keras
+    compiles its predict step) means each gunicorn worker is ready before its first request.
     """
     app.extensions["models"] = ModelRegistry(app.config["MODELS_DIR"], app.config["DEFAULT_MODEL"])
     if app.config["WARM_UP"]:
         try:
-            app.extensions["models"].get()
+            app.extensions["models"].get().predictor.predict_image(np.zeros((64, 64), np.uint8))
         except ModelNotFound as error:
             app.logger.warning("%s", error)
 
