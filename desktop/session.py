@@ -15,25 +15,31 @@ from dataclasses import dataclass
 import cv2
 from matplotlib.figure import Figure
 
-from utils import explain, faces, plots, video
+from utils import explain, faces, identity, plots, video
 from utils.explain import Explainer, layer_kind
-from utils.models import card_path
+from utils.jobs import ROOT
+from utils.models import card_path, read_card
 from utils.predict import DEFAULT_THRESHOLD, Predictor
 
 MODEL_SUFFIXES = (".h5", ".keras")
 SELECTED_BGR = (255, 255, 255)
-TABS = ("Probabilities", "Feature maps", "Pooling outputs", "Grad-CAM", "Regions", "Model")
+TABS = ("Probabilities", "Feature maps", "Pooling outputs", "Grad-CAM", "Regions", "Model", "Identity")
 # The tabs that show one layer's feature maps, and the kind of layer each chooser lists.
 LAYER_TABS = {"Feature maps": "conv", "Pooling outputs": "pool"}
 # The tabs that explain one class, chosen by the user (the predicted one to start with).
 CLASS_TABS = ("Grad-CAM", "Regions")
 NO_FACE = "Open a picture with a face (or start the camera) to see this tab."
+IDENTITY_MODEL = "identity_model.h5"  # in the models folder; "Train identity model" writes it
 
 
 def available_models(folder):
-    """The models in ``folder`` that have a card beside them, by name: what the chooser offers."""
+    """The emotion models in ``folder`` that have a card beside them, by name: what the chooser offers.
+
+    Identity models (card task "identity") belong to the Identity tab, not the chooser.
+    """
     paths = [path for suffix in MODEL_SUFFIXES for path in glob.glob(os.path.join(folder, "*" + suffix))]
-    return sorted(path for path in paths if os.path.isfile(card_path(path)))
+    return sorted(path for path in paths
+                  if os.path.isfile(card_path(path)) and read_card(path).get("task", "emotion") != "identity")
 
 
 @dataclass
@@ -75,6 +81,8 @@ class Session:
         self._layer_outputs = {}  # (generation, face index) -> [LayerOutput]
         self._cache_lock = threading.Lock()
         self._live = None  # the webcam's VideoAnalyser while the camera runs
+        self.identity = None  # identity.ModelFile for the Identity tab (read again when training replaces it)
+        self.true_person = None  # set while the picture is one of the identity model's test photos
 
     # ---- model ---------------------------------------------------------------
     def use_model(self, loaded):
@@ -235,6 +243,8 @@ class Session:
             return self.gradcam_figure(option)
         if tab == "Regions":
             return self.regions_figure(option)
+        if tab == "Identity":
+            return self.identity_figure()
         raise ValueError(f"unknown tab '{tab}'")
 
     def probabilities_figure(self):
@@ -255,6 +265,25 @@ class Session:
         face = self.face_input()
         cam = explainer.gradcam(face, self.classes.index(class_name), layer)
         return plots.gradcam_figure(face, cam, title=f"Grad-CAM for '{class_name}' at layer {layer}")
+
+    def identity_figure(self):
+        """Who it is and how they feel, and where each model looks: both Grad-CAMs and their difference."""
+        if self.identity is None or not self.identity.exists():
+            return message_figure("There is no identity model yet: press 'Train identity model'.")
+        face = self.face
+        result = identity.compare(self.model, self.identity.get(), self.image, self.threshold,
+                                  box=None if face["whole_image"] else face["box"])
+        figure = result.figure()
+        if self.true_person is not None:
+            mark = "right" if result.identity["label"] == self.true_person else "wrong"
+            figure.suptitle(f"true person: {self.true_person} ({mark})")
+        return figure
+
+    def identity_samples(self):
+        """The identity model's test photos ``[(path, true person)]`` (none without a model)."""
+        if self.identity is None or not self.identity.exists():
+            return []
+        return identity.test_samples(self.identity.get().predictor.card, ROOT)
 
     def regions_figure(self, class_name=None):
         """How much hiding each facial region (eyes, mouth ...) lowers a class's probability."""

@@ -16,9 +16,12 @@ from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg
 from PIL import Image, ImageTk
 
 from desktop.camera import Camera
-from desktop.session import CLASS_TABS, LAYER_TABS, TABS, LoadedModel, Session, available_models
+from desktop.session import (CLASS_TABS, IDENTITY_MODEL, LAYER_TABS, TABS, LoadedModel, Session,
+                             available_models)
 from desktop.worker import Worker
+from utils import identity
 from utils.images import read_image
+from utils.jobs import TrainingJob
 from utils.predict import DEFAULT_THRESHOLD
 
 POLL_MS = 30
@@ -45,6 +48,10 @@ class Window:
         self.worker = Worker()
         self.camera = None
         self.models_folder = os.path.dirname(os.path.abspath(model_path))
+        self.session.identity = identity.ModelFile(os.path.join(self.models_folder, IDENTITY_MODEL))
+        self.training = TrainingJob()  # "Train identity model" on the Identity tab
+        self._training_state = "idle"
+        self._sample = -1            # the identity test photo shown last
         self.model_paths = {}        # chooser entry -> model path
         self.figures = {}            # tab -> the Figure it shows
         self._canvases = {}          # tab -> its FigureCanvasTkAgg
@@ -130,12 +137,24 @@ class Window:
             if tab == "Model":
                 self.card_text = ttk.Label(controls, text="", justify="left")
                 self.card_text.pack(side="left")
+            if tab == "Identity":
+                self._build_identity_controls(controls)
             area = ttk.Frame(frame, width=FIGURE_SIZE[0], height=FIGURE_SIZE[1])
             area.pack_propagate(False)  # a big figure must not grow the window
             area.pack(fill="both", expand=True)
             self._areas[tab] = area
         self.notebook.bind("<<NotebookTabChanged>>", lambda _: self._tab_shown())
         ttk.Button(side, text="Save figure...", command=self.save_figure).pack(anchor="e")
+
+    def _build_identity_controls(self, controls):
+        """Step through the identity test photos; train the identity model with a progress bar."""
+        ttk.Button(controls, text="Next test image", command=self.next_identity_sample).pack(side="left")
+        self.train_button = ttk.Button(controls, text="Train identity model", command=self.train_identity)
+        self.train_button.pack(side="left", padx=(12, 4))
+        self.train_progress = ttk.Progressbar(controls, maximum=1.0, length=140)
+        self.train_progress.pack(side="left")
+        self.train_text = ttk.Label(controls, text="")
+        self.train_text.pack(side="left", padx=4)
 
     def _accept_drops(self, widget):
         """Dropped image files open like the file dialog's; silently absent without tkinterdnd2."""
@@ -164,6 +183,7 @@ class Window:
         elif self.camera is not None and self.camera.lost:
             self.stop_camera()
             self.show_error("Camera", f"camera {self.camera_index.get()} stopped sending frames")
+        self._follow_training()
         self._poll_job = self.root.after(POLL_MS, self._poll)
 
     def _ready(self, text):
@@ -224,8 +244,11 @@ class Window:
         if path:
             self.open_path(path)
 
-    def open_path(self, path):
-        """Read and analyse an image file in the background (the camera stops first)."""
+    def open_path(self, path, true_person=None):
+        """Read and analyse an image file in the background (the camera stops first).
+
+        ``true_person``: the picture is an identity test photo of that person.
+        """
         if self.camera is not None:
             self.stop_camera()
         self.status.set(f"Reading {os.path.basename(path)}...")
@@ -234,10 +257,12 @@ class Window:
             image = read_image(path)
             return image, self.session.predict(image)
 
-        self.worker.submit(job, lambda result: self._show_still(path, *result), self._failed("Opening the image"))
+        self.worker.submit(job, lambda result: self._show_still(path, *result, true_person),
+                           self._failed("Opening the image"))
 
-    def _show_still(self, path, image, found):
+    def _show_still(self, path, image, found, true_person=None):
         self.session.show(image, found)
+        self.session.true_person = true_person
         count = sum(not face["whole_image"] for face in found)
         self._ready(f"{os.path.basename(path)}: " + (f"{count} face{'s' * (count != 1)}" if count else
                                                      "no face found, so the whole picture was classified"))
@@ -344,6 +369,42 @@ class Window:
             self.status.set(f"Saved {tab} to {path}")
         return path
 
+    # ---- identity ---------------------------------------------------------------------
+    def next_identity_sample(self):
+        """Open the next identity test photo, its true person remembered for the Identity tab."""
+        samples = self.session.identity_samples()
+        if not samples:
+            self.show_error("Identity", "no identity test photos: train the identity model first")
+            return
+        self._sample = (self._sample + 1) % len(samples)
+        self.notebook.select(self.tab_frames["Identity"])
+        self.open_path(*samples[self._sample])
+
+    def train_identity(self, data=None, epochs=identity.TRAIN_EPOCHS):
+        """Train the identity model in a child process; :meth:`_follow_training` shows its progress."""
+        data = data or os.path.join(os.path.dirname(self.models_folder), "dataset", "yalefaces")
+        self.training.start(identity.training_args(data, epochs), self.session.identity.path)
+        self.train_button.state(["disabled"])
+
+    def _follow_training(self):
+        """Progress bar and message from the training job; when it ends, the Identity tab is drawn again."""
+        status = self.training.status()
+        if status["state"] == "idle":
+            return
+        self.train_progress["value"] = status["progress"]
+        self.train_text["text"] = status["message"]
+        if status["state"] != self._training_state:
+            self._training_state = status["state"]
+            if status["state"] == "failed":
+                self.train_button.state(["!disabled"])
+                self.show_error("Training the identity model", status["message"])
+            elif status["state"] == "finished":
+                self.train_button.state(["!disabled"])
+                self._ready("Identity model trained and in use")
+                self._stale.add("Identity")
+                if self.current_tab == "Identity":
+                    self.refresh_tab("Identity")
+
     # ---- camera -----------------------------------------------------------------------
     def toggle_camera(self):
         if self.camera is None:
@@ -407,6 +468,7 @@ class Window:
             self.camera.stop()
             self.camera = None
         self.root.after_cancel(self._poll_job)
+        self.training.stop()
         self.worker.close()
         for canvas in self._canvases.values():
             canvas.get_tk_widget().destroy()

@@ -63,14 +63,17 @@ class Comparison:
     maps: dict           # compare_gradcam's emotion, identity and difference maps
 
     def figure(self):
-        return plots.gradcam_comparison_figure(self.face, self.maps, self.emotion["label"], self.identity["label"])
+        return plots.gradcam_comparison_figure(
+            self.face, self.maps, f"{self.emotion['label']} {self.emotion['confidence']:.0%}",
+            f"{self.identity['label']} {self.identity['confidence']:.0%}")
 
 
-def compare(emotion, identity, image, threshold=DEFAULT_THRESHOLD):
-    """The largest face of ``image`` (or the whole image) through both models (each with
-    ``.predictor`` and ``.explainer``), with both Grad-CAMs for their predicted classes."""
+def compare(emotion, identity, image, threshold=DEFAULT_THRESHOLD, box=None):
+    """One face of ``image`` through both models (each with ``.predictor`` and ``.explainer``),
+    with both Grad-CAMs for their predicted classes: the face in ``box``, else the largest
+    one found, else the whole image."""
     gray = faces.to_gray(image)
-    boxes = faces.detect_faces(gray)
+    boxes = [box] if box is not None else faces.detect_faces(gray)
     box = boxes[0] if boxes else (0, 0, gray.shape[1], gray.shape[0])
     results, inputs = [], []
     for model in (emotion, identity):

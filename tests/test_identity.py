@@ -1,0 +1,171 @@
+"""Identity beside emotion: train.py --task identity, both Grad-CAMs, the site's page and the desktop tab.
+
+The fixture is a folder per synthetic "person" (bright, dark, vertical or horizontal
+stripes) that a small CNN tells apart in a few epochs; no faces are found in them, so
+every photo is kept whole, as the card counts.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from test_desktop_window import display, figure_text, open_window, pump  # noqa: F401 (display: a fixture)
+
+PEOPLE = ["alice", "bob", "carol", "dave"]
+PHOTOS = 10  # per person: 2 held out for testing, 1 for validation, 7 to learn from
+
+
+@pytest.fixture(scope="module")
+def people_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("people")
+    rng = np.random.default_rng(0)
+    stripes = np.tile(np.repeat([0.0, 255.0], 8), (64, 4))  # 8-pixel bands survive shrinking to 32x32
+    patterns = {"alice": np.full((64, 64), 210.0), "bob": np.full((64, 64), 40.0),
+                "carol": stripes, "dave": stripes.T.copy()}
+    for name, pattern in patterns.items():
+        (root / name).mkdir()
+        for i in range(PHOTOS):
+            photo = np.clip(pattern + rng.normal(0, 12, pattern.shape), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(root / name / f"{i}.png"), photo)
+    return root
+
+
+def run_train(*args, cwd):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT, KERAS_HOME=str(cwd)))
+
+
+@pytest.fixture(scope="module")
+def trained(people_folder, tmp_path_factory):
+    """``(model path, seconds)``: the identity CNN trained on the fixture."""
+    work = tmp_path_factory.mktemp("work")
+    started = time.monotonic()
+    result = run_train("--task", "identity", "--data", str(people_folder), "--img-size", "32", "--epochs", "15",
+                       "--batch-size", "8", "--no-augment", "--precision", "float32",
+                       "--out", "models/identity_model.h5", cwd=work)
+    assert result.returncode == 0, result.stderr
+    return str(work / "models" / "identity_model.h5"), time.monotonic() - started
+
+
+def test_training_tells_the_people_apart_and_the_card_lists_them(trained):
+    path, seconds = trained
+    with open(path[:-3] + ".json") as handle:
+        card = json.load(handle)
+    assert card["task"] == "identity" and card["classes"] == PEOPLE and card["architecture"] == "identity"
+    assert card["metrics"]["test_accuracy"] >= 0.75, card["metrics"]
+    split = card["training"]["test_split"]
+    assert split["held_out_per_class"] == 2 and len(split["files"]) == 2 * len(PEOPLE)
+    assert card["training"]["faces_cropped"]["no_face_found"] == len(PEOPLE) * PHOTOS
+    assert seconds < 120
+
+
+def test_missing_data_is_a_one_line_error(tmp_path):
+    result = run_train("--task", "identity", "--data", str(tmp_path / "nobody"), cwd=tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no data set" in errors[0] and "Traceback" not in result.stderr
+
+
+def test_lfw_offline_says_how_to_provide_a_folder(monkeypatch):
+    import urllib.error
+
+    import sklearn.datasets
+
+    from utils import data
+
+    def offline(**kwargs):
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_lfw_people", offline)
+    with pytest.raises(data.DatasetError) as error:
+        data.load_dataset("lfw")
+    message = str(error.value)
+    assert "\n" not in message and "cannot download LFW" in message and "--data FOLDER" in message
+
+
+def test_both_gradcams_for_one_face(trained, model_path, astronaut_bgr):
+    from utils import identity
+    emotion = identity.ModelFile(model_path).get()            # 48x48 input
+    who = identity.ModelFile(trained[0]).get()                # 32x32 input
+    result = identity.compare(emotion, who, astronaut_bgr)
+    assert result.identity["label"] in PEOPLE and result.emotion["label"] in emotion.predictor.classes
+    maps = result.maps
+    assert maps["emotion"].shape == maps["identity"].shape == maps["difference"].shape == (48, 48)
+    assert maps["identity"].min() >= 0 and maps["identity"].max() <= 1
+    assert np.allclose(maps["difference"], maps["emotion"] - maps["identity"])
+    assert len(result.figure().axes) == 4  # emotion, identity, difference and its colour bar
+
+
+@pytest.fixture
+def client(trained, model_path, people_folder, tmp_path):
+    from app import create_app
+    models = tmp_path / "models"
+    models.mkdir()
+    app = create_app({"MODELS_DIR": str(models), "DEFAULT_MODEL": model_path, "WARM_UP": False,
+                      "IDENTITY_MODEL": trained[0], "IDENTITY_DATA": str(people_folder), "IDENTITY_EPOCHS": 2})
+    return app.test_client()
+
+
+def test_the_page_steps_through_the_test_photos(client):
+    page = client.get("/identity?sample=1").get_data(as_text=True)
+    assert "Identity and emotion" in page and 'id="comparison"' in page
+    assert 'id="true-person"' in page and "test photo 2 of 8" in page and "Next image" in page
+
+
+def test_an_uploaded_face_gets_a_person_and_an_emotion(client, astronaut_bgr):
+    import io
+    png = cv2.imencode(".png", astronaut_bgr)[1].tobytes()
+    page = client.post("/identity", data={"file": (io.BytesIO(png), "a.png")}).get_data(as_text=True)
+    assert 'id="predicted-person"' in page and 'id="predicted-emotion"' in page and "true-person" not in page
+
+
+def test_training_from_the_site_runs_in_the_background(client, trained, tmp_path):
+    """The POST answers at once; the status endpoint follows the job until the new model is saved."""
+    client.application.extensions["identity_model"].path = str(tmp_path / "models" / "retrained.h5")
+    started = time.monotonic()
+    response = client.post("/identity/train")
+    assert response.status_code == 202 and time.monotonic() - started < 5
+    assert client.post("/identity/train").status_code == 409  # one job at a time
+    deadline = time.monotonic() + 240
+    while (status := client.get("/identity/train").get_json())["state"] == "running":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
+    assert status["state"] == "finished" and status["progress"] == 1.0, status
+    assert 'id="comparison"' in client.get("/identity").get_data(as_text=True)
+
+
+@pytest.fixture(scope="module")
+def identity_models(trained, model_path, tmp_path_factory):
+    """The emotion fixture model with the trained identity model beside it, as models/ holds them."""
+    folder = tmp_path_factory.mktemp("both")
+    for source, name in ((model_path, "fixture_model"), (trained[0], "identity_model")):
+        for suffix in (".h5", ".json"):
+            shutil.copy(source[:-3] + suffix, folder / (name + suffix))
+    return str(folder / "fixture_model.h5")
+
+
+def test_the_desktop_tab_shows_both_maps_and_the_test_photos(display, identity_models, astronaut_bgr, tmp_path):
+    picture = str(tmp_path / "astronaut.png")
+    cv2.imwrite(picture, astronaut_bgr)
+    window = open_window(identity_models)
+    try:
+        assert list(window.model_paths) == ["fixture_model.h5"]  # the identity model is not an emotion model
+        window.open_path(picture)
+        pump(window, lambda: window.session.face is not None and not window.worker.busy)
+        window.notebook.select(window.tab_frames["Identity"])
+        pump(window, lambda: "Identity" in window.figures and not window.worker.busy)
+        text = figure_text(window.figures["Identity"])
+        assert "identity:" in text and "emotion:" in text and "emotion minus identity" in text
+        window.next_identity_sample()
+        pump(window, lambda: window.session.true_person is not None and "true person" in
+             figure_text(window.figures["Identity"]) and not window.worker.busy)
+        assert window.session.true_person in PEOPLE and window.errors == []
+    finally:
+        window.close()
