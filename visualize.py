@@ -135,9 +135,12 @@ class Page:
 
 def add_layers(page, explainer, face, probabilities):
     """Input, every layer in network order (kernels after the first convolution), softmax bars."""
+    from tqdm import tqdm
+
     from utils import plots
     first_conv = (explainer.conv_layers() or [None])[0]
-    for number, output in enumerate(explainer.layer_outputs(face), start=1):
+    outputs = explainer.layer_outputs(face)
+    for number, output in enumerate(tqdm(outputs, desc="drawing layers", unit="layer", leave=False), start=1):
         shape = "x".join(str(v) for v in output.shape)
         title = f"{number}. {output.name} ({output.kind}), output {shape}"
         about = ABOUT.get(output.kind, "")

@@ -79,16 +79,16 @@ class Explainer:
         return [layer.name for layer in self.layers if layer_kind(layer) == "conv"]
 
     def default_cam_layer(self):
-        """The last layer with a spatial map: where Grad-CAM reads the network's evidence.
+        """The last convolution: where Grad-CAM reads the network's evidence.
 
-        A pooling layer is skipped in favour of the conv/activation before it, whose map
-        is twice as fine and carries the same evidence.
+        Its own output, not the ReLU (or batch norm) after it: in the VGG model the ReLU'd
+        map weighted by the averaged gradients was entirely negative, so Grad-CAM gave an
+        empty map, for 24 of 61 real faces; the convolution's output gave none empty.
         """
-        spatial = [layer for layer in self.layers if len(layer.output.shape) == 4
-                   and layer_kind(layer) in ("conv", "activation", "batchnorm")]
-        if not spatial:
+        convolutions = self.conv_layers()
+        if not convolutions:
             raise ValueError(f"model {self.model.name} has no convolution layer for Grad-CAM")
-        return spatial[-1].name
+        return convolutions[-1]
 
     def check_layer(self, name):
         names = [layer.name for layer in self.layers]
