@@ -12,6 +12,9 @@ import numpy as np
 
 # Longest side of the copy the cascade looks at; boxes are mapped back to full size.
 DETECT_MAX_SIDE = 320
+# Size ratio between the cascade's scan scales. 1.2 costs half the time of 1.1 but
+# misses faces under about 30 px in the detection copy (two faces in one photo, say).
+DETECT_SCALE_STEP = 1.1
 # Smallest face reported, as a fraction of the detection copy's shorter side.
 MIN_FACE_FRACTION = 0.08
 
@@ -58,7 +61,7 @@ def detect_faces(image, max_side=DETECT_MAX_SIDE, min_fraction=MIN_FACE_FRACTION
         interpolation=cv2.INTER_AREA)
     min_side = max(20, int(min(small.shape) * min_fraction))
     found = _cascade().detectMultiScale(
-        small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+        small, scaleFactor=DETECT_SCALE_STEP, minNeighbors=5, minSize=(min_side, min_side))
     boxes = [
         (int(round(x / scale)), int(round(y / scale)), int(round(w / scale)), int(round(h / scale)))
         for (x, y, w, h) in (found if len(found) else [])
