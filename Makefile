@@ -36,7 +36,7 @@ $(VENV)/.runtime-installed: requirements.txt | $(PY)
 	$(PY) -m pip install -r requirements.txt
 	@touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt requirements-xai.txt | $(PY)
 	$(PY) -m pip install -r requirements-dev.txt
 	@touch $@ $(VENV)/.runtime-installed
 
