@@ -3,25 +3,20 @@
 A session holds the loaded model (a Predictor and its Explainer), the current
 picture, its faces, the selected face and the low-confidence threshold, and builds
 each tab's figure with :mod:`utils.plots`. Nothing here touches Tk, so tests run it
-without a display. The window calls the slow methods (``LoadedModel.load`` with
+without a display. The window calls the slow methods (``utils.serving.LoadedModel.load`` with
 ``use_model``, ``predict``, ``predict_frame``, ``figure``) on its one worker thread,
 in order, and everything else on the Tk thread.
 """
-import glob
-import os
 import threading
-from dataclasses import dataclass
 
 import cv2
 from matplotlib.figure import Figure
 
 from utils import explain, faces, identity, plots, video
-from utils.explain import Explainer, layer_kind
+from utils.explain import layer_kind
 from utils.jobs import ROOT
-from utils.models import card_path, read_card
-from utils.predict import DEFAULT_THRESHOLD, Predictor
+from utils.predict import DEFAULT_THRESHOLD
 
-MODEL_SUFFIXES = (".h5", ".keras")
 SELECTED_BGR = (255, 255, 255)
 TABS = ("Probabilities", "Feature maps", "Pooling outputs", "Grad-CAM", "Regions", "Model", "Identity")
 # The tabs that show one layer's feature maps, and the kind of layer each chooser lists.
@@ -30,37 +25,6 @@ LAYER_TABS = {"Feature maps": "conv", "Pooling outputs": "pool"}
 CLASS_TABS = ("Grad-CAM", "Regions")
 NO_FACE = "Open a picture with a face (or start the camera) to see this tab."
 IDENTITY_MODEL = "identity_model.h5"  # in the models folder; "Train identity model" writes it
-
-
-def available_models(folder):
-    """The emotion models in ``folder`` that have a card beside them, by name: what the chooser offers.
-
-    Identity models (card task "identity") belong to the Identity tab, not the chooser.
-    """
-    paths = [path for suffix in MODEL_SUFFIXES for path in glob.glob(os.path.join(folder, "*" + suffix))]
-    return sorted(path for path in paths
-                  if os.path.isfile(card_path(path)) and read_card(path).get("task", "emotion") != "identity")
-
-
-@dataclass
-class LoadedModel:
-    path: str
-    predictor: Predictor
-    explainer: Explainer
-
-    @classmethod
-    def load(cls, path):
-        """Load a model and its card, and build its explainer (a few seconds: call off the Tk thread)."""
-        predictor = Predictor.from_path(path)
-        return cls(path, predictor, Explainer(predictor.model))
-
-    @property
-    def card(self):
-        return self.predictor.card
-
-    @property
-    def name(self):
-        return self.card.get("name") or os.path.splitext(os.path.basename(self.path))[0]
 
 
 def message_figure(text):

@@ -16,13 +16,13 @@ from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg
 from PIL import Image, ImageTk
 
 from desktop.camera import Camera
-from desktop.session import (CLASS_TABS, IDENTITY_MODEL, LAYER_TABS, TABS, LoadedModel, Session,
-                             available_models)
+from desktop.session import CLASS_TABS, IDENTITY_MODEL, LAYER_TABS, TABS, Session
 from desktop.worker import Worker
 from utils import identity
 from utils.images import read_image
 from utils.jobs import TrainingJob
 from utils.predict import DEFAULT_THRESHOLD
+from utils.serving import LoadedModel, find_models
 
 POLL_MS = 30
 PICTURE_SIZE = (520, 520)   # the picture's box on screen, in pixels
@@ -215,7 +215,7 @@ class Window:
 
     def _model_ready(self, image, found):
         model = self.session.model
-        self.model_paths = {os.path.basename(p): p for p in available_models(self.models_folder)}
+        self.model_paths = {os.path.basename(p): p for p in find_models(self.models_folder).values()}
         self.model_paths.setdefault(os.path.basename(model.path), model.path)
         self.model_chooser["values"] = sorted(self.model_paths)
         self.model_var.set(os.path.basename(model.path))

@@ -1,4 +1,5 @@
 """The desktop window's logic, without a display: session, worker, camera, command line."""
+import json
 import shutil
 import threading
 import time
@@ -9,8 +10,9 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from desktop.camera import Camera
-from desktop.session import TABS, LoadedModel, Session, available_models
+from desktop.session import TABS, Session
 from desktop.worker import Worker
+from utils.serving import LoadedModel, find_models
 from utils.video import SourceError
 
 
@@ -32,12 +34,16 @@ def session(loaded, astronaut_bgr):
     return session
 
 
-def test_available_models_lists_only_models_with_a_card(tmp_path, model_path):
+def test_model_chooser_lists_only_emotion_models_with_a_card(tmp_path, model_path):
     shutil.copy(model_path, tmp_path / "a.h5")
     shutil.copy(model_path.replace(".h5", ".json"), tmp_path / "a.json")
     shutil.copy(model_path, tmp_path / "no_card.keras")
+    shutil.copy(model_path, tmp_path / "who.h5")
+    card = json.load(open(model_path.replace(".h5", ".json")))
+    json.dump(dict(card, task="identity"), open(tmp_path / "who.json", "w"))
     (tmp_path / "notes.txt").write_text("not a model")
-    assert available_models(str(tmp_path)) == [str(tmp_path / "a.h5")]
+    assert find_models(str(tmp_path)) == {"a": str(tmp_path / "a.h5")}
+    assert find_models(str(tmp_path), task="identity") == {"who": str(tmp_path / "who.h5")}
 
 
 def test_the_astronaut_gets_one_labelled_face(session, astronaut_face_box):

@@ -7,29 +7,16 @@ listing, so a model trained while the site runs appears without a restart.
 """
 import os
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 from flask import current_app
 
-from utils.explain import Explainer
-from utils.models import card_path, read_card
-from utils.predict import Predictor
-
-MODEL_SUFFIXES = (".h5", ".keras")
+from utils.models import read_card
+from utils.serving import LoadedModel, find_models, model_name
 
 
 class ModelNotFound(LookupError):
     """No model of that name, or the default model file is missing; the message says which."""
-
-
-@dataclass
-class LoadedModel:
-    name: str
-    path: str
-    card: dict
-    predictor: Predictor
-    explainer: Explainer
 
 
 class ModelRegistry:
@@ -43,12 +30,7 @@ class ModelRegistry:
 
     def paths(self):
         """``name -> path`` for every model with a card in the folder, plus the default model."""
-        found = {}
-        if os.path.isdir(self.folder):
-            for entry in sorted(os.listdir(self.folder)):
-                path = os.path.join(self.folder, entry)
-                if entry.endswith(MODEL_SUFFIXES) and os.path.isfile(card_path(path)):
-                    found.setdefault(model_name(path), path)
+        found = find_models(self.folder)
         if os.path.isfile(self.default_path):
             found[self.default_name] = self.default_path
         return found
@@ -72,16 +54,9 @@ class ModelRegistry:
         name = self.resolve(name)
         with self._lock:
             if name not in self._loaded:
-                path = self.paths()[name]
-                predictor = Predictor.from_path(path)
-                self._loaded[name] = LoadedModel(name, path, predictor.card, predictor,
-                                                 Explainer(predictor.model))
+                self._loaded[name] = LoadedModel.load(self.paths()[name])
                 self.loads += 1
             return self._loaded[name]
-
-
-def model_name(path):
-    return os.path.splitext(os.path.basename(path))[0]
 
 
 def init_app(app):

@@ -1,0 +1,49 @@
+"""A model ready for a front end: found in a folder, loaded once, with its explainer.
+
+The web site and the desktop window both list the models beside their cards and
+keep each loaded model's Predictor and Explainer together; this is that one place.
+"""
+import glob
+import os
+from dataclasses import dataclass
+
+from utils.explain import Explainer
+from utils.models import card_path, read_card
+from utils.predict import Predictor
+
+MODEL_SUFFIXES = (".h5", ".keras")
+
+
+def model_name(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def find_models(folder, task="emotion"):
+    """``name -> path`` for the models in ``folder`` whose card says ``task``, sorted by name.
+
+    Models without a card are not offered; identity models are not emotion models.
+    """
+    paths = sorted(path for suffix in MODEL_SUFFIXES for path in glob.glob(os.path.join(folder, "*" + suffix)))
+    found = {}
+    for path in paths:
+        if os.path.isfile(card_path(path)) and read_card(path).get("task", "emotion") == task:
+            found.setdefault(model_name(path), path)
+    return found
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    path: str
+    predictor: Predictor
+    explainer: Explainer
+
+    @classmethod
+    def load(cls, path):
+        """Load a model and its card and build its explainer: a second or more, so once per process."""
+        predictor = Predictor.from_path(path)
+        return cls(model_name(path), path, predictor, Explainer(predictor.model))
+
+    @property
+    def card(self):
+        return self.predictor.card
