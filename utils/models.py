@@ -124,6 +124,7 @@ def _atomic_write(path, write):
     os.close(handle)
     try:
         write(temp_path)
+        os.chmod(temp_path, 0o644)  # mkstemp made it private; a model is for everyone to read
         os.replace(temp_path, path)
     finally:
         if os.path.exists(temp_path):
