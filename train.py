@@ -73,6 +73,8 @@ def parse_args(argv=None):
                         help="'imagenet' for the transfer architectures when the machine can download them, or 'none'")
     parser.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16"), default="auto",
                         help="auto: mixed_bfloat16 where the CPU computes bfloat16 natively, else float32")
+    parser.add_argument("--no-test-time-flip", dest="test_time_flip", action="store_false",
+                        help="do not average each face's prediction with its mirror image's (card: test_time_flip)")
     parser.add_argument("--face-margin", type=float, default=FACE_MARGIN,
                         help="margin around a detected face at inference, as a fraction of its size (stored in the card)")
     parser.add_argument("--test-per-person", type=int, default=TEST_PER_PERSON,
@@ -101,6 +103,7 @@ def main(argv=None):
     import numpy as np
 
     from utils import data, models, training
+    from utils.predict import Predictor
 
     # Prepare the data: identity photos are cropped to their face, as inference crops them.
     identity = args.task == "identity"
@@ -139,17 +142,21 @@ def main(argv=None):
     batches = data.AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed,
                                     augment=not args.no_augment)
     val_onehot = np.eye(num_classes, dtype=np.float32)[dataset.val.labels]
-    model.fit(batches, validation_data=(dataset.val.images, val_onehot), epochs=args.epochs,
-              class_weight=data.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
-              callbacks=training.callbacks(run_dir, EARLY_STOP_PATIENCE, PLATEAU_PATIENCE, args.resume),
-              verbose=1 if sys.stdout.isatty() else 2)
+    done = len(training.read_history(run_dir).get("epoch", [])) if args.resume else 0
+    if done >= args.epochs:
+        print(f"the run in {run_dir} already has {done} epochs: saving its best epoch again")
+    else:
+        model.fit(batches, validation_data=(dataset.val.images, val_onehot), epochs=args.epochs,
+                  class_weight=data.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
+                  callbacks=training.callbacks(run_dir, EARLY_STOP_PATIENCE, PLATEAU_PATIENCE, args.resume),
+                  verbose=1 if sys.stdout.isatty() else 2)
 
     # Evaluate the best epoch on test/ and ship it.
     history = training.read_history(run_dir)
     model.load_weights(training.best_weights_path(run_dir))
     shipped = training.to_float32(model, args.arch, input_shape, num_classes)
-    metrics = training.test_metrics(shipped, dataset, history)
-    card = training.model_card(name, args, dataset, shipped, history, metrics, precision)
+    card = training.model_card(name, args, dataset, shipped, history, precision)
+    card["metrics"] = metrics = training.test_metrics(Predictor(shipped, card), dataset, history)
     models.save_model(shipped, args.out, card)
     training.save_curves(history, run_dir)
     print(f"saved {args.out} (validation accuracy {metrics['val_accuracy']:.3f}"
