@@ -51,7 +51,7 @@ train: setup
 	$(PY) train.py --data $(DATA) --arch vgg --epochs 40 --out models/emotion_model.h5
 
 train-baseline: setup
-	$(PY) train.py --data $(DATA) --arch baseline --epochs 60 --out models/baseline_cnn.h5
+	$(PY) train.py --data $(DATA) --arch baseline --epochs 80 --out models/baseline_cnn.h5
 
 evaluate: setup
 	$(PY) evaluate.py --model models/emotion_model.h5 --model models/baseline_cnn.h5 --data $(DATA)/test
