@@ -10,8 +10,8 @@ import threading
 from dataclasses import dataclass
 
 from utils import explain, faces, plots
-from utils.explain import Explainer
-from utils.predict import DEFAULT_THRESHOLD, Predictor
+from utils.predict import DEFAULT_THRESHOLD
+from utils.serving import LoadedModel
 
 # What the front ends' "Train identity model" button runs (see README: identity).
 TRAIN_ARGS = ("--task", "identity", "--batch-size", "16", "--precision", "float32")
@@ -21,13 +21,6 @@ TRAIN_EPOCHS = 60
 def training_args(data, epochs=TRAIN_EPOCHS):
     """train.py's arguments for the identity model the front ends train (``--out`` is the runner's)."""
     return [*TRAIN_ARGS, "--data", data, "--epochs", str(epochs)]
-
-
-@dataclass
-class Loaded:
-    path: str
-    predictor: Predictor
-    explainer: Explainer
 
 
 class ModelFile:
@@ -49,8 +42,7 @@ class ModelFile:
         stamp = os.stat(self.path).st_mtime_ns
         with self._lock:
             if stamp != self._stamp:
-                predictor = Predictor.from_path(self.path)
-                self._loaded, self._stamp = Loaded(self.path, predictor, Explainer(predictor.model)), stamp
+                self._loaded, self._stamp = LoadedModel.load(self.path), stamp
             return self._loaded
 
 

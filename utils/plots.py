@@ -136,19 +136,25 @@ def cam_overlay(face, cam, alpha=0.45):
     return np.uint8((1 - alpha) * rgb + alpha * colour)
 
 
-def gradcam_figure(face, cam, title="Grad-CAM"):
-    """The overlay beside the standalone heatmap."""
+def _overlay_beside_map(title, map_title, values, draw_overlay, **colours):
+    """Two panels: an overlay drawn by ``draw_overlay(axis)``, and the map alone with a colour bar."""
     figure = Figure(figsize=(6, 3.2))
-    overlay_axis, heat_axis = figure.subplots(1, 2)
-    overlay_axis.imshow(cam_overlay(face, cam))
+    overlay_axis, map_axis = figure.subplots(1, 2)
+    draw_overlay(overlay_axis)
     overlay_axis.set_title("overlay")
-    image = heat_axis.imshow(cam, cmap="jet", vmin=0, vmax=1)
-    heat_axis.set_title("heatmap")
-    figure.colorbar(image, ax=heat_axis, fraction=0.046)
-    for axis in (overlay_axis, heat_axis):
+    image = map_axis.imshow(values, **colours)
+    map_axis.set_title(map_title)
+    figure.colorbar(image, ax=map_axis, fraction=0.046)
+    for axis in (overlay_axis, map_axis):
         axis.set_axis_off()
     figure.suptitle(title)
     return figure
+
+
+def gradcam_figure(face, cam, title="Grad-CAM"):
+    """The overlay beside the standalone heatmap."""
+    return _overlay_beside_map(title, "heatmap", cam, lambda axis: axis.imshow(cam_overlay(face, cam)),
+                               cmap="jet", vmin=0, vmax=1)
 
 
 def gradcam_comparison_figure(face, maps, emotion_label, identity_label):
@@ -217,19 +223,14 @@ def attribution_figure(face, values, title, segments=None):
     """
     values = np.asarray(values, dtype=np.float32)
     limit = float(np.abs(values).max()) or 1.0
-    figure = Figure(figsize=(6, 3.2))
-    overlay_axis, heat_axis = figure.subplots(1, 2)
-    overlay_axis.imshow(_with_boundaries(face, segments) if segments is not None else to_rgb(face),
-                        extent=(-0.5, values.shape[1] - 0.5, values.shape[0] - 0.5, -0.5))
-    overlay_axis.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.5)
-    overlay_axis.set_title("overlay")
-    image = heat_axis.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit)
-    heat_axis.set_title("map")
-    figure.colorbar(image, ax=heat_axis, fraction=0.046)
-    for axis in (overlay_axis, heat_axis):
-        axis.set_axis_off()
-    figure.suptitle(title)
-    return figure
+    colours = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit}
+
+    def draw_overlay(axis):
+        axis.imshow(_with_boundaries(face, segments) if segments is not None else to_rgb(face),
+                    extent=(-0.5, values.shape[1] - 0.5, values.shape[0] - 0.5, -0.5))
+        axis.imshow(values, alpha=0.5, **colours)
+
+    return _overlay_beside_map(title, "map", values, draw_overlay, **colours)
 
 
 def _with_boundaries(face, segments, scale=4):
