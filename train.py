@@ -37,6 +37,8 @@ LEARNING_RATE = 1e-3
 LABEL_SMOOTHING = 0.1
 EARLY_STOP_PATIENCE = 10
 PLATEAU_PATIENCE = 4
+SCHEDULE = "plateau"
+ERASE_PROBABILITY = 0.0
 FACE_MARGIN = 0.1
 RUNS_DIR = "runs"
 # What --task identity changes: the values that produced models/identity_model.h5.
@@ -69,6 +71,12 @@ def parse_args(argv=None):
     parser.add_argument("--class-weights", action="store_true",
                         help="weight the loss by inverse class frequency (helps disgust, costs overall accuracy)")
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    parser.add_argument("--erase", type=float, default=ERASE_PROBABILITY, metavar="P",
+                        help="random erasing: the fraction of training faces with one rectangle replaced by noise")
+    parser.add_argument("--schedule", choices=("plateau", "cosine"), default=SCHEDULE,
+                        help="plateau: halve the rate when validation stalls; cosine: decay it to zero over --epochs")
+    parser.add_argument("--init-from", metavar="MODEL",
+                        help="start from the weights of a saved model of the same architecture (fine-tuning)")
     parser.add_argument("--weights", default="none",
                         help="'imagenet' for the transfer architectures when the machine can download them, or 'none'")
     parser.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16"), default="auto",
@@ -92,6 +100,8 @@ def parse_args(argv=None):
         parser.error("--epochs and --batch-size must be positive and --img-size at least 32")
     if not 0 < args.val_split < 1:
         parser.error("--val-split must be between 0 and 1")
+    if not 0 <= args.erase <= 1:
+        parser.error("--erase must be between 0 and 1")
     if not args.out.endswith((".h5", ".keras")):
         parser.error("--out must end in .h5 or .keras")
     return args
@@ -128,7 +138,16 @@ def main(argv=None):
         model = models.build_model(args.arch, input_shape, len(dataset.classes), weights)
     except ValueError as error:
         fail(str(error))
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+    start = None
+    if args.init_from:
+        try:
+            start = training.copy_weights(args.init_from, model)
+        except (OSError, ValueError) as error:
+            fail(str(error))
+    batches = data.AugmentedBatches(dataset.train, len(dataset.classes), args.batch_size, args.seed,
+                                    augment=not args.no_augment, erase_probability=args.erase)
+    model.compile(optimizer=keras.optimizers.Adam(training.learning_rate(args.schedule, args.learning_rate,
+                                                                         args.epochs * len(batches))),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
                   metrics=["accuracy"])
 
@@ -139,8 +158,6 @@ def main(argv=None):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     num_classes = len(dataset.classes)
-    batches = data.AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed,
-                                    augment=not args.no_augment)
     val_onehot = np.eye(num_classes, dtype=np.float32)[dataset.val.labels]
     done = len(training.read_history(run_dir).get("epoch", [])) if args.resume else 0
     if done >= args.epochs:
@@ -148,14 +165,16 @@ def main(argv=None):
     else:
         model.fit(batches, validation_data=(dataset.val.images, val_onehot), epochs=args.epochs,
                   class_weight=data.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
-                  callbacks=training.callbacks(run_dir, EARLY_STOP_PATIENCE, PLATEAU_PATIENCE, args.resume),
+                  callbacks=training.callbacks(run_dir, EARLY_STOP_PATIENCE,
+                                                     PLATEAU_PATIENCE if args.schedule == "plateau" else None,
+                                                     args.resume),
                   verbose=1 if sys.stdout.isatty() else 2)
 
     # Evaluate the best epoch on test/ and ship it.
     history = training.read_history(run_dir)
     model.load_weights(training.best_weights_path(run_dir))
     shipped = training.to_float32(model, args.arch, input_shape, num_classes)
-    card = training.model_card(name, args, dataset, shipped, history, precision)
+    card = training.model_card(name, args, dataset, shipped, history, precision, start)
     card["metrics"] = metrics = training.test_metrics(Predictor(shipped, card), dataset, history)
     models.save_model(shipped, args.out, card)
     training.save_curves(history, run_dir)

@@ -20,6 +20,18 @@ const EMO = {
     form.append("threshold", EMO.threshold());
     for (const [key, value] of Object.entries(fields)) form.append(key, value);
     const response = await fetch(url, { method: "POST", body: form });
+    return EMO.answer(response);
+  },
+
+  /* POST one video frame as the raw JPEG body (no multipart to parse), the fields in the query string. */
+  async postFrame(url, frame, fields = {}) {
+    const query = new URLSearchParams({ model: EMO.model(), threshold: EMO.threshold(), ...fields });
+    const response = await fetch(`${url}?${query}`, { method: "POST", body: frame, headers: { "Content-Type": "image/jpeg" } });
+    return EMO.answer(response);
+  },
+
+  /* The JSON answer of a fetch; rejects with the server's one-line error. */
+  async answer(response) {
     let answer;
     try { answer = await response.json(); } catch (err) { answer = { error: `the server answered ${response.status}` }; }
     if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);

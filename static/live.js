@@ -82,7 +82,7 @@
     grab.getContext("2d").drawImage(video, 0, 0);
     try {
       const blob = await new Promise((resolve) => grab.toBlob(resolve, "image/jpeg", 0.8));
-      const answer = await EMO.post("/api/predict", blob);
+      const answer = await EMO.postFrame("/api/predict", blob, { detail: "fast" });
       draw(answer.faces);
       remember(answer.faces[0]);
       const now = performance.now();

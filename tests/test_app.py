@@ -165,6 +165,24 @@ def test_predict_base64_and_data_url_match_multipart(client, astronaut_jpg):
     assert form.get_json() == expected
 
 
+def test_predict_raw_image_body_matches_multipart(client, astronaut_jpg):
+    """The Live page posts each frame as the raw JPEG body, its fields in the query string."""
+    expected = post_file(client, "/api/predict", astronaut_jpg, threshold="0.9").get_json()
+    raw = client.post("/api/predict?threshold=0.9", data=astronaut_jpg, content_type="image/jpeg")
+    assert raw.status_code == 200 and raw.get_json() == expected
+    octets = client.post("/api/predict?threshold=0.9", data=astronaut_jpg, content_type="application/octet-stream")
+    assert octets.get_json() == expected
+
+
+def test_fast_detail_finds_the_face_and_bad_detail_is_400(client, astronaut_jpg, astronaut_face_box):
+    fast = client.post("/api/predict?detail=fast", data=astronaut_jpg, content_type="image/jpeg").get_json()
+    assert len(fast["faces"]) == 1 and near(fast["faces"][0]["box"], astronaut_face_box)
+    explained = post_file(client, "/api/explain", astronaut_jpg, detail="fast", parts="gradcam").get_json()
+    assert explained["faces"] == 1 and explained["face"]["box"] == fast["faces"][0]["box"]
+    response = post_file(client, "/api/predict", astronaut_jpg, detail="quick")
+    assert response.status_code == 400 and "'detail' must be one of thorough, fast" in response.get_json()["error"]
+
+
 def test_no_face_classifies_the_whole_image(client):
     answer = post_file(client, "/api/predict", encode(np.full((120, 160, 3), 128, np.uint8))).get_json()
     assert len(answer["faces"]) == 1
@@ -230,8 +248,8 @@ def test_explain_bad_parameters_are_400(client, astronaut_jpg, fields, message):
 def test_unusable_uploads_are_400_json(client, astronaut_jpg, data):
     data = astronaut_jpg[: len(astronaut_jpg) // 3] if data == "truncated" else data
     for url in ("/api/predict", "/api/explain"):
-        response = post_file(client, url, data)
-        assert response.status_code == 400 and response.is_json and response.get_json()["error"]
+        for response in (post_file(client, url, data), client.post(url, data=data, content_type="image/jpeg")):
+            assert response.status_code == 400 and response.is_json and response.get_json()["error"]
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -243,8 +261,10 @@ def test_malformed_requests_are_400_json(client, kwargs):
 
 
 def test_over_size_limit_is_413_json(client):
-    response = post_file(client, "/api/predict", b"\0" * (10 * 1000 * 1000 + 1))
-    assert response.status_code == 413 and "10 MB" in response.get_json()["error"]
+    too_big = b"\0" * (10 * 1000 * 1000 + 1)
+    for response in (post_file(client, "/api/predict", too_big),
+                     client.post("/api/predict", data=too_big, content_type="image/jpeg")):
+        assert response.status_code == 413 and "10 MB" in response.get_json()["error"]
 
 
 def test_over_40_megapixels_is_400(client):

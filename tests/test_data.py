@@ -113,6 +113,28 @@ def test_augmentation_keeps_shape_and_changes_pixels():
     assert 0.0 <= out.min() and out.max() <= 1.0
 
 
+def test_random_erase_replaces_one_rectangle_with_noise():
+    rng = np.random.default_rng(0)
+    face = np.full((SIDE, SIDE, 1), 0.5, np.float32)
+    for _ in range(20):
+        erased = data.random_erase(face, rng)
+        changed = np.argwhere(erased[:, :, 0] != 0.5)
+        assert erased.shape == face.shape and np.all(face == 0.5)     # the input is left alone
+        assert 0.0 <= erased.min() and erased.max() <= 1.0
+        (top, left), (bottom, right) = changed.min(axis=0), changed.max(axis=0) + 1
+        area = (bottom - top) * (right - left)
+        assert 0.01 * SIDE * SIDE <= area <= 0.2 * SIDE * SIDE + 2 * SIDE   # one box of 2-20% of the face
+        assert len(changed) >= 0.9 * area                                   # filled, not scattered
+
+
+def test_batches_erase_only_when_asked():
+    split = data.Split(np.full((8, SIDE, SIDE, 1), 0.5, np.float32), np.arange(8) % 2)
+    never = data.AugmentedBatches(split, 2, batch_size=8, seed=0, erase_probability=0.0)[0][0]
+    always = data.AugmentedBatches(split, 2, batch_size=8, seed=0, erase_probability=1.0)[0][0]
+    assert np.allclose(never, 0.5)                       # a flat face is unchanged by flips and shifts
+    assert all(np.sum(np.abs(face - 0.5) > 1e-3) > 0.01 * SIDE * SIDE for face in always)
+
+
 def test_batches_are_one_hot_and_cover_the_split():
     split = data.Split(np.random.rand(10, SIDE, SIDE, 1).astype(np.float32), np.arange(10) % 3)
     batches = data.AugmentedBatches(split, 3, batch_size=4, seed=0)

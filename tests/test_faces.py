@@ -20,6 +20,12 @@ def test_detects_the_astronaut_face(astronaut_bgr, astronaut_face_box):
     assert iou(boxes[0], astronaut_face_box) > 0.7
 
 
+def test_fast_search_finds_a_large_face_too(astronaut_bgr, astronaut_face_box):
+    boxes = faces.detect_faces(astronaut_bgr, **faces.DETAIL["fast"])
+    assert len(boxes) == 1
+    assert iou(boxes[0], astronaut_face_box) > 0.7
+
+
 def test_boxes_are_in_full_size_pixels_and_largest_first(astronaut_bgr):
     small = cv2.resize(astronaut_bgr, (360, 360))
     canvas = np.full((600, 900, 3), 255, np.uint8)

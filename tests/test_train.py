@@ -86,9 +86,38 @@ def test_resume_continues_where_the_run_stopped(trained, folder_dataset):
     assert card["training"]["epochs"] == 3
 
 
+def test_fine_tuning_starts_from_the_given_model(trained, folder_dataset):
+    """With a zero learning rate the fine-tuned model must be the starting model, weight for weight."""
+    work, _ = trained
+    import keras
+    result = run_train("--data", str(folder_dataset), "--arch", "baseline", "--epochs", "1", "--batch-size", "8",
+                       "--precision", "float32", "--init-from", "models/tiny.h5", "--learning-rate", "0",
+                       "--schedule", "cosine", "--erase", "1", "--out", "models/tuned.h5", cwd=work)
+    assert result.returncode == 0, result.stderr
+    source = keras.saving.load_model(str(work / "models" / "tiny.h5"), compile=False)
+    tuned = keras.saving.load_model(str(work / "models" / "tuned.h5"), compile=False)
+    for before, after in zip(source.get_weights(), tuned.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    training = json.load(open(work / "models" / "tuned.json"))["training"]
+    tiny = json.load(open(work / "models" / "tiny.json"))
+    assert training["initialised_from"] == {"path": "models/tiny.h5", "command": tiny["training"]["command"],
+                                            "test_accuracy": tiny["metrics"]["test_accuracy"]}
+    assert training["schedule"] == "cosine" and training["random_erasing"] == 1.0
+
+
+def test_cosine_schedule_decays_to_zero_and_plateau_stays_constant():
+    from utils.training import learning_rate
+    cosine = learning_rate("cosine", 1e-3, 100)
+    assert float(cosine(0)) == pytest.approx(1e-3) and float(cosine(50)) == pytest.approx(5e-4)
+    assert float(cosine(100)) == pytest.approx(0.0, abs=1e-9)
+    assert learning_rate("plateau", 1e-3, 100) == 1e-3
+
+
 @pytest.mark.parametrize("args, message", [
     (["--data", "no/such/folder"], "error: no data set at no/such/folder"),
     (["--arch", "nope"], "error: unknown architecture 'nope'"),
+    (["--init-from", "no/such.h5"], "error: no model at no/such.h5"),
+    (["--erase", "2"], "train.py: error: --erase must be between 0 and 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, folder_dataset, tmp_path):
     if "--data" not in args:

@@ -263,16 +263,29 @@ def random_affine(face, rng, rotation=15.0, zoom=0.1, shift=0.1, flip=True):
     return warped[:, ::-1] if flip and rng.random() < 0.5 else warped
 
 
+def random_erase(face, rng, area=(0.02, 0.2), aspect=(0.3, 3.3)):
+    """Fill one random rectangle with noise (Zhong et al. 2017): the net cannot lean on any one region."""
+    height, width = face.shape[:2]
+    target = rng.uniform(*area) * height * width
+    ratio = np.exp(rng.uniform(*np.log(aspect)))
+    box_h = int(round(min(height, np.sqrt(target * ratio))))
+    box_w = int(round(min(width, np.sqrt(target / ratio))))
+    top, left = rng.integers(0, height - box_h + 1), rng.integers(0, width - box_w + 1)
+    erased = face.copy()
+    erased[top:top + box_h, left:left + box_w] = rng.random((box_h, box_w) + face.shape[2:])
+    return erased
+
+
 class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled, augmented mini-batches with one-hot labels, for ``model.fit``.
 
     Plain NumPy and OpenCV, so it feeds any Keras backend (TensorFlow, JAX, torch).
     """
 
-    def __init__(self, split, num_classes, batch_size, seed, augment=True, **kwargs):
+    def __init__(self, split, num_classes, batch_size, seed, augment=True, erase_probability=0.0, **kwargs):
         super().__init__(**kwargs)
         self.split, self.num_classes, self.batch_size = split, num_classes, batch_size
-        self.augment = augment
+        self.augment, self.erase_probability = augment, erase_probability
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(split))
 
@@ -284,6 +297,8 @@ class AugmentedBatches(keras.utils.PyDataset):
         images = self.split.images[picked]
         if self.augment:
             images = np.stack([random_affine(face, self.rng) for face in images])
+            for i in np.flatnonzero(self.rng.random(len(images)) < self.erase_probability):
+                images[i] = random_erase(images[i], self.rng)
         onehot = np.eye(self.num_classes, dtype=np.float32)[self.split.labels[picked]]
         return images, onehot
 

@@ -58,22 +58,25 @@ class Predictor:
     def preprocess(self, face):
         return faces.preprocess_for_card(face, self.card)
 
-    def face_crops(self, image, detect=True):
-        """``(boxes, crops, whole_image)`` for an image: every face, or the whole image when none."""
+    def face_crops(self, image, detect=True, detail="thorough"):
+        """``(boxes, crops, whole_image)`` for an image: every face, or the whole image when none.
+
+        ``detail`` names a search in :data:`utils.faces.DETAIL` ("thorough" or "fast").
+        """
         gray = faces.to_gray(image)
-        boxes = faces.detect_faces(gray) if detect else []
+        boxes = faces.detect_faces(gray, **faces.DETAIL[detail]) if detect else []
         if not boxes:
             height, width = gray.shape
             return [(0, 0, width, height)], [gray], True
         return boxes, [faces.crop_face(gray, box, self.margin) for box in boxes], False
 
-    def predict_image(self, image, threshold=DEFAULT_THRESHOLD, boxes=None):
+    def predict_image(self, image, threshold=DEFAULT_THRESHOLD, boxes=None, detail="thorough"):
         """Every face in ``image`` (BGR or gray array) as a prediction dict, largest first.
 
         ``boxes`` skips detection (the video loop tracks faces between detections).
         """
         if boxes is None:
-            boxes, crops, whole = self.face_crops(image)
+            boxes, crops, whole = self.face_crops(image, detail=detail)
         else:
             gray = faces.to_gray(image)
             crops, whole = [faces.crop_face(gray, box, self.margin) for box in boxes], False

@@ -43,16 +43,46 @@ def best_weights_path(run_dir):
     return os.path.join(run_dir, BEST_WEIGHTS_FILE)
 
 
+def learning_rate(schedule, initial, total_steps):
+    """A constant rate (lowered by the plateau callback) or a cosine decay to zero over the run.
+
+    The cosine schedule counts optimizer steps, which BackupAndRestore restores, so a
+    resumed run picks the curve up where it stopped.
+    """
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(initial, decay_steps=total_steps)
+    return initial
+
+
+def copy_weights(source_path, model):
+    """Start ``model`` from a saved model's weights (same architecture), for fine-tuning.
+
+    Returns what the card records of the starting point: its path, the command that
+    trained it and its test accuracy, so a fine-tuned model's history stays traceable.
+    """
+    from utils.models import load_model
+    source, card = load_model(source_path)
+    if [w.shape for w in source.weights] != [w.shape for w in model.weights]:
+        raise ValueError(f"{source_path} is not a {model.name} network of this shape: cannot start from it")
+    model.set_weights(source.get_weights())
+    return {"path": source_path, "command": card.get("training", {}).get("command"),
+            "test_accuracy": card.get("metrics", {}).get("test_accuracy")}
+
+
 def callbacks(run_dir, early_stop_patience, plateau_patience, resume):
-    """Log, back up every epoch (for --resume), keep the best epoch, stop early, lower the rate on plateaus."""
+    """Log, back up every epoch (for --resume), keep the best epoch, stop early, lower the rate on plateaus.
+
+    ``plateau_patience`` None leaves the rate to the optimizer's schedule.
+    """
     previous_best = max(read_history(run_dir).get("val_accuracy", [])) if resume and read_history(run_dir) else None
-    return [
+    plateau = [] if plateau_patience is None else [
+        keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.5,
+                                          patience=plateau_patience, min_lr=1e-5, verbose=1)]
+    return plateau + [
         keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resume),
         keras.callbacks.ModelCheckpoint(best_weights_path(run_dir), monitor="val_accuracy", mode="max",
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=previous_best),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.5,
-                                          patience=plateau_patience, min_lr=1e-5, verbose=1),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=early_stop_patience,
                                       verbose=1),
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
@@ -116,7 +146,7 @@ def test_split_note(args, dataset):
     return note
 
 
-def model_card(name, args, dataset, model, history, precision):
+def model_card(name, args, dataset, model, history, precision, start=None):
     """The JSON model card (see Contracts in DESIGN.md); train.py adds its metrics."""
     card = {
         "name": name,
@@ -135,6 +165,7 @@ def model_card(name, args, dataset, model, history, precision):
             "epochs": len(history.get("epoch", [])), "epochs_requested": args.epochs,
             "batch_size": args.batch_size, "learning_rate": args.learning_rate,
             "label_smoothing": args.label_smoothing, "augmentation": not args.no_augment,
+            "random_erasing": args.erase, "schedule": args.schedule, "initialised_from": start,
             "class_weights": args.class_weights, "precision": precision,
             "backend": keras.backend.backend(),
             "command": "python " + " ".join([os.path.basename(sys.argv[0]) or "train.py"] + sys.argv[1:]),

@@ -22,14 +22,14 @@ class ExplainError(ValueError):
     """A face, class or layer that does not exist; the message lists what does."""
 
 
-def face_data(loaded, image, index, threshold):
+def face_data(loaded, image, index, threshold, detail="thorough"):
     """``(prediction, crop, face, count)`` for face ``index`` of ``image``.
 
     ``crop`` is the gray face cut out of the photo, ``face`` the preprocessed model input,
     ``count`` the number of faces (1 when the whole image stands in for a face).
     """
     predictor = loaded.predictor
-    boxes, crops, whole = predictor.face_crops(image)
+    boxes, crops, whole = predictor.face_crops(image, detail=detail)
     if not 0 <= index < len(boxes):
         raise ExplainError(f"there is no face {index}: the image has {len(boxes)} (numbered from 0)")
     prediction = predictor.predict_image(image, threshold, boxes=[boxes[index]])[0]
@@ -52,10 +52,11 @@ def class_index(classes, requested, prediction):
     return index
 
 
-def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PARTS, threshold=0.35):
+def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PARTS, threshold=0.35,
+            detail="thorough"):
     """Everything the explorer shows for face ``index``, as a JSON-ready dict."""
     explainer, classes = loaded.explainer, loaded.predictor.classes
-    prediction, crop, face, count = face_data(loaded, image, index, threshold)
+    prediction, crop, face, count = face_data(loaded, image, index, threshold, detail)
     target = class_index(classes, requested_class, prediction)
     layer = layer or explainer.default_cam_layer()
     if layer not in explainer.spatial_layers():

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from web import analysis
-from web.inputs import BadInput, params, read_image, threshold, number
+from web.inputs import BadInput, detail, params, read_image, threshold, number
 from web.registry import ModelNotFound, registry
 
 bp = Blueprint("api", __name__)
@@ -15,11 +15,14 @@ bp = Blueprint("api", __name__)
 
 @bp.post("/api/predict")
 def predict():
-    """Every face in the image: box, label, confidence, probabilities, uncertain, whole_image."""
+    """Every face in the image: box, label, confidence, probabilities, uncertain, whole_image.
+
+    ``detail=fast`` searches for faces more coarsely, for live webcam frames.
+    """
     values = params()
     loaded = registry().get(values.get("model"))
     image = read_image(values)
-    faces = loaded.predictor.predict_image(image, threshold(values))
+    faces = loaded.predictor.predict_image(image, threshold(values), detail=detail(values))
     return jsonify(model=loaded.name, image={"width": image.shape[1], "height": image.shape[0]}, faces=faces)
 
 
@@ -29,13 +32,15 @@ def explain():
 
     Parameters: ``face`` (index, default 0), ``class`` (name or index, default the
     predicted one), ``layer`` (Grad-CAM layer, default the last convolution) and
-    ``parts`` (comma list of layers, kernels, gradcam, regions; default all).
+    ``parts`` (comma list of layers, kernels, gradcam, regions; default all); ``detail``
+    as for predict, so face numbers match.
     """
     values = params()
     loaded = registry().get(values.get("model"))
     image = read_image(values)
     result = analysis.explain(loaded, image, number(values, "face", 0), values.get("class"),
-                              values.get("layer"), analysis.parse_parts(values.get("parts")), threshold(values))
+                              values.get("layer"), analysis.parse_parts(values.get("parts")), threshold(values),
+                              detail(values))
     return jsonify(result)
 
 

@@ -50,7 +50,13 @@ class ModelRegistry:
         return name
 
     def get(self, name=None):
-        """The loaded model called ``name`` (default: the shipped one), loading it on first use."""
+        """The loaded model called ``name`` (default: the shipped one), loading it on first use.
+
+        A model already loaded is served without rescanning the folder (a millisecond a request).
+        """
+        with self._lock:
+            if (name or self.default_name) in self._loaded:
+                return self._loaded[name or self.default_name]
         name = self.resolve(name)
         with self._lock:
             if name not in self._loaded:
