@@ -1,0 +1,93 @@
+"""What each face search (utils.faces.DETAIL) costs and which face sizes it finds.
+
+    python bench/bench_detect.py [--yale dataset/yalefaces]
+
+Cost: CPU milliseconds per search on the web benchmark's busy 640x480 frame (the
+astronaut), one thread. Recall: each Yale photo (one face each; ``make data``) is
+shrunk so its face is 50-140 px wide and pasted at a random place on a grey 640x480
+frame; a face counts as found when a box overlaps it by IoU > 0.4. Without the Yale
+faces only the cost is printed.
+"""
+import argparse
+import glob
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.bench_web import one_face_jpeg  # noqa: E402
+from utils import faces  # noqa: E402
+
+FRAME = (480, 640)
+FACE_WIDTHS = (50, 60, 75, 100, 140)
+
+
+def iou(a, b):
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    overlap_w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    overlap_h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = overlap_w * overlap_h
+    return inter / (aw * ah + bw * bh - inter)
+
+
+def yale_frames(folder, seed=0):
+    """``(frame, face_width, true_box)`` for every Yale photo at every face width."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for path in sorted(glob.glob(os.path.join(folder, "*", "*.png"))):
+        photo = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        # The reference face: the cascade at full resolution and fine steps finds it in every photo.
+        found = faces._cascade().detectMultiScale(photo, 1.05, 5, minSize=(60, 60))
+        if not len(found):
+            continue
+        x, y, w, h = max(found, key=lambda box: box[2] * box[3])
+        for width in FACE_WIDTHS:
+            scale = width / w
+            small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            frame = np.full(FRAME, 128, np.uint8)
+            top, left = rng.integers(0, FRAME[0] - small.shape[0]), rng.integers(0, FRAME[1] - small.shape[1])
+            frame[top:top + small.shape[0], left:left + small.shape[1]] = small
+            cases.append((frame, width, (left + x * scale, top + y * scale, w * scale, h * scale)))
+    return cases
+
+
+def cpu_ms(search, frame, repeats=30):
+    search(frame)
+    start = time.process_time()
+    for _ in range(repeats):
+        search(frame)
+    return (time.process_time() - start) / repeats * 1000
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--yale", default="dataset/yalefaces", help="the Yale faces folder (one folder per person)")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    busy = cv2.imdecode(np.frombuffer(one_face_jpeg(), np.uint8), cv2.IMREAD_GRAYSCALE)
+    cases = yale_frames(args.yale) if os.path.isdir(args.yale) else []
+    if not cases:
+        print(f"no Yale faces at {args.yale} (make data): printing the cost only")
+    header = f"{'search':<10} {'copy':>5} {'step':>5} {'CPU ms':>7}"
+    print(header + "".join(f" {f'{width} px':>7}" for width in FACE_WIDTHS) if cases else header)
+    for name, options in faces.DETAIL.items():
+        def search(image, options=options):
+            return faces.detect_faces(image, **options)
+        line = f"{name:<10} {options['max_side']:>5} {options['scale_step']:>5} {cpu_ms(search, busy):>7.1f}"
+        if cases:
+            for width in FACE_WIDTHS:
+                hits = [any(iou(box, found) > 0.4 for found in search(frame))
+                        for frame, size, box in cases if size == width]
+                line += f" {np.mean(hits):>7.2f}"
+        print(line)
+    if cases:
+        print(f"recall over {len(cases) // len(FACE_WIDTHS)} Yale photos per face width (fraction found)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
