@@ -3,9 +3,11 @@
 The whole path a front end pays for a face it already found: THE preprocessing
 (crop -> 48x48 gray in [0, 1]) plus the model, calibrated softmax included. Median
 over repeats after a warm-up. Targets (issue 3): at most 10 ms per face at batch
-size 1 and at least 500 faces/s batched on a 2-core machine.
+size 1 and at least 500 faces/s batched on a 2-core machine. The test-time mirror
+average (card ``preprocessing.test_time_flip``) is included; the predictor computes in
+bfloat16 where the CPU has it natively (``--precision float32`` to compare).
 
-    python bench/bench_predict.py [--model models/emotion_model.h5 ...] [--repeats 200]
+    python bench/bench_predict.py [--model models/emotion_model.h5 ...] [--repeats 200] [--precision auto]
 """
 import argparse
 import os
@@ -19,12 +21,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 BATCH = 256
 
 
-def measure(path, repeats):
+def measure(path, repeats, precision):
     import numpy as np
     from skimage import data
 
     from utils.predict import Predictor
-    predictor = Predictor.from_path(path)
+    predictor = Predictor.from_path(path, precision)
     photo = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
     crop = predictor.face_crops(photo)[1][0]
 
@@ -44,19 +46,21 @@ def measure(path, repeats):
     for _ in range(rounds):
         predictor.probabilities(np.stack([predictor.preprocess(crop) for _ in range(BATCH)]))
     batched = rounds * BATCH / (time.perf_counter() - start)
-    return statistics.median(times), batched, os.path.getsize(path) / 1e6
+    return statistics.median(times), batched, os.path.getsize(path) / 1e6, predictor
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="repeat to compare (default: the shipped models)")
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto")
     args = parser.parse_args()
     paths = args.model or [p for p in ("models/emotion_model.h5", "models/baseline_cnn.h5") if os.path.exists(p)]
-    print(f"{'model':<28} {'ms/face (batch 1)':>18} {'faces/s (batch 256)':>20} {'MB':>6}")
+    print(f"{'model':<22} {'ms/face (batch 1)':>18} {'faces/s (batch 256)':>20} {'MB':>6} {'flip':>5} {'computes in':>12}")
     for path in paths:
-        ms, per_second, size = measure(path, args.repeats)
-        print(f"{os.path.basename(path):<28} {ms:>18.2f} {per_second:>20.0f} {size:>6.1f}")
+        ms, per_second, size, predictor = measure(path, args.repeats, args.precision)
+        flip = "yes" if predictor.test_time_flip else "no"
+        print(f"{os.path.basename(path):<22} {ms:>18.2f} {per_second:>20.0f} {size:>6.1f} {flip:>5} {predictor.precision:>12}")
 
 
 if __name__ == "__main__":

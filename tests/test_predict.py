@@ -60,3 +60,19 @@ def test_safe_from_several_threads(predictor, astronaut_bgr):
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: predictor.predict_image(astronaut_bgr), range(16)))
     assert all(answer == expected for answer in answers)
+
+
+def test_bfloat16_serving_agrees_with_float32(model_path):
+    """The bfloat16 copy computes in bfloat16 from the same weights and gives nearly the same answers."""
+    model, card = load_model(model_path)
+    exact = Predictor(model, card, precision="float32")
+    fast = Predictor(model, card, precision="bfloat16")
+    convolutions = [layer for layer in fast._logits.layers if layer.name.startswith("conv")]
+    assert convolutions and all(layer.compute_dtype == "bfloat16" for layer in convolutions)
+    assert fast._logits.get_layer("logits").compute_dtype == "float32"
+    assert fast.model is model and all(layer.compute_dtype == "float32" for layer in model.layers)
+    faces = np.random.default_rng(2).random((32, 48, 48, 1), dtype=np.float32)
+    wanted, got = exact.probabilities(faces), fast.probabilities(faces)
+    assert not np.array_equal(wanted, got)                      # it really computed differently
+    np.testing.assert_allclose(got, wanted, atol=0.02)
+    assert np.mean(got.argmax(axis=1) == wanted.argmax(axis=1)) >= 0.9
