@@ -20,10 +20,23 @@ def test_detects_the_astronaut_face(astronaut_bgr, astronaut_face_box):
     assert iou(boxes[0], astronaut_face_box) > 0.7
 
 
-def test_fast_search_finds_a_large_face_too(astronaut_bgr, astronaut_face_box):
-    boxes = faces.detect_faces(astronaut_bgr, **faces.DETAIL["fast"])
-    assert len(boxes) == 1
-    assert iou(boxes[0], astronaut_face_box) > 0.7
+def test_fast_search_finds_a_large_face_coarsely(astronaut_bgr, astronaut_face_box, monkeypatch):
+    searches = []
+    detect = faces.detect_faces
+    monkeypatch.setattr(faces, "detect_faces", lambda image, **options: searches.append(options) or detect(image, **options))
+    boxes = faces.find_faces(astronaut_bgr, "fast")
+    assert len(boxes) == 1 and iou(boxes[0], astronaut_face_box) > 0.7
+    assert searches == [faces.FAST_SEARCH]                 # found coarsely: no second search
+
+
+def test_fast_search_falls_back_to_the_thorough_one(astronaut_bgr, astronaut_face_box):
+    """Squeezed to 640x480 the astronaut escapes the coarse search; the thorough one still finds her."""
+    squeezed = cv2.resize(astronaut_bgr, (640, 480))
+    assert faces.detect_faces(squeezed, **faces.FAST_SEARCH) == []
+    boxes = faces.find_faces(squeezed, "fast")
+    assert boxes == faces.find_faces(squeezed, "thorough") and len(boxes) == 1
+    with pytest.raises(ValueError, match="unknown detail 'quick'"):
+        faces.find_faces(squeezed, "quick")
 
 
 def test_boxes_are_in_full_size_pixels_and_largest_first(astronaut_bgr):

@@ -15,14 +15,12 @@ DETECT_MAX_SIDE = 320
 # Size ratio between the cascade's scan scales. 1.2 costs half the time of 1.1 but
 # misses faces under about 30 px in the detection copy (two faces in one photo, say).
 DETECT_SCALE_STEP = 1.1
-# How hard to look, by name. "thorough" (photos) finds faces down to about a tenth of
-# the picture's height. "fast" (live webcam frames, where the face is large) costs
-# 13 ms instead of 38 ms on a busy 640x480 frame; it finds faces 140 px wide there
-# every time but 75-100 px ones only 85% of the time. bench/bench_detect.py measures both.
-DETAIL = {
-    "thorough": {"max_side": DETECT_MAX_SIDE, "scale_step": DETECT_SCALE_STEP},
-    "fast": {"max_side": 240, "scale_step": 1.2},
-}
+# The coarse search of detail="fast": a smaller copy and scales 1.2 apart cost 13 ms
+# instead of 38 ms on a busy 640x480 frame, but find 75-100 px faces only 85% of the
+# time (bench/bench_detect.py). Live webcam frames, where one face fills the frame, use it.
+FAST_SEARCH = {"max_side": 240, "scale_step": 1.2}
+# How hard find_faces looks: "thorough" (photos) or "fast" (video frames).
+DETAILS = ("thorough", "fast")
 # Smallest face reported, as a fraction of the detection copy's shorter side.
 MIN_FACE_FRACTION = 0.08
 
@@ -75,6 +73,21 @@ def detect_faces(image, max_side=DETECT_MAX_SIDE, min_fraction=MIN_FACE_FRACTION
         for (x, y, w, h) in (found if len(found) else [])
     ]
     return sorted(boxes, key=lambda box: box[2] * box[3], reverse=True)
+
+
+def find_faces(image, detail="thorough"):
+    """:func:`detect_faces` by name: "fast" searches coarsely first and thoroughly only when that finds nothing.
+
+    So a frame with a face costs the coarse search, and a face the coarse search misses
+    is still found; only a frame without any face pays for both searches.
+    """
+    if detail not in DETAILS:
+        raise ValueError(f"unknown detail '{detail}' (choose from {', '.join(DETAILS)})")
+    if detail == "fast":
+        boxes = detect_faces(image, **FAST_SEARCH)
+        if boxes:
+            return boxes
+    return detect_faces(image)
 
 
 def crop_face(image, box, margin):

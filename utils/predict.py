@@ -68,10 +68,10 @@ class Predictor:
     def face_crops(self, image, detect=True, detail="thorough"):
         """``(boxes, crops, whole_image)`` for an image: every face, or the whole image when none.
 
-        ``detail`` names a search in :data:`utils.faces.DETAIL` ("thorough" or "fast").
+        ``detail`` says how hard to look: "thorough" or "fast" (see :func:`utils.faces.find_faces`).
         """
         gray = faces.to_gray(image)
-        boxes = faces.detect_faces(gray, **faces.DETAIL[detail]) if detect else []
+        boxes = faces.find_faces(gray, detail) if detect else []
         if not boxes:
             height, width = gray.shape
             return [(0, 0, width, height)], [gray], True

@@ -10,7 +10,7 @@ import io
 
 from flask import Request, current_app, request
 
-from utils.faces import DETAIL
+from utils.faces import DETAILS
 from utils.images import ImageError, decode_image
 from utils.predict import DEFAULT_THRESHOLD
 
@@ -88,8 +88,8 @@ def threshold(values):
 def detail(values):
     """How hard to look for faces: "thorough" (default, photos) or "fast" (live video frames)."""
     value = values.get("detail") or "thorough"
-    if value not in DETAIL:
-        raise BadInput(f"'detail' must be one of {', '.join(DETAIL)}")
+    if value not in DETAILS:
+        raise BadInput(f"'detail' must be one of {', '.join(DETAILS)}")
     return value
 
 
