@@ -107,6 +107,11 @@ def parse_args(argv=None):
     return args
 
 
+def plateau_settings(schedule):
+    """(early-stop patience, plateau patience): both off under a cosine schedule, which runs its length."""
+    return (EARLY_STOP_PATIENCE, PLATEAU_PATIENCE) if schedule == "plateau" else (None, None)
+
+
 def main(argv=None):
     args = parse_args(argv)
     import keras
@@ -165,9 +170,7 @@ def main(argv=None):
     else:
         model.fit(batches, validation_data=(dataset.val.images, val_onehot), epochs=args.epochs,
                   class_weight=data.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
-                  callbacks=training.callbacks(run_dir, EARLY_STOP_PATIENCE,
-                                                     PLATEAU_PATIENCE if args.schedule == "plateau" else None,
-                                                     args.resume),
+                  callbacks=training.callbacks(run_dir, *plateau_settings(args.schedule), args.resume),
                   verbose=1 if sys.stdout.isatty() else 2)
 
     # Evaluate the best epoch on test/ and ship it.

@@ -113,6 +113,18 @@ def test_cosine_schedule_decays_to_zero_and_plateau_stays_constant():
     assert learning_rate("plateau", 1e-3, 100) == 1e-3
 
 
+def test_cosine_runs_its_length_and_plateau_stops_early(tmp_path):
+    import keras
+    from train import plateau_settings
+    from utils.training import callbacks
+
+    def kinds(schedule):
+        return {type(callback) for callback in callbacks(str(tmp_path), *plateau_settings(schedule), False)}
+    stoppers = {keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau}
+    assert stoppers <= kinds("plateau")
+    assert not stoppers & kinds("cosine") and keras.callbacks.BackupAndRestore in kinds("cosine")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--data", "no/such/folder"], "error: no data set at no/such/folder"),
     (["--arch", "nope"], "error: unknown architecture 'nope'"),

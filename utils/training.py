@@ -68,19 +68,21 @@ def copy_weights(source_path, model):
 def callbacks(run_dir, early_stop_patience, plateau_patience, resume):
     """Log, back up every epoch (for --resume), keep the best epoch, stop early, lower the rate on plateaus.
 
-    ``plateau_patience`` None leaves the rate to the optimizer's schedule.
+    ``plateau_patience`` None leaves the rate to the optimizer's schedule and
+    ``early_stop_patience`` None runs every epoch: a cosine schedule only reaches its
+    small, accurate steps at the end, after validation may have stalled for a while.
     """
     previous_best = max(read_history(run_dir).get("val_accuracy", [])) if resume and read_history(run_dir) else None
     plateau = [] if plateau_patience is None else [
         keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.5,
                                           patience=plateau_patience, min_lr=1e-5, verbose=1)]
-    return plateau + [
+    early_stop = [] if early_stop_patience is None else [
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=early_stop_patience, verbose=1)]
+    return plateau + early_stop + [
         keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resume),
         keras.callbacks.ModelCheckpoint(best_weights_path(run_dir), monitor="val_accuracy", mode="max",
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=previous_best),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=early_stop_patience,
-                                      verbose=1),
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
                                         delete_checkpoint=False),
     ]
