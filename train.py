@@ -149,22 +149,22 @@ def main(argv=None):
             start = training.copy_weights(args.init_from, model)
         except (OSError, ValueError) as error:
             fail(str(error))
+    name = os.path.splitext(os.path.basename(args.out))[0]
+    run_dir = os.path.join(RUNS_DIR, name)
+    done = len(training.read_history(run_dir).get("epoch", [])) if args.resume else 0
     batches = data.AugmentedBatches(dataset.train, len(dataset.classes), args.batch_size, args.seed,
-                                    augment=not args.no_augment, erase_probability=args.erase)
+                                    augment=not args.no_augment, erase_probability=args.erase, epoch=done)
     model.compile(optimizer=keras.optimizers.Adam(training.learning_rate(args.schedule, args.learning_rate,
                                                                          args.epochs * len(batches))),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
                   metrics=["accuracy"])
 
     # Train, checkpointing every epoch.
-    name = os.path.splitext(os.path.basename(args.out))[0]
-    run_dir = os.path.join(RUNS_DIR, name)
     if not args.resume and os.path.isdir(run_dir):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     num_classes = len(dataset.classes)
     val_onehot = np.eye(num_classes, dtype=np.float32)[dataset.val.labels]
-    done = len(training.read_history(run_dir).get("epoch", [])) if args.resume else 0
     if done >= args.epochs:
         print(f"the run in {run_dir} already has {done} epochs: saving its best epoch again")
     else:

@@ -135,6 +135,18 @@ def test_batches_erase_only_when_asked():
     assert all(np.sum(np.abs(face - 0.5) > 1e-3) > 0.01 * SIDE * SIDE for face in always)
 
 
+def test_a_resumed_run_sees_the_epoch_it_resumes_at():
+    """Epoch 2 of an uninterrupted run and a run resumed at epoch 2 get the same batches; epochs differ."""
+    split = data.Split(np.random.default_rng(3).random((12, SIDE, SIDE, 1), dtype=np.float32), np.arange(12) % 3)
+    uninterrupted = data.AugmentedBatches(split, 3, batch_size=4, seed=0, erase_probability=0.5)
+    first_epoch = uninterrupted[0][0]
+    uninterrupted.on_epoch_end()
+    uninterrupted.on_epoch_end()
+    resumed = data.AugmentedBatches(split, 3, batch_size=4, seed=0, erase_probability=0.5, epoch=2)
+    np.testing.assert_array_equal(uninterrupted[0][0], resumed[0][0])
+    assert not np.array_equal(resumed[0][0], first_epoch)
+
+
 def test_batches_are_one_hot_and_cover_the_split():
     split = data.Split(np.random.rand(10, SIDE, SIDE, 1).astype(np.float32), np.arange(10) % 3)
     batches = data.AugmentedBatches(split, 3, batch_size=4, seed=0)

@@ -280,14 +280,21 @@ class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled, augmented mini-batches with one-hot labels, for ``model.fit``.
 
     Plain NumPy and OpenCV, so it feeds any Keras backend (TensorFlow, JAX, torch).
+    Each epoch's order and augmentations come from ``(seed, epoch)``: a run resumed at
+    ``epoch`` sees what an uninterrupted run would have, not the first epochs again.
     """
 
-    def __init__(self, split, num_classes, batch_size, seed, augment=True, erase_probability=0.0, **kwargs):
+    def __init__(self, split, num_classes, batch_size, seed, augment=True, erase_probability=0.0, epoch=0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.split, self.num_classes, self.batch_size = split, num_classes, batch_size
-        self.augment, self.erase_probability = augment, erase_probability
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(split))
+        self.augment, self.erase_probability, self.seed = augment, erase_probability, seed
+        self._start_epoch(epoch)
+
+    def _start_epoch(self, epoch):
+        self.epoch = epoch
+        self.rng = np.random.default_rng([self.seed, epoch])
+        self.order = self.rng.permutation(len(self.split))
 
     def __len__(self):
         return math.ceil(len(self.split) / self.batch_size)
@@ -303,4 +310,4 @@ class AugmentedBatches(keras.utils.PyDataset):
         return images, onehot
 
     def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.split))
+        self._start_epoch(self.epoch + 1)
