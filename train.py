@@ -138,9 +138,10 @@ def main(argv=None):
     precision = training.choose_precision(args.precision)
     keras.config.set_dtype_policy(precision)
     input_shape = (args.img_size, args.img_size, args.channels)
+    num_classes = len(dataset.classes)
     weights = None if args.weights == "none" else args.weights
     try:
-        model = models.build_model(args.arch, input_shape, len(dataset.classes), weights)
+        model = models.build_model(args.arch, input_shape, num_classes, weights)
     except ValueError as error:
         fail(str(error))
     start = None
@@ -152,7 +153,7 @@ def main(argv=None):
     name = os.path.splitext(os.path.basename(args.out))[0]
     run_dir = os.path.join(RUNS_DIR, name)
     done = len(training.read_history(run_dir).get("epoch", [])) if args.resume else 0
-    batches = data.AugmentedBatches(dataset.train, len(dataset.classes), args.batch_size, args.seed,
+    batches = data.AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed,
                                     augment=not args.no_augment, erase_probability=args.erase, epoch=done)
     model.compile(optimizer=keras.optimizers.Adam(training.learning_rate(args.schedule, args.learning_rate,
                                                                          args.epochs * len(batches))),
@@ -163,7 +164,6 @@ def main(argv=None):
     if not args.resume and os.path.isdir(run_dir):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    num_classes = len(dataset.classes)
     val_onehot = np.eye(num_classes, dtype=np.float32)[dataset.val.labels]
     if done >= args.epochs:
         print(f"the run in {run_dir} already has {done} epochs: saving its best epoch again")

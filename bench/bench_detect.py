@@ -5,9 +5,9 @@
 Rows: "thorough", "fast" (the coarse search, then the thorough one when it finds
 nothing) and the coarse search alone. Cost: CPU milliseconds per search, one thread,
 on the web benchmark's busy 640x480 frame (the astronaut), and on the same frame upside
-down, where no face is found (so "fast" pays for both searches). Recall: each Yale photo (one face each; ``make data``) is
-shrunk so its face is 50-140 px wide and pasted at a random place on a grey 640x480
-frame; a face counts as found when a box overlaps it by IoU > 0.4. Without the Yale
+down, where no face is found (so "fast" pays for both searches). Recall: each Yale photo
+(one face each; ``make data``) is shrunk so its face is 50-140 px wide and pasted at a
+random place on a grey 640x480 frame; a face counts as found when a box overlaps it by IoU > 0.4. Without the Yale
 faces only the cost is printed.
 """
 import argparse
@@ -22,18 +22,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.bench_web import one_face_jpeg  # noqa: E402
 from utils import faces  # noqa: E402
+from utils.video import iou  # noqa: E402
 
 FRAME = (480, 640)
 FACE_WIDTHS = (50, 60, 75, 100, 140)
-
-
-def iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    overlap_w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    overlap_h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = overlap_w * overlap_h
-    return inter / (aw * ah + bw * bh - inter)
 
 
 def yale_frames(folder, seed=0):
@@ -43,10 +35,11 @@ def yale_frames(folder, seed=0):
     for path in sorted(glob.glob(os.path.join(folder, "*", "*.png"))):
         photo = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
         # The reference face: the cascade at full resolution and fine steps finds it in every photo.
-        found = faces._cascade().detectMultiScale(photo, 1.05, 5, minSize=(60, 60))
-        if not len(found):
+        found = faces.detect_faces(photo, max_side=max(photo.shape), min_fraction=60 / min(photo.shape),
+                                   scale_step=1.05)
+        if not found:
             continue
-        x, y, w, h = max(found, key=lambda box: box[2] * box[3])
+        x, y, w, h = found[0]
         for width in FACE_WIDTHS:
             scale = width / w
             small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -65,13 +65,13 @@ class Predictor:
     def preprocess(self, face):
         return faces.preprocess_for_card(face, self.card)
 
-    def face_crops(self, image, detect=True, detail="thorough"):
+    def face_crops(self, image, detail="thorough"):
         """``(boxes, crops, whole_image)`` for an image: every face, or the whole image when none.
 
         ``detail`` says how hard to look: "thorough" or "fast" (see :func:`utils.faces.find_faces`).
         """
         gray = faces.to_gray(image)
-        boxes = faces.find_faces(gray, detail) if detect else []
+        boxes = faces.find_faces(gray, detail)
         if not boxes:
             height, width = gray.shape
             return [(0, 0, width, height)], [gray], True

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from utils import plots
+from utils.models import build_model, load_model, native_bfloat16
 
 HISTORY_FILE = "history.csv"
 BEST_WEIGHTS_FILE = "best.weights.h5"
@@ -20,7 +21,6 @@ CURVES_FILE = "curves.png"
 
 def choose_precision(requested):
     """``mixed_bfloat16`` where the CPU has native bfloat16 (2-3x faster here), else float32."""
-    from utils.models import native_bfloat16
     if requested != "auto":
         return requested
     return "mixed_bfloat16" if native_bfloat16() else "float32"
@@ -56,7 +56,6 @@ def copy_weights(source_path, model):
     Returns what the card records of the starting point: its path, the command that
     trained it and its test accuracy, so a fine-tuned model's history stays traceable.
     """
-    from utils.models import load_model
     source, card = load_model(source_path)
     if [w.shape for w in source.weights] != [w.shape for w in model.weights]:
         raise ValueError(f"{source_path} is not a {model.name} network of this shape: cannot start from it")
@@ -90,7 +89,6 @@ def callbacks(run_dir, early_stop_patience, plateau_patience, resume):
 
 def to_float32(model, arch, input_shape, num_classes):
     """The same network with float32 weights and policy, for laptops without bfloat16."""
-    from utils.models import build_model
     keras.config.set_dtype_policy("float32")
     shipped = build_model(arch, input_shape, num_classes)
     shipped.set_weights(model.get_weights())

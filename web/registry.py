@@ -55,8 +55,9 @@ class ModelRegistry:
         A model already loaded is served without rescanning the folder (a millisecond a request).
         """
         with self._lock:
-            if (name or self.default_name) in self._loaded:
-                return self._loaded[name or self.default_name]
+            loaded = self._loaded.get(name or self.default_name)
+        if loaded is not None:
+            return loaded
         name = self.resolve(name)
         with self._lock:
             if name not in self._loaded:
