@@ -73,8 +73,12 @@ def parse_args(argv=None):
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
     parser.add_argument("--erase", type=float, default=ERASE_PROBABILITY, metavar="P",
                         help="random erasing: the fraction of training faces with one rectangle replaced by noise")
-    parser.add_argument("--schedule", choices=("plateau", "cosine"), default=SCHEDULE,
-                        help="plateau: halve the rate when validation stalls; cosine: decay it to zero over --epochs")
+    parser.add_argument("--schedule", choices=("plateau", "cosine", "cyclic"), default=SCHEDULE,
+                        help="plateau: halve the rate when validation stalls; cosine: decay it to zero over --epochs; "
+                             "cyclic: decay it to zero within every epoch")
+    parser.add_argument("--average-weights", action="store_true",
+                        help="stochastic weight averaging: ship the mean of every epoch's weights (batch norm "
+                             "recomputed) when it beats the best epoch on validation; best with --schedule cyclic")
     parser.add_argument("--init-from", metavar="MODEL",
                         help="start from the weights of a saved model of the same architecture (fine-tuning)")
     parser.add_argument("--weights", default="none",
@@ -108,7 +112,7 @@ def parse_args(argv=None):
 
 
 def plateau_settings(schedule):
-    """(early-stop patience, plateau patience): both off under a cosine schedule, which runs its length."""
+    """(early-stop patience, plateau patience): both off under a cosine or cyclic schedule, which runs its length."""
     return (EARLY_STOP_PATIENCE, PLATEAU_PATIENCE) if schedule == "plateau" else (None, None)
 
 
@@ -155,8 +159,8 @@ def main(argv=None):
     done = len(training.read_history(run_dir).get("epoch", [])) if args.resume else 0
     batches = data.AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed,
                                     augment=not args.no_augment, erase_probability=args.erase, epoch=done)
-    model.compile(optimizer=keras.optimizers.Adam(training.learning_rate(args.schedule, args.learning_rate,
-                                                                         args.epochs * len(batches))),
+    rate = training.learning_rate(args.schedule, args.learning_rate, args.epochs * len(batches), len(batches))
+    model.compile(optimizer=keras.optimizers.Adam(rate),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
                   metrics=["accuracy"])
 
@@ -170,7 +174,8 @@ def main(argv=None):
     else:
         model.fit(batches, validation_data=(dataset.val.images, val_onehot), epochs=args.epochs,
                   class_weight=data.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
-                  callbacks=training.callbacks(run_dir, *plateau_settings(args.schedule), args.resume),
+                  callbacks=training.callbacks(run_dir, *plateau_settings(args.schedule), args.resume,
+                                               average=args.average_weights),
                   verbose=1 if sys.stdout.isatty() else 2)
 
     # Evaluate the best epoch on test/ and ship it.
@@ -178,6 +183,8 @@ def main(argv=None):
     model.load_weights(training.best_weights_path(run_dir))
     shipped = training.to_float32(model, args.arch, input_shape, num_classes)
     card = training.model_card(name, args, dataset, shipped, history, precision, start)
+    if args.average_weights:
+        shipped, card["training"]["weight_average"] = training.average_or_best(run_dir, shipped, card, dataset)
     card["metrics"] = metrics = training.test_metrics(Predictor(shipped, card), dataset, history)
     models.save_model(shipped, args.out, card)
     training.save_curves(history, run_dir)

@@ -105,12 +105,87 @@ def test_fine_tuning_starts_from_the_given_model(trained, folder_dataset):
     assert training["schedule"] == "cosine" and training["random_erasing"] == 1.0
 
 
+def test_weight_averaging_ships_the_better_of_average_and_best_epoch(trained, folder_dataset):
+    work, _ = trained
+    result = run_train("--data", str(folder_dataset), "--arch", "baseline", "--epochs", "2", "--batch-size", "8",
+                       "--precision", "float32", "--init-from", "models/tiny.h5", "--schedule", "cyclic",
+                       "--average-weights", "--out", "models/averaged.h5", cwd=work)
+    assert result.returncode == 0, result.stderr
+    card = json.load(open(work / "models" / "averaged.json"))
+    note = card["training"]["weight_average"]
+    assert note["epochs_averaged"] == 2 and card["training"]["schedule"] == "cyclic"
+    average_wins = note["val_accuracy"] >= note["best_epoch_val_accuracy"]
+    assert note["shipped"] == ("weight average" if average_wins else "best epoch")
+    assert card["metrics"]["val_accuracy"] == max(note["val_accuracy"], note["best_epoch_val_accuracy"])
+    import keras
+    from utils.training import read_average
+    shipped = keras.saving.load_model(str(work / "models" / "averaged.h5"), compile=False)
+    if average_wins:   # the seed CNN has no batch norm: the shipped weights are the mean itself
+        expected = read_average(str(work / "runs" / "averaged" / "average.weights.npz"))[0]
+    else:
+        best = keras.models.clone_model(shipped)
+        best.load_weights(str(work / "runs" / "averaged" / "best.weights.h5"))
+        expected = best.get_weights()
+    for got, want in zip(shipped.get_weights(), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_cosine_schedule_decays_to_zero_and_plateau_stays_constant():
     from utils.training import learning_rate
-    cosine = learning_rate("cosine", 1e-3, 100)
+    cosine = learning_rate("cosine", 1e-3, 100, 10)
     assert float(cosine(0)) == pytest.approx(1e-3) and float(cosine(50)) == pytest.approx(5e-4)
     assert float(cosine(100)) == pytest.approx(0.0, abs=1e-9)
-    assert learning_rate("plateau", 1e-3, 100) == 1e-3
+    assert learning_rate("plateau", 1e-3, 100, 10) == 1e-3
+
+
+def test_cyclic_schedule_falls_within_each_epoch_and_restarts():
+    from utils.training import learning_rate
+    cyclic = learning_rate("cyclic", 1e-3, 100, 10)
+    assert float(cyclic(0)) == pytest.approx(1e-3) and float(cyclic(5)) == pytest.approx(5e-4)
+    assert float(cyclic(9)) < 3e-5                       # the end of an epoch: a low-rate point
+    assert float(cyclic(10)) == pytest.approx(1e-3) and float(cyclic(95)) == pytest.approx(5e-4)
+
+
+def test_weight_average_is_the_mean_of_epoch_ends_and_survives_a_resume(tmp_path):
+    """Three epochs, interrupted after two: the saved mean equals the mean of the three epochs' weights."""
+    import keras
+    from utils.training import AVERAGE_FILE, WeightAverage, read_average
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ends.append(self.model.get_weights())
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x, y = np.random.default_rng(0).normal(size=(2, 32, 4))[0], np.ones((32, 3))
+    recorder = Recorder()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[WeightAverage(str(tmp_path), False), recorder])
+    model.fit(x, y, epochs=3, initial_epoch=1, verbose=0,          # epoch 1 redone after the "interruption"
+              callbacks=[WeightAverage(str(tmp_path), True), recorder])
+    weights, count, next_epoch = read_average(str(tmp_path / AVERAGE_FILE))
+    assert (count, next_epoch) == (3, 3)
+    kept = [recorder.ends[0], recorder.ends[1], recorder.ends[3]]   # the redone epoch 1 is not counted twice
+    for i, mean in enumerate(weights):
+        np.testing.assert_allclose(mean, np.mean([ends[i] for ends in kept], axis=0), rtol=1e-6, atol=1e-7)
+
+
+def test_recompute_batch_norm_measures_the_exact_mean_and_variance():
+    import keras
+    from utils.training import recompute_batch_norm
+    inputs = keras.Input((5, 5, 2))
+    norm = keras.layers.BatchNormalization(momentum=0.99)
+    model = keras.Model(inputs, norm(inputs))
+    images = np.random.default_rng(1).normal(3.0, 2.0, (300, 5, 5, 2)).astype("float32")
+    recompute_batch_norm(model, images, batch_size=100)
+    pixels = images.reshape(-1, 2)
+    np.testing.assert_allclose(np.asarray(norm.moving_mean), pixels.mean(axis=0), rtol=1e-4)
+    # each batch's own variance, averaged: within a hair of the whole set's for batches this size
+    np.testing.assert_allclose(np.asarray(norm.moving_variance), pixels.var(axis=0), rtol=2e-3)
+    assert norm.momentum == 0.99                          # training settings restored
 
 
 def test_cosine_runs_its_length_and_plateau_stops_early(tmp_path):
@@ -123,6 +198,7 @@ def test_cosine_runs_its_length_and_plateau_stops_early(tmp_path):
     stoppers = {keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau}
     assert stoppers <= kinds("plateau")
     assert not stoppers & kinds("cosine") and keras.callbacks.BackupAndRestore in kinds("cosine")
+    assert not stoppers & kinds("cyclic")
 
 
 @pytest.mark.parametrize("args, message", [

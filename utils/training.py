@@ -5,6 +5,7 @@ Pure Keras 3 and NumPy, so training runs on any backend.
 import os
 import platform
 import sys
+import tempfile
 from datetime import datetime, timezone
 
 import keras
@@ -13,9 +14,11 @@ import pandas as pd
 
 from utils import plots
 from utils.models import build_model, load_model, native_bfloat16
+from utils.predict import Predictor
 
 HISTORY_FILE = "history.csv"
 BEST_WEIGHTS_FILE = "best.weights.h5"
+AVERAGE_FILE = "average.weights.npz"
 CURVES_FILE = "curves.png"
 
 
@@ -39,14 +42,19 @@ def best_weights_path(run_dir):
     return os.path.join(run_dir, BEST_WEIGHTS_FILE)
 
 
-def learning_rate(schedule, initial, total_steps):
-    """A constant rate (lowered by the plateau callback) or a cosine decay to zero over the run.
+def learning_rate(schedule, initial, total_steps, steps_per_epoch):
+    """A constant rate (lowered by the plateau callback), a cosine decay to zero over the run,
+    or the same cosine fall within every epoch (cyclic: each epoch ends at a low-rate point,
+    the weights stochastic weight averaging collects).
 
-    The cosine schedule counts optimizer steps, which BackupAndRestore restores, so a
-    resumed run picks the curve up where it stopped.
+    The schedules count optimizer steps, which BackupAndRestore restores, so a resumed
+    run picks the curve up where it stopped.
     """
     if schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(initial, decay_steps=total_steps)
+    if schedule == "cyclic":
+        return keras.optimizers.schedules.CosineDecayRestarts(initial, first_decay_steps=steps_per_epoch,
+                                                              t_mul=1.0, m_mul=1.0)
     return initial
 
 
@@ -64,8 +72,9 @@ def copy_weights(source_path, model):
             "test_accuracy": card.get("metrics", {}).get("test_accuracy")}
 
 
-def callbacks(run_dir, early_stop_patience, plateau_patience, resume):
-    """Log, back up every epoch (for --resume), keep the best epoch, stop early, lower the rate on plateaus.
+def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=False):
+    """Log, back up every epoch (for --resume), keep the best epoch, stop early, lower the rate on plateaus,
+    and with ``average`` keep the running mean of every epoch's weights.
 
     ``plateau_patience`` None leaves the rate to the optimizer's schedule and
     ``early_stop_patience`` None runs every epoch: a cosine schedule only reaches its
@@ -77,7 +86,8 @@ def callbacks(run_dir, early_stop_patience, plateau_patience, resume):
                                           patience=plateau_patience, min_lr=1e-5, verbose=1)]
     early_stop = [] if early_stop_patience is None else [
         keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=early_stop_patience, verbose=1)]
-    return plateau + early_stop + [
+    averaging = [WeightAverage(run_dir, resume)] if average else []
+    return plateau + early_stop + averaging + [
         keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resume),
         keras.callbacks.ModelCheckpoint(best_weights_path(run_dir), monitor="val_accuracy", mode="max",
                                         save_best_only=True, save_weights_only=True,
@@ -85,6 +95,71 @@ def callbacks(run_dir, early_stop_patience, plateau_patience, resume):
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
                                         delete_checkpoint=False),
     ]
+
+
+class WeightAverage(keras.callbacks.Callback):
+    """Stochastic weight averaging: the running mean of the weights at the end of every epoch.
+
+    Averaging the end points of a run's last, low-rate phase lands in a flatter, more
+    accurate spot than any single one (Izmailov et al. 2018). The mean is saved to
+    runs/NAME/ after every epoch, with the last epoch it includes, so ``--resume``
+    continues it without counting an epoch twice.
+    """
+
+    def __init__(self, run_dir, resume):
+        super().__init__()
+        self.path = os.path.join(run_dir, AVERAGE_FILE)
+        self.resume = resume
+        self.mean, self.count, self.next_epoch = None, 0, 0
+
+    def on_train_begin(self, logs=None):
+        if self.resume and os.path.isfile(self.path):
+            self.mean, self.count, self.next_epoch = read_average(self.path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch < self.next_epoch:  # already in the mean (an epoch redone after an interruption)
+            return
+        weights = [np.asarray(w, np.float64) for w in self.model.get_weights()]
+        self.count += 1
+        self.mean = weights if self.mean is None else [
+            mean + (weight - mean) / self.count for mean, weight in zip(self.mean, weights)]
+        self.next_epoch = epoch + 1
+        folder = os.path.dirname(self.path)
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
+            np.savez(handle, count=self.count, next_epoch=self.next_epoch,
+                     **{f"w{i}": w for i, w in enumerate(self.mean)})
+        os.replace(handle.name, self.path)
+
+
+def read_average(path):
+    """``(weights, epochs averaged, next epoch)`` as :class:`WeightAverage` saved them."""
+    with np.load(path) as saved:
+        weights = [saved[f"w{i}"] for i in range(len(saved.files) - 2)]
+        return weights, int(saved["count"]), int(saved["next_epoch"])
+
+
+def recompute_batch_norm(model, images, batch_size=256):
+    """Set every batch-norm layer's statistics to their exact mean over ``images``.
+
+    An average of weights is a new network: the running statistics averaged with it do
+    not describe its activations, so they are measured again (SWA's last step). Each
+    batch enters with weight ``size / seen so far``, which makes the moving statistics
+    the plain mean over all batches.
+    """
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.moving_mean.assign(np.zeros(norm.moving_mean.shape, "float32"))
+        norm.moving_variance.assign(np.ones(norm.moving_variance.shape, "float32"))
+    seen = 0
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        for norm in norms:
+            norm.momentum = seen / (seen + len(batch))
+        model(batch, training=True)
+        seen += len(batch)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
 
 
 def to_float32(model, arch, input_shape, num_classes):
@@ -100,6 +175,23 @@ def _correct(predictor, split, batch_size=256):
     probabilities = np.concatenate([predictor.probabilities(split.images[start:start + batch_size])
                                     for start in range(0, len(split), batch_size)])
     return np.argmax(probabilities, axis=1) == split.labels
+
+
+def average_or_best(run_dir, best, card, dataset):
+    """The run's weight average, batch norm recomputed on train, if it beats the best epoch on validation.
+
+    Both are scored through the shipped predict path; returns the winner and what the
+    card records of the choice.
+    """
+    weights, count, _ = read_average(os.path.join(run_dir, AVERAGE_FILE))
+    averaged = keras.models.clone_model(best)
+    averaged.set_weights(weights)
+    recompute_batch_norm(averaged, dataset.train.images)
+    scores = [round(float(np.mean(_correct(Predictor(model, card), dataset.val))), 4) for model in (averaged, best)]
+    use_average = scores[0] >= scores[1]
+    return (averaged if use_average else best), {
+        "epochs_averaged": count, "val_accuracy": scores[0], "best_epoch_val_accuracy": scores[1],
+        "shipped": "weight average" if use_average else "best epoch"}
 
 
 def test_metrics(predictor, dataset, history):
