@@ -11,7 +11,8 @@ Wild through scikit-learn.
 The story, top to bottom: set up, prepare the data (a stratified validation part held
 out of train/), build the model, train with early stopping, a learning-rate plateau
 schedule and a checkpoint every epoch in runs/NAME/ (so ``--resume`` continues an
-interrupted run), then report on test/ and save the model and its card atomically.
+interrupted run; ``--average-weights`` also keeps the mean of every epoch's weights), then
+report on test/ and save the model and its card atomically.
 Pure Keras 3: it runs with KERAS_BACKEND=tensorflow, jax or torch.
 """
 import argparse
@@ -178,7 +179,7 @@ def main(argv=None):
                                                average=args.average_weights),
                   verbose=1 if sys.stdout.isatty() else 2)
 
-    # Evaluate the best epoch on test/ and ship it.
+    # Evaluate the best epoch (or the weight average, when it validates better) on test/ and ship it.
     history = training.read_history(run_dir)
     model.load_weights(training.best_weights_path(run_dir))
     shipped = training.to_float32(model, args.arch, input_shape, num_classes)

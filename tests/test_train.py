@@ -173,6 +173,12 @@ def test_weight_average_is_the_mean_of_epoch_ends_and_survives_a_resume(tmp_path
         np.testing.assert_allclose(mean, np.mean([ends[i] for ends in kept], axis=0), rtol=1e-6, atol=1e-7)
 
 
+def test_a_run_without_an_average_says_so(tmp_path):
+    from utils.training import read_average
+    with pytest.raises(FileNotFoundError, match="did not average its weights"):
+        read_average(str(tmp_path / "average.weights.npz"))
+
+
 def test_recompute_batch_norm_measures_the_exact_mean_and_variance():
     import keras
     from utils.training import recompute_batch_norm

@@ -141,7 +141,7 @@ def card_path(model_path):
     return os.path.splitext(model_path)[0] + ".json"
 
 
-def _atomic_write(path, write):
+def atomic_write(path, write):
     """Call ``write(temp_path)`` then rename over ``path``: a crash never leaves half a file."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -150,7 +150,7 @@ def _atomic_write(path, write):
     os.close(handle)
     try:
         write(temp_path)
-        os.chmod(temp_path, 0o644)  # mkstemp made it private; a model is for everyone to read
+        os.chmod(temp_path, 0o644)  # mkstemp made it private; what we save is for everyone to read
         os.replace(temp_path, path)
     finally:
         if os.path.exists(temp_path):
@@ -163,7 +163,7 @@ def write_card(path, card):
         with open(temp_path, "w") as handle:
             json.dump(card, handle, indent=2)
             handle.write("\n")
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def read_card(model_path):
@@ -176,7 +176,7 @@ def read_card(model_path):
 
 def save_model(model, path, card):
     """Save the model (no optimizer state) and then its card, each atomically."""
-    _atomic_write(path, lambda temp_path: model.save(temp_path, include_optimizer=False)
+    atomic_write(path, lambda temp_path: model.save(temp_path, include_optimizer=False)
                   if temp_path.endswith(".h5") else model.save(temp_path))
     write_card(card_path(path), card)
 

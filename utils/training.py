@@ -5,7 +5,6 @@ Pure Keras 3 and NumPy, so training runs on any backend.
 import os
 import platform
 import sys
-import tempfile
 from datetime import datetime, timezone
 
 import keras
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from utils import plots
-from utils.models import build_model, load_model, native_bfloat16
+from utils.models import atomic_write, build_model, load_model, native_bfloat16
 from utils.predict import Predictor
 
 HISTORY_FILE = "history.csv"
@@ -124,15 +123,15 @@ class WeightAverage(keras.callbacks.Callback):
         self.mean = weights if self.mean is None else [
             mean + (weight - mean) / self.count for mean, weight in zip(self.mean, weights)]
         self.next_epoch = epoch + 1
-        folder = os.path.dirname(self.path)
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
-            np.savez(handle, count=self.count, next_epoch=self.next_epoch,
-                     **{f"w{i}": w for i, w in enumerate(self.mean)})
-        os.replace(handle.name, self.path)
+        atomic_write(self.path, lambda temp_path: np.savez(temp_path, count=self.count, next_epoch=self.next_epoch,
+                                                           **{f"w{i}": w for i, w in enumerate(self.mean)}))
 
 
 def read_average(path):
     """``(weights, epochs averaged, next epoch)`` as :class:`WeightAverage` saved them."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} is missing: this run did not average its weights "
+                                "(run it with --average-weights from its first epoch)")
     with np.load(path) as saved:
         weights = [saved[f"w{i}"] for i in range(len(saved.files) - 2)]
         return weights, int(saved["count"]), int(saved["next_epoch"])
@@ -177,6 +176,10 @@ def _correct(predictor, split, batch_size=256):
     return np.argmax(probabilities, axis=1) == split.labels
 
 
+def _accuracy(predictor, split):
+    return round(float(np.mean(_correct(predictor, split))), 4)
+
+
 def average_or_best(run_dir, best, card, dataset):
     """The run's weight average, batch norm recomputed on train, if it beats the best epoch on validation.
 
@@ -187,7 +190,7 @@ def average_or_best(run_dir, best, card, dataset):
     averaged = keras.models.clone_model(best)
     averaged.set_weights(weights)
     recompute_batch_norm(averaged, dataset.train.images)
-    scores = [round(float(np.mean(_correct(Predictor(model, card), dataset.val))), 4) for model in (averaged, best)]
+    scores = [_accuracy(Predictor(model, card), dataset.val) for model in (averaged, best)]
     use_average = scores[0] >= scores[1]
     return (averaged if use_average else best), {
         "epochs_averaged": count, "val_accuracy": scores[0], "best_epoch_val_accuracy": scores[1],
@@ -199,7 +202,7 @@ def test_metrics(predictor, dataset, history):
 
     Measured through :class:`utils.predict.Predictor`, so the card reports what users get.
     """
-    metrics = {"val_accuracy": round(float(np.mean(_correct(predictor, dataset.val))), 4)}
+    metrics = {"val_accuracy": _accuracy(predictor, dataset.val)}
     if history.get("val_accuracy"):
         metrics["best_epoch"] = int(np.argmax(history["val_accuracy"])) + 1
     if dataset.test is not None and len(dataset.test):
