@@ -45,6 +45,24 @@ def test_transfer_architecture_builds_without_downloading():
         models.build_model("mobilenetv2", (48, 48, 1), 5)
 
 
+def test_multiply_adds_counts_every_kernel_at_every_output_position():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)          # 3*3*1*4 weights at 8*8 pixels
+    x = keras.layers.MaxPooling2D()(x)                              # free
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)          # 3*3*4 weights at 4*4 pixels
+    outputs = keras.layers.Dense(5)(keras.layers.Flatten()(x))      # 64*5 weights once
+    tiny = keras.Model(inputs, outputs)
+    assert models.multiply_adds(tiny) == 36 * 64 + 36 * 16 + 320
+    nested = keras.Sequential([keras.Input((8, 8, 1)), tiny])       # a model inside a model counts too
+    assert models.multiply_adds(nested) == models.multiply_adds(tiny)
+
+
+def test_the_stronger_architecture_costs_more_per_face():
+    baseline = models.multiply_adds(models.build_model("baseline", (48, 48, 1), 7))
+    vgg = models.multiply_adds(models.build_model("vgg", (48, 48, 1), 7))
+    assert 5 * baseline < vgg < 200e6   # about 14 and 118 million
+
+
 def test_unknown_architecture_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown architecture 'nope'"):
         models.build_model("nope", (48, 48, 1), 7)

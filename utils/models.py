@@ -5,6 +5,7 @@ Every architecture ends in a Dense layer named ``logits`` followed by
 Dense, while Grad-CAM and temperature scaling can read the logits.
 """
 import json
+import math
 import os
 import tempfile
 
@@ -103,6 +104,22 @@ ARCHITECTURES = {
     "resnet50": build_resnet50,
     "identity": build_identity,
 }
+
+
+def multiply_adds(model):
+    """Multiply-adds for one image through the convolution and dense layers (the rest is small).
+
+    Why: it bounds serving speed. A CPU doing G GFLOP/s serves at most G / (2 x this)
+    faces/s per view; ``bench/bench_predict.py`` prints both.
+    """
+    total = 0
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            total += multiply_adds(layer)
+        elif isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)):
+            positions = math.prod(layer.output.shape[1:-1])  # output pixels (1 for a flat Dense)
+            total += math.prod(layer.kernel.shape) * positions
+    return total
 
 
 def native_bfloat16():
