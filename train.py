@@ -11,8 +11,9 @@ Wild through scikit-learn.
 The story, top to bottom: set up, prepare the data (a stratified validation part held
 out of train/), build the model, train with early stopping, a learning-rate plateau
 schedule and a checkpoint every epoch in runs/NAME/ (so ``--resume`` continues an
-interrupted run; ``--average-weights`` also keeps the mean of every epoch's weights), then
-report on test/ and save the model and its card atomically.
+interrupted run; ``--average-weights`` also keeps the mean of every epoch's weights;
+``--teacher`` mixes a trained model's answers into the targets), then report on test/ and
+save the model and its card atomically.
 Pure Keras 3: it runs with KERAS_BACKEND=tensorflow, jax or torch.
 """
 import argparse
@@ -41,6 +42,8 @@ PLATEAU_PATIENCE = 4
 SCHEDULE = "plateau"
 ERASE_PROBABILITY = 0.0
 FACE_MARGIN = 0.1
+TEACHER_WEIGHT = 0.5
+TEACHER_TEMPERATURE = 4.0
 RUNS_DIR = "runs"
 # What --task identity changes: the values that produced models/identity_model.h5.
 TASK_DEFAULTS = {
@@ -58,7 +61,7 @@ def parse_args(argv=None):
     parser.add_argument("--data",
                         help="fer2013.csv, a folder with train/ (and test/) class folders, one folder of class "
                              f"folders, or 'lfw' (default: {DATA}; identity: lfw)")
-    parser.add_argument("--arch", help="baseline (the seed CNN), vgg, mobilenetv2, resnet50 or identity "
+    parser.add_argument("--arch", help="baseline (the seed CNN), vgg, vgg_small, mobilenetv2, resnet50 or identity "
                                        f"(default: {ARCH}; identity: identity)")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
@@ -82,6 +85,12 @@ def parse_args(argv=None):
                              "recomputed) when it beats the best epoch on validation; best with --schedule cyclic")
     parser.add_argument("--init-from", metavar="MODEL",
                         help="start from the weights of a saved model of the same architecture (fine-tuning)")
+    parser.add_argument("--teacher", metavar="MODEL",
+                        help="distillation: train towards a mix of the true labels and this saved model's answers")
+    parser.add_argument("--teacher-weight", type=float, default=TEACHER_WEIGHT,
+                        help="the teacher's share of each training target (0 to 1)")
+    parser.add_argument("--teacher-temperature", type=float, default=TEACHER_TEMPERATURE,
+                        help="softens the teacher's answers so that its second choices count")
     parser.add_argument("--weights", default="none",
                         help="'imagenet' for the transfer architectures when the machine can download them, or 'none'")
     parser.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16"), default="auto",
@@ -107,6 +116,8 @@ def parse_args(argv=None):
         parser.error("--val-split must be between 0 and 1")
     if not 0 <= args.erase <= 1:
         parser.error("--erase must be between 0 and 1")
+    if not 0 <= args.teacher_weight <= 1 or args.teacher_temperature <= 0:
+        parser.error("--teacher-weight must be between 0 and 1 and --teacher-temperature positive")
     if not args.out.endswith((".h5", ".keras")):
         parser.error("--out must end in .h5 or .keras")
     return args
@@ -155,11 +166,21 @@ def main(argv=None):
             start = training.copy_weights(args.init_from, model)
         except (OSError, ValueError) as error:
             fail(str(error))
+    teacher = None
+    if args.teacher:
+        try:
+            teacher, teacher_note = training.load_teacher(args.teacher, dataset.classes, input_shape)
+        except (OSError, ValueError) as error:
+            fail(str(error))
     name = os.path.splitext(os.path.basename(args.out))[0]
     run_dir = os.path.join(RUNS_DIR, name)
     done = len(training.read_history(run_dir).get("epoch", [])) if args.resume else 0
-    batches = data.AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed,
-                                    augment=not args.no_augment, erase_probability=args.erase, epoch=done)
+    batch_options = dict(augment=not args.no_augment, erase_probability=args.erase, epoch=done)
+    if teacher:
+        batches = data.DistilledBatches(dataset.train, num_classes, args.batch_size, args.seed, teacher,
+                                        args.teacher_weight, args.teacher_temperature, **batch_options)
+    else:
+        batches = data.AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed, **batch_options)
     rate = training.learning_rate(args.schedule, args.learning_rate, args.epochs * len(batches), len(batches))
     model.compile(optimizer=keras.optimizers.Adam(rate),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
@@ -184,6 +205,9 @@ def main(argv=None):
     model.load_weights(training.best_weights_path(run_dir))
     shipped = training.to_float32(model, args.arch, input_shape, num_classes)
     card = training.model_card(name, args, dataset, shipped, history, precision, start)
+    if teacher:
+        card["training"]["teacher"] = {**teacher_note, "weight": args.teacher_weight,
+                                       "temperature": args.teacher_temperature}
     if args.average_weights:
         shipped, card["training"]["weight_average"] = training.average_or_best(run_dir, shipped, card, dataset)
     card["metrics"] = metrics = training.test_metrics(Predictor(shipped, card), dataset, history)

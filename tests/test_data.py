@@ -156,3 +156,23 @@ def test_batches_are_one_hot_and_cover_the_split():
     assert np.all(onehot.sum(axis=1) == 1)
     seen = np.concatenate([batches[i][1].argmax(axis=1) for i in range(len(batches))])
     assert np.bincount(seen).tolist() == np.bincount(split.labels).tolist()
+
+
+def test_distilled_targets_mix_the_label_with_the_teachers_softened_answer():
+    split = data.Split(np.random.default_rng(4).random((8, SIDE, SIDE, 1), dtype=np.float32), np.arange(8) % 3)
+    seen = []
+
+    def teacher(images):
+        """Logits that favour class 2 whatever the label; remembers what it was shown."""
+        seen.append(images.copy())
+        return np.tile([0.0, 1.0, 3.0], (len(images), 1))
+
+    plain_images, onehot = data.AugmentedBatches(split, 3, batch_size=4, seed=0)[0]
+    images, targets = data.DistilledBatches(split, 3, batch_size=4, seed=0, teacher=teacher,
+                                            weight=0.25, temperature=2.0)[0]
+    np.testing.assert_array_equal(images, plain_images)          # the same augmented faces...
+    np.testing.assert_array_equal(seen[0], images)               # ...which the teacher saw too
+    taught = np.exp([0.0, 0.5, 1.5]) / np.exp([0.0, 0.5, 1.5]).sum()   # softmax of logits / 2
+    np.testing.assert_allclose(targets, 0.75 * onehot + 0.25 * taught, atol=1e-6)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, atol=1e-6)
+    assert targets.dtype == np.float32

@@ -130,6 +130,24 @@ def test_weight_averaging_ships_the_better_of_average_and_best_epoch(trained, fo
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+def test_distillation_records_its_teacher_and_refuses_a_mismatched_one(trained, folder_dataset):
+    work, _ = trained
+    result = run_train("--data", str(folder_dataset), "--arch", "vgg_small", "--epochs", "1", "--batch-size", "8",
+                       "--precision", "float32", "--teacher", "models/tiny.h5", "--teacher-weight", "0.3",
+                       "--out", "models/student.h5", cwd=work)
+    assert result.returncode == 0, result.stderr
+    card = json.load(open(work / "models" / "student.json"))
+    tiny = json.load(open(work / "models" / "tiny.json"))
+    assert card["architecture"] == "vgg_small" and card["classes"] == CLASSES
+    assert card["training"]["teacher"] == {"path": "models/tiny.h5", "architecture": "baseline",
+                                           "test_accuracy": tiny["metrics"]["test_accuracy"],
+                                           "weight": 0.3, "temperature": 4.0}
+    bigger = run_train("--data", str(folder_dataset), "--arch", "baseline", "--img-size", "64", "--epochs", "1",
+                       "--teacher", "models/tiny.h5", "--out", "models/other.h5", cwd=work)
+    assert bigger.returncode == 2 and "Traceback" not in bigger.stderr
+    assert bigger.stderr.strip().splitlines()[-1] == "error: teacher models/tiny.h5 takes (48, 48, 1) faces, not (64, 64, 1)"
+
+
 def test_cosine_schedule_decays_to_zero_and_plateau_stays_constant():
     from utils.training import learning_rate
     cosine = learning_rate("cosine", 1e-3, 100, 10)
@@ -212,6 +230,8 @@ def test_cosine_runs_its_length_and_plateau_stops_early(tmp_path):
     (["--arch", "nope"], "error: unknown architecture 'nope'"),
     (["--init-from", "no/such.h5"], "error: no model at no/such.h5"),
     (["--erase", "2"], "train.py: error: --erase must be between 0 and 1"),
+    (["--teacher", "no/such.h5"], "error: no model at no/such.h5"),
+    (["--teacher-weight", "1.5"], "train.py: error: --teacher-weight must be between 0 and 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, folder_dataset, tmp_path):
     if "--data" not in args:

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from utils.faces import largest_face, preprocess
+from utils.predict import softmax
 
 # FER2013's own label order (the `emotion` column of fer2013.csv).
 FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -311,3 +312,22 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self._start_epoch(self.epoch + 1)
+
+
+class DistilledBatches(AugmentedBatches):
+    """:class:`AugmentedBatches` whose targets mix the true label with a teacher's answer (distillation).
+
+    The teacher sees each augmented face as the student does; its logits, softened by
+    ``temperature``, tell the student which wrong classes are nearly right (a sad face
+    that looks a little fearful), which a one-hot label cannot (Hinton et al. 2015).
+    ``teacher`` maps a batch of faces to logits; ``weight`` is the teacher's share.
+    """
+
+    def __init__(self, split, num_classes, batch_size, seed, teacher, weight, temperature, **kwargs):
+        super().__init__(split, num_classes, batch_size, seed, **kwargs)
+        self.teacher, self.weight, self.temperature = teacher, weight, temperature
+
+    def __getitem__(self, index):
+        images, onehot = super().__getitem__(index)
+        taught = softmax(self.teacher(images), self.temperature).astype(np.float32)
+        return images, (1 - self.weight) * onehot + self.weight * taught

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from utils import plots
-from utils.models import atomic_write, build_model, load_model, native_bfloat16
+from utils.models import LOGITS_LAYER, atomic_write, build_model, load_model, native_bfloat16
 from utils.predict import Predictor
 
 HISTORY_FILE = "history.csv"
@@ -69,6 +69,23 @@ def copy_weights(source_path, model):
     model.set_weights(source.get_weights())
     return {"path": source_path, "command": card.get("training", {}).get("command"),
             "test_accuracy": card.get("metrics", {}).get("test_accuracy")}
+
+
+def load_teacher(path, classes, input_shape):
+    """A saved model's logits for a batch of faces, for distillation, and what the card records of it.
+
+    Its classes (in order) and input must be the student's: the soft targets are read
+    class by class from its outputs.
+    """
+    teacher, card = load_model(path)
+    if list(card["classes"]) != list(classes):
+        raise ValueError(f"teacher {path} knows {', '.join(card['classes'])}; this data has "
+                         f"{', '.join(classes)}: they must match, in order")
+    if tuple(teacher.input.shape[1:]) != tuple(input_shape):
+        raise ValueError(f"teacher {path} takes {tuple(teacher.input.shape[1:])} faces, not {tuple(input_shape)}")
+    logits = keras.Model(teacher.input, teacher.get_layer(LOGITS_LAYER).output)
+    return logits.predict_on_batch, {"path": path, "architecture": card.get("architecture"),
+                                     "test_accuracy": card.get("metrics", {}).get("test_accuracy")}
 
 
 def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=False):
