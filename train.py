@@ -166,7 +166,6 @@ def main(argv=None):
             start = training.copy_weights(args.init_from, model)
         except (OSError, ValueError) as error:
             fail(str(error))
-    teacher = None
     if args.teacher:
         try:
             teacher, teacher_note = training.load_teacher(args.teacher, dataset.classes, input_shape)
@@ -176,7 +175,7 @@ def main(argv=None):
     run_dir = os.path.join(RUNS_DIR, name)
     done = len(training.read_history(run_dir).get("epoch", [])) if args.resume else 0
     batch_options = dict(augment=not args.no_augment, erase_probability=args.erase, epoch=done)
-    if teacher:
+    if args.teacher:
         batches = data.DistilledBatches(dataset.train, num_classes, args.batch_size, args.seed, teacher,
                                         args.teacher_weight, args.teacher_temperature, **batch_options)
     else:
@@ -205,7 +204,7 @@ def main(argv=None):
     model.load_weights(training.best_weights_path(run_dir))
     shipped = training.to_float32(model, args.arch, input_shape, num_classes)
     card = training.model_card(name, args, dataset, shipped, history, precision, start)
-    if teacher:
+    if args.teacher:
         card["training"]["teacher"] = {**teacher_note, "weight": args.teacher_weight,
                                        "temperature": args.teacher_temperature}
     if args.average_weights:

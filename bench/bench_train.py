@@ -19,6 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "torch", "jax")
 FACES = 2048
+FER2013_TRAIN_FACES = 25837   # train/ less its 10% validation part: one epoch of train.py
 
 
 def measure(arch, precision, batch_size, steps):
@@ -45,7 +46,7 @@ def measure(arch, precision, batch_size, steps):
 
 
 def run_backend(backend, arch, args):
-    """``measure`` in a child process with ``KERAS_BACKEND=backend``; None when it is not installed."""
+    """``measure`` in a child process with ``KERAS_BACKEND=backend``: (figures, None) or (None, why not)."""
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     command = [sys.executable, os.path.abspath(__file__), "--child", arch, "--precision", args.precision,
                "--batch-size", str(args.batch_size), "--steps", str(args.steps)]
@@ -77,7 +78,7 @@ def main():
                 print(f"{arch:<10} {backend:<11} not measured: {error[:80]}")
                 continue
             rate = figures["images_per_s"]
-            print(f"{arch:<10} {backend:<11} {figures['precision']:<15} {rate:>9.0f}  {25838 / rate:>24.0f}")
+            print(f"{arch:<10} {backend:<11} {figures['precision']:<15} {rate:>9.0f}  {FER2013_TRAIN_FACES / rate:>24.0f}")
 
 
 if __name__ == "__main__":

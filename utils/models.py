@@ -62,8 +62,8 @@ def build_vgg(input_shape, num_classes, weights=None, widths=(32, 64, 128, 256),
 def build_vgg_small(input_shape, num_classes, weights=None):
     """The VGG net at 5/8 of its widths (20-40-80-160): 40% of its cost per face.
 
-    Small enough for 500 faces/s with the mirror average on a 2-core CPU without
-    bfloat16 (see bench/bench_predict.py); a student for ``train.py --teacher``.
+    A student for ``train.py --teacher``. Its speed follows less than its cost: on a
+    2-core AVX2 CPU it served 1.7x vgg's faces/s, not 2.5x (bench/bench_predict.py).
     """
     return build_vgg(input_shape, num_classes, weights, widths=(20, 40, 80, 160), name="vgg_small")
 
