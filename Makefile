@@ -32,12 +32,14 @@ $(PY): | system-check
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.runtime-installed: requirements.txt | $(PY)
+$(VENV)/.runtime-installed: requirements.txt requirements-detector.txt | $(PY)
 	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps -r requirements-detector.txt
 	@touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt requirements-xai.txt | $(PY)
+$(VENV)/.dev-installed: requirements.txt requirements-detector.txt requirements-dev.txt requirements-xai.txt | $(PY)
 	$(PY) -m pip install -r requirements-dev.txt
+	$(PY) -m pip install --no-deps -r requirements-detector.txt
 	@touch $@ $(VENV)/.runtime-installed
 
 setup: $(VENV)/.runtime-installed

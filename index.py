@@ -13,6 +13,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from utils.cli import fail, run_cli  # noqa: E402
+from utils.detection import DEFAULT_DETECTOR, DETECTORS, check_detector  # noqa: E402
 
 DEFAULT_MODEL = "models/emotion_model.h5"
 
@@ -21,6 +22,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="a model with its card beside it; the chooser also lists the others in its folder")
+    parser.add_argument("--detector", choices=DETECTORS, default=None,
+                        help=f"how faces are found (default {DEFAULT_DETECTOR}; haar is the 2001 cascade, for comparison)")
     return parser.parse_args(argv)
 
 
@@ -30,11 +33,12 @@ def main(argv=None):
         raise FileNotFoundError(f"no model at {args.model} (train one with train.py, or pass --model PATH)")
     from utils.models import read_card  # imports Keras: seconds, so only once the model is there
     read_card(args.model)  # a missing card is a one-line error now, not a dialog later
+    detector = check_detector(args.detector)
     try:
         import tkinter
 
         from desktop.window import Window
-        window = Window(args.model)
+        window = Window(args.model, detector=detector)
     except ImportError as error:
         fail(f"Tk is not installed ({error}); on Debian/Ubuntu: sudo apt-get install python3-tk")
     except tkinter.TclError as error:

@@ -17,7 +17,7 @@ import time
 
 import cv2
 
-from utils import video
+from utils import detection, video
 from utils.cli import fail, run_cli
 
 # utils.predict.DEFAULT_THRESHOLD (a test checks): importing it would load TensorFlow, which takes
@@ -48,9 +48,11 @@ def parse_args(argv):
     parser.add_argument("--no-display", action="store_true", help="no window (servers, CI)")
     parser.add_argument("--every", type=positive, default=1, metavar="N",
                         help="analyse every Nth frame, showing the last labels in between (default 1)")
-    parser.add_argument("--detect-every", type=positive, default=video.DETECT_EVERY, metavar="N",
+    parser.add_argument("--detector", choices=detection.DETECTORS, default=None,
+                        help=f"how faces are found (default {detection.DEFAULT_DETECTOR}; haar is the 2001 cascade)")
+    parser.add_argument("--detect-every", type=positive, default=None, metavar="N",
                         help="search the whole frame for faces every N analysed frames, tracking in between "
-                             f"(default {video.DETECT_EVERY})")
+                             "(default: " + ", ".join(f"{n} with {d}" for d, n in video.DETECT_EVERY.items()) + ")")
     parser.add_argument("--smooth", type=positive, default=video.SMOOTH_FRAMES, metavar="N",
                         help=f"average a face's labels over its last N analysed frames (default {video.SMOOTH_FRAMES})")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
@@ -169,10 +171,12 @@ def main(argv=None):
     args = parse_args(argv)
     if not os.path.isfile(args.model):
         fail(f"no model at {args.model} (train one with train.py, or pass --model)")
+    detector = detection.check_detector(args.detector)
     with video.VideoSource(args.source) as source:
         from utils.predict import Predictor  # TensorFlow loads slowly: only once the source is known good
         predictor = Predictor.from_path(args.model)
-        analyser = video.VideoAnalyser(predictor, args.threshold, args.every, args.detect_every, args.smooth)
+        analyser = video.VideoAnalyser(predictor, args.threshold, args.every, args.detect_every, args.smooth,
+                                       detector)
         timeline = Timeline(args.csv, predictor.classes)
         writer = AnnotatedVideo(args.output, source.fps) if args.output else None
         window = None if args.no_display else Window()

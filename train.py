@@ -41,7 +41,6 @@ EARLY_STOP_PATIENCE = 10
 PLATEAU_PATIENCE = 4
 SCHEDULE = "plateau"
 ERASE_PROBABILITY = 0.0
-FACE_MARGIN = 0.1
 TEACHER_WEIGHT = 0.5
 TEACHER_TEMPERATURE = 4.0
 RUNS_DIR = "runs"
@@ -97,8 +96,6 @@ def parse_args(argv=None):
                         help="auto: mixed_bfloat16 where the CPU computes bfloat16 natively, else float32")
     parser.add_argument("--no-test-time-flip", dest="test_time_flip", action="store_false",
                         help="do not average each face's prediction with its mirror image's (card: test_time_flip)")
-    parser.add_argument("--face-margin", type=float, default=FACE_MARGIN,
-                        help="margin around a detected face at inference, as a fraction of its size (stored in the card)")
     parser.add_argument("--test-per-person", type=int, default=TEST_PER_PERSON,
                         help="identity: photos of each person held out for testing when the data has no test/")
     parser.add_argument("--lfw-min-faces", type=int, default=LFW_MIN_FACES,
@@ -140,7 +137,7 @@ def main(argv=None):
     identity = args.task == "identity"
     try:
         dataset = data.load_dataset(args.data, args.val_split, args.seed, (args.img_size, args.img_size),
-                                    args.channels, face_margin=args.face_margin if identity else None,
+                                    args.channels, crop_faces=identity,
                                     test_per_class=args.test_per_person if identity else 0,
                                     lfw_min_faces=args.lfw_min_faces)
     except data.DatasetError as error:

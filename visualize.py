@@ -14,6 +14,8 @@ import os
 import re
 import sys
 
+from utils.detection import DEFAULT_DETECTOR, DETECTORS, check_detector
+
 DEFAULT_MODEL = os.path.join("models", "emotion_model.h5")
 DEFAULT_OUT = "visualizations"
 METHODS = ("gradcam", "occlusion", "regions", "shap", "lime")
@@ -60,6 +62,8 @@ def parse_args(argv):
     parser.add_argument("image", help="a photo (JPEG, PNG, WebP, BMP ...)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a saved model with its card (default {DEFAULT_MODEL})")
     parser.add_argument("--face", type=int, default=0, help="which face, 0 being the largest (default 0)")
+    parser.add_argument("--detector", choices=DETECTORS, default=None,
+                        help=f"how faces are found (default {DEFAULT_DETECTOR}; haar is the 2001 cascade)")
     parser.add_argument("--layer", help="the layer Grad-CAM reads (default: the last convolutional map)")
     parser.add_argument("--class", dest="class_name", metavar="CLASS", help="the class to explain, by name or index "
                         "(default: the predicted one)")
@@ -87,15 +91,6 @@ def class_index(name, classes):
     if name.isdigit() and int(name) < len(classes):
         return int(name)
     raise ValueError(f"unknown class '{name}' (classes: {', '.join(classes)})")
-
-
-def choose_face(predictor, image, index):
-    """``(box, crop, whole_image)`` of the face numbered ``index`` (0: the largest)."""
-    boxes, crops, whole = predictor.face_crops(image)
-    if not 0 <= index < len(boxes):
-        raise ValueError(f"--face {index}: the image has {len(boxes)} face{'s' if len(boxes) != 1 else ''} "
-                         f"(0 to {len(boxes) - 1})")
-    return boxes[index], crops[index], whole
 
 
 class Page:
@@ -163,7 +158,7 @@ def regions_table(regions):
     return f"<table><tr><th>region</th><th>intact</th><th>hidden</th><th>drop</th></tr>{rows}</table>"
 
 
-def add_methods(page, methods, predictor, explainer, face, index, layer):
+def add_methods(page, methods, predictor, explainer, face, index, layer, keypoints=None):
     """The explanations asked for, each for class ``index``; SHAP/LIME only note when missing."""
     from utils import explain, plots
     name = predictor.classes[index]
@@ -181,7 +176,7 @@ def add_methods(page, methods, predictor, explainer, face, index, layer):
                                                        f"Occlusion: drop in {name}"),
                  f"Occlusion sensitivity for {name}", ABOUT["occlusion"])
     if "regions" in methods:
-        regions = explain.region_sensitivity(predictor, face, index)
+        regions = explain.region_sensitivity(predictor, face, index, keypoints)
         page.add("regions", plots.region_figure(face, regions, name), f"Facial regions for {name}",
                  ABOUT["regions"], regions_table(regions))
     for method, compute, label in (("shap", explain.shap_map, "SHAP"), ("lime", explain.lime_map, "LIME")):
@@ -199,10 +194,12 @@ def add_methods(page, methods, predictor, explainer, face, index, layer):
 def main(argv=None):
     args = parse_args(argv)
     methods = parse_methods(args.methods)
+    detector = check_detector(args.detector)
     from utils.explain import Explainer
     from utils.images import read_image
     from utils.plots import input_figure
     from utils.predict import Predictor
+    from utils.steps import describe_alignment
 
     image = read_image(args.image)
     if not os.path.isfile(args.model):
@@ -212,19 +209,21 @@ def main(argv=None):
     index = class_index(args.class_name, predictor.classes)
     if args.layer:
         explainer.check_cam_layer(args.layer)
-    box, crop, whole = choose_face(predictor, image, args.face)
-    if whole:
+    chosen = predictor.choose_face(image, args.face, detector=detector)
+    if chosen.prediction["whole_image"]:
         print("note: no face found; explaining the whole image", file=sys.stderr)
-    face = predictor.preprocess(crop)
+    face = chosen.input
     probabilities = predictor.probabilities(face[None])[0]
     predicted = int(probabilities.argmax())
     index = predicted if index is None else index
 
     os.makedirs(args.out, exist_ok=True)
     page = Page(args.out)
-    page.add("00_input", input_figure(image, box, face, whole), "Input", ABOUT["input"])
+    page.add("00_input", input_figure(image, chosen.prediction, chosen.crop, face), "Input",
+             f"{describe_alignment(chosen.prediction, chosen.crop.angle)} {ABOUT['input']}")
     add_layers(page, explainer, face, dict(zip(predictor.classes, probabilities)))
-    add_methods(page, methods, predictor, explainer, face, index, args.layer)
+    add_methods(page, methods, predictor, explainer, face, index, args.layer,
+                chosen.crop.keypoints_at(*face.shape[:2]))
     heading = (f"{os.path.basename(args.image)}: {predictor.classes[predicted]} "
                f"({probabilities[predicted]:.0%}), explaining {predictor.classes[index]}")
     path = page.write(heading)

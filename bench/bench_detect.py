@@ -1,14 +1,17 @@
-"""What each face search (utils.faces.find_faces) costs and which face sizes it finds.
+"""BlazeFace beside the Haar cascade: cost per frame, recall by face size and by tilt, and a class photo.
 
     python bench/bench_detect.py [--yale dataset/yalefaces]
 
-Rows: "thorough", "fast" (the coarse search, then the thorough one when it finds
-nothing) and the coarse search alone. Cost: CPU milliseconds per search, one thread,
-on the web benchmark's busy 640x480 frame (the astronaut), and on the same frame upside
-down, where no face is found (so "fast" pays for both searches). Recall: each Yale photo
-(one face each; ``make data``) is shrunk so its face is 50-140 px wide and pasted at a
-random place on a grey 640x480 frame; a face counts as found when a box overlaps it by IoU > 0.4. Without the Yale
-faces only the cost is printed.
+Cost: CPU milliseconds per search of a 640x480 frame (the astronaut), one thread,
+"fast" (video) and "thorough" (photos). Recall: each Yale photo (one face each;
+``make data PEOPLE=...`` puts them in dataset/yalefaces) is shrunk so its face is
+24-200 px wide and pasted at a random place on a grey 640x480 frame (thorough search),
+then, at 100 px, turned 0-45 degrees about its face. A face counts as found when a
+found box's centre lies within half a face of the true centre and its width is within
+a factor of two. Class photos: 30 Yale heads (faces 100 and 160 px) in a 6x5 grid on
+1800x1200, 2400x1600 and 3000x2000 backgrounds; found / 30, with the search's time and
+any extra boxes. The true face boxes come from the Haar cascade at full resolution with
+fine steps on the original photo (it finds every Yale face there).
 """
 import argparse
 import glob
@@ -21,36 +24,78 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.bench_web import one_face_jpeg  # noqa: E402
-from utils import faces  # noqa: E402
-from utils.video import iou  # noqa: E402
+from utils import detection  # noqa: E402
 
 FRAME = (480, 640)
-FACE_WIDTHS = (50, 60, 75, 100, 140)
+FACE_WIDTHS = (24, 32, 40, 50, 75, 100, 140, 200)
+TILTS = (0, 15, 25, 35, 45)
+CLASS_PHOTOS = ((1800, 1200), (2400, 1600), (3000, 2000))
+CLASS_FACES = (100, 160)
 
 
-def yale_frames(folder, seed=0):
-    """``(frame, face_width, true_box)`` for every Yale photo at every face width."""
-    rng = np.random.default_rng(seed)
-    cases = []
+def yale_faces(folder):
+    """``[(photo, (x, y, w, h))]``: every Yale photo with its face box."""
+    photos = []
     for path in sorted(glob.glob(os.path.join(folder, "*", "*.png"))):
-        photo = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-        # The reference face: the cascade at full resolution and fine steps finds it in every photo.
-        found = faces.detect_faces(photo, max_side=max(photo.shape), min_fraction=60 / min(photo.shape),
-                                   scale_step=1.05)
-        if not found:
-            continue
-        x, y, w, h = found[0]
-        for width in FACE_WIDTHS:
-            scale = width / w
-            small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            frame = np.full(FRAME, 128, np.uint8)
-            top, left = rng.integers(0, FRAME[0] - small.shape[0]), rng.integers(0, FRAME[1] - small.shape[1])
-            frame[top:top + small.shape[0], left:left + small.shape[1]] = small
-            cases.append((frame, width, (left + x * scale, top + y * scale, w * scale, h * scale)))
-    return cases
+        photo = cv2.imread(path)
+        found = detection.haar_faces(photo, max_side=max(photo.shape), min_fraction=60 / min(photo.shape[:2]),
+                                     scale_step=1.05)
+        if found:
+            photos.append((photo, found[0].box))
+    return photos
 
 
-def cpu_ms(search, frame, repeats=30):
+def found(faces, centre, width):
+    return any(abs(fx + fw / 2 - centre[0]) < width / 2 and abs(fy + fh / 2 - centre[1]) < width / 2
+               and 0.5 < fw / width < 2 for fx, fy, fw, fh in (face.box for face in faces))
+
+
+def pasted(photo, box, width, rng, degrees=0):
+    """``(frame, face centre)``: the photo scaled so its face is ``width`` px, turned, on a grey frame."""
+    x, y, w, h = box
+    scale = width / w
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:FRAME[0], :FRAME[1]]
+    centre = ((x + w / 2) * scale, (y + h / 2) * scale)
+    if degrees:
+        small = cv2.warpAffine(small, cv2.getRotationMatrix2D(centre, degrees, 1.0), small.shape[1::-1],
+                               borderMode=cv2.BORDER_REPLICATE)
+    frame = np.full((*FRAME, 3), 128, np.uint8)
+    top = int(rng.integers(0, FRAME[0] - small.shape[0] + 1))
+    left = int(rng.integers(0, FRAME[1] - small.shape[1] + 1))
+    frame[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return frame, (left + centre[0], top + centre[1])
+
+
+def recall(photos, detector, width, degrees=0, seed=0):
+    rng = np.random.default_rng(seed)
+    hits = []
+    for photo, box in photos:
+        frame, centre = pasted(photo, box, width, rng, degrees)
+        hits.append(found(detection.find_faces(frame, "thorough", detector), centre, width))
+    return float(np.mean(hits))
+
+
+def class_photo(photos, face_width, size, seed=1):
+    """30 heads in a 6x5 grid on a flat background of a random colour: ``(photo, face centres)``."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = rng.integers(100, 200, 3)
+    centres = []
+    for index in range(30):
+        photo, (x, y, w, h) = photos[(index * 11) % len(photos)]
+        margin = int(w * 0.35)
+        head = photo[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin]
+        head = cv2.resize(head, None, fx=face_width / w, fy=face_width / w, interpolation=cv2.INTER_AREA)
+        row, column = divmod(index, 6)
+        top, left = int(height * (0.1 + row * 0.16)), int(width * (0.05 + column * 0.15))
+        canvas[top:top + head.shape[0], left:left + head.shape[1]] = head
+        offset = min(margin, x, y) * face_width / w
+        centres.append((left + offset + face_width / 2, top + offset + face_width / 2))
+    return canvas, centres
+
+
+def cpu_ms(search, frame, repeats=20):
     search(frame)
     start = time.process_time()
     for _ in range(repeats):
@@ -63,23 +108,36 @@ def main():
     parser.add_argument("--yale", default="dataset/yalefaces", help="the Yale faces folder (one folder per person)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    busy = cv2.imdecode(np.frombuffer(one_face_jpeg(), np.uint8), cv2.IMREAD_GRAYSCALE)
-    cases = yale_frames(args.yale) if os.path.isdir(args.yale) else []
-    if not cases:
-        print(f"no Yale faces at {args.yale} (make data): printing the cost only")
-    searches = {name: (lambda image, name=name: faces.find_faces(image, name)) for name in faces.DETAILS}
-    searches["coarse only"] = lambda image: faces.detect_faces(image, **faces.FAST_SEARCH)
-    header = f"{'search':<12} {'CPU ms':>7} {'no face':>8}"
-    print(header + "".join(f" {f'{width} px':>7}" for width in FACE_WIDTHS) if cases else header)
-    for name, search in searches.items():
-        line = f"{name:<12} {cpu_ms(search, busy):>7.1f} {cpu_ms(search, busy[::-1].copy()):>8.1f}"
-        for width in FACE_WIDTHS if cases else ():
-            hits = [any(iou(box, found) > 0.4 for found in search(frame))
-                    for frame, size, box in cases if size == width]
-            line += f" {np.mean(hits):>7.2f}"
-        print(line)
-    if cases:
-        print(f"recall over {len(cases) // len(FACE_WIDTHS)} Yale photos per face width (fraction found)")
+    frame = cv2.resize(cv2.imdecode(np.frombuffer(one_face_jpeg(), np.uint8), cv2.IMREAD_COLOR), FRAME[::-1])
+    print("CPU ms per 640x480 frame, one thread")
+    for detector in detection.DETECTORS:
+        costs = ", ".join(f"{detail} {cpu_ms(lambda image: detection.find_faces(image, detail, detector), frame):.1f}"
+                          for detail in detection.DETAILS)
+        print(f"  {detector:<10} {costs}")
+    photos = yale_faces(args.yale) if os.path.isdir(args.yale) else []
+    if not photos:
+        print(f"no Yale faces at {args.yale} (make data PEOPLE=...): printing the cost only")
+        return 0
+    print(f"\nrecall by face width, {len(photos)} Yale photos on 640x480 (thorough search)")
+    print("  " + " " * 10 + "".join(f"{f'{width} px':>8}" for width in FACE_WIDTHS))
+    for detector in detection.DETECTORS:
+        print(f"  {detector:<10}" + "".join(f"{recall(photos, detector, width):>8.2f}" for width in FACE_WIDTHS))
+    print("\nrecall by tilt, faces 100 px wide")
+    print("  " + " " * 10 + "".join(f"{f'{tilt} deg':>8}" for tilt in TILTS))
+    for detector in detection.DETECTORS:
+        print(f"  {detector:<10}" + "".join(f"{recall(photos, detector, 100, tilt):>8.2f}" for tilt in TILTS))
+    print("\nclass photo, 30 faces: found (extra boxes), seconds of the thorough search")
+    for detector in detection.DETECTORS:
+        cells = []
+        for size in CLASS_PHOTOS:
+            for face_width in CLASS_FACES:
+                photo, centres = class_photo(photos, face_width, size)
+                start = time.perf_counter()
+                faces = detection.find_faces(photo, "thorough", detector)
+                seconds = time.perf_counter() - start
+                hits = sum(found(faces, centre, face_width) for centre in centres)
+                cells.append(f"{size[0]}x{size[1]} {face_width}px: {hits}/30 (+{len(faces) - hits}) {seconds:.2f}s")
+        print(f"  {detector:<10} " + "; ".join(cells))
     return 0
 
 

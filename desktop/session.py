@@ -12,7 +12,7 @@ import threading
 import cv2
 from matplotlib.figure import Figure
 
-from utils import explain, faces, identity, plots, video
+from utils import explain, identity, plots, video
 from utils.explain import layer_kind
 from utils.jobs import ROOT
 from utils.predict import DEFAULT_THRESHOLD
@@ -35,8 +35,9 @@ def message_figure(text):
 
 
 class Session:
-    def __init__(self, threshold=DEFAULT_THRESHOLD):
+    def __init__(self, threshold=DEFAULT_THRESHOLD, detector=None):
         self.model = None
+        self.detector = detector  # "blazeface", "haar", or None for the default
         self.image = None
         self.predictions = []
         self.selected = 0
@@ -89,12 +90,12 @@ class Session:
     # ---- picture and faces -----------------------------------------------------
     def predict(self, image):
         """Every face in a still BGR image as a prediction dict (see DESIGN.md), largest first."""
-        found = self.model.predictor.predict_image(image, self.threshold)
+        found = self.model.predictor.predict_image(image, self.threshold, detector=self.detector)
         return [dict(face, id=index + 1) for index, face in enumerate(found)]
 
     def start_live(self):
         """Webcam frames from now on go through the tracker and label smoothing ``real_time.py`` uses."""
-        self._live = video.VideoAnalyser(self.model.predictor, self.threshold)
+        self._live = video.VideoAnalyser(self.model.predictor, self.threshold, detector=self.detector)
 
     def stop_live(self):
         self._live = None
@@ -166,10 +167,7 @@ class Session:
 
     def face_input(self, index=None):
         """The selected (or ``index``) face as the model sees it: cropped, gray, resized, in [0, 1]."""
-        face = self.predictions[self.selected if index is None else index]
-        predictor = self.model.predictor
-        crop = faces.crop_face(faces.to_gray(self.image), face["box"], predictor.margin)
-        return predictor.preprocess(crop)
+        return self.model.predictor.face_input(self.image, self.predictions[self.selected if index is None else index])
 
     # ---- explanations ------------------------------------------------------------
     def layer_names(self, kind):
@@ -236,7 +234,7 @@ class Session:
             return message_figure("There is no identity model yet: press 'Train identity model'.")
         face = self.face
         result = identity.compare(self.model, self.identity.get(), self.image, self.threshold,
-                                  box=None if face["whole_image"] else face["box"])
+                                  face=None if face["whole_image"] else face)
         figure = result.figure()
         if self.true_person is not None:
             mark = "right" if result.identity["label"] == self.true_person else "wrong"
@@ -253,5 +251,6 @@ class Session:
         """How much hiding each facial region (eyes, mouth ...) lowers a class's probability."""
         class_name = class_name or self.face["label"]
         face = self.face_input()
-        regions = explain.region_sensitivity(self.model.predictor, face, self.classes.index(class_name))
+        keypoints = self.model.predictor.crop(self.image, self.face).keypoints_at(*face.shape[:2])
+        regions = explain.region_sensitivity(self.model.predictor, face, self.classes.index(class_name), keypoints)
         return plots.region_figure(face, regions, class_name)

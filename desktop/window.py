@@ -41,10 +41,10 @@ def make_root():
 
 
 class Window:
-    def __init__(self, model_path, root=None):
+    def __init__(self, model_path, root=None, detector=None):
         self.root = root or make_root()
         self.root.title("EmoDetect-Pro")
-        self.session = Session()
+        self.session = Session(detector=detector)
         self.worker = Worker()
         self.camera = None
         self.models_folder = os.path.dirname(os.path.abspath(model_path))

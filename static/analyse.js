@@ -17,6 +17,15 @@
     if (last) flagUncertain();
   });
 
+  const detectorSelect = document.getElementById("detector");
+  const keypointsBox = document.getElementById("keypoints");
+  detectorSelect.value = EMO.detector();
+  detectorSelect.addEventListener("change", () => {
+    EMO.setDetector(detectorSelect.value);
+    if (last) analyse(last.file);
+  });
+  keypointsBox.addEventListener("change", () => last && drawPhoto());
+
   fileInput.addEventListener("change", () => fileInput.files[0] && analyse(fileInput.files[0]));
   for (const name of ["dragenter", "dragover"]) {
     drop.addEventListener(name, (event) => { event.preventDefault(); drop.classList.add("dragging"); });
@@ -35,7 +44,7 @@
     try {
       const answer = await EMO.post("/api/predict", file);
       const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
-      last = { bitmap, answer };
+      last = { bitmap, answer, file };
       EMO.rememberPhoto(file);
       drawPhoto();
       showFaces(answer);
@@ -71,7 +80,26 @@
       ctx.fillRect(x, Math.max(0, y - height), ctx.measureText(text).width + 10, height);
       ctx.fillStyle = "#fff";
       ctx.fillText(text, x + 5, Math.max(0, y - height) + height - 6);
+      if (keypointsBox.checked) drawKeypoints(ctx, face.keypoints, line);
     });
+  }
+
+  /* The detector's keypoints as dots, and the eye line the face is turned upright by. */
+  function drawKeypoints(ctx, points, line) {
+    if (points.right_eye && points.left_eye) {
+      ctx.strokeStyle = "#ffdc00";
+      ctx.lineWidth = line;
+      ctx.beginPath();
+      ctx.moveTo(...points.right_eye);
+      ctx.lineTo(...points.left_eye);
+      ctx.stroke();
+    }
+    ctx.fillStyle = "#00c8ff";
+    for (const [x, y] of Object.values(points)) {
+      ctx.beginPath();
+      ctx.arc(x, y, line * 1.5, 0, 2 * Math.PI);
+      ctx.fill();
+    }
   }
 
   /* One card per face: label, confidence, softmax bars; Grad-CAM arrives a moment later. */

@@ -12,12 +12,17 @@ const EMO = {
   },
   setThreshold(value) { localStorage.setItem("threshold", String(value)); },
 
+  /* The face detector chosen on the Analyse page ("blazeface" or "haar"); every page uses it, so face numbers agree. */
+  detector() { return localStorage.getItem("detector") || "blazeface"; },
+  setDetector(value) { localStorage.setItem("detector", value); },
+
   /* POST an image (Blob or File) with extra fields; resolves to the JSON answer, rejects with its error. */
   async post(url, image, fields = {}) {
     const form = new FormData();
     form.append("file", image, image.name || "image.jpg");
     form.append("model", EMO.model());
     form.append("threshold", EMO.threshold());
+    form.append("detector", EMO.detector());
     for (const [key, value] of Object.entries(fields)) form.append(key, value);
     const response = await fetch(url, { method: "POST", body: form });
     return EMO.answer(response);
@@ -25,7 +30,7 @@ const EMO = {
 
   /* POST one video frame as the raw JPEG body (no multipart to parse), the fields in the query string. */
   async postFrame(url, frame, fields = {}) {
-    const query = new URLSearchParams({ model: EMO.model(), threshold: EMO.threshold(), ...fields });
+    const query = new URLSearchParams({ model: EMO.model(), threshold: EMO.threshold(), detector: EMO.detector(), ...fields });
     const response = await fetch(`${url}?${query}`, { method: "POST", body: frame, headers: { "Content-Type": "image/jpeg" } });
     return EMO.answer(response);
   },

@@ -56,6 +56,9 @@
     document.getElementById("input-image").src = answer.input.image;
     document.getElementById("prediction").textContent = `${face.label} (${EMO.percent(face.confidence)})`;
     document.getElementById("whole").hidden = !face.whole_image;
+    document.getElementById("alignment-text").textContent = answer.alignment.text;
+    document.getElementById("alignment-photo").src = answer.alignment.photo;
+    document.getElementById("alignment-crop").src = answer.alignment.crop;
     EMO.bars(document.getElementById("summary-bars"), face.probabilities, face.label);
     renderSteps([answer.input, ...answer.layers], face);
     renderKernels(answer.kernels);

@@ -21,7 +21,7 @@ def make_card(name, classes=FER_CLASSES, arch="baseline", size=48, channels=1):
     return {
         "name": name, "task": "emotion", "classes": list(classes),
         "input": {"height": size, "width": size, "channels": channels},
-        "preprocessing": {"color": "gray", "scale": [0, 1], "face_margin": 0.1},
+        "preprocessing": {"color": "gray", "scale": [0, 1], "crop": "aligned"},
         "architecture": arch, "parameters": 0,
         "training": {"data": "fixture", "train_images": 0, "val_images": 0, "val_fraction": 0.1,
                      "seed": 0, "epochs": 0, "batch_size": 8, "precision": "float32", "command": "fixture"},

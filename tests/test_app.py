@@ -17,7 +17,7 @@ from PIL import Image
 
 from app import ROOT, create_app, main
 
-PREDICTION_KEYS = {"box", "label", "confidence", "probabilities", "uncertain", "whole_image"}
+PREDICTION_KEYS = {"box", "score", "keypoints", "label", "confidence", "probabilities", "uncertain", "whole_image"}
 
 
 # ---- fixtures --------------------------------------------------------------------------
@@ -183,6 +183,15 @@ def test_fast_detail_finds_the_face_and_bad_detail_is_400(client, astronaut_jpg,
     assert response.status_code == 400 and "'detail' must be one of thorough, fast" in response.get_json()["error"]
 
 
+def test_the_haar_detector_can_be_chosen_by_name(client, astronaut_jpg, astronaut_face_box):
+    haar = post_file(client, "/api/predict", astronaut_jpg, detector="haar").get_json()["faces"]
+    assert len(haar) == 1 and near(haar[0]["box"], astronaut_face_box) and haar[0]["keypoints"] == {}
+    blazeface = post_file(client, "/api/predict", astronaut_jpg, detector="blazeface").get_json()["faces"]
+    assert len(blazeface[0]["keypoints"]) == 6
+    response = post_file(client, "/api/predict", astronaut_jpg, detector="mtcnn")
+    assert response.status_code == 400 and "'detector' must be one of blazeface, haar" in response.get_json()["error"]
+
+
 def test_no_face_classifies_the_whole_image(client):
     answer = post_file(client, "/api/predict", encode(np.full((120, 160, 3), 128, np.uint8))).get_json()
     assert len(answer["faces"]) == 1
@@ -224,6 +233,9 @@ def test_explain_returns_every_step(client, app, astronaut_jpg):
     assert is_png_url(answer["gradcam"]["overlay"]) and is_png_url(answer["gradcam"]["heatmap"])
     assert [row["region"] for row in answer["regions"]["rows"]][:2] == ["forehead/brows", "eyes"]
     assert set(answer["face"]) == PREDICTION_KEYS and answer["faces"] == 1
+    alignment = answer["alignment"]
+    assert is_png_url(alignment["photo"]) and is_png_url(alignment["crop"]) and "eyes" in alignment["text"]
+    assert abs(alignment["angle"]) < 10  # the astronaut holds her head nearly upright
 
 
 def test_explain_any_class_and_layer(client, astronaut_jpg):
@@ -293,7 +305,12 @@ def test_image_formats_are_read_correctly(client, astronaut_bgr, astronaut_face_
         "webp": lambda: pil_bytes(rgb, "WEBP", quality=90),
     }[kind]()
     faces = post_file(client, "/api/predict", data).get_json()["faces"]
-    assert any(near(face["box"], astronaut_face_box) for face in faces if not face["whole_image"])
+    found = [face for face in faces if not face["whole_image"] and near(face["box"], astronaut_face_box)]
+    assert len(found) == 1
+    # Keypoints are in the upright photo's pixels too: inside the box, the eyes above the mouth.
+    (x, y, w, h), points = found[0]["box"], found[0]["keypoints"]
+    assert all(x <= px <= x + w and y <= py <= y + h for px, py in points.values())
+    assert points["right_eye"][0] < points["left_eye"][0] and points["left_eye"][1] < points["mouth"][1]
 
 
 def test_uploads_never_touch_the_disk(client, astronaut_bgr, monkeypatch):

@@ -14,7 +14,9 @@ import pytest
 
 from utils import explain
 from utils.explain import Explainer
+from utils.faces import canonical_keypoints
 from utils.predict import Predictor
+from utils.regions import REGION_LAYOUT, region_boxes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_MODEL = os.environ.get("EMODETECT_XAI_MODEL", os.path.join(ROOT, "models", "emotion_model.h5"))
@@ -59,7 +61,7 @@ def explainer(predictor):
 @pytest.fixture(scope="module")
 def face(predictor, astronaut_bgr):
     _, crops, _ = predictor.face_crops(astronaut_bgr)
-    return predictor.preprocess(crops[0])
+    return predictor.preprocess(crops[0].image)
 
 
 # ---- layer outputs and Grad-CAM ------------------------------------------------------
@@ -114,7 +116,7 @@ def test_occlusion_finds_the_area_the_model_reads_in_one_batch():
 
 def test_region_sensitivity_blames_the_mouth():
     regions = explain.region_sensitivity(AreaModel(top=34, left=18, size=6), bright_mouth_face(), class_index=1)
-    assert [r["region"] for r in regions] == list(explain.FACE_REGIONS)
+    assert [r["region"] for r in regions] == list(REGION_LAYOUT)
     by_name = {r["region"]: r for r in regions}
     assert max(regions, key=lambda r: r["drop"])["region"] == "mouth"
     assert by_name["forehead/brows"]["drop"] == pytest.approx(0.0, abs=1e-6)
@@ -125,9 +127,37 @@ def test_region_sensitivity_blames_the_mouth():
                                                                       + by_name["mouth"]["drop"])
 
 
-def test_region_sensitivity_on_a_real_model(predictor, face):
-    regions = explain.region_sensitivity(predictor, face)
-    assert len(regions) == 5 and all(np.isfinite(r["drop"]) for r in regions)
+def test_regions_sit_on_the_faces_own_keypoints():
+    """A face whose mouth and nose sit 6 px to the right and 3 px lower than the canonical
+    face's gets its mouth and nose boxes moved the same; the eyes' stay put."""
+    canonical = canonical_keypoints(48, 48)
+    moved = dict(canonical, mouth=(canonical["mouth"][0] + 6, canonical["mouth"][1] + 3),
+                 nose=(canonical["nose"][0] + 6, canonical["nose"][1] + 3))
+    before, after = region_boxes((48, 48)), region_boxes((48, 48), moved)
+    for name in ("mouth", "nose"):
+        (x0, y0, w0, h0), (x1, y1, w1, h1) = before[name][0], after[name][0]
+        assert (x1 - x0, y1 - y0, w1, h1) == (6, 3, w0, h0)
+    assert after["eyes"] == before["eyes"] and after["cheeks"] == before["cheeks"]
+    mx, my = canonical["mouth"]
+    x, y, w, h = before["mouth"][0]
+    assert x <= mx <= x + w and y <= my <= y + h
+    # The regions scale with the eyes: a face twice as large gets boxes twice as large.
+    doubled = region_boxes((96, 96), {name: (2 * px, 2 * py) for name, (px, py) in canonical.items()})
+    assert doubled["mouth"][0][2] == pytest.approx(2 * w, abs=1)
+
+
+def test_region_sensitivity_on_a_real_model_is_the_probability_each_region_takes_away(predictor, face):
+    keypoints = canonical_keypoints(48, 48)
+    regions = explain.region_sensitivity(predictor, face, class_index=3, keypoints=keypoints)
+    intact = predictor.probabilities(face[None])[0, 3]
+    for region in regions:
+        mask = np.zeros((48, 48), dtype=bool)
+        for x, y, w, h in region["boxes"]:
+            mask[y:y + h, x:x + w] = True
+        hidden = predictor.probabilities(explain.hide(face, mask)[None])[0, 3]
+        assert region["probability"] == pytest.approx(hidden, abs=1e-5)
+        assert region["drop"] == pytest.approx(intact - hidden, abs=1e-5)
+    assert regions[3]["boxes"] == region_boxes(face.shape, keypoints)["mouth"]
 
 
 def test_rank_correlation_of_a_constant_map_is_zero():
@@ -194,7 +224,7 @@ def real_faces(shipped, astronaut_bgr):
     for image in [astronaut_bgr] + [decode_image(data) for data in yale_images()]:
         _, crops, whole = predictor.face_crops(image)
         if not whole:
-            faces.append(predictor.preprocess(crops[0]))
+            faces.append(predictor.preprocess(crops[0].image))
     assert len(faces) >= 30
     return np.stack(faces)
 

@@ -1,63 +1,94 @@
-"""Face detection on a real photo, crops, and train/serve preprocessing parity."""
+"""Faces cut out upright on the canonical face, the whole-image stand-in, and train/serve preprocessing parity."""
 import cv2
 import numpy as np
 import pytest
 
 from utils import data, faces
+from utils.detection import Face
+from utils.images import decode_image
 
 
-def iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return w * h / (aw * ah + bw * bh - w * h)
+def dots_picture(points, size=(300, 400)):
+    """A dark picture with a bright dot at each point: where a crop puts them can be seen in its pixels."""
+    picture = np.full((*size, 3), 40, np.uint8)
+    for x, y in points:
+        cv2.circle(picture, (int(round(x)), int(round(y))), 3, (255, 255, 255), -1)
+    return picture
 
 
-def test_detects_the_astronaut_face(astronaut_bgr, astronaut_face_box):
-    boxes = faces.detect_faces(astronaut_bgr)
-    assert len(boxes) == 1
-    assert iou(boxes[0], astronaut_face_box) > 0.7
+def bright_spots(image, count):
+    """The centres of the ``count`` largest bright blobs of a gray image, left to right."""
+    _, labels, stats, centres = cv2.connectedComponentsWithStats((image > 128).astype(np.uint8))
+    largest = np.argsort(stats[1:, cv2.CC_STAT_AREA])[::-1][:count] + 1
+    return sorted(tuple(centres[i]) for i in largest)
 
 
-def test_fast_search_finds_a_large_face_coarsely(astronaut_bgr, astronaut_face_box, monkeypatch):
-    searches = []
-    detect = faces.detect_faces
-    monkeypatch.setattr(faces, "detect_faces", lambda image, **options: searches.append(options) or detect(image, **options))
-    boxes = faces.find_faces(astronaut_bgr, "fast")
-    assert len(boxes) == 1 and iou(boxes[0], astronaut_face_box) > 0.7
-    assert searches == [faces.FAST_SEARCH]                 # found coarsely: no second search
+def test_the_canonical_face_was_measured_on_fer2013():
+    geometry = faces.canonical_face()
+    assert geometry["frame"] == [48, 48] and geometry["found"] > 0.9 * geometry["faces"]
+    points = geometry["keypoints"]
+    assert 12 < points["right_eye"][0] < 19 < 29 < points["left_eye"][0] < 36
+    assert points["right_eye"][1] == pytest.approx(points["left_eye"][1], abs=1.5)
+    assert points["right_eye"][1] < points["nose"][1] < points["mouth"][1]
 
 
-def test_fast_search_falls_back_to_the_thorough_one(astronaut_bgr, astronaut_face_box):
-    """Squeezed to 640x480 the astronaut escapes the coarse search; the thorough one still finds her."""
-    squeezed = cv2.resize(astronaut_bgr, (640, 480))
-    assert faces.detect_faces(squeezed, **faces.FAST_SEARCH) == []
-    boxes = faces.find_faces(squeezed, "fast")
-    assert boxes == faces.find_faces(squeezed, "thorough") and len(boxes) == 1
-    with pytest.raises(ValueError, match="unknown detail 'quick'"):
-        faces.find_faces(squeezed, "quick")
+@pytest.mark.parametrize("degrees", [0, 30, -40])
+def test_a_tilted_face_is_cut_out_with_its_eyes_on_the_canonical_ones(degrees):
+    """Two dots stand for the eyes of a face turned ``degrees``; the crop must hold them level,
+    where the canonical face has its eyes, whatever the crop's size."""
+    centre, half = np.array([200.0, 150.0]), 30.0
+    turn = np.radians(degrees)
+    offset = half * np.array([np.cos(turn), np.sin(turn)])
+    eyes = {"right_eye": tuple(centre - offset), "left_eye": tuple(centre + offset)}
+    face = Face((140, 90, 120, 120), 0.9, eyes)
+    crop = faces.aligned_crop(dots_picture(eyes.values()), face)
+    side = crop.image.shape[0]
+    assert crop.image.shape == (side, side)
+    expected = faces.canonical_keypoints(side, side)
+    found = bright_spots(crop.image, 2)
+    for (x, y), name in zip(found, faces.EYES):
+        assert (x, y) == pytest.approx(expected[name], abs=1.5)
+    assert crop.angle == pytest.approx(-degrees, abs=1.5)   # the canonical eye line itself tilts by under a degree
+    # Eyes 60 px apart in the picture: the crop is as wide as the face is there.
+    unit = faces.canonical_keypoints(1, 1)
+    assert side == round(60 / np.hypot(*np.subtract(unit["left_eye"], unit["right_eye"])))
 
 
-def test_boxes_are_in_full_size_pixels_and_largest_first(astronaut_bgr):
-    small = cv2.resize(astronaut_bgr, (360, 360))
-    canvas = np.full((600, 900, 3), 255, np.uint8)
-    canvas[40:552, 10:522] = astronaut_bgr
-    canvas[200:560, 530:890] = small
-    boxes = faces.detect_faces(canvas)
-    assert len(boxes) == 2
-    assert boxes[0][2] > boxes[1][2]
-    assert boxes[0][0] < 522 <= boxes[1][0]
+def test_the_crop_maps_back_to_the_picture():
+    face = Face((100, 80, 90, 90), 0.9, {"right_eye": (120.0, 110.0), "left_eye": (170.0, 120.0)})
+    crop = faces.aligned_crop(np.zeros((300, 300), np.uint8), face)
+    back = crop.to_picture([crop.keypoints["right_eye"], crop.keypoints["left_eye"]])
+    np.testing.assert_allclose(back, [(120, 110), (170, 120)], atol=1e-6)
+    small = crop.keypoints_at(48, 48)
+    assert small["right_eye"] == pytest.approx(faces.canonical_keypoints(48, 48)["right_eye"], abs=1e-6)
 
 
-def test_no_face_in_a_blank_image():
-    assert faces.detect_faces(np.full((240, 320, 3), 128, np.uint8)) == []
+def test_a_face_without_keypoints_is_framed_from_its_box():
+    """Haar gives only a box: the eyes are placed where they sit on average in its boxes."""
+    box = (50, 40, 100, 100)
+    expected_eyes = [(50 + fx * 100, 40 + fy * 100) for fx, fy in
+                     (faces.canonical_face()["haar_box_keypoints"][name] for name in faces.EYES)]
+    crop = faces.aligned_crop(dots_picture(expected_eyes, (240, 240)), Face(box, 0.6))
+    found = bright_spots(crop.image, 2)
+    side = crop.image.shape[0]
+    for (x, y), name in zip(found, faces.EYES):
+        assert (x, y) == pytest.approx(faces.canonical_keypoints(side, side)[name], abs=1.5)
 
 
-def test_crop_adds_margin_and_stays_inside():
-    image = np.zeros((100, 100), np.uint8)
-    assert faces.crop_face(image, (20, 20, 50, 50), 0.1).shape == (60, 60)
-    assert faces.crop_face(image, (0, 0, 50, 50), 0.2).shape == (60, 60)
+def test_the_whole_image_stands_in_with_the_canonical_keypoints():
+    picture = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    crop = faces.whole_image_crop(picture)
+    np.testing.assert_array_equal(crop.image, faces.to_gray(picture))
+    assert crop.keypoints["mouth"] == pytest.approx(faces.canonical_keypoints(60, 80)["mouth"])
+    assert crop.angle == 0.0
+
+
+def test_a_cut_out_face_goes_back_on_a_grey_square():
+    face = np.arange(48 * 48, dtype=np.uint32).reshape(48, 48).astype(np.uint8)
+    square = faces.on_grey_square(face, 24)
+    assert square.shape == (96, 96)
+    np.testing.assert_array_equal(square[24:72, 24:72], face)
+    assert (square[:24] == 128).all() and (square[:, 72:] == 128).all()
 
 
 @pytest.mark.parametrize("image", [
@@ -73,12 +104,16 @@ def test_preprocess_any_image_to_the_model_input(image):
     assert faces.preprocess(image, 48, 48, 3).shape == (48, 48, 3)
 
 
-def test_training_and_serving_see_the_same_pixels(tmp_path):
-    """A face file read by the training loader equals the same face preprocessed at inference."""
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_training_and_serving_see_the_same_pixels(tmp_path, suffix):
+    """A face file read by the training loader equals the same file's bytes decoded the way an
+    upload is (Pillow, EXIF, BGR) and preprocessed for serving."""
     rng = np.random.default_rng(0)
-    face = rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    face = cv2.GaussianBlur(rng.integers(0, 256, (64, 64), dtype=np.uint8), (0, 0), 1.5)
     (tmp_path / "happy").mkdir()
-    cv2.imwrite(str(tmp_path / "happy" / "a.png"), face)
+    path = tmp_path / "happy" / f"a{suffix}"
+    cv2.imwrite(str(path), face)
     trained_on = data.load_class_folders(str(tmp_path), ["happy"], (48, 48), 1).images[0]
-    served = faces.preprocess(cv2.cvtColor(face, cv2.COLOR_GRAY2BGR), 48, 48, 1)
-    np.testing.assert_array_equal(trained_on, served)
+    served = faces.preprocess(decode_image(path.read_bytes()), 48, 48, 1)
+    np.testing.assert_allclose(trained_on, served, atol=1.5 / 255)
+    assert np.abs(trained_on - served).mean() < 0.5 / 255

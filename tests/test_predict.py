@@ -17,7 +17,9 @@ def test_prediction_follows_the_contract(predictor, astronaut_bgr, astronaut_fac
     results = predictor.predict_image(astronaut_bgr)
     assert len(results) == 1
     face = results[0]
-    assert set(face) == {"box", "label", "confidence", "probabilities", "uncertain", "whole_image"}
+    assert set(face) == {"box", "score", "keypoints", "label", "confidence", "probabilities", "uncertain",
+                         "whole_image"}
+    assert 0.5 < face["score"] <= 1 and len(face["keypoints"]) == 6
     assert list(face["probabilities"]) == predictor.classes
     assert sum(face["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
     assert face["label"] == max(face["probabilities"], key=face["probabilities"].get)
@@ -26,10 +28,28 @@ def test_prediction_follows_the_contract(predictor, astronaut_bgr, astronaut_fac
     assert abs(face["box"][0] - astronaut_face_box[0]) < 20
 
 
-def test_no_face_classifies_the_whole_image(predictor):
-    results = predictor.predict_image(np.full((100, 120, 3), 90, np.uint8))
+def test_no_face_classifies_the_whole_image_and_says_so(predictor):
+    picture = np.random.default_rng(0).integers(80, 100, (100, 120, 3), dtype=np.uint8)
+    results = predictor.predict_image(picture)
     assert len(results) == 1 and results[0]["whole_image"] is True
-    assert results[0]["box"] == [0, 0, 120, 100]
+    assert results[0]["box"] == [0, 0, 120, 100] and results[0]["score"] == 0.0 and results[0]["keypoints"] == {}
+    whole = predictor.probabilities(predictor.preprocess(picture)[None])[0]
+    assert list(results[0]["probabilities"].values()) == pytest.approx(whole, abs=1e-4)
+
+
+def test_a_face_is_classified_from_its_upright_crop(predictor, astronaut_bgr):
+    """The prediction is the model's answer on the aligned crop, not on the box."""
+    face = predictor.predict_image(astronaut_bgr)[0]
+    crop = predictor.crop(astronaut_bgr, face)
+    expected = predictor.probabilities(predictor.preprocess(crop.image)[None])[0]
+    assert list(face["probabilities"].values()) == pytest.approx(expected, abs=1e-4)
+    # Again from the JSON (keypoints rounded to a tenth of a pixel): the same answer.
+    again = predictor.predict_face(astronaut_bgr, face)["probabilities"]
+    assert list(again.values()) == pytest.approx(list(face["probabilities"].values()), abs=2e-3)
+    chosen = predictor.choose_face(astronaut_bgr, 0)
+    assert chosen.count == 1 and chosen.prediction["probabilities"] == face["probabilities"]
+    with pytest.raises(ValueError, match="there is no face 1: the image has 1 face"):
+        predictor.choose_face(astronaut_bgr, 1)
 
 
 def test_threshold_marks_uncertain_faces(predictor, astronaut_bgr):
@@ -42,7 +62,7 @@ def test_temperature_from_the_card_softens_probabilities(model_path, astronaut_b
     plain = Predictor(model, card)
     card = dict(card, calibration={"temperature": 3.0})
     calibrated = Predictor(model, card)
-    face = plain.preprocess(plain.face_crops(astronaut_bgr)[1][0])[None]
+    face = plain.preprocess(plain.face_crops(astronaut_bgr)[1][0].image)[None]
     logits = plain.logits(face)
     np.testing.assert_allclose(calibrated.probabilities(face), softmax(logits, 3.0), rtol=1e-5)
     assert calibrated.probabilities(face).max() < plain.probabilities(face).max()

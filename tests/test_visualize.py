@@ -47,7 +47,7 @@ def test_writes_every_layer_and_explanation_in_network_order(photo, model_path, 
     (["--layer", "nope"], "unknown layer 'nope'"),
     (["--layer", "dense"], "no feature maps"),
     (["--class", "bored"], "unknown class 'bored'"),
-    (["--face", "3"], "--face 3: the image has 1 face"),
+    (["--face", "3"], "there is no face 3: the image has 1 face"),
     (["--methods", "gradcam,magic"], "unknown method 'magic'"),
 ])
 def test_bad_choices_end_in_one_line(photo, model_path, tmp_path, capsys, extra, message):

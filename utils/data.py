@@ -1,8 +1,8 @@
 """Reading FER2013 (the CSV or class folders), people folders or LFW, splits, class weights, augmentation.
 
 Every face goes through :func:`utils.faces.preprocess`, the function inference uses.
-Photos of whole heads (an identity set such as Yale) are first cropped to their
-largest face with :func:`utils.faces.largest_face`, as inference crops them.
+Photos of whole heads (an identity set such as Yale) are first cut down to their
+largest face, upright, with :func:`utils.faces.largest_face`, as inference cuts faces out.
 Class folders are matched to FER2013's label order by name, case-insensitively, never
 by alphabetical position; a folder set with other classes trains unchanged. Broken
 rows and unreadable images are skipped and counted, never fatal.
@@ -108,11 +108,11 @@ def find_class_folders(root):
     return folders
 
 
-def load_class_folders(root, classes, size=(48, 48), channels=1, face_margin=None):
+def load_class_folders(root, classes, size=(48, 48), channels=1, crop_faces=False):
     """Images under ``root/<class>/`` -> Split, labels by position in ``classes``.
 
-    ``face_margin`` (a number) crops each photo to its largest face first; photos
-    without a detected face are kept whole and counted in ``no_face``.
+    ``crop_faces`` cuts each photo down to its largest face first; photos without a
+    detected face are kept whole and counted in ``no_face``.
     """
     folders = find_class_folders(root)
     unknown = sorted(set(folders) - set(classes))
@@ -123,12 +123,12 @@ def load_class_folders(root, classes, size=(48, 48), channels=1, face_margin=Non
              for name in sorted(os.listdir(path)) if name.lower().endswith(IMAGE_SUFFIXES)]
     images, labels, paths, skipped, no_face = [], [], [], 0, 0
     for file_path, label in tqdm(files, desc=f"reading {root}", unit=" images"):
-        face = cv2.imread(file_path, cv2.IMREAD_GRAYSCALE)
+        face = cv2.imread(file_path, cv2.IMREAD_COLOR if crop_faces else cv2.IMREAD_GRAYSCALE)
         if face is None or face.size == 0:
             skipped += 1
             continue
-        if face_margin is not None:
-            face, found = largest_face(face, face_margin)
+        if crop_faces:
+            face, found = largest_face(face)
             no_face += not found
         images.append(preprocess(face, size[0], size[1], channels))
         labels.append(label)
@@ -153,13 +153,13 @@ def stratified_split(labels, fraction, seed, per_class=None):
     return np.sort(np.array(keep, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))
 
 
-def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, face_margin=None,
+def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, crop_faces=False,
                  test_per_class=0, lfw_min_faces=70):
     """Any accepted layout -> Dataset with train, validation and (when present) test splits.
 
     Layouts: ``fer2013.csv`` (or a folder holding it); a folder with ``train/`` and
     optionally ``test/`` class folders; a single folder of class folders; ``lfw``.
-    ``face_margin`` crops photos to their face (see :func:`load_class_folders`).
+    ``crop_faces`` cuts photos down to their face (see :func:`load_class_folders`).
     Without a test/ folder, ``test_per_class`` images of every class are held out for
     testing (seeded) before the validation part is.
     """
@@ -179,8 +179,8 @@ def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, face
     if not names:
         raise DatasetError(f"{path} has no class folders with images (expected train/<class>/*.jpg)")
     classes = canonical_class_order(names)
-    train = load_class_folders(root, classes, size, channels, face_margin)
-    test = (load_class_folders(test_root, classes, size, channels, face_margin)
+    train = load_class_folders(root, classes, size, channels, crop_faces)
+    test = (load_class_folders(test_root, classes, size, channels, crop_faces)
             if test_root and os.path.isdir(test_root) else None)
     dataset = _split(classes, train, test, val_fraction, seed, test_per_class, source=path)
     dataset.train.skipped = train.skipped + (test.skipped if test else 0)

@@ -19,18 +19,9 @@ import numpy as np
 
 from utils.models import LOGITS_LAYER
 from utils.predict import softmax
+from utils.regions import region_boxes
 
 XAI_INSTALL_HINT = "pip install -r requirements-xai.txt"
-
-# Facial regions as (x, y, w, h) fractions of the face crop (the detector's box plus
-# the card's margin), placed on FER2013's mean face and checked on Yale and astronaut crops.
-FACE_REGIONS = {
-    "forehead/brows": [(0.14, 0.06, 0.72, 0.27)],
-    "eyes": [(0.10, 0.33, 0.80, 0.16)],
-    "nose": [(0.37, 0.49, 0.26, 0.17)],
-    "mouth": [(0.27, 0.67, 0.46, 0.20)],
-    "cheeks": [(0.08, 0.49, 0.27, 0.20), (0.65, 0.49, 0.27, 0.20)],
-}
 
 # Keras layer class -> the kind of step a student sees.
 LAYER_KINDS = {
@@ -275,14 +266,6 @@ def _patch_starts(size, patch, stride):
     return sorted(set(range(0, last + 1, stride)) | {last})
 
 
-def region_boxes(shape, regions=FACE_REGIONS):
-    """Each region's rectangles in pixels ``[x, y, w, h]`` of a face of ``shape`` ``(H, W, ...)``."""
-    height, width = shape[:2]
-    return {name: [[round(x * width), round(y * height), max(1, round(w * width)), max(1, round(h * height))]
-                   for x, y, w, h in boxes]
-            for name, boxes in regions.items()}
-
-
 def _boxes_mask(shape, boxes):
     mask = np.zeros(shape[:2], dtype=bool)
     for x, y, w, h in boxes:
@@ -290,15 +273,16 @@ def _boxes_mask(shape, boxes):
     return mask
 
 
-def region_sensitivity(source, face, class_index=None, regions=FACE_REGIONS):
+def region_sensitivity(source, face, class_index=None, keypoints=None):
     """The drop in the class's probability when each facial region is hidden.
 
-    One dict per region, in ``regions`` order (forehead/brows, eyes, nose, mouth, cheeks):
-    ``{"region": "eyes", "boxes": [[x, y, w, h], ...], "probability": p_hidden, "drop": p - p_hidden}``,
-    boxes in pixels of ``face``. A large drop means the network relies on that region for
-    the class (the predicted one by default); a negative one, that the region argued against it.
+    One dict per region of :data:`utils.regions.REGION_LAYOUT` (forehead/brows, eyes, nose,
+    mouth, cheeks), placed on ``keypoints`` (in pixels of ``face``; the canonical face's
+    when None): ``{"region": "eyes", "boxes": [[x, y, w, h], ...], "probability": p_hidden,
+    "drop": p - p_hidden}``. A large drop means the network relies on that region for the
+    class (the predicted one by default); a negative one, that the region argued against it.
     """
-    boxes = region_boxes(face.shape, regions)
+    boxes = region_boxes(face.shape, keypoints)
     masks = [_boxes_mask(face.shape, rects) for rects in boxes.values()]
     drops, base = _probabilities_when_hidden(source, face, masks, class_index)
     return [{"region": name, "boxes": rects, "probability": float(base - drop), "drop": float(drop)}

@@ -1,42 +1,40 @@
-"""Face detection, cropping and THE one preprocessing function.
+"""A detected face cut out of its picture, upright and framed like FER2013's, and THE preprocessing.
 
 Training and every front end pass faces through :func:`preprocess`, so a face is
 scaled and resized the same way when the model learns and when it is served.
-Detection runs on a downscaled copy of the image: OpenCV's Haar cascade at full
-resolution costs 50-110 ms on a 640x480 frame, far too slow for video.
+
+FER2013's faces were cut out by their own detector: roughly upright, the eyes at about
+the same place in every 48x48 frame. A face in a photo is tilted, off-centre, any
+size; :func:`aligned_crop` turns it upright by its eye line and scales it so its eyes
+land where FER2013's sit on average (the canonical face, measured on the training set
+by ``scripts/measure_canonical_face.py`` and stored in ``canonical_face.json``), so the
+network sees faces framed the way it learned them. Finding faces is
+:mod:`utils.detection`'s job.
 """
-import threading
+import functools
+import json
+import os
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-# Longest side of the copy the cascade looks at; boxes are mapped back to full size.
-DETECT_MAX_SIDE = 320
-# Size ratio between the cascade's scan scales. 1.2 costs half the time of 1.1 but
-# misses faces under about 30 px in the detection copy (two faces in one photo, say).
-DETECT_SCALE_STEP = 1.1
-# The coarse search of detail="fast": a smaller copy and scales 1.2 apart cost 13 ms
-# instead of 38 ms on a busy 640x480 frame, but find 75-100 px faces only 85% of the
-# time (bench/bench_detect.py). Live webcam frames, where one face fills the frame, use it.
-FAST_SEARCH = {"max_side": 240, "scale_step": 1.2}
-# How hard find_faces looks: "thorough" (photos) or "fast" (video frames).
-DETAILS = ("thorough", "fast")
-# Smallest face reported, as a fraction of the detection copy's shorter side.
-MIN_FACE_FRACTION = 0.08
-
-_thread_state = threading.local()
+CANONICAL_FACE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "canonical_face.json")
+EYES = ("right_eye", "left_eye")   # the person's right eye is on the picture's left
 
 
-def _cascade():
-    """One cascade per thread: a CascadeClassifier must not be shared between threads."""
-    cascade = getattr(_thread_state, "cascade", None)
-    if cascade is None:
-        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-        cascade = cv2.CascadeClassifier(path)
-        if cascade.empty():
-            raise RuntimeError(f"OpenCV could not load its face cascade from {path}")
-        _thread_state.cascade = cascade
-    return cascade
+@functools.cache
+def canonical_face():
+    """The canonical face: ``{"frame": [h, w], "keypoints": {name: [x, y]}, "haar_box_keypoints": ...}``."""
+    with open(CANONICAL_FACE_FILE) as handle:
+        return json.load(handle)
+
+
+def canonical_keypoints(height, width):
+    """The canonical keypoints ``name -> (x, y)`` in a frame of ``height`` x ``width`` pixels."""
+    geometry = canonical_face()
+    frame_height, frame_width = geometry["frame"]
+    return {name: (x * width / frame_width, y * height / frame_height) for name, (x, y) in geometry["keypoints"].items()}
 
 
 def to_gray(image):
@@ -57,57 +55,97 @@ def to_gray(image):
     raise ValueError(f"unsupported image shape {image.shape}")
 
 
-def detect_faces(image, max_side=DETECT_MAX_SIDE, min_fraction=MIN_FACE_FRACTION, scale_step=DETECT_SCALE_STEP):
-    """Every face in ``image`` as ``(x, y, w, h)`` in full-size pixels, largest first."""
+@dataclass
+class FaceCrop:
+    """One face cut out upright: the gray ``image``, its ``keypoints`` in the crop's pixels, the
+    ``angle`` it was turned by (degrees; positive is clockwise as seen on screen), and the 2x3 ``transform`` from the
+    picture's pixels to the crop's."""
+    image: np.ndarray
+    keypoints: dict
+    angle: float
+    transform: np.ndarray
+
+    def keypoints_at(self, height, width):
+        """The keypoints in the crop shrunk (or enlarged) to ``height`` x ``width``: the model's input."""
+        crop_height, crop_width = self.image.shape[:2]
+        return {name: (x * width / crop_width, y * height / crop_height) for name, (x, y) in self.keypoints.items()}
+
+    def to_picture(self, points):
+        """Crop pixels ``(N, 2)`` -> the picture's pixels (to draw the crop's outline on the photo)."""
+        inverse = cv2.invertAffineTransform(self.transform)
+        points = np.asarray(points, dtype=np.float64)
+        return points @ inverse[:, :2].T + inverse[:, 2]
+
+
+def face_keypoints(face):
+    """A detected face's keypoints; for a detector without any (Haar), where they sit on average
+    in its boxes (measured with the canonical face), so every face is cut out the same way."""
+    if face.keypoints:
+        return dict(face.keypoints)
+    x, y, w, h = face.box
+    return {name: (x + fx * w, y + fy * h) for name, (fx, fy) in canonical_face()["haar_box_keypoints"].items()}
+
+
+def aligned_crop(image, face, side=None):
+    """``face`` (a :class:`utils.detection.Face`) cut out of ``image`` upright, as a :class:`FaceCrop`.
+
+    A rotation and scale move the face's eyes onto the canonical face's. The crop is square
+    and ``side`` pixels wide; by default as wide as the face is in the picture (never under
+    the canonical frame), so shrinking it to the model's input is left to :func:`preprocess`,
+    which averages pixels properly. Parts of the crop outside the picture repeat its edge.
+    """
+    gray = to_gray(image)
+    keypoints = face_keypoints(face)
+    frame = canonical_face()["frame"][1]
+    source = np.array([keypoints[name] for name in EYES], dtype=np.float64)
+    unit = np.array([canonical_keypoints(1.0, 1.0)[name] for name in EYES])
+    if side is None:
+        seen = np.linalg.norm(source[1] - source[0]) / np.linalg.norm(unit[1] - unit[0])
+        side = max(frame, int(round(seen)))
+    target = unit * side
+    transform = eye_transform(source, target)
+    crop = cv2.warpAffine(gray, transform, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    moved = {name: tuple(float(v) for v in transform[:, :2] @ point + transform[:, 2])
+             for name, point in keypoints.items()}
+    angle = float(np.degrees(np.arctan2(transform[1, 0], transform[0, 0])))
+    return FaceCrop(crop, moved, angle, transform)
+
+
+def eye_transform(source, target):
+    """The 2x3 similarity (rotation, uniform scale, shift) taking two points ``source`` onto ``target``."""
+    (sx, sy), (tx, ty) = source[1] - source[0], target[1] - target[0]
+    ratio = complex(tx, ty) / complex(sx, sy) if (sx, sy) != (0, 0) else 1
+    a, b = ratio.real, ratio.imag
+    rotation = np.array([[a, -b], [b, a]])
+    shift = target[0] - rotation @ source[0]
+    return np.hstack([rotation, shift[:, None]])
+
+
+def whole_image_crop(image):
+    """The whole picture standing in for a face (none was found): keypoints where the canonical face has them."""
     gray = to_gray(image)
     height, width = gray.shape
-    scale = min(1.0, max_side / max(height, width))
-    small = gray if scale == 1.0 else cv2.resize(
-        gray, (max(1, round(width * scale)), max(1, round(height * scale))),
-        interpolation=cv2.INTER_AREA)
-    min_side = max(20, int(min(small.shape) * min_fraction))
-    found = _cascade().detectMultiScale(
-        small, scaleFactor=scale_step, minNeighbors=5, minSize=(min_side, min_side))
-    boxes = [
-        (int(round(x / scale)), int(round(y / scale)), int(round(w / scale)), int(round(h / scale)))
-        for (x, y, w, h) in (found if len(found) else [])
-    ]
-    return sorted(boxes, key=lambda box: box[2] * box[3], reverse=True)
+    return FaceCrop(gray, canonical_keypoints(height, width), 0.0, np.hstack([np.eye(2), np.zeros((2, 1))]))
 
 
-def find_faces(image, detail="thorough"):
-    """:func:`detect_faces` by name: "fast" searches coarsely first and thoroughly only when that finds nothing.
-
-    So a frame with a face costs the coarse search, and a face the coarse search misses
-    is still found; only a frame without any face pays for both searches.
-    """
-    if detail not in DETAILS:
-        raise ValueError(f"unknown detail '{detail}' (choose from {', '.join(DETAILS)})")
-    if detail == "fast":
-        boxes = detect_faces(image, **FAST_SEARCH)
-        if boxes:
-            return boxes
-    return detect_faces(image)
-
-
-def crop_face(image, box, margin):
-    """The face in ``box`` widened by ``margin`` (a fraction of its size) on each side."""
-    x, y, w, h = box
-    dx, dy = int(round(w * margin)), int(round(h * margin))
-    top, bottom = max(0, y - dy), min(image.shape[0], y + h + dy)
-    left, right = max(0, x - dx), min(image.shape[1], x + w + dx)
-    return image[top:bottom, left:right]
-
-
-def largest_face(image, margin):
-    """``(crop, found)``: the largest face with ``margin``, or the whole gray image when none is found.
+def largest_face(image, detector=None):
+    """``(crop, found)``: the largest face of a photo cut out upright, or the whole gray photo when none is found.
 
     How a photo becomes a face when a data set holds whole heads on a background (Yale):
     training then sees the same kind of crop as inference.
     """
-    gray = to_gray(image)
-    boxes = detect_faces(gray)
-    return (crop_face(gray, boxes[0], margin), True) if boxes else (gray, False)
+    from utils.detection import find_faces
+    found = find_faces(image, detector=detector)
+    return (aligned_crop(image, found[0]).image, True) if found else (to_gray(image), False)
+
+
+def on_grey_square(face, pad):
+    """A cut-out face centred on a grey square ``pad`` pixels wider on each side: how a FER2013
+    face is given back some surroundings, so a detector can find it as it would in a photo."""
+    gray = to_gray(face)
+    canvas = np.full((gray.shape[0] + 2 * pad, gray.shape[1] + 2 * pad), 128, np.uint8)
+    canvas[pad:pad + gray.shape[0], pad:pad + gray.shape[1]] = gray
+    return canvas
 
 
 def preprocess(face, height, width, channels=1):

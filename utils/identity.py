@@ -1,15 +1,15 @@
 """Identity beside emotion: one face through both models, and the identity test photos.
 
 Shared by the site's "Identity and emotion" page and the desktop window's tab. Both
-models see the same detected face, each cropped with its own card's margin and
-preprocessed for its own input; :func:`utils.explain.compare_gradcam` then shows
+models see the same detected face, cut out upright (:func:`utils.faces.aligned_crop`)
+and preprocessed for each model's own input; :func:`utils.explain.compare_gradcam` then shows
 where "who it is" and "how they feel" look.
 """
 import os
 import threading
 from dataclasses import dataclass
 
-from utils import explain, faces, plots
+from utils import detection, explain, plots
 from utils.predict import DEFAULT_THRESHOLD
 from utils.serving import LoadedModel
 
@@ -60,24 +60,22 @@ class Comparison:
             f"{self.identity['label']} {self.identity['confidence']:.0%}")
 
 
-def compare(emotion, identity, image, threshold=DEFAULT_THRESHOLD, box=None):
+def compare(emotion, identity, image, threshold=DEFAULT_THRESHOLD, face=None, detector=None):
     """One face of ``image`` through both models (each with ``.predictor`` and ``.explainer``),
-    with both Grad-CAMs for their predicted classes: the face in ``box``, else the largest
-    one found, else the whole image."""
-    gray = faces.to_gray(image)
-    boxes = [box] if box is not None else faces.detect_faces(gray)
-    box = boxes[0] if boxes else (0, 0, gray.shape[1], gray.shape[0])
-    results, inputs = [], []
-    for model in (emotion, identity):
-        prediction = model.predictor.predict_image(gray, threshold, boxes=[box])[0]
-        prediction["whole_image"] = not boxes
-        results.append(prediction)
-        inputs.append(model.predictor.preprocess(faces.crop_face(gray, box, model.predictor.margin)))
+    with both Grad-CAMs for their predicted classes: ``face`` (a :class:`utils.detection.Face`
+    or a prediction dict), else the largest one found, else the whole image."""
+    if face is None:
+        found, _, whole = emotion.predictor.face_crops(image, detector=detector)
+        face = found[0].to_json() | {"whole_image": whole}
+    elif isinstance(face, detection.Face):
+        face = face.to_json() | {"whole_image": False}
+    results = [model.predictor.predict_face(image, face, threshold) for model in (emotion, identity)]
+    inputs = [model.predictor.face_input(image, face) for model in (emotion, identity)]
     maps = explain.compare_gradcam(
         emotion.explainer, identity.explainer, *inputs,
         emotion_class=emotion.predictor.classes.index(results[0]["label"]),
         identity_class=identity.predictor.classes.index(results[1]["label"]))
-    return Comparison(list(box), results[0], results[1], inputs[0], maps)
+    return Comparison(list(face["box"]), results[0], results[1], inputs[0], maps)
 
 
 def test_samples(card, root):

@@ -6,9 +6,11 @@ per-call overhead). On a CPU with native bfloat16 it computes in bfloat16: batch
 1.5x faster and FER2013 test accuracy is unchanged. Calls are safe from several
 threads: the predictor holds no per-call state.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
-from utils import faces
+from utils import detection, faces
 from utils.models import LOGITS_LAYER, bfloat16_copy, load_model, native_bfloat16
 
 DEFAULT_THRESHOLD = 0.35
@@ -19,6 +21,20 @@ def softmax(logits, temperature=1.0):
     scaled -= scaled.max(axis=-1, keepdims=True)
     exp = np.exp(scaled)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+class NoSuchFace(ValueError):
+    """A face number the picture does not have; the message says how many it has."""
+
+
+@dataclass
+class ChosenFace:
+    """One face of a picture, ready to explain: its prediction dict, its upright ``crop``
+    (:class:`utils.faces.FaceCrop`), the model's ``input`` and how many faces the picture has."""
+    prediction: dict
+    crop: faces.FaceCrop
+    input: np.ndarray
+    count: int
 
 
 class Predictor:
@@ -34,7 +50,6 @@ class Predictor:
         self.precision = ("bfloat16" if native_bfloat16() else "float32") if precision == "auto" else precision
         serving = bfloat16_copy(model) if self.precision == "bfloat16" else model
         self.classes = list(card["classes"])
-        self.margin = card.get("preprocessing", {}).get("face_margin", 0.1)
         self.temperature = float(card.get("calibration", {}).get("temperature", 1.0))
         self.test_time_flip = bool(card.get("preprocessing", {}).get("test_time_flip", False))
         self._logits = keras.Model(serving.input, serving.get_layer(LOGITS_LAYER).output)
@@ -65,36 +80,72 @@ class Predictor:
     def preprocess(self, face):
         return faces.preprocess_for_card(face, self.card)
 
-    def face_crops(self, image, detail="thorough"):
-        """``(boxes, crops, whole_image)`` for an image: every face, or the whole image when none.
+    def face_crops(self, image, detail="thorough", detector=None):
+        """``(found, crops, whole_image)``: every face (:class:`utils.detection.Face`) and its upright
+        crop (:class:`utils.faces.FaceCrop`), or the whole image standing in when none is found.
 
-        ``detail`` says how hard to look: "thorough" or "fast" (see :func:`utils.faces.find_faces`).
+        ``detail`` and ``detector`` say how to look (see :func:`utils.detection.find_faces`).
         """
+        found = detection.find_faces(image, detail, detector)
         gray = faces.to_gray(image)
-        boxes = faces.find_faces(gray, detail)
-        if not boxes:
+        if not found:
             height, width = gray.shape
-            return [(0, 0, width, height)], [gray], True
-        return boxes, [faces.crop_face(gray, box, self.margin) for box in boxes], False
+            return [detection.Face((0, 0, width, height), 0.0)], [faces.whole_image_crop(gray)], True
+        return found, [faces.aligned_crop(gray, face) for face in found], False
 
-    def predict_image(self, image, threshold=DEFAULT_THRESHOLD, boxes=None, detail="thorough"):
+    def crop(self, image, face):
+        """The upright crop of a :class:`utils.detection.Face` or of a prediction dict (the whole
+        image when the prediction says no face was found)."""
+        if isinstance(face, dict):
+            if face.get("whole_image"):
+                return faces.whole_image_crop(image)
+            face = detection.Face.from_json(face)
+        return faces.aligned_crop(image, face)
+
+    def face_input(self, image, face):
+        """A face of ``image`` as the model receives it: cut out upright, then :func:`utils.faces.preprocess`."""
+        return self.preprocess(self.crop(image, face).image)
+
+    def choose_face(self, image, index=0, threshold=DEFAULT_THRESHOLD, detail="thorough", detector=None):
+        """Face number ``index`` of ``image`` (0: the largest) as a :class:`ChosenFace`.
+
+        A picture without a face has one: the whole image. :class:`NoSuchFace` for a number it lacks.
+        """
+        found, crops, whole = self.face_crops(image, detail, detector)
+        if not 0 <= index < len(found):
+            raise NoSuchFace(f"there is no face {index}: the image has {len(found)} "
+                             f"face{'s' if len(found) != 1 else ''} (numbered from 0)")
+        face = self.preprocess(crops[index].image)
+        prediction = self.prediction_dict(found[index], self.probabilities(face[None])[0], threshold, whole)
+        return ChosenFace(prediction, crops[index], face, len(found))
+
+    def predict_face(self, image, face, threshold=DEFAULT_THRESHOLD):
+        """One face of ``image`` (a :class:`utils.detection.Face` or a prediction dict) as a prediction dict."""
+        whole = isinstance(face, dict) and bool(face.get("whole_image"))
+        probabilities = self.probabilities(self.face_input(image, face)[None])[0]
+        face = detection.Face.from_json(face) if isinstance(face, dict) else face
+        return self.prediction_dict(face, probabilities, threshold, whole)
+
+    def predict_image(self, image, threshold=DEFAULT_THRESHOLD, found=None, detail="thorough", detector=None):
         """Every face in ``image`` (BGR or gray array) as a prediction dict, largest first.
 
-        ``boxes`` skips detection (the video loop tracks faces between detections).
+        ``found`` (faces already detected) skips detection: the video loop follows faces
+        between detections.
         """
-        if boxes is None:
-            boxes, crops, whole = self.face_crops(image, detail=detail)
+        if found is None:
+            found, crops, whole = self.face_crops(image, detail, detector)
         else:
             gray = faces.to_gray(image)
-            crops, whole = [faces.crop_face(gray, box, self.margin) for box in boxes], False
-        probabilities = self.probabilities(np.stack([self.preprocess(c) for c in crops])) if crops else []
-        return [self._result(box, p, threshold, whole) for box, p in zip(boxes, probabilities)]
+            crops, whole = [faces.aligned_crop(gray, face) for face in found], False
+        probabilities = self.probabilities(np.stack([self.preprocess(c.image) for c in crops])) if crops else []
+        return [self.prediction_dict(face, p, threshold, whole) for face, p in zip(found, probabilities)]
 
-    def _result(self, box, probabilities, threshold, whole_image):
+    def prediction_dict(self, face, probabilities, threshold, whole_image):
+        """A face and its probabilities as DESIGN.md's prediction dict."""
         best = int(np.argmax(probabilities))
         confidence = float(probabilities[best])
         return {
-            "box": [int(v) for v in box],
+            **face.to_json(),
             "label": self.classes[best],
             "confidence": round(confidence, 4),
             "probabilities": {name: round(float(p), 4) for name, p in zip(self.classes, probabilities)},

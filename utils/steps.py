@@ -22,6 +22,19 @@ def describe_input(shape):
             "This grid of numbers is all the network ever sees.")
 
 
+def describe_alignment(prediction, angle):
+    """Why the face is turned upright and framed before the network sees it."""
+    if prediction.get("whole_image"):
+        return ("No face was found, so the whole picture goes to the network as if it were a face. "
+                "The answer is then a guess about a picture, not about a face.")
+    turn = (f"turned {abs(angle):.0f}\u00b0 {'clockwise' if angle > 0 else 'anticlockwise'} so its eyes are level, and "
+            if abs(angle) >= 1 else "already upright, so only ")
+    return (f"The detector found this face (score {prediction.get('score', 0):.0%}) and marked its eyes, nose, "
+            f"mouth and ears. The face is {turn}scaled and cut out so that its eyes land where they sit in the "
+            "training faces. The network learned from faces framed this way; a tilted or off-centre face "
+            "would look unfamiliar to it.")
+
+
 def describe_layer(layer, output_shape):
     """Two or three sentences on what ``layer`` does and what its output ``output_shape`` holds."""
     kind, config, shape = layer_kind(layer), layer.get_config(), _shape(output_shape)

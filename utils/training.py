@@ -254,6 +254,10 @@ def test_split_note(args, dataset):
     return note
 
 
+# How a served face is cut out of its photo (utils.faces.aligned_crop), for the card.
+CROP_NOTE = "detected face turned upright by its eye line, eyes placed as in utils/canonical_face.json"
+
+
 def model_card(name, args, dataset, model, history, precision, start=None):
     """The JSON model card (see Contracts in DESIGN.md); train.py adds its metrics."""
     card = {
@@ -261,7 +265,7 @@ def model_card(name, args, dataset, model, history, precision, start=None):
         "task": args.task,
         "classes": list(dataset.classes),
         "input": {"height": args.img_size, "width": args.img_size, "channels": args.channels},
-        "preprocessing": {"color": "gray", "scale": [0, 1], "face_margin": args.face_margin,
+        "preprocessing": {"color": "gray", "scale": [0, 1], "crop": CROP_NOTE,
                           "function": "utils.faces.preprocess", "test_time_flip": args.test_time_flip},
         "architecture": args.arch,
         "parameters": int(model.count_params()),
@@ -285,7 +289,7 @@ def model_card(name, args, dataset, model, history, precision, start=None):
     if args.task == "identity":
         card["training"]["test_split"] = test_split_note(args, dataset)
         card["training"]["faces_cropped"] = {"no_face_found": int(dataset.train.no_face),
-                                             "note": "each photo cropped to its largest face; "
+                                             "note": "each photo cut down to its largest face, upright; "
                                                      "photos without one kept whole"}
     return card
 

@@ -3,14 +3,13 @@
 Nothing here opens a window, so ``real_time.py``, the site's live page and the
 desktop window's webcam can all use it.
 
-Speed is the design constraint. Haar detection over a whole frame is the costliest
-step, even on the 320 px copy :func:`utils.faces.detect_faces` searches; run on
-every frame it leaves too little of a 30 frames/s budget for the model
-(``bench/bench_real_time.py`` prints the figures). So the whole frame is searched only every
-few analysed frames (new faces appear rarely), or as soon as a followed face is
-lost; in between, each face already followed is looked for only in a small region
-around where it was, shrunk so the face is about 40 px across: a twentieth of the
-pixels of the whole-frame search, and of its time.
+Speed is the design constraint. BlazeFace searches a whole 640x480 frame in about
+7 ms, so it looks at every analysed frame. The Haar cascade costs 40-70 ms a frame,
+too much of a 30 frames/s budget (``bench/bench_real_time.py`` prints the figures):
+with it the whole frame is searched only every few analysed frames (new faces appear
+rarely), or as soon as a followed face is lost; in between, each face already followed
+is looked for only in a small region around where it was
+(:func:`utils.detection.find_near`).
 """
 import collections
 import os
@@ -22,11 +21,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from utils import faces
+from utils import detection
 
-# Whole-frame detection every this many analysed frames (a third of a second at 30 frames/s,
-# how long a new face may wait), tracking in between; sooner when a followed face is lost.
-DETECT_EVERY = 10
+# Whole-frame detection every this many analysed frames, per detector, tracking in between;
+# sooner when a followed face is lost. Haar: a third of a second at 30 frames/s, how long a
+# new face may wait.
+DETECT_EVERY = {"blazeface": 1, "haar": 10}
 # Labels are the mean probabilities of a face's last this many analysed frames.
 SMOOTH_FRAMES = 5
 # A face missed by the detector this many analysed frames in a row is forgotten.
@@ -35,10 +35,6 @@ MAX_MISSED = 5
 CONFIRM_HITS = 2
 # Boxes overlapping at least this much (intersection over union) are the same face.
 MATCH_IOU = 0.3
-# Between detections a face is looked for within this fraction of its size around its box,
-ROI_MARGIN = 0.3
-# in a copy of that region shrunk to this many pixels across (the face about 40 px).
-ROI_SIDE = 64
 # A live source that stops giving frames is reopened this many times, this many seconds apart.
 RECONNECT_TRIES = 5
 RECONNECT_WAIT = 1.0
@@ -129,37 +125,22 @@ class VideoSource:
 
 # Tracking --------------------------------------------------------------------------------
 
-def iou(a, b):
-    """Intersection over union of two ``(x, y, w, h)`` boxes."""
-    left, top = max(a[0], b[0]), max(a[1], b[1])
-    right, bottom = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0, right - left) * max(0, bottom - top)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
-
-
-def find_near(gray, box):
-    """The face in a small region around ``box`` (the one overlapping ``box`` most), or None."""
-    x, y, w, h = box
-    dx, dy = int(w * ROI_MARGIN), int(h * ROI_MARGIN)
-    left, top = max(0, x - dx), max(0, y - dy)
-    region = gray[top:y + h + dy, left:x + w + dx]
-    found = faces.detect_faces(region, max_side=ROI_SIDE, min_fraction=0.3) if region.size else []
-    moved = [(fx + left, fy + top, fw, fh) for fx, fy, fw, fh in found]
-    return max(moved, key=lambda candidate: iou(candidate, box), default=None)
-
-
 @dataclass
 class Track:
-    """One face followed across frames: its latest box, its recent probabilities, an id once confirmed."""
-    box: tuple
+    """One face followed across frames: its latest detection (:class:`utils.detection.Face`),
+    its recent probabilities, an id once confirmed."""
+    face: detection.Face
     history: collections.deque
     id: int = None
     hits: int = 1
     missed: int = 0
 
-    def see(self, box):
-        self.box, self.missed = tuple(int(v) for v in box), 0
+    @property
+    def box(self):
+        return self.face.box
+
+    def see(self, face):
+        self.face, self.missed = face, 0
         self.hits += 1
 
     @property
@@ -178,27 +159,27 @@ class FaceTracker:
     tracks: list = field(default_factory=list)
     _next_id: int = 1
 
-    def update(self, boxes):
-        """Whole-frame detections: each box continues the track it overlaps most, or starts one."""
+    def update(self, found):
+        """Whole-frame detections: each face continues the track it overlaps most, or starts one."""
         unmatched = list(self.tracks)
-        for box in boxes:
-            best = max(unmatched, key=lambda track: iou(track.box, box), default=None)
-            if best is not None and iou(best.box, box) >= MATCH_IOU:
+        for face in found:
+            best = max(unmatched, key=lambda track: detection.iou(track.box, face.box), default=None)
+            if best is not None and detection.iou(best.box, face.box) >= MATCH_IOU:
                 unmatched.remove(best)
-                best.see(box)
+                best.see(face)
             else:
-                self.tracks.append(Track(tuple(box), collections.deque(maxlen=self.smooth)))
+                self.tracks.append(Track(face, collections.deque(maxlen=self.smooth)))
         self._settle(unmatched)
 
-    def follow(self, gray):
+    def follow(self, image, detector):
         """Between detections: each face is looked for only near where it was."""
         lost = []
         for track in self.tracks:
-            box = find_near(gray, track.box)
-            if box is None:
+            face = detection.find_near(image, track.box, detector)
+            if face is None:
                 lost.append(track)
             else:
-                track.see(box)
+                track.see(face)
         self._settle(lost)
 
     def _settle(self, missed):
@@ -222,7 +203,10 @@ class VideoAnalyser:
     :attr:`seconds` adds up the time spent detecting and predicting, for the figures.
     """
 
-    def __init__(self, predictor, threshold, every=1, detect_every=DETECT_EVERY, smooth=SMOOTH_FRAMES):
+    def __init__(self, predictor, threshold, every=1, detect_every=None, smooth=SMOOTH_FRAMES, detector=None):
+        """``detector``: "blazeface" or "haar" (None: the default); ``detect_every`` None: the detector's own."""
+        self.detector = detection.check_detector(detector)
+        detect_every = DETECT_EVERY[self.detector] if detect_every is None else detect_every
         if every < 1 or detect_every < 1 or smooth < 1:
             raise ValueError("every, detect_every and smooth must each be at least 1")
         self.predictor, self.threshold = predictor, threshold
@@ -240,15 +224,14 @@ class VideoAnalyser:
         self.frames += 1
         if (self.frames - 1) % self.every:
             return self.faces, False
-        gray = faces.to_gray(frame)
         with self._timed("detect"):
             lost = any(track.missed for track in self.tracker.tracks)
             if lost or self.analysed % self.detect_every == 0:
-                self.tracker.update(faces.detect_faces(gray))
+                self.tracker.update(detection.find_faces(frame, "fast", self.detector))
             else:
-                self.tracker.follow(gray)
+                self.tracker.follow(frame, self.detector)
         with self._timed("predict"):
-            self.faces = self._predict(gray)
+            self.faces = self._predict(frame)
         self.analysed += 1
         return self.faces, True
 
@@ -258,11 +241,11 @@ class VideoAnalyser:
         yield
         self.seconds[phase] += time.perf_counter() - start
 
-    def _predict(self, gray):
+    def _predict(self, frame):
         tracks = [track for track in self.tracker.tracks if track.confirmed]
         if not tracks:
             return []
-        results = self.predictor.predict_image(gray, self.threshold, boxes=[track.box for track in tracks])
+        results = self.predictor.predict_image(frame, self.threshold, found=[track.face for track in tracks])
         smoothed = [self._smooth(track, result) for track, result in zip(tracks, results)]
         return sorted(smoothed, key=lambda face: face["box"][2] * face["box"][3], reverse=True)
 

@@ -10,7 +10,7 @@ import numpy as np
 from utils import plots
 from utils.explain import region_sensitivity
 from utils.models import LOGITS_LAYER
-from utils.steps import describe_input, describe_layer
+from utils.steps import describe_alignment, describe_input, describe_layer
 
 PARTS = ("layers", "kernels", "gradcam", "regions")
 MAX_CHANNELS = 64       # feature maps sent per layer; the page says when there are more
@@ -20,21 +20,6 @@ DISPLAY_SIDE = 192      # the face crop is shown at this size under the Grad-CAM
 
 class ExplainError(ValueError):
     """A face, class or layer that does not exist; the message lists what does."""
-
-
-def face_data(loaded, image, index, threshold, detail="thorough"):
-    """``(prediction, crop, face, count)`` for face ``index`` of ``image``.
-
-    ``crop`` is the gray face cut out of the photo, ``face`` the preprocessed model input,
-    ``count`` the number of faces (1 when the whole image stands in for a face).
-    """
-    predictor = loaded.predictor
-    boxes, crops, whole = predictor.face_crops(image, detail=detail)
-    if not 0 <= index < len(boxes):
-        raise ExplainError(f"there is no face {index}: the image has {len(boxes)} (numbered from 0)")
-    prediction = predictor.predict_image(image, threshold, boxes=[boxes[index]])[0]
-    prediction["whole_image"] = whole
-    return prediction, crops[index], predictor.preprocess(crops[index]), len(boxes)
 
 
 def class_index(classes, requested, prediction):
@@ -53,17 +38,18 @@ def class_index(classes, requested, prediction):
 
 
 def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PARTS, threshold=0.35,
-            detail="thorough"):
+            detail="thorough", detector=None):
     """Everything the explorer shows for face ``index``, as a JSON-ready dict."""
     explainer, classes = loaded.explainer, loaded.predictor.classes
-    prediction, crop, face, count = face_data(loaded, image, index, threshold, detail)
+    chosen = loaded.predictor.choose_face(image, index, threshold, detail, detector)
+    prediction, crop, face = chosen.prediction, chosen.crop, chosen.input
     target = class_index(classes, requested_class, prediction)
     layer = layer or explainer.default_cam_layer()
     if layer not in explainer.spatial_layers():
         raise ExplainError(f"Grad-CAM needs a layer with feature maps; choose one of "
                            f"{', '.join(explainer.spatial_layers())}")
-    result = {"model": loaded.name, "classes": classes, "face_index": index, "faces": count,
-              "face": prediction, "input": _input_step(face)}
+    result = {"model": loaded.name, "classes": classes, "face_index": index, "faces": chosen.count,
+              "face": prediction, "input": _input_step(face), "alignment": _alignment(image, prediction, crop)}
     if "layers" in parts:
         result["layers"] = [_step(explainer.model.get_layer(out.name), out, classes)
                             for out in explainer.layer_outputs(face)]
@@ -75,11 +61,12 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
     if "gradcam" in parts:
         cam = explainer.gradcam(face, target, layer)
         result["gradcam"] = {"class": classes[target], "layer": layer, "layers": explainer.spatial_layers(),
-                             "overlay": _url(plots.cam_overlay(_display(crop), cam)),
+                             "overlay": _url(plots.cam_overlay(_display(crop.image), cam)),
                              "heatmap": _url(plots.colour_map(cam, "jet", 0.0, 1.0))}
     if "regions" in parts:
         result["regions"] = {"class": classes[target],
-                             "rows": region_sensitivity(loaded.predictor, face, target)}
+                             "rows": region_sensitivity(loaded.predictor, face, target,
+                                                        crop.keypoints_at(*face.shape[:2]))}
     return result
 
 
@@ -102,6 +89,14 @@ def _display(crop):
     """The gray crop at a readable size for the overlay (a big photo's face can be 2000 px)."""
     return cv2.resize(crop, (DISPLAY_SIDE, DISPLAY_SIDE), interpolation=cv2.INTER_AREA
                       if crop.shape[0] > DISPLAY_SIDE else cv2.INTER_LINEAR)
+
+
+def _alignment(image, prediction, crop):
+    """The first step: the face as found in the photo (box, keypoints, eye line, the square
+    cut out) and the same face turned upright, with the sentence saying why."""
+    return {"angle": round(crop.angle, 1), "text": describe_alignment(prediction, crop.angle),
+            "photo": _url(plots.alignment_picture(image, prediction, crop)),
+            "crop": _url(plots.to_rgb(_display(crop.image)))}
 
 
 def _input_step(face):

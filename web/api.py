@@ -6,8 +6,9 @@ script or the site's own JavaScript never has to parse an HTML error page.
 from flask import Blueprint, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from utils.predict import NoSuchFace
 from web import analysis
-from web.inputs import BadInput, detail, params, read_image, threshold, number
+from web.inputs import BadInput, detail, detector, number, params, read_image, threshold
 from web.registry import ModelNotFound, registry
 
 bp = Blueprint("api", __name__)
@@ -17,12 +18,13 @@ bp = Blueprint("api", __name__)
 def predict():
     """Every face in the image: box, label, confidence, probabilities, uncertain, whole_image.
 
-    ``detail=fast`` searches for faces more coarsely, for live webcam frames.
+    ``detail=fast`` searches for faces more coarsely, for live webcam frames; ``detector=haar``
+    uses the 2001 cascade instead of BlazeFace (which also gives each face's keypoints).
     """
     values = params()
     loaded = registry().get(values.get("model"))
     image = read_image(values)
-    faces = loaded.predictor.predict_image(image, threshold(values), detail=detail(values))
+    faces = loaded.predictor.predict_image(image, threshold(values), detail=detail(values), detector=detector(values))
     return jsonify(model=loaded.name, image={"width": image.shape[1], "height": image.shape[0]}, faces=faces)
 
 
@@ -33,14 +35,14 @@ def explain():
     Parameters: ``face`` (index, default 0), ``class`` (name or index, default the
     predicted one), ``layer`` (Grad-CAM layer, default the last convolution) and
     ``parts`` (comma list of layers, kernels, gradcam, regions; default all); ``detail``
-    as for predict, so face numbers match.
+    and ``detector`` as for predict, so face numbers match.
     """
     values = params()
     loaded = registry().get(values.get("model"))
     image = read_image(values)
     result = analysis.explain(loaded, image, number(values, "face", 0), values.get("class"),
                               values.get("layer"), analysis.parse_parts(values.get("parts")), threshold(values),
-                              detail(values))
+                              detail(values), detector(values))
     return jsonify(result)
 
 
@@ -68,6 +70,7 @@ def _error(status, message):
 
 
 @bp.app_errorhandler(BadInput)
+@bp.app_errorhandler(NoSuchFace)
 @bp.app_errorhandler(analysis.ExplainError)
 def bad_input(error):
     return _error(400, str(error))

@@ -10,7 +10,7 @@ import io
 
 from flask import Request, current_app, request
 
-from utils.faces import DETAILS
+from utils.detection import DETAILS, DETECTORS, DetectorUnavailable, check_detector
 from utils.images import ImageError, decode_image
 from utils.predict import DEFAULT_THRESHOLD
 
@@ -91,6 +91,17 @@ def detail(values):
     if value not in DETAILS:
         raise BadInput(f"'detail' must be one of {', '.join(DETAILS)}")
     return value
+
+
+def detector(values):
+    """Which face detector: "blazeface" (default) or "haar" (the 2001 cascade, for comparison)."""
+    value = values.get("detector") or None
+    if value is not None and value not in DETECTORS:
+        raise BadInput(f"'detector' must be one of {', '.join(DETECTORS)}")
+    try:
+        return check_detector(value)
+    except DetectorUnavailable as error:
+        raise BadInput(str(error)) from None
 
 
 def number(values, name, default, kind=int):

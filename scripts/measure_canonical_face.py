@@ -1,0 +1,93 @@
+"""Where FER2013's faces have their eyes, nose, mouth and ears: the canonical face the crops are aligned to.
+
+    python scripts/measure_canonical_face.py --data dataset/fer2013/train
+
+Each 48x48 training face is centred on a grey square twice its size (the detector needs
+some background around a face) and BlazeFace finds its keypoints; their mean position,
+in pixels of the 48x48 frame, is the canonical face. Serving rotates and scales every
+detected face so its eyes land there, so the network sees faces framed the way it was
+trained. The Haar cascade gives no keypoints: for it, the same keypoints are stored as
+fractions of its box on the same faces. Writes utils/canonical_face.json.
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from utils import detection  # noqa: E402
+from utils.faces import CANONICAL_FACE_FILE, on_grey_square  # noqa: E402
+from utils.images import read_image  # noqa: E402
+from utils.models import atomic_write  # noqa: E402
+
+FRAME = 48
+PAD = FRAME // 2
+
+
+def measure(path):
+    """``(keypoints (6, 2) in the 48 px frame, or None; the same as fractions of the Haar box, or None)``."""
+    canvas = on_grey_square(read_image(path), PAD)
+    found = detection.find_faces(canvas, "fast", "blazeface")
+    if not found:
+        return None, None
+    points = np.array([found[0].keypoints[name] for name in detection.KEYPOINTS]) - PAD
+    haar = detection.find_faces(canvas, "thorough", "haar")
+    if not haar:
+        return points, None
+    x, y, w, h = haar[0].box
+    return points, (points + PAD - (x, y)) / (w, h)
+
+
+def summary(points):
+    points = np.asarray(points)
+    return ({name: [round(float(v), 3) for v in points[:, i].mean(axis=0)] for i, name in enumerate(detection.KEYPOINTS)},
+            {name: [round(float(v), 3) for v in points[:, i].std(axis=0)] for i, name in enumerate(detection.KEYPOINTS)})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="dataset/fer2013/train", help="FER2013 train/ (class folders of 48x48 faces)")
+    parser.add_argument("--out", default=CANONICAL_FACE_FILE)
+    args = parser.parse_args()
+    paths = sorted(glob.glob(os.path.join(args.data, "*", "*.jpg")))
+    if not paths:
+        print(f"error: no faces under {args.data} (make data)", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+    found, in_haar_box = [], []
+    for path in tqdm(paths, unit=" faces"):
+        points, fractions = measure(path)
+        if points is not None:
+            found.append(points)
+        if fractions is not None:
+            in_haar_box.append(fractions)
+    mean, spread = summary(found)
+    haar_mean, _ = summary(in_haar_box)
+    geometry = {
+        "frame": [FRAME, FRAME],
+        "keypoints": mean,
+        "std": spread,
+        "haar_box_keypoints": haar_mean,
+        "faces": len(paths), "found": len(found), "found_by_both": len(in_haar_box),
+        "measured_on": f"{args.data}: each face centred on a {FRAME + 2 * PAD} px grey square, "
+                       "BlazeFace full range; Haar fractions of its box on the same faces",
+        "command": "python scripts/measure_canonical_face.py --data " + args.data,
+    }
+
+    def write(temp_path):
+        with open(temp_path, "w") as handle:
+            json.dump(geometry, handle, indent=2)
+            handle.write("\n")
+    atomic_write(args.out, write)
+    print(f"BlazeFace found {len(found)} of {len(paths)} faces; eyes at {mean['right_eye']} and {mean['left_eye']} "
+          f"(std {spread['right_eye']}, {spread['left_eye']}) of the {FRAME} px frame; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

