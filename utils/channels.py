@@ -45,7 +45,7 @@ class ChannelExplainer:
         self.model, self.classes, self.cache_folder = model, list(classes), cache_folder
         self._patterns, self._gradients, self._rankings = {}, {}, {}
         self._weights_digest = None
-        self._lock = threading.Lock()
+        self._gradients_lock, self._rankings_lock = threading.Lock(), threading.Lock()
 
     # ---- the input that excites a channel most ----------------------------------------
     def pattern(self, layer_name, channel, seed=0):
@@ -54,8 +54,8 @@ class ChannelExplainer:
         ``{"layer": str, "channel": int, "seed": int, "steps": int, "image": (H, W, C) nested floats,
         "response": float, "grey_response": float}``: ``response`` is the channel's mean over
         its map as the next ReLU passes it on (see :meth:`_gradient_function`), for the
-        pattern and for a plain grey input. Deterministic for a seed; a second call
-        returns the kept result at once.
+        pattern and for a plain grey input. The seed draws the jitter: the same seed
+        gives the same pattern, and a second call returns the kept one at once.
         """
         layer = self._convolution(layer_name)
         _check_channel(layer, channel)
@@ -65,7 +65,8 @@ class ChannelExplainer:
         return self._patterns[key]
 
     def _convolution(self, name):
-        convolutions = [layer.name for layer in self.model.layers if isinstance(layer, keras.layers.Conv2D)]
+        convolutions = [layer.name for layer in self.model.layers
+                        if isinstance(layer, keras.layers.Conv2D) and layer.groups == 1]
         if name not in convolutions:
             raise ValueError(f"'{name}' is not a convolution of this model (convolutions: {', '.join(convolutions)})")
         return self.model.get_layer(name)
@@ -75,35 +76,35 @@ class ChannelExplainer:
         rng = np.random.default_rng(seed)
         gradient_of = self._gradient_function(layer)
         shape = (1,) + tuple(self.model.input.shape[1:])
-        image = np.clip(GREY + 0.01 * rng.standard_normal(shape), 0.0, 1.0).astype(np.float32)
-        channel_tensor, still = tf.constant(channel), tf.constant([0, 0])
-        _, grey_response, _ = gradient_of(tf.constant(np.full(shape, GREY, np.float32)), still, channel_tensor)
+        image = np.full(shape, GREY, dtype=np.float32)
+        channel_tensor, no_shift = tf.constant(channel), tf.constant([0, 0])
+        grey_response, _ = gradient_of(tf.constant(image), no_shift, channel_tensor)
         for step in range(1, STEPS + 1):
             shift = tf.constant(rng.integers(-JITTER, JITTER + 1, size=2), dtype=tf.int32)
-            _, _, gradient = gradient_of(tf.constant(image), shift, channel_tensor)
+            _, gradient = gradient_of(tf.constant(image), shift, channel_tensor)
             gradient = gradient.numpy()
             image += STEP_SIZE * gradient / (np.abs(gradient).mean() + 1e-12) - L2_DECAY * (image - GREY)
             if step % BLUR_EVERY == 0:
                 image[0] = cv2.GaussianBlur(image[0], (0, 0), BLUR_SIGMA).reshape(image.shape[1:])
             np.clip(image, 0.0, 1.0, out=image)
-        _, response, _ = gradient_of(tf.constant(image), still, channel_tensor)
+        response, _ = gradient_of(tf.constant(image), no_shift, channel_tensor)
         return {"layer": layer.name, "channel": channel, "seed": seed, "steps": STEPS,
                 "image": image[0].astype(float).tolist(), "response": float(response),
                 "grey_response": float(grey_response)}
 
     def _gradient_function(self, layer):
-        """``(image, shift, channel) -> (objective, response, d objective / d image)``, compiled once per layer.
+        """``(image, shift, channel) -> (response, d objective / d image)``, compiled once per layer.
 
-        The response is the channel's value where the next ReLU reads it: the
-        convolution plus bias, through the batch normalisations that follow it (VGG). The
-        objective is its mean over the map after a softplus, a smooth ReLU, so that a
-        channel silent on grey still has a direction to grow (the mean of a purely linear
-        filter would be largest on a flat image); ``response`` is its mean after a ReLU.
-        The image is rolled by ``shift`` pixels first (the jitter); only the channel's own
-        kernel is computed.
+        The channel's value is taken where the next ReLU reads it: the convolution plus
+        bias, through the batch normalisations that follow it (VGG). The response is its
+        mean over the map after that ReLU (without one, the mean of a first-layer filter
+        would be largest on a flat image). While the whole channel is silent the ReLU
+        passes no gradient, so the objective is then the mean before the ReLU, which
+        pushes the input the way the channel grows. The image is rolled by ``shift``
+        pixels first (the jitter); only the channel's own kernel is computed.
         """
         import tensorflow as tf
-        with self._lock:
+        with self._gradients_lock:
             if layer.name not in self._gradients:
                 to_layer = keras.Model(self.model.input, layer.input)
                 normalisations = _normalisations_after(self.model, layer)
@@ -118,8 +119,9 @@ class ChannelExplainer:
                             response = response + layer.bias[channel]
                         for norm in normalisations:
                             response = _normalise(norm, response, channel)
-                        objective = tf.reduce_mean(tf.nn.softplus(response))
-                    return objective, tf.reduce_mean(tf.nn.relu(response)), tape.gradient(objective, image)
+                        rectified = tf.reduce_mean(tf.nn.relu(response))
+                        objective = tf.where(rectified > 0, rectified, tf.reduce_mean(response))
+                    return rectified, tape.gradient(objective, image)
                 self._gradients[layer.name] = gradient_of
             return self._gradients[layer.name]
 
@@ -136,7 +138,7 @@ class ChannelExplainer:
         from utils.data import DatasetError
         if not os.path.isdir(test_folder):
             raise DatasetError(f"the test faces are not in {test_folder}: {DATA_HINT}")
-        layer = self._layer(layer_name)
+        layer = self._layer_with_channels(layer_name)
         _check_channel(layer, channel)
         ranking = self._ranking(layer, test_folder)
         height, width, channels = self.model.input.shape[1:]
@@ -149,7 +151,7 @@ class ChannelExplainer:
                           "image": preprocess(gray, height, width, channels).astype(float).tolist()})
         return {"layer": layer.name, "channel": int(channel), "test_folder": test_folder, "faces": faces}
 
-    def _layer(self, name):
+    def _layer_with_channels(self, name):
         names = [layer.name for layer in self.model.layers if len(layer.output.shape) in (2, 4)
                  and not isinstance(layer, keras.layers.InputLayer)]
         if name not in names:
@@ -158,7 +160,7 @@ class ChannelExplainer:
 
     def _ranking(self, layer, test_folder):
         """The top faces of every channel of ``layer``: from memory, from disk, or computed and saved."""
-        with self._lock:
+        with self._rankings_lock:  # one pass over the test set per layer, however many ask
             path = self._ranking_path(layer, test_folder)
             if path not in self._rankings:
                 if os.path.isfile(path):
