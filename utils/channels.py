@@ -64,11 +64,15 @@ class ChannelExplainer:
             self._patterns[key] = self._ascend(layer, int(channel), int(seed))
         return self._patterns[key]
 
+    def convolutions(self):
+        """Names of the layers whose channels have a pattern, in network order."""
+        return [layer.name for layer in self.model.layers
+                if isinstance(layer, keras.layers.Conv2D) and layer.groups == 1]
+
     def _convolution(self, name):
-        convolutions = [layer.name for layer in self.model.layers
-                        if isinstance(layer, keras.layers.Conv2D) and layer.groups == 1]
-        if name not in convolutions:
-            raise ValueError(f"'{name}' is not a convolution of this model (convolutions: {', '.join(convolutions)})")
+        if name not in self.convolutions():
+            raise ValueError(f"'{name}' is not a convolution of this model "
+                             f"(convolutions: {', '.join(self.convolutions())})")
         return self.model.get_layer(name)
 
     def _ascend(self, layer, channel, seed):
