@@ -10,8 +10,8 @@ is computed from the numbers it shows; ``output`` beside it is the layer's own
 output at that position, so a page can show that the two agree.
 
 Every layer's output comes from one sub-model built once per model and kept, run
-through ``predict_on_batch`` (compiled: about 11 ms for the VGG model's 32 outputs
-where an eager call takes 40).
+through ``predict_on_batch``: compiled, it gives all 34 outputs of the VGG model in
+about 11 ms on a 2-core CPU, where an eager call takes 40 (bench/bench_explain.py).
 """
 import threading
 
@@ -55,8 +55,11 @@ class LayerOperations:
         ``channel`` is an output channel, or a unit of a flat layer (whose ``y`` and ``x``
         must be 0). Always ``{"layer": str, "type": str (the Keras class), "kind": str,
         "position": {"y": int, "x": int, "channel": int}, "input_shape": [int] or None,
-        "output_shape": [int], "output": float}`` plus the keys of the kind's view; see
-        the ``_convolution`` ... ``_generic`` functions for those.
+        "output_shape": [int], "output": float}`` plus the keys of the kind's view, one of
+        "conv", "batchnorm", "activation", "pool", "flatten", "dense", "softmax", "dropout"
+        and "generic" (any other layer); see the ``_convolution`` ... ``_generic``
+        functions for those. A ValueError names what is valid when the layer, channel or
+        position is not.
         """
         if layer_name not in self._index:
             raise ValueError(f"unknown layer '{layer_name}' (layers: {', '.join(self._index)})")
