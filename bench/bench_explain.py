@@ -1,11 +1,14 @@
-"""How long one face's explanation arrays take: every layer's output plus Grad-CAM.
+"""How long one face's explanation arrays take: every layer's output plus Grad-CAM,
+the operation behind one position, and what a channel looks for.
 
-The budget (issue 5) is 300 ms on a 2-core machine for all layer maps plus Grad-CAM;
-occlusion and the facial regions are timed too. Arrays only: figures are drawn when
-a front end asks for them. Median over repeats, after a warm-up that builds the
-sub-models (once per loaded model, as the front ends do).
+The budgets on a 2-core machine: 300 ms for all layer maps plus Grad-CAM (issue 5);
+100 ms for one operation view, of any kind; 2 s for one channel's pattern (gradient
+ascent, computed once per channel and then kept). Occlusion and the facial regions are
+timed too. Arrays only: figures are drawn when a front end asks for them. Median over
+repeats, after a warm-up that builds the sub-models (once per loaded model, as the
+front ends do); each pattern is timed once, as its first request is.
 
-    python bench/bench_explain.py [--model models/emotion_model.h5] [--repeats 20]
+    python bench/bench_explain.py [--model models/emotion_model.h5] [--repeats 20] [--channels 3]
 """
 import argparse
 import os
@@ -17,6 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BUDGET_MS = 300
+OPERATION_BUDGET_MS = 100
+PATTERN_BUDGET_S = 2.0
 
 
 def median_ms(function, repeats):
@@ -33,6 +38,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.path.join("models", "emotion_model.h5"))
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--channels", type=int, default=3,
+                        help="channels whose pattern is timed in the first and the last convolution")
     args = parser.parse_args()
 
     import numpy as np
@@ -65,6 +72,47 @@ def main():
         print(f"{name:32s} {milliseconds:7.1f} ms")
     total = results["all layer outputs + Grad-CAM"]
     print(f"budget: layer outputs + Grad-CAM {total:.0f} ms of {BUDGET_MS} ms: {'ok' if total <= BUDGET_MS else 'OVER'}")
+    bench_operations(predictor.model, face, args.repeats)
+    bench_patterns(predictor, args.channels)
+
+
+def bench_operations(model, face, repeats):
+    """The median of each layer's operation view at its centre, then the median per kind."""
+    from utils.operations import LayerOperations
+    operations = LayerOperations(model)
+    by_kind = {}
+    for layer in operations.layers:
+        shape = layer.output.shape[1:]
+        position = (shape[0] // 2, shape[1] // 2) if len(shape) == 3 else (0, 0)
+        view = operations.operation(face, layer.name, shape[-1] // 2, *position)
+        by_kind.setdefault(view["kind"], []).append(
+            median_ms(lambda: operations.operation(face, layer.name, shape[-1] // 2, *position), repeats))
+    print("operation view, median ms per kind (layers of that kind):")
+    for kind, milliseconds in by_kind.items():
+        print(f"  {kind:12s} {statistics.median(milliseconds):7.1f} ms ({len(milliseconds)})")
+    slowest = max(max(milliseconds) for milliseconds in by_kind.values())
+    print(f"budget: slowest operation view {slowest:.0f} ms of {OPERATION_BUDGET_MS} ms: "
+          f"{'ok' if slowest <= OPERATION_BUDGET_MS else 'OVER'}")
+
+
+def bench_patterns(predictor, count):
+    """Each pattern once (its first request), in the first and the last convolution, then a kept one."""
+    from utils.channels import ChannelExplainer
+    channels = ChannelExplainer(predictor.model, predictor.classes)
+    convolutions = channels.convolutions()
+    seconds = []
+    for name in (convolutions[0], convolutions[-1]):
+        for channel in range(count):
+            start = time.perf_counter()
+            channels.pattern(name, channel)
+            seconds.append(time.perf_counter() - start)
+            print(f"pattern {name} channel {channel}: {seconds[-1]:.2f} s"
+                  + (" (compiles the layer's gradient)" if channel == 0 else ""))
+    start = time.perf_counter()
+    channels.pattern(convolutions[-1], 0)
+    print(f"pattern kept: {(time.perf_counter() - start) * 1000:.2f} ms")
+    print(f"budget: slowest pattern {max(seconds):.2f} s of {PATTERN_BUDGET_S:.0f} s: "
+          f"{'ok' if max(seconds) <= PATTERN_BUDGET_S else 'OVER'}")
 
 
 if __name__ == "__main__":

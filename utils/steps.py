@@ -11,6 +11,11 @@ def _pair(value):
     return "x".join(str(v) for v in value) if isinstance(value, (tuple, list)) else str(value)
 
 
+def _distance(value):
+    """Pixels moved per step: "2", or "2x1" when rows and columns differ."""
+    return str(value[0]) if len(set(value)) == 1 else _pair(value)
+
+
 def _shape(shape):
     return " x ".join(str(v) for v in shape)
 
@@ -35,44 +40,93 @@ def describe_alignment(prediction, angle):
             "would look unfamiliar to it.")
 
 
+# What each activation function does to a value, and how a sentence names it.
+ACTIVATIONS = {
+    "relu": "replaces every negative value by zero and keeps the positive ones",
+    "sigmoid": "squashes every value into the range 0 to 1",
+    "tanh": "squashes every value into the range -1 to 1",
+    "softplus": "bends every value smoothly upwards: negatives towards zero, positives almost unchanged",
+    "elu": "keeps the positive values and bends the negative ones smoothly towards -1",
+    "linear": "passes every value through unchanged",
+}
+ACTIVATION_NAMES = {"relu": "ReLU", "elu": "ELU", "gelu": "GELU", "silu": "SiLU"}
+
+
+def _activation(config, default="relu"):
+    """``(name, what it does)`` for the activation a layer's config names."""
+    function = config.get("activation", default)
+    function = function if isinstance(function, str) else "custom"
+    return (ACTIVATION_NAMES.get(function, function),
+            ACTIVATIONS.get(function, f"applies the {function} function to every value"))
+
+
+def _activation_after(config):
+    """The sentence for a layer's own activation, empty when it has none (linear)."""
+    name, does = _activation(config, "linear")
+    return "" if name == "linear" else f" A {name} then {does}."
+
+
+def _convolution(layer, config, shape):
+    kernel, strides = config.get("kernel_size"), tuple(config.get("strides", (1, 1)))
+    dilation = tuple(config.get("dilation_rate", (1, 1)))
+    moves = "" if set(strides) == {1} else f", moving {_distance(strides)} pixels at a time"
+    gaps = "" if set(dilation) == {1} else f" (dilation {_distance(dilation)}: gaps between the pixels it reads)"
+    sizes = f"{_shape(layer.input.shape[1:3])} becomes {_shape(layer.output.shape[1:3])}"
+    padding = (f"The border is padded with zeros so filters also sit on the edge pixels ({sizes})."
+               if config.get("padding") == "same" else
+               f"There is no padding: a filter only visits places where it fits inside the input ({sizes}).")
+    return (f"{config.get('filters', '')} small filters of {_pair(kernel)} pixels slide over the input{moves}{gaps}; "
+            f"at each position a filter multiplies the pixels under it by its weights and adds them up, giving "
+            f"one feature map per filter ({shape}). {padding}{_activation_after(config)} "
+            "Early filters react to edges and light/dark blobs; deeper ones to parts such as "
+            "eyes, eyebrows and mouth corners.")
+
+
+def _pool(layer, config, output_shape, shape):
+    largest = "Max" in type(layer).__name__
+    if len(output_shape) == 1:
+        return (f"Each feature map is reduced to one number, its {'maximum' if largest else 'average'}, giving "
+                f"{shape} values. Where a feature appeared no longer matters, only how strongly.")
+    size, strides = tuple(config.get("pool_size")), tuple(config.get("strides") or config.get("pool_size"))
+    keeps = "keeps only its largest value" if largest else "is replaced by the average of its values"
+    if size == strides == (2, 2):
+        shrinks = f"halving the width and height ({shape})"
+    else:
+        overlap = f", the windows overlapping as they move {_distance(strides)} pixels at a time" if any(
+            stride < side for stride, side in zip(strides, size)) else ""
+        shrinks = f"shrinking each map from {_shape(layer.input.shape[1:3])} to {_shape(output_shape[:2])}{overlap}"
+    evidence = "the strongest evidence" if largest else "how strong each feature is on average over a patch"
+    return (f"Each {_pair(size)} window {keeps}, {shrinks}. The network keeps {evidence}, needs fewer "
+            "numbers, and becomes less sensitive to a feature moving a pixel or two.")
+
+
 def describe_layer(layer, output_shape):
     """Two or three sentences on what ``layer`` does and what its output ``output_shape`` holds."""
     kind, config, shape = layer_kind(layer), layer.get_config(), _shape(output_shape)
     if kind == "conv":
-        activation = config.get("activation", "linear")
-        relu = (" A ReLU then keeps the positive responses and sets the rest to zero."
-                if activation == "relu" else "")
-        return (f"{config.get('filters', '')} small filters of {_pair(config.get('kernel_size'))} pixels slide "
-                f"over the input; at each position a filter multiplies the pixels under it by its weights "
-                f"and adds them up, giving one feature map per filter ({shape}).{relu} "
-                "Early filters react to edges and light/dark blobs; deeper ones to parts such as "
-                "eyes, eyebrows and mouth corners.")
+        return _convolution(layer, config, shape)
     if kind == "pool":
-        if len(output_shape) == 1:
-            return (f"Each feature map is reduced to one number, its average or maximum, giving {shape} values. "
-                    "Where a feature appeared no longer matters, only how strongly.")
-        return (f"Each {_pair(config.get('pool_size'))} window keeps only its largest value, halving the "
-                f"width and height ({shape}). The network keeps the strongest evidence, needs fewer numbers, "
-                "and becomes less sensitive to a feature moving a pixel or two.")
+        return _pool(layer, config, output_shape, shape)
     if kind == "batchnorm":
         return ("Each channel is rescaled to a steady mean and spread learned during training. "
                 f"This keeps the numbers in a range where learning is stable; the shape stays {shape}.")
     if kind == "activation":
-        return ("The ReLU activation replaces every negative value by zero and keeps the positive ones. "
-                "Without such a bend, stacking layers would add nothing: the whole network would be "
-                "one linear formula.")
+        name, does = _activation(config)
+        bend = ("" if name == "linear" else " Without such a bend, stacking layers would add nothing: the whole "
+                "network would be one linear formula.")
+        return f"The {name} activation {does}.{bend}"
     if kind == "flatten":
         return (f"The feature maps are unrolled into one long list of {shape} numbers. "
                 "From here on, the network no longer knows where in the face a value came from.")
     if kind == "dense":
         units = config.get("units", "")
         return (f"Each of the {units} units multiplies every input number by its own weight and adds "
-                "them up, so it can combine evidence from the whole face. "
-                + ("These raw scores, one per emotion, are called logits." if layer.name == "logits" else
-                   "A ReLU keeps the positive sums." if config.get("activation") == "relu" else ""))
+                "them up, so it can combine evidence from the whole face."
+                + (" These raw scores, one per emotion, are called logits." if layer.name == "logits" else
+                   _activation_after(config)))
     if kind == "dropout":
-        return ("During training this step switches off a random half of the units so the network cannot "
-                "rely on any single one. When predicting, it does nothing: the output equals the input.")
+        return (f"During training this step switches off a random {config.get('rate', 0):.0%} of the units so the "
+                "network cannot rely on any single one. When predicting, it does nothing: the output equals the input.")
     if kind == "softmax":
         return ("Softmax turns the logits into probabilities: e is raised to the power of each logit and "
                 "divided by the total, so all are positive and add up to 100%. "
