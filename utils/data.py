@@ -108,10 +108,11 @@ def find_class_folders(root):
     return folders
 
 
-def load_class_folders(root, classes, size=(48, 48), channels=1, crop_faces=False):
+def load_class_folders(root, classes, size=(48, 48), channels=1, crop_context=None):
     """Images under ``root/<class>/`` -> Split, labels by position in ``classes``.
 
-    ``crop_faces`` cuts each photo down to its largest face first; photos without a
+    ``crop_context`` (a number) cuts each photo down to its largest face first, framed that
+    much wider than FER2013's faces (see :func:`utils.faces.aligned_crop`); photos without a
     detected face are kept whole and counted in ``no_face``.
     """
     folders = find_class_folders(root)
@@ -123,12 +124,12 @@ def load_class_folders(root, classes, size=(48, 48), channels=1, crop_faces=Fals
              for name in sorted(os.listdir(path)) if name.lower().endswith(IMAGE_SUFFIXES)]
     images, labels, paths, skipped, no_face = [], [], [], 0, 0
     for file_path, label in tqdm(files, desc=f"reading {root}", unit=" images"):
-        face = cv2.imread(file_path, cv2.IMREAD_COLOR if crop_faces else cv2.IMREAD_GRAYSCALE)
+        face = cv2.imread(file_path, cv2.IMREAD_GRAYSCALE if crop_context is None else cv2.IMREAD_COLOR)
         if face is None or face.size == 0:
             skipped += 1
             continue
-        if crop_faces:
-            face, found = largest_face(face)
+        if crop_context is not None:
+            face, found = largest_face(face, context=crop_context)
             no_face += not found
         images.append(preprocess(face, size[0], size[1], channels))
         labels.append(label)
@@ -153,13 +154,13 @@ def stratified_split(labels, fraction, seed, per_class=None):
     return np.sort(np.array(keep, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))
 
 
-def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, crop_faces=False,
+def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, crop_context=None,
                  test_per_class=0, lfw_min_faces=70):
     """Any accepted layout -> Dataset with train, validation and (when present) test splits.
 
     Layouts: ``fer2013.csv`` (or a folder holding it); a folder with ``train/`` and
     optionally ``test/`` class folders; a single folder of class folders; ``lfw``.
-    ``crop_faces`` cuts photos down to their face (see :func:`load_class_folders`).
+    ``crop_context`` cuts photos down to their face (see :func:`load_class_folders`).
     Without a test/ folder, ``test_per_class`` images of every class are held out for
     testing (seeded) before the validation part is.
     """
@@ -179,8 +180,8 @@ def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, crop
     if not names:
         raise DatasetError(f"{path} has no class folders with images (expected train/<class>/*.jpg)")
     classes = canonical_class_order(names)
-    train = load_class_folders(root, classes, size, channels, crop_faces)
-    test = (load_class_folders(test_root, classes, size, channels, crop_faces)
+    train = load_class_folders(root, classes, size, channels, crop_context)
+    test = (load_class_folders(test_root, classes, size, channels, crop_context)
             if test_root and os.path.isdir(test_root) else None)
     dataset = _split(classes, train, test, val_fraction, seed, test_per_class, source=path)
     dataset.train.skipped = train.skipped + (test.skipped if test else 0)

@@ -86,19 +86,21 @@ def face_keypoints(face):
     return {name: (x + fx * w, y + fy * h) for name, (fx, fy) in canonical_face()["haar_box_keypoints"].items()}
 
 
-def aligned_crop(image, face, side=None):
+def aligned_crop(image, face, side=None, context=1.0):
     """``face`` (a :class:`utils.detection.Face`) cut out of ``image`` upright, as a :class:`FaceCrop`.
 
     A rotation and scale move the face's eyes onto the canonical face's. The crop is square
     and ``side`` pixels wide; by default as wide as the face is in the picture (never under
     the canonical frame), so shrinking it to the model's input is left to :func:`preprocess`,
     which averages pixels properly. Parts of the crop outside the picture repeat its edge.
+    ``context`` above 1 frames the face that much wider around the canonical frame's centre
+    (more hair and head: what tells people apart; the emotion model keeps FER2013's 1).
     """
     gray = to_gray(image)
     keypoints = face_keypoints(face)
     frame = canonical_face()["frame"][1]
     source = np.array([keypoints[name] for name in EYES], dtype=np.float64)
-    unit = np.array([canonical_keypoints(1.0, 1.0)[name] for name in EYES])
+    unit = 0.5 + (np.array([canonical_keypoints(1.0, 1.0)[name] for name in EYES]) - 0.5) / context
     if side is None:
         seen = np.linalg.norm(source[1] - source[0]) / np.linalg.norm(unit[1] - unit[0])
         side = max(frame, int(round(seen)))
@@ -128,15 +130,16 @@ def whole_image_crop(image):
     return FaceCrop(gray, canonical_keypoints(height, width), 0.0, np.hstack([np.eye(2), np.zeros((2, 1))]))
 
 
-def largest_face(image, detector=None):
-    """``(crop, found)``: the largest face of a photo cut out upright, or the whole gray photo when none is found.
+def largest_face(image, detector=None, context=1.0):
+    """``(crop, found)``: the largest face of a photo cut out upright (``context`` as for
+    :func:`aligned_crop`), or the whole gray photo when none is found.
 
     How a photo becomes a face when a data set holds whole heads on a background (Yale):
     training then sees the same kind of crop as inference.
     """
     from utils.detection import find_faces
     found = find_faces(image, detector=detector)
-    return (aligned_crop(image, found[0]).image, True) if found else (to_gray(image), False)
+    return (aligned_crop(image, found[0], context=context).image, True) if found else (to_gray(image), False)
 
 
 def on_grey_square(face, pad):

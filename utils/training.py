@@ -265,7 +265,7 @@ def model_card(name, args, dataset, model, history, precision, start=None):
         "task": args.task,
         "classes": list(dataset.classes),
         "input": {"height": args.img_size, "width": args.img_size, "channels": args.channels},
-        "preprocessing": {"color": "gray", "scale": [0, 1], "crop": CROP_NOTE,
+        "preprocessing": {"color": "gray", "scale": [0, 1], "crop": CROP_NOTE, "crop_context": args.crop_context,
                           "function": "utils.faces.preprocess", "test_time_flip": args.test_time_flip},
         "architecture": args.arch,
         "parameters": int(model.count_params()),
