@@ -18,7 +18,6 @@ import sys
 from flask import Flask
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides real messages
 
 DEFAULTS = {
     "MODELS_DIR": "models",                       # every NAME.h5 + NAME.json here can be chosen

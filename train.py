@@ -21,10 +21,7 @@ import os
 import shutil
 import sys
 
-# Setup: quiet TensorFlow's start-up chatter before Keras imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from utils.cli import fail, run_cli  # noqa: E402
+from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
 
 # Defaults: the values that produced models/emotion_model.h5.
 DATA = "dataset/fer2013"

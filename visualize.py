@@ -199,14 +199,14 @@ def add_methods(page, methods, predictor, explainer, face, index, layer):
 def main(argv=None):
     args = parse_args(argv)
     methods = parse_methods(args.methods)
-    from utils.explain import Explainer
     from utils.images import read_image
-    from utils.plots import input_figure
-    from utils.predict import Predictor
-
     image = read_image(args.image)
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"no model at {args.model} (train one with train.py, or name one with --model)")
+    from utils.explain import Explainer  # imports TensorFlow: seconds, so only once the inputs are there
+    from utils.plots import input_figure
+    from utils.predict import Predictor
+
     predictor = Predictor.from_path(args.model)
     explainer = Explainer(predictor.model)
     index = class_index(args.class_name, predictor.classes)

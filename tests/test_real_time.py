@@ -149,9 +149,8 @@ def test_default_threshold_is_predicts():
 # The command line ------------------------------------------------------------------------
 
 def run_script(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run([sys.executable, os.path.join(ROOT, "real_time.py"), *args],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

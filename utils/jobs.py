@@ -49,7 +49,7 @@ class TrainingJob:
                 raise JobBusy("a training job is already running")
             self._status = {"state": "running", "progress": 0.0, "message": "starting train.py",
                             "model": model_path}
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._process = subprocess.Popen(
             [self.python, TRAIN_SCRIPT, *train_args, "--out", model_path], cwd=self.cwd, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
