@@ -17,6 +17,8 @@ import sys
 
 from flask import Flask
 
+from utils.images import MAX_PIXELS
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 DEFAULTS = {
@@ -24,7 +26,7 @@ DEFAULTS = {
     "DEFAULT_MODEL": "models/emotion_model.h5",   # used when a request names no model
     "GALLERY_DIR": "dataset/fer2013/test",        # <class>/*.jpg test faces for the Gallery page
     "MAX_CONTENT_LENGTH": 10 * 1000 * 1000,       # bigger uploads get 413
-    "MAX_PIXELS": 40_000_000,                     # bigger images get 400, checked from the header
+    "MAX_PIXELS": MAX_PIXELS,                     # bigger images get 400, checked from the header
     "THRESHOLD": 0.35,                            # under this confidence a prediction is "uncertain"
     "WARM_UP": True,                              # load the default model when the app is created
 }

@@ -267,7 +267,7 @@ def test_over_size_limit_is_413_json(client):
         assert response.status_code == 413 and "10 MB" in response.get_json()["error"]
 
 
-def test_over_40_megapixels_is_400(client):
+def test_over_the_pixel_limit_is_400(client):
     bomb = pil_bytes(Image.new("L", (8000, 6000)), "PNG")  # 48 MP, ~50 KB
     response = post_file(client, "/api/predict", bomb)
     assert response.status_code == 400 and "megapixels" in response.get_json()["error"]
