@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from web import analysis
-from web.inputs import BadInput, detail, params, read_image, threshold, number
+from web.inputs import BadInput, detail, model, name_or_index, params, read_image, text, threshold, whole_number
 from web.registry import ModelNotFound, registry
 
 bp = Blueprint("api", __name__)
@@ -17,12 +17,14 @@ bp = Blueprint("api", __name__)
 def predict():
     """Every face in the image: box, label, confidence, probabilities, uncertain, whole_image.
 
-    ``detail=fast`` searches for faces more coarsely, for live webcam frames.
+    ``detail=fast`` searches for faces more coarsely, for live webcam frames. Every
+    parameter is checked before the image is decoded, the costly step.
     """
     values = params()
-    loaded = registry().get(values.get("model"))
+    loaded = registry().get(model(values))
+    options = {"threshold": threshold(values), "detail": detail(values)}
     image = read_image(values)
-    faces = loaded.predictor.predict_image(image, threshold(values), detail=detail(values))
+    faces = loaded.predictor.predict_image(image, **options)
     return jsonify(model=loaded.name, image={"width": image.shape[1], "height": image.shape[0]}, faces=faces)
 
 
@@ -36,12 +38,11 @@ def explain():
     as for predict, so face numbers match.
     """
     values = params()
-    loaded = registry().get(values.get("model"))
-    image = read_image(values)
-    result = analysis.explain(loaded, image, number(values, "face", 0), values.get("class"),
-                              values.get("layer"), analysis.parse_parts(values.get("parts")), threshold(values),
-                              detail(values))
-    return jsonify(result)
+    loaded = registry().get(model(values))
+    options = {"index": whole_number(values, "face", 0), "requested_class": name_or_index(values, "class"),
+               "layer": text(values, "layer"), "parts": analysis.parse_parts(text(values, "parts")),
+               "threshold": threshold(values), "detail": detail(values)}
+    return jsonify(analysis.explain(loaded, read_image(values), **options))
 
 
 @bp.get("/api/models")

@@ -59,12 +59,13 @@ def _compare(image):
 
 @bp.route("/identity", methods=["GET", "POST"])
 def page():
-    samples, context = _samples(), {}
+    samples, context, values = _samples(), {}, inputs.params()
+    sample = inputs.whole_number(values, "sample", 0)  # outside the try: a wrong type is a 400, as in the API
     try:
         if request.method == "POST":
-            context["result"] = _compare(inputs.read_image(inputs.params()))
+            context["result"] = _compare(inputs.read_image(values))
         elif samples:
-            index = request.args.get("sample", 0, type=int) % len(samples)
+            index = sample % len(samples)
             path, person = samples[index]
             context.update(sample=index, true_person=person, result=_compare(read_image(path)))
     except (inputs.BadInput, ImageError, ModelNotFound, FileNotFoundError) as error:

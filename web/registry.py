@@ -46,7 +46,7 @@ class ModelRegistry:
             if name == self.default_name:
                 raise ModelNotFound(f"no model at {self.default_path}: train one with "
                                     "`python train.py --data dataset/fer2013` or start with --model PATH")
-            raise ModelNotFound(f"unknown model '{name}' (available: {', '.join(self.paths()) or 'none'})")
+            raise ModelNotFound(f"unknown model {name!r} (available: {', '.join(self.paths()) or 'none'})")
         return name
 
     def get(self, name=None):
