@@ -422,16 +422,20 @@ class Window:
         if self.session.model is None:
             self.show_error("Camera", "no model is loaded yet")
             return
-        self.camera = Camera(index)
+        camera = self.camera = Camera(index)
         self.session.start_live()
         self.camera_button["text"] = "Stop camera"
         self.status.set(f"Opening camera {index}...")
-        self.worker.submit(self.camera.start, lambda _: self._camera_started(), self._camera_failed)
+        self.worker.submit(camera.start, lambda reading: self._camera_started(camera, reading),
+                           lambda error: self._camera_failed(camera, error))
 
-    def _camera_started(self):
-        self._ready(f"Camera {self.camera.index} live; tabs other than Probabilities update when it stops")
+    def _camera_started(self, camera, reading):
+        if reading and camera is self.camera:  # else Stop (or a picture) came while it opened: it is released
+            self._ready(f"Camera {camera.index} live; tabs other than Probabilities update when it stops")
 
-    def _camera_failed(self, error):
+    def _camera_failed(self, camera, error):
+        if camera is not self.camera:
+            return  # stopped while it was opening: the failure no longer matters
         self.camera = None
         self.session.stop_live()
         self.camera_button["text"] = "Start camera"

@@ -9,6 +9,7 @@ import select
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import cv2
@@ -187,31 +188,72 @@ def test_mistakes_are_dialogs_not_tracebacks(window, tmp_path):
     window.errors.clear()
 
 
+class FakeCapture:
+    """A webcam giving one picture at 30 frames/s; it records its reads and its release."""
+
+    def __init__(self, frame):
+        self.frame, self.reads, self.released = frame, 0, False
+
+    def isOpened(self):
+        return True
+
+    def read(self):
+        self.reads += 1
+        time.sleep(0.03)
+        return True, self.frame
+
+    def get(self, prop):
+        return 30.0
+
+    def release(self):
+        self.released = True
+
+
+@pytest.mark.parametrize("interruption", ["stop", "picture"])
+def test_stop_or_a_picture_while_the_camera_opens_releases_it(display, model_path, astronaut_bgr, monkeypatch,
+                                                            tmp_path, interruption):
+    """The camera opens slowly; Stop (or opening a picture) meanwhile: it is released unread, no dialog."""
+    import desktop.window
+    from desktop.camera import Camera
+
+    opening, finish, capture = threading.Event(), threading.Event(), FakeCapture(astronaut_bgr)
+
+    def slow_opener(index):
+        opening.set()
+        assert finish.wait(30)
+        return capture
+    monkeypatch.setattr(desktop.window, "Camera", lambda index: Camera(index, opener=slow_opener))
+    picture = str(tmp_path / "astronaut.png")
+    cv2.imwrite(picture, astronaut_bgr)
+    window = open_window(model_path)
+    try:
+        window.start_camera()
+        pump(window, opening.is_set)
+        if interruption == "stop":
+            window.toggle_camera()
+        else:
+            window.open_path(picture)
+        assert window.camera is None and window.camera_button["text"] == "Start camera"
+        finish.set()
+        pump(window, lambda: not window.worker.busy)
+        time.sleep(0.1)
+        assert capture.released and capture.reads == 0
+        assert window.errors == [] and window.camera is None and "live" not in window.status.get()
+    finally:
+        window.close()
+
+
 def test_closing_releases_the_camera_and_the_worker(display, model_path, astronaut_bgr, monkeypatch, tmp_path):
     import desktop.window
     from desktop.camera import Camera
 
     captures = []
 
-    class FakeCapture:
-        def __init__(self, index):
-            self.released = False
-            captures.append(self)
+    def opener(index):
+        captures.append(FakeCapture(astronaut_bgr))
+        return captures[-1]
 
-        def isOpened(self):
-            return True
-
-        def read(self):
-            time.sleep(0.03)
-            return True, astronaut_bgr
-
-        def get(self, prop):
-            return 30.0
-
-        def release(self):
-            self.released = True
-
-    monkeypatch.setattr(desktop.window, "Camera", lambda index: Camera(index, opener=FakeCapture))
+    monkeypatch.setattr(desktop.window, "Camera", lambda index: Camera(index, opener=opener))
     window = open_window(model_path)
     window.start_camera()
     pump(window, lambda: window.session.face is not None and window.figures.get("Probabilities") is not None
