@@ -22,6 +22,7 @@ import shutil
 import sys
 
 from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
+from utils.jobs import RUNS_DIR  # checkpoints go to RUNS_DIR/NAME/
 
 # Defaults: the values that produced models/emotion_model.h5.
 DATA = "dataset/fer2013"
@@ -41,7 +42,6 @@ ERASE_PROBABILITY = 0.0
 FACE_MARGIN = 0.1
 TEACHER_WEIGHT = 0.5
 TEACHER_TEMPERATURE = 4.0
-RUNS_DIR = "runs"
 # What --task identity changes: the values that produced models/identity_model.h5.
 TASK_DEFAULTS = {
     "emotion": {"data": DATA, "arch": ARCH, "img_size": IMG_SIZE, "out": "models/emotion_model.h5"},

@@ -149,7 +149,8 @@ def client(trained, model_path, people_folder, tmp_path):
     models = tmp_path / "models"
     models.mkdir()
     app = create_app({"MODELS_DIR": str(models), "DEFAULT_MODEL": model_path, "WARM_UP": False,
-                      "IDENTITY_MODEL": trained[0], "IDENTITY_DATA": str(people_folder), "IDENTITY_EPOCHS": 2})
+                      "IDENTITY_MODEL": trained[0], "IDENTITY_DATA": str(people_folder), "IDENTITY_EPOCHS": 2,
+                      "TRAINING_TOKEN": "teacher", "TRAINING_DIR": str(tmp_path)})
     return app.test_client()
 
 
@@ -170,15 +171,16 @@ def test_training_from_the_site_runs_in_the_background(client, trained, tmp_path
     """The POST answers at once; the status endpoint follows the job until the new model is saved."""
     client.application.extensions["identity_model"].path = str(tmp_path / "models" / "retrained.h5")
     started = time.monotonic()
-    response = client.post("/identity/train")
+    response = client.post("/identity/train", headers={"X-Training-Token": "teacher"})
     assert response.status_code == 202 and time.monotonic() - started < 5
-    assert client.post("/identity/train").status_code == 409  # one job at a time
+    assert client.post("/identity/train", headers={"X-Training-Token": "teacher"}).status_code == 409  # one at a time
     deadline = time.monotonic() + 240
     while (status := client.get("/identity/train").get_json())["state"] == "running":
         assert time.monotonic() < deadline, status
         time.sleep(0.5)
     assert status["state"] == "finished" and status["progress"] == 1.0, status
     assert 'id="comparison"' in client.get("/identity").get_data(as_text=True)
+    assert (tmp_path / "runs" / "retrained" / "history.csv").exists()  # checkpoints under TRAINING_DIR
 
 
 @pytest.fixture(scope="module")

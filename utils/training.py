@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from utils import plots
-from utils.models import LOGITS_LAYER, atomic_write, build_model, load_model, native_bfloat16
+from utils.files import atomic_write
+from utils.models import LOGITS_LAYER, build_model, load_model, native_bfloat16
 from utils.predict import Predictor
 
 HISTORY_FILE = "history.csv"
