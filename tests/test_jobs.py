@@ -7,6 +7,7 @@ TensorFlow runs here.
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -85,6 +86,34 @@ def test_a_lock_and_status_left_by_a_dead_process_are_stale(tmp_path, fake_train
     assert (runs / jobs.LOCK_FILE).read_text() == str(os.getpid())
     fake_train[1].touch()
     wait_for(lambda: job.status()["state"] == "finished")
+
+
+def test_concurrent_starts_take_over_a_stale_lock_once(tmp_path, fake_train):
+    """Two workers' starts at the same moment, after a crash left a stale lock: exactly one runs."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    script, release = fake_train
+    for _ in range(10):
+        (tmp_path / "runs").mkdir(exist_ok=True)
+        (tmp_path / "runs" / jobs.LOCK_FILE).write_text(str(gone.pid))
+        workers = [TrainingJob(cwd=str(tmp_path), python=script) for _ in range(2)]
+        barrier, outcomes = threading.Barrier(2), []
+
+        def start(job):
+            barrier.wait()
+            try:
+                outcomes.append(job.start([], MODEL)["state"])
+            except JobBusy:
+                outcomes.append("busy")
+        threads = [threading.Thread(target=start, args=(job,)) for job in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=20)
+        assert sorted(outcomes) == ["busy", "running"]
+        release.touch()
+        wait_for(lambda: workers[0].status()["state"] == "finished")
+        release.unlink()
 
 
 def test_a_failing_run_reports_its_error_line(tmp_path):

@@ -97,15 +97,32 @@ class TrainingJob:
     def _acquire(self):
         """Take the lock file, or raise JobBusy while its owner runs; a lock whose owner is gone is taken over."""
         os.makedirs(self.runs, exist_ok=True)
-        for _ in range(2):
+        for _ in range(3):
             try:
                 _create_exclusively(self._lock_path, str(os.getpid()))
                 return
             except FileExistsError:
-                if _alive(_read_pid(self._lock_path)):
+                owner = _read_pid(self._lock_path)
+                if _alive(owner):
                     raise JobBusy("a training job is already running") from None
-                _remove(self._lock_path)  # stale
+                self._remove_stale(owner)
         raise JobBusy("a training job is starting")
+
+    def _remove_stale(self, owner):
+        """Remove the lock if it still is ``owner``'s: it is renamed aside first (atomic), and a live lock
+        that another start created meanwhile is put back, so two starts never both take over."""
+        aside = f"{self._lock_path}.{os.getpid()}.{threading.get_ident()}"
+        try:
+            os.rename(self._lock_path, aside)
+        except FileNotFoundError:
+            return
+        try:
+            if _read_pid(aside) != owner:
+                os.link(aside, self._lock_path)
+        except FileExistsError:
+            pass
+        finally:
+            os.remove(aside)
 
     def _update(self, **changes):
         """Change this process's run's status and write it for every process to read."""
