@@ -10,8 +10,6 @@ MODEL  ?= models/emotion_model.h5
 DATA   ?= dataset/fer2013
 FER_ARCHIVE := ../shared/datasets/fer2013.tar.gz
 
-export TF_CPP_MIN_LOG_LEVEL ?= 2
-
 .PHONY: run test setup setup-dev system-check test-system-deps train train-baseline evaluate data clean
 
 run: setup
@@ -76,4 +74,4 @@ data:
 	fi
 
 clean:
-	rm -rf $(VENV) reports visualizations test-artifacts .pytest_cache
+	rm -rf $(VENV) reports visualizations .pytest_cache

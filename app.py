@@ -17,15 +17,16 @@ import sys
 
 from flask import Flask
 
+from utils.images import MAX_PIXELS
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides real messages
 
 DEFAULTS = {
     "MODELS_DIR": "models",                       # every NAME.h5 + NAME.json here can be chosen
     "DEFAULT_MODEL": "models/emotion_model.h5",   # used when a request names no model
     "GALLERY_DIR": "dataset/fer2013/test",        # <class>/*.jpg test faces for the Gallery page
     "MAX_CONTENT_LENGTH": 10 * 1000 * 1000,       # bigger uploads get 413
-    "MAX_PIXELS": 40_000_000,                     # bigger images get 400, checked from the header
+    "MAX_PIXELS": MAX_PIXELS,                     # bigger images get 400, checked from the header
     "THRESHOLD": 0.35,                            # under this confidence a prediction is "uncertain"
     "WARM_UP": True,                              # load the default model when the app is created
 }

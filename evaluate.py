@@ -19,10 +19,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-# Setup: quiet TensorFlow's start-up chatter before Keras imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from utils.cli import run_cli  # noqa: E402
+from utils.cli import run_cli  # first: importing utils quiets TensorFlow's start-up chatter
 from utils.detection import DEFAULT_DETECTOR, DETECTORS  # noqa: E402
 
 # Defaults: the shipped model on FER2013's PublicTest images.

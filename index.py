@@ -9,10 +9,7 @@ For a student without a browser or a teacher at a projector. The window is
 import argparse
 import os
 
-# Quiet TensorFlow's start-up chatter before Keras imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from utils.cli import fail, run_cli  # noqa: E402
+from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
 from utils.detection import DEFAULT_DETECTOR, DETECTORS, check_detector  # noqa: E402
 
 DEFAULT_MODEL = "models/emotion_model.h5"

@@ -21,10 +21,8 @@ import os
 import shutil
 import sys
 
-# Setup: quiet TensorFlow's start-up chatter before Keras imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from utils.cli import fail, run_cli  # noqa: E402
+from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
+from utils.jobs import RUNS_DIR  # checkpoints go to RUNS_DIR/NAME/
 
 # Defaults: the values that produced models/emotion_model.h5.
 DATA = "dataset/fer2013"
@@ -43,7 +41,6 @@ SCHEDULE = "plateau"
 ERASE_PROBABILITY = 0.0
 TEACHER_WEIGHT = 0.5
 TEACHER_TEMPERATURE = 4.0
-RUNS_DIR = "runs"
 # Identity crops show more of the head than FER2013's tight faces: hair and head shape tell people apart.
 IDENTITY_CROP_CONTEXT = 1.5
 # What --task identity changes: the values that produced models/identity_model.h5.
@@ -154,6 +151,10 @@ def main(argv=None):
     print(f"classes: {', '.join(dataset.classes)}; train {len(dataset.train)}, validation {len(dataset.val)}, "
           f"test {len(dataset.test) if dataset.test else 0}; skipped {dataset.train.skipped} unreadable"
           + (f"; no face found in {dataset.train.no_face} (kept whole)" if identity else ""))
+    monitor, _ = training.selection(dataset)
+    if not len(dataset.val):
+        print("note: too few images per class to hold any out for validation; epochs are chosen on "
+              "training accuracy (the card says so)")
 
     # Build the model.
     keras.utils.set_random_seed(args.seed)
@@ -195,14 +196,15 @@ def main(argv=None):
     if not args.resume and os.path.isdir(run_dir):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    val_onehot = np.eye(num_classes, dtype=np.float32)[dataset.val.labels]
+    validation = (dataset.val.images, np.eye(num_classes, dtype=np.float32)[dataset.val.labels]) if len(
+        dataset.val) else None
     if done >= args.epochs:
         print(f"the run in {run_dir} already has {done} epochs: saving its best epoch again")
     else:
-        model.fit(batches, validation_data=(dataset.val.images, val_onehot), epochs=args.epochs,
+        model.fit(batches, validation_data=validation, epochs=args.epochs,
                   class_weight=data.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
                   callbacks=training.callbacks(run_dir, *plateau_settings(args.schedule), args.resume,
-                                               average=args.average_weights),
+                                               average=args.average_weights, monitor=monitor),
                   verbose=1 if sys.stdout.isatty() else 2)
 
     # Evaluate the best epoch (or the weight average, when it validates better) on test/ and ship it.
@@ -218,8 +220,9 @@ def main(argv=None):
     card["metrics"] = metrics = training.test_metrics(Predictor(shipped, card), dataset, history)
     models.save_model(shipped, args.out, card)
     training.save_curves(history, run_dir)
-    print(f"saved {args.out} (validation accuracy {metrics['val_accuracy']:.3f}"
-          + (f", test accuracy {metrics['test_accuracy']:.3f}" if "test_accuracy" in metrics else "") + ")")
+    scores = [f"{name.replace('_', ' ')} {metrics[name]:.3f}"
+              for name in ("val_accuracy", "train_accuracy", "test_accuracy") if name in metrics]
+    print(f"saved {args.out} ({', '.join(scores)})")
 
 
 if __name__ == "__main__":

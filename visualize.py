@@ -195,15 +195,15 @@ def main(argv=None):
     args = parse_args(argv)
     methods = parse_methods(args.methods)
     detector = check_detector(args.detector)
-    from utils.explain import Explainer
     from utils.images import read_image
+    image = read_image(args.image)
+    if not os.path.isfile(args.model):
+        raise FileNotFoundError(f"no model at {args.model} (train one with train.py, or name one with --model)")
+    from utils.explain import Explainer  # imports TensorFlow: seconds, so only once the inputs are there
     from utils.plots import input_figure
     from utils.predict import Predictor
     from utils.steps import describe_alignment
 
-    image = read_image(args.image)
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"no model at {args.model} (train one with train.py, or name one with --model)")
     predictor = Predictor.from_path(args.model)
     explainer = Explainer(predictor.model)
     index = class_index(args.class_name, predictor.classes)

@@ -25,10 +25,10 @@ FER2013_TRAIN_FACES = 25837   # train/ less its 10% validation part: one epoch o
 def measure(arch, precision, batch_size, steps):
     """Train ``arch`` on synthetic faces in this process; images/s over ``steps`` timed batches."""
     sys.path.insert(0, ROOT)
+    from utils import data, models, training  # first: importing utils quiets TensorFlow's start-up chatter
+
     import keras
     import numpy as np
-
-    from utils import data, models, training
     chosen = training.choose_precision(precision)
     keras.config.set_dtype_policy(chosen)
     rng = np.random.default_rng(0)
@@ -47,7 +47,7 @@ def measure(arch, precision, batch_size, steps):
 
 def run_backend(backend, arch, args):
     """``measure`` in a child process with ``KERAS_BACKEND=backend``: (figures, None) or (None, why not)."""
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, KERAS_BACKEND=backend)
     command = [sys.executable, os.path.abspath(__file__), "--child", arch, "--precision", args.precision,
                "--batch-size", str(args.batch_size), "--steps", str(args.steps)]
     result = subprocess.run(command, env=env, capture_output=True, text=True)

@@ -19,8 +19,9 @@ from desktop.camera import Camera
 from desktop.session import CLASS_TABS, IDENTITY_MODEL, LAYER_TABS, TABS, Session
 from desktop.worker import Worker
 from utils import identity
+from utils.cli import one_line
 from utils.images import read_image
-from utils.jobs import TrainingJob
+from utils.jobs import JobBusy, TrainingJob
 from utils.predict import DEFAULT_THRESHOLD
 from utils.serving import LoadedModel, find_models
 
@@ -49,8 +50,8 @@ class Window:
         self.camera = None
         self.models_folder = os.path.dirname(os.path.abspath(model_path))
         self.session.identity = identity.ModelFile(os.path.join(self.models_folder, IDENTITY_MODEL))
-        self.training = TrainingJob()  # "Train identity model" on the Identity tab
-        self._training_state = "idle"
+        self.training = TrainingJob()  # "Train identity model" on the Identity tab; a local app: always on
+        self._training_state = self.training.status()["state"]  # an earlier run's end is not news
         self._sample = -1            # the identity test photo shown last
         self.model_paths = {}        # chooser entry -> model path
         self.figures = {}            # tab -> the Figure it shows
@@ -195,7 +196,7 @@ class Window:
         """An error callback: a dialog with the one-line reason, and the status bar says so too."""
         def report(error):
             self._frame_pending = False
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            message = one_line(error)
             self.status.set(f"{what} failed: {message}")
             self.show_error(what, message)
         return report
@@ -383,7 +384,11 @@ class Window:
     def train_identity(self, data=None, epochs=identity.TRAIN_EPOCHS):
         """Train the identity model in a child process; :meth:`_follow_training` shows its progress."""
         data = data or os.path.join(os.path.dirname(self.models_folder), "dataset", "yalefaces")
-        self.training.start(identity.training_args(data, epochs), self.session.identity.path)
+        try:
+            self.training.start(identity.training_args(data, epochs), self.session.identity.path)
+        except JobBusy as error:  # started from the site, say: its progress shows here too
+            self.show_error("Training the identity model", str(error))
+            return
         self.train_button.state(["disabled"])
 
     def _follow_training(self):
@@ -395,7 +400,9 @@ class Window:
         self.train_text["text"] = status["message"]
         if status["state"] != self._training_state:
             self._training_state = status["state"]
-            if status["state"] == "failed":
+            if status["state"] == "running":  # this window's run, or one the site started
+                self.train_button.state(["disabled"])
+            elif status["state"] == "failed":
                 self.train_button.state(["!disabled"])
                 self.show_error("Training the identity model", status["message"])
             elif status["state"] == "finished":
@@ -422,16 +429,20 @@ class Window:
         if self.session.model is None:
             self.show_error("Camera", "no model is loaded yet")
             return
-        self.camera = Camera(index)
+        camera = self.camera = Camera(index)
         self.session.start_live()
         self.camera_button["text"] = "Stop camera"
         self.status.set(f"Opening camera {index}...")
-        self.worker.submit(self.camera.start, lambda _: self._camera_started(), self._camera_failed)
+        self.worker.submit(camera.start, lambda reading: self._camera_started(camera, reading),
+                           lambda error: self._camera_failed(camera, error))
 
-    def _camera_started(self):
-        self._ready(f"Camera {self.camera.index} live; tabs other than Probabilities update when it stops")
+    def _camera_started(self, camera, reading):
+        if reading and camera is self.camera:  # else Stop (or a picture) came while it opened: it is released
+            self._ready(f"Camera {camera.index} live; tabs other than Probabilities update when it stops")
 
-    def _camera_failed(self, error):
+    def _camera_failed(self, camera, error):
+        if camera is not self.camera:
+            return  # stopped while it was opening: the failure no longer matters
         self.camera = None
         self.session.stop_live()
         self.camera_button["text"] = "Start camera"

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import utils  # noqa: E402,F401 (before any test imports Keras: importing utils quiets TensorFlow's chatter)
 
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
@@ -28,6 +28,27 @@ def make_card(name, classes=FER_CLASSES, arch="baseline", size=48, channels=1):
         "metrics": {"val_accuracy": 0.5, "test_accuracy": 0.5, "test_per_class": {c: 0.5 for c in classes}},
         "versions": {}, "created": "2026-01-01T00:00:00Z",
     }
+
+
+def project_files():
+    """``path -> modification time`` of every file in the project, git-ignored ones included."""
+    found = {}
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders if name not in (".git", "__pycache__", ".pytest_cache")]
+        for name in names:
+            path = os.path.join(folder, name)
+            found[path] = os.lstat(path).st_mtime_ns
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_into_the_project():
+    """Tests write under pytest's ``tmp_path`` only: a file they add or change in the project fails the run."""
+    before = project_files()
+    yield
+    after = project_files()
+    changed = sorted(os.path.relpath(path, ROOT) for path, stamp in after.items() if before.get(path) != stamp)
+    assert not changed, f"tests wrote into the project: {', '.join(changed[:10])}"
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import base64
 import io
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -279,7 +280,7 @@ def test_over_size_limit_is_413_json(client):
         assert response.status_code == 413 and "10 MB" in response.get_json()["error"]
 
 
-def test_over_40_megapixels_is_400(client):
+def test_over_the_pixel_limit_is_400(client):
     bomb = pil_bytes(Image.new("L", (8000, 6000)), "PNG")  # 48 MP, ~50 KB
     response = post_file(client, "/api/predict", bomb)
     assert response.status_code == 400 and "megapixels" in response.get_json()["error"]
@@ -355,6 +356,40 @@ def test_twenty_parallel_requests_are_all_answered_correctly(app, astronaut_jpg,
         answers = list(pool.map(one, range(20)))
     assert answers == [(200, True)] * 20
     assert fresh.extensions["models"].loads == 1
+
+
+def test_a_slow_first_load_of_one_model_holds_up_no_other_request(model_path, astronaut_jpg, tmp_path, monkeypatch):
+    """While model B loads, a request for the loaded default model A is answered at once; concurrent
+    first requests for B load it once."""
+    import shutil
+
+    from utils.serving import LoadedModel
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for suffix in (".h5", ".json"):
+        shutil.copy(model_path.replace(".h5", suffix), folder / f"second{suffix}")
+    app = make_app(model_path, MODELS_DIR=str(folder))  # WARM_UP: A is loaded now
+    load, started, release = LoadedModel.load, threading.Event(), threading.Event()
+
+    def slow_for_b(path):
+        if path.endswith("second.h5"):
+            started.set()
+            assert release.wait(30)
+        return load(path)
+    monkeypatch.setattr(LoadedModel, "load", staticmethod(slow_for_b))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answers = [pool.submit(post_file, app.test_client(), "/api/predict", astronaut_jpg, model="second")
+                   for _ in range(2)]
+        assert started.wait(30)
+        begun = time.monotonic()
+        try:
+            response = pool.submit(post_file, app.test_client(), "/api/predict", astronaut_jpg).result(timeout=10)
+            seconds = time.monotonic() - begun
+        finally:
+            release.set()
+        statuses = [answer.result().status_code for answer in answers]
+    assert response.status_code == 200 and seconds < 2, seconds
+    assert statuses == [200, 200] and app.extensions["models"].loads == 2
 
 
 # ---- the command line ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Python Playwright drives Debian's Chromium (``apt install chromium``), headless and
 offline; Playwright's own browser downloads are never used. The site runs in a thread
-on a free loopback port. The screenshot lands in ``test-artifacts/`` (git-ignored).
+on a free loopback port. Screenshots go to each test's ``tmp_path``: tests write nothing into the project.
 """
 import os
 import threading
@@ -10,10 +10,9 @@ import threading
 import cv2
 import pytest
 
-from app import ROOT, create_app
+from app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is missing (install Debian's chromium package)")
@@ -68,7 +67,6 @@ def write_y4m(path, image_bgr, frames=10):
 def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, astronaut_bgr, tmp_path):
     photo = tmp_path / "astronaut.jpg"
     cv2.imwrite(str(photo), astronaut_bgr)
-    os.makedirs(ARTIFACTS, exist_ok=True)
 
     page.goto(site + "/")
     page.set_input_files("#file", str(photo))
@@ -79,7 +77,7 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
     assert card.locator(".bar.top .name").text_content() == card.locator(".label").text_content()
     page.wait_for_function("document.querySelector('.face .cam img').src.startsWith('data:image/png')")
     assert "1 face found" in page.locator("#status").inner_text()
-    page.screenshot(path=os.path.join(ARTIFACTS, "analyse.png"), full_page=True)
+    page.screenshot(path=tmp_path / "analyse.png", full_page=True)
 
     card.locator(".explore-link").click()
     page.wait_for_url("**/explore?face=0")
@@ -91,8 +89,8 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
     zoom = page.locator("#zoom")
     zoom.wait_for(state="visible")
     assert "channel 0" in page.locator("#zoom-caption").inner_text()
-    page.screenshot(path=os.path.join(ARTIFACTS, "explore.png"), full_page=True)
-    assert os.path.getsize(os.path.join(ARTIFACTS, "explore.png")) > 10_000
+    page.screenshot(path=tmp_path / "explore.png", full_page=True)
+    assert (tmp_path / "explore.png").stat().st_size > 10_000
 
 
 def test_live_page_labels_the_camera_feed(site, playwright, astronaut_bgr, tmp_path):
@@ -107,7 +105,7 @@ def test_live_page_labels_the_camera_feed(site, playwright, astronaut_bgr, tmp_p
         page.wait_for_function("document.getElementById('now').textContent.includes('%') || document.getElementById('status').textContent.length > 0")
         assert page.locator("#status").inner_text() == ""
         assert page.locator("#live-bars .bar").count() == 7
-        page.screenshot(path=os.path.join(ARTIFACTS, "live.png"))
+        page.screenshot(path=tmp_path / "live.png")
         page.click("#stop")
     finally:
         browser.close()

@@ -138,18 +138,19 @@ def test_worker_hands_results_and_errors_back_on_poll():
 
 
 class FakeCapture:
-    """A camera that gives the same frame forever, and records being released."""
+    """A camera that gives the same frame forever (or, not ``alive``, none), and records reads and release."""
 
-    def __init__(self, index, frame=np.zeros((4, 4, 3), np.uint8), opened=True):
-        self.frame, self.opened, self.released = frame, opened, False
+    def __init__(self, index, frame=np.zeros((4, 4, 3), np.uint8), opened=True, alive=True):
+        self.frame, self.opened, self.alive, self.released, self.reads = frame, opened, alive, False, 0
         FakeCapture.last = self
 
     def isOpened(self):
         return self.opened
 
     def read(self):
+        self.reads += 1
         time.sleep(0.005)
-        return True, self.frame
+        return (True, self.frame) if self.alive else (False, None)
 
     def get(self, prop):
         return 30.0
@@ -172,10 +173,63 @@ def test_camera_gives_frames_and_releases_the_device_on_stop():
     camera.stop()  # twice is harmless
 
 
-def test_a_camera_that_cannot_be_opened_raises_a_one_line_error():
+def test_a_camera_that_cannot_be_opened_raises_a_one_line_error_and_is_released():
     camera = Camera(3, opener=lambda index: FakeCapture(index, opened=False))
     with pytest.raises(SourceError, match="camera 3"):
         camera.start()
+    assert FakeCapture.last.released
+
+
+def test_stop_while_the_camera_opens_slowly_releases_it_and_reads_nothing():
+    """The Stop button (or opening a picture) while the webcam is still opening."""
+    opening, finish = threading.Event(), threading.Event()
+
+    def slow_opener(index):
+        opening.set()
+        assert finish.wait(10)
+        return FakeCapture(index)
+    camera = Camera(0, opener=slow_opener)
+    answers = []
+    starter = threading.Thread(target=lambda: answers.append(camera.start()))
+    starter.start()
+    assert opening.wait(10)
+    begun = time.monotonic()
+    camera.stop()
+    assert time.monotonic() - begun < 1  # Stop does not wait for the open
+    finish.set()
+    starter.join(timeout=10)
+    time.sleep(0.05)
+    capture = FakeCapture.last
+    assert answers == [False] and capture.released and capture.reads == 0 and not camera.running
+    assert camera.latest() is None
+
+
+def test_a_camera_stopped_before_it_starts_is_never_opened():
+    opened = []
+    camera = Camera(0, opener=lambda index: opened.append(index) or FakeCapture(index))
+    camera.stop()
+    assert camera.start() is False and opened == []
+
+
+def test_stop_during_reconnection_reopens_nothing():
+    """A camera unplugged mid-stream reconnects (a second apart); Stop ends it at once, and nothing opens after."""
+    captures = []
+
+    def opener(index):
+        captures.append(FakeCapture(index, alive=not captures))  # the first gives frames, reopens none
+        return captures[-1]
+    camera = Camera(0, opener=opener)
+    camera.start()
+    captures[0].alive = False  # unplugged
+    deadline = time.monotonic() + 10
+    while len(captures) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    begun = time.monotonic()
+    camera.stop()
+    count = len(captures)
+    assert time.monotonic() - begun < 1 and not camera.running
+    time.sleep(0.5)
+    assert len(captures) == count and all(capture.released for capture in captures) and not camera.lost
 
 
 def test_the_command_line_refuses_a_missing_model(tmp_path, capsys):

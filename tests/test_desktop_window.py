@@ -2,13 +2,14 @@
 
 Runs under ``xvfb-run``, on the user's display, or, when ``DISPLAY`` is unset, on an
 Xvfb the fixture starts itself; skipped when none of these is possible. Screenshots
-of every tab go to the git-ignored ``test-artifacts/``.
+of every tab go to each test's ``tmp_path``: tests write nothing into the project.
 """
 import os
 import select
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import cv2
@@ -16,8 +17,6 @@ import numpy as np
 import pytest
 from matplotlib.text import Text
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 SCREEN = "1400x900x24"
 
 
@@ -90,14 +89,12 @@ def open_window(model_path):
     return window
 
 
-def screenshot(window, display, name):
+def screenshot(window, display, path):
     from PIL import ImageGrab
     window.root.update()
     root = window.root
     box = (root.winfo_rootx(), root.winfo_rooty(),
            root.winfo_rootx() + root.winfo_width(), root.winfo_rooty() + root.winfo_height())
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    path = os.path.join(ARTIFACTS, name)
     ImageGrab.grab(bbox=box, xdisplay=display).save(path)
     return path
 
@@ -141,14 +138,14 @@ def test_the_layer_chooser_lists_the_models_convolutions(window):
 
 @pytest.mark.parametrize("tab", ["Probabilities", "Feature maps", "Pooling outputs", "Grad-CAM", "Regions",
                                  "Model"])
-def test_each_tab_draws_a_figure(window, display, tab):
+def test_each_tab_draws_a_figure(window, display, tab, tmp_path):
     window.notebook.select(window.tab_frames[tab])  # a tab computes its figure when first shown
     pump(window, lambda: tab in window.figures and not window.worker.busy)
     window.root.update()
     widget = window._canvases[tab].get_tk_widget()
     assert widget.winfo_ismapped() and widget.winfo_width() > 100
     assert window.figures[tab].axes, figure_text(window.figures[tab])   # a drawing, not a sentence
-    screenshot(window, display, f"desktop-{tab.lower().replace(' ', '-')}.png")
+    assert os.path.getsize(screenshot(window, display, str(tmp_path / "tab.png"))) > 1000
 
 
 def test_choosing_a_layer_redraws_its_feature_maps(window):
@@ -191,37 +188,78 @@ def test_mistakes_are_dialogs_not_tracebacks(window, tmp_path):
     window.errors.clear()
 
 
-def test_closing_releases_the_camera_and_the_worker(display, model_path, astronaut_bgr, monkeypatch):
+class FakeCapture:
+    """A webcam giving one picture at 30 frames/s; it records its reads and its release."""
+
+    def __init__(self, frame):
+        self.frame, self.reads, self.released = frame, 0, False
+
+    def isOpened(self):
+        return True
+
+    def read(self):
+        self.reads += 1
+        time.sleep(0.03)
+        return True, self.frame
+
+    def get(self, prop):
+        return 30.0
+
+    def release(self):
+        self.released = True
+
+
+@pytest.mark.parametrize("interruption", ["stop", "picture"])
+def test_stop_or_a_picture_while_the_camera_opens_releases_it(display, model_path, astronaut_bgr, monkeypatch,
+                                                            tmp_path, interruption):
+    """The camera opens slowly; Stop (or opening a picture) meanwhile: it is released unread, no dialog."""
+    import desktop.window
+    from desktop.camera import Camera
+
+    opening, finish, capture = threading.Event(), threading.Event(), FakeCapture(astronaut_bgr)
+
+    def slow_opener(index):
+        opening.set()
+        assert finish.wait(30)
+        return capture
+    monkeypatch.setattr(desktop.window, "Camera", lambda index: Camera(index, opener=slow_opener))
+    picture = str(tmp_path / "astronaut.png")
+    cv2.imwrite(picture, astronaut_bgr)
+    window = open_window(model_path)
+    try:
+        window.start_camera()
+        pump(window, opening.is_set)
+        if interruption == "stop":
+            window.toggle_camera()
+        else:
+            window.open_path(picture)
+        assert window.camera is None and window.camera_button["text"] == "Start camera"
+        finish.set()
+        pump(window, lambda: not window.worker.busy)
+        time.sleep(0.1)
+        assert capture.released and capture.reads == 0
+        assert window.errors == [] and window.camera is None and "live" not in window.status.get()
+    finally:
+        window.close()
+
+
+def test_closing_releases_the_camera_and_the_worker(display, model_path, astronaut_bgr, monkeypatch, tmp_path):
     import desktop.window
     from desktop.camera import Camera
 
     captures = []
 
-    class FakeCapture:
-        def __init__(self, index):
-            self.released = False
-            captures.append(self)
+    def opener(index):
+        captures.append(FakeCapture(astronaut_bgr))
+        return captures[-1]
 
-        def isOpened(self):
-            return True
-
-        def read(self):
-            time.sleep(0.03)
-            return True, astronaut_bgr
-
-        def get(self, prop):
-            return 30.0
-
-        def release(self):
-            self.released = True
-
-    monkeypatch.setattr(desktop.window, "Camera", lambda index: Camera(index, opener=FakeCapture))
+    monkeypatch.setattr(desktop.window, "Camera", lambda index: Camera(index, opener=opener))
     window = open_window(model_path)
     window.start_camera()
     pump(window, lambda: window.session.face is not None and window.figures.get("Probabilities") is not None
          and window.figures["Probabilities"].axes)
     assert window.camera_button["text"] == "Stop camera"
-    screenshot(window, display, "desktop-camera.png")
+    screenshot(window, display, str(tmp_path / "camera.png"))
     root = window.root
     window.close()
     assert captures and all(capture.released for capture in captures)

@@ -66,6 +66,46 @@ def test_training_tells_the_people_apart_and_the_card_lists_them(trained):
     assert seconds < 120
 
 
+def class_of_faces(root, people=8, photos=5):
+    """What a class collects: ``photos`` small drawn faces of each of ``people`` (head, eyes and mouth differ)."""
+    rng = np.random.default_rng(1)
+    for person in range(people):
+        folder = root / f"student{person}"
+        folder.mkdir(parents=True)
+        for photo in range(photos):
+            face = np.full((64, 64), 40 + 20 * person, np.uint8)
+            cv2.ellipse(face, (32, 34), (18 + person % 4, 24 - person % 3), 0, 0, 360, 200, -1)
+            for eye_x in (24, 40):
+                cv2.circle(face, (eye_x + int(rng.integers(-1, 2)), 28 - person % 2 * 3), 2 + person % 3, 30, -1)
+            cv2.line(face, (24, 46), (40, 46 + person - 4), 60, 2)
+            cv2.imwrite(str(folder / f"{photo}.png"), np.clip(face + rng.normal(0, 6, face.shape), 0, 255).astype(np.uint8))
+    return root
+
+
+def test_a_class_set_of_5_photos_each_trains_and_reports(tmp_path):
+    """8 people x 5 photos: 2 each held out for testing leave none for validation; epochs are chosen on
+    the training photos, and the card says so."""
+    data = class_of_faces(tmp_path / "class")
+    result = run_train("--task", "identity", "--data", str(data), "--epochs", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "models" / "identity_model.json") as handle:
+        card = json.load(handle)
+    training, metrics = card["training"], card["metrics"]
+    assert (training["train_images"], training["val_images"], training["test_images"]) == (24, 0, 16)
+    assert training["chosen_on"].startswith("training accuracy")
+    assert 0 <= metrics["train_accuracy"] <= 1 and 0 <= metrics["test_accuracy"] <= 1 and "val_accuracy" not in metrics
+    assert len(metrics["test_per_class"]) == 8 and "note: too few images per class" in result.stdout
+
+
+def test_one_photo_per_person_stops_at_once_with_what_is_needed(tmp_path):
+    data = class_of_faces(tmp_path / "class", people=3, photos=1)
+    result = run_train("--task", "identity", "--data", str(data), "--epochs", "1", cwd=tmp_path)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: student0, student1, student2 have fewer than 2 photos")
+    assert "each person needs at least 2" in lines[0] and not (tmp_path / "runs").exists()
+
+
 def test_missing_data_is_a_one_line_error(tmp_path):
     result = run_train("--task", "identity", "--data", str(tmp_path / "nobody"), cwd=tmp_path)
     assert result.returncode == 2
@@ -109,7 +149,8 @@ def client(trained, model_path, people_folder, tmp_path):
     models = tmp_path / "models"
     models.mkdir()
     app = create_app({"MODELS_DIR": str(models), "DEFAULT_MODEL": model_path, "WARM_UP": False,
-                      "IDENTITY_MODEL": trained[0], "IDENTITY_DATA": str(people_folder), "IDENTITY_EPOCHS": 2})
+                      "IDENTITY_MODEL": trained[0], "IDENTITY_DATA": str(people_folder), "IDENTITY_EPOCHS": 2,
+                      "TRAINING_TOKEN": "teacher", "TRAINING_DIR": str(tmp_path)})
     return app.test_client()
 
 
@@ -130,15 +171,16 @@ def test_training_from_the_site_runs_in_the_background(client, trained, tmp_path
     """The POST answers at once; the status endpoint follows the job until the new model is saved."""
     client.application.extensions["identity_model"].path = str(tmp_path / "models" / "retrained.h5")
     started = time.monotonic()
-    response = client.post("/identity/train")
+    response = client.post("/identity/train", headers={"X-Training-Token": "teacher"})
     assert response.status_code == 202 and time.monotonic() - started < 5
-    assert client.post("/identity/train").status_code == 409  # one job at a time
+    assert client.post("/identity/train", headers={"X-Training-Token": "teacher"}).status_code == 409  # one at a time
     deadline = time.monotonic() + 240
     while (status := client.get("/identity/train").get_json())["state"] == "running":
         assert time.monotonic() < deadline, status
         time.sleep(0.5)
     assert status["state"] == "finished" and status["progress"] == 1.0, status
     assert 'id="comparison"' in client.get("/identity").get_data(as_text=True)
+    assert (tmp_path / "runs" / "retrained" / "history.csv").exists()  # checkpoints under TRAINING_DIR
 
 
 @pytest.fixture(scope="module")

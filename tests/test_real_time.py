@@ -4,6 +4,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 
 import cv2
 import numpy as np
@@ -111,6 +113,92 @@ def test_live_source_reconnects_then_gives_up(capsys):
     assert "reconnecting (3/3)" in capsys.readouterr().err
 
 
+class DeadCapture:
+    """A camera that opens but never gives a frame; records its reads and its release."""
+
+    def __init__(self):
+        self.reads, self.released = 0, False
+
+    def isOpened(self):
+        return True
+
+    def read(self):
+        self.reads += 1
+        return False, None
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self):
+        self.released = True
+
+
+def reconnecting_source(opened, begun=None, gate=None):
+    """A live source whose every capture is dead, so reading it reconnects until stopped.
+
+    With ``gate``, every reopen (not the first open) waits for it, as a slow camera does,
+    and counts in ``begun`` when it starts."""
+    def opener(source):
+        if opened and gate is not None:
+            begun.append(source)
+            assert gate.wait(10)
+        opened.append(DeadCapture())
+        return opened[-1]
+    return video.VideoSource("0", retries=100, wait=0.01, opener=opener)
+
+
+def read_in_background(source):
+    answers = []
+    reader = threading.Thread(target=lambda: answers.append(source.read()), daemon=True)
+    reader.start()
+    return reader, answers
+
+
+def wait_for(condition, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_stop_during_reconnection_opens_nothing_more(capsys):
+    opened = []
+    source = reconnecting_source(opened)
+    reader, answers = read_in_background(source)
+    wait_for(lambda: len(opened) >= 3)
+    source.release()  # the user stops while the source reconnects
+    count = len(opened)
+    reader.join(timeout=2)
+    time.sleep(0.1)
+    assert not reader.is_alive() and answers == [None] and not source.lost
+    assert len(opened) <= count + 1 and all(capture.released for capture in opened)  # one open may have begun
+
+
+def test_a_capture_that_opens_after_stop_is_released_unread(capsys):
+    opened, begun, gate = [], [], threading.Event()
+    source = reconnecting_source(opened, begun, gate)
+    reader, answers = read_in_background(source)
+    wait_for(lambda: begun)  # inside the slow reopen
+    source.stop()
+    gate.set()
+    reader.join(timeout=2)
+    assert not reader.is_alive() and answers == [None] and len(opened) == 2
+    late = opened[1]
+    assert late.released and late.reads == 0
+
+
+def test_a_capture_that_did_not_open_is_released():
+    captures = []
+
+    def opener(source):
+        captures.append(DeadCapture())
+        captures[-1].isOpened = lambda: False
+        return captures[-1]
+    with pytest.raises(video.SourceError, match="cannot open camera 2"):
+        video.VideoSource("2", opener=opener)
+    assert len(captures) == 1 and captures[0].released
+
+
 def test_drawing_and_captions():
     frame = np.zeros((120, 160, 3), np.uint8)
     face = {"id": 3, "box": [40, 40, 50, 50], "label": "sad", "confidence": 0.31, "uncertain": True}
@@ -154,9 +242,8 @@ def test_default_threshold_is_predicts():
 # The command line ------------------------------------------------------------------------
 
 def run_script(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run([sys.executable, os.path.join(ROOT, "real_time.py"), *args],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,11 @@ import sys
 USER_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
 
 
+def one_line(error):
+    """An exception as the one line a user reads: its message's first line, else its type's name."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
 def fail(message, status=2):
     """Print a one-line error and exit."""
     print(f"error: {message}", file=sys.stderr)
@@ -20,7 +25,7 @@ def run_cli(main, argv=None):
     try:
         status = main(argv)
     except USER_ERRORS as error:
-        fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        fail(one_line(error))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130)

@@ -26,6 +26,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff", ".we
 CSV_USAGES = {"train": "Training", "val": "PrivateTest", "test": "PublicTest"}
 LFW = "lfw"  # ``--data lfw``: Labeled Faces in the Wild through scikit-learn (needs the internet once)
 LFW_HINT = "or pass --data FOLDER with one folder of photos per person (e.g. dataset/yalefaces)"
+# Photos each person needs when test photos are held out of their folder: one to test on, one to learn from.
+MIN_PHOTOS_TO_HOLD_OUT = 2
 
 
 class DatasetError(ValueError):
@@ -180,9 +182,11 @@ def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, crop
     if not names:
         raise DatasetError(f"{path} has no class folders with images (expected train/<class>/*.jpg)")
     classes = canonical_class_order(names)
+    has_test = bool(test_root) and os.path.isdir(test_root)
+    if test_per_class > 0 and not has_test:
+        _check_enough_to_hold_out(find_class_folders(root))
     train = load_class_folders(root, classes, size, channels, crop_context)
-    test = (load_class_folders(test_root, classes, size, channels, crop_context)
-            if test_root and os.path.isdir(test_root) else None)
+    test = load_class_folders(test_root, classes, size, channels, crop_context) if has_test else None
     dataset = _split(classes, train, test, val_fraction, seed, test_per_class, source=path)
     dataset.train.skipped = train.skipped + (test.skipped if test else 0)
     dataset.train.no_face = train.no_face + (test.no_face if test else 0)
@@ -190,12 +194,29 @@ def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, crop
 
 
 def _split(classes, train, test, val_fraction, seed, test_per_class, source):
-    """Validation (and, without a test split, ``test_per_class`` test images) held out of ``train``."""
+    """Validation (and, without a test split, ``test_per_class`` test images) held out of ``train``.
+
+    A small set (a class's 5 photos of each person) may leave no image for validation:
+    then the validation split is empty, and training chooses on its training images
+    (:func:`utils.training.selection`).
+    """
     if test is None and test_per_class > 0:
         keep, held = stratified_split(train.labels, 0, seed, per_class=test_per_class)
         train, test = train.subset(keep), train.subset(held)
     keep, held = stratified_split(train.labels, val_fraction, seed)
     return Dataset(classes, train.subset(keep), train.subset(held), test, source=source)
+
+
+def _check_enough_to_hold_out(folders):
+    """Before any photo is read, a one-line DatasetError naming the people (``{person: folder}``) with too
+    few photos to learn from one and test on another."""
+    short = [name for name, folder in folders.items()
+             if sum(file.lower().endswith(IMAGE_SUFFIXES) for file in os.listdir(folder)) < MIN_PHOTOS_TO_HOLD_OUT]
+    if short:
+        named = ", ".join(short[:5]) + (f" and {len(short) - 5} more" if len(short) > 5 else "")
+        raise DatasetError(f"{named} {'has' if len(short) == 1 else 'have'} fewer than {MIN_PHOTOS_TO_HOLD_OUT} "
+                           f"photos: each person needs at least {MIN_PHOTOS_TO_HOLD_OUT} (one to learn from, one to "
+                           "test on), and 5 or more train a useful model")
 
 
 def load_lfw(min_faces, val_fraction=0.1, seed=0, size=(48, 48), channels=1, test_per_class=2):

@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass
 
 from utils import detection, explain, plots
+from utils.files import file_stamp
+from utils.models import card_path
 from utils.predict import DEFAULT_THRESHOLD
 from utils.serving import LoadedModel
 
@@ -24,7 +26,8 @@ def training_args(data, epochs=TRAIN_EPOCHS):
 
 
 class ModelFile:
-    """A model loaded on first use and again whenever its file changes (a training job replaced it)."""
+    """A model loaded on first use and again whenever its file or its card changes (a training job replaced
+    them, or ``evaluate.py --calibrate`` rewrote the card); :func:`utils.models.load_model` pairs them."""
 
     def __init__(self, path):
         self.path = path
@@ -39,7 +42,8 @@ class ModelFile:
         if not self.exists():
             raise FileNotFoundError(f"no identity model at {self.path}: train one with "
                                     "`python train.py --task identity --data dataset/yalefaces`")
-        stamp = os.stat(self.path).st_mtime_ns
+        card = card_path(self.path)
+        stamp = file_stamp(self.path), file_stamp(card) if os.path.isfile(card) else None  # no card: load says so
         with self._lock:
             if stamp != self._stamp:
                 self._loaded, self._stamp = LoadedModel.load(self.path), stamp

@@ -7,13 +7,20 @@ Dense, while Grad-CAM and temperature scaling can read the logits.
 import json
 import math
 import os
-import tempfile
+import time
 
 import keras
 from keras import layers
 
+from utils.files import atomic_write, file_sha256, file_stamp
+
 LOGITS_LAYER = "logits"
 PROBABILITIES_LAYER = "probabilities"
+# The card's stamp of the weights it was written for (see save_model), and how load_model waits for a
+# card that is being replaced: up to this many reads, this many seconds apart.
+WEIGHTS_HASH = "weights_sha256"
+LOAD_TRIES = 20
+LOAD_RETRY_WAIT = 0.05
 
 
 def _head(x, num_classes):
@@ -169,22 +176,6 @@ def card_path(model_path):
     return os.path.splitext(model_path)[0] + ".json"
 
 
-def atomic_write(path, write):
-    """Call ``write(temp_path)`` then rename over ``path``: a crash never leaves half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1]
-    handle, temp_path = tempfile.mkstemp(prefix=".partial-", suffix=suffix, dir=folder)
-    os.close(handle)
-    try:
-        write(temp_path)
-        os.chmod(temp_path, 0o644)  # mkstemp made it private; what we save is for everyone to read
-        os.replace(temp_path, path)
-    finally:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-
-
 def write_card(path, card):
     """Write a model card (JSON) atomically."""
     def write(temp_path):
@@ -203,16 +194,43 @@ def read_card(model_path):
 
 
 def save_model(model, path, card):
-    """Save the model (no optimizer state) and then its card, each atomically."""
-    atomic_write(path, lambda temp_path: model.save(temp_path, include_optimizer=False)
-                  if temp_path.endswith(".h5") else model.save(temp_path))
-    write_card(card_path(path), card)
+    """Save the model (no optimizer state), then its card naming the model file's SHA-256, each atomically.
+
+    Two files cannot be replaced at once, so a reader may come between the two renames
+    and find new weights beside the old card (another class list, say). The card's
+    ``weights_sha256`` is the shared stamp that :func:`load_model` checks: it never
+    pairs weights with a card written for others. (A folder renamed into place would
+    change the models/NAME.h5 + NAME.json layout every front end lists; a hash of
+    the file's contents also survives copying a model with its card elsewhere.)
+    """
+    digest = {}
+
+    def write(temp_path):
+        if temp_path.endswith(".h5"):
+            model.save(temp_path, include_optimizer=False)
+        else:
+            model.save(temp_path)
+        digest["sha256"] = file_sha256(temp_path)
+    atomic_write(path, write)
+    write_card(card_path(path), {**card, WEIGHTS_HASH: digest["sha256"]})
 
 
-def load_model(path):
-    """``(model, card)`` for a saved model; one-line errors for what is missing."""
+def load_model(path, tries=LOAD_TRIES):
+    """``(model, card)`` for a saved model whose card was written for these weights; one-line errors.
+
+    A card naming other weights (:func:`save_model` is between its two renames, or
+    the model was replaced while it loaded) is read again, up to ``tries`` times a
+    short while apart; cards from before ``weights_sha256`` are taken as they are.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no model at {path}")
-    card = read_card(path)
-    model = keras.saving.load_model(path, compile=False)
-    return model, card
+    for _ in range(tries):
+        card = read_card(path)
+        before = file_stamp(path)
+        if card.get(WEIGHTS_HASH) in (None, file_sha256(path)):
+            model = keras.saving.load_model(path, compile=False)
+            if file_stamp(path) == before:  # the file that was hashed is the one loaded
+                return model, card
+        time.sleep(LOAD_RETRY_WAIT)
+    raise ValueError(f"{path} and its card {card_path(path)} do not match (the card was written for other "
+                     "weights): save or copy the two together")

@@ -12,13 +12,17 @@ import numpy as np
 import pandas as pd
 
 from utils import plots
-from utils.models import LOGITS_LAYER, atomic_write, build_model, load_model, native_bfloat16
+from utils.files import atomic_write
+from utils.models import LOGITS_LAYER, build_model, load_model, native_bfloat16
 from utils.predict import Predictor
 
 HISTORY_FILE = "history.csv"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 AVERAGE_FILE = "average.weights.npz"
 CURVES_FILE = "curves.png"
+# What the card says the epochs were chosen on, by the metric :func:`selection` picks.
+CHOSEN_ON = {"val_accuracy": "validation accuracy",
+             "accuracy": "training accuracy: too few images per class to hold any out for validation"}
 
 
 def choose_precision(requested):
@@ -88,24 +92,32 @@ def load_teacher(path, classes, input_shape):
                                      "test_accuracy": card.get("metrics", {}).get("test_accuracy")}
 
 
-def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=False):
+def selection(dataset):
+    """``(metric, split)`` that choose between epochs: validation accuracy on the validation split or, when
+    a small set leaves no image for it (5 photos of each person, 2 held out for testing, 3 to learn
+    from), training accuracy on the training images. The card says which (``chosen_on``)."""
+    return ("val_accuracy", dataset.val) if len(dataset.val) else ("accuracy", dataset.train)
+
+
+def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=False, monitor="val_accuracy"):
     """Log, back up every epoch (for --resume), keep the best epoch, stop early, lower the rate on plateaus,
-    and with ``average`` keep the running mean of every epoch's weights.
+    and with ``average`` keep the running mean of every epoch's weights; "best" and "plateau" by
+    ``monitor`` (see :func:`selection`).
 
     ``plateau_patience`` None leaves the rate to the optimizer's schedule and
     ``early_stop_patience`` None runs every epoch: a cosine schedule only reaches its
     small, accurate steps at the end, after validation may have stalled for a while.
     """
-    previous_best = max(read_history(run_dir).get("val_accuracy", [])) if resume and read_history(run_dir) else None
+    previous_best = max(read_history(run_dir).get(monitor, [])) if resume and read_history(run_dir) else None
     plateau = [] if plateau_patience is None else [
-        keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.5,
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="max", factor=0.5,
                                           patience=plateau_patience, min_lr=1e-5, verbose=1)]
     early_stop = [] if early_stop_patience is None else [
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=early_stop_patience, verbose=1)]
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=early_stop_patience, verbose=1)]
     averaging = [WeightAverage(run_dir, resume)] if average else []
     return plateau + early_stop + averaging + [
         keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resume),
-        keras.callbacks.ModelCheckpoint(best_weights_path(run_dir), monitor="val_accuracy", mode="max",
+        keras.callbacks.ModelCheckpoint(best_weights_path(run_dir), monitor=monitor, mode="max",
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=previous_best),
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
@@ -198,7 +210,8 @@ def _accuracy(predictor, split):
 
 
 def average_or_best(run_dir, best, card, dataset):
-    """The run's weight average, batch norm recomputed on train, if it beats the best epoch on validation.
+    """The run's weight average, batch norm recomputed on train, if it beats the best epoch on validation
+    (on the training images when there is no validation split: :func:`selection`).
 
     Both are scored through the shipped predict path; returns the winner and what the
     card records of the choice.
@@ -207,7 +220,7 @@ def average_or_best(run_dir, best, card, dataset):
     averaged = keras.models.clone_model(best)
     averaged.set_weights(weights)
     recompute_batch_norm(averaged, dataset.train.images)
-    scores = [_accuracy(Predictor(model, card), dataset.val) for model in (averaged, best)]
+    scores = [_accuracy(Predictor(model, card), selection(dataset)[1]) for model in (averaged, best)]
     use_average = scores[0] >= scores[1]
     return (averaged if use_average else best), {
         "epochs_averaged": count, "val_accuracy": scores[0], "best_epoch_val_accuracy": scores[1],
@@ -215,13 +228,15 @@ def average_or_best(run_dir, best, card, dataset):
 
 
 def test_metrics(predictor, dataset, history):
-    """Best validation accuracy, and test accuracy overall and per class when test/ exists.
+    """Validation accuracy (training accuracy without a validation split), and test accuracy overall and
+    per class when there are test images.
 
     Measured through :class:`utils.predict.Predictor`, so the card reports what users get.
     """
-    metrics = {"val_accuracy": _accuracy(predictor, dataset.val)}
-    if history.get("val_accuracy"):
-        metrics["best_epoch"] = int(np.argmax(history["val_accuracy"])) + 1
+    monitor, split = selection(dataset)
+    metrics = {"val_accuracy" if monitor == "val_accuracy" else "train_accuracy": _accuracy(predictor, split)}
+    if history.get(monitor):
+        metrics["best_epoch"] = int(np.argmax(history[monitor])) + 1
     if dataset.test is not None and len(dataset.test):
         correct = _correct(predictor, dataset.test)
         metrics["test_accuracy"] = round(float(np.mean(correct)), 4)
@@ -273,7 +288,7 @@ def model_card(name, args, dataset, model, history, precision, start=None):
             "data": dataset.source, "train_images": len(dataset.train), "val_images": len(dataset.val),
             "test_images": len(dataset.test) if dataset.test is not None else 0,
             "skipped_images": int(dataset.train.skipped),
-            "val_fraction": args.val_split, "seed": args.seed,
+            "val_fraction": args.val_split, "seed": args.seed, "chosen_on": CHOSEN_ON[selection(dataset)[0]],
             "epochs": len(history.get("epoch", [])), "epochs_requested": args.epochs,
             "batch_size": args.batch_size, "learning_rate": args.learning_rate,
             "label_smoothing": args.label_smoothing, "augmentation": not args.no_augment,

@@ -14,6 +14,7 @@ is looked for only in a small region around where it was
 import collections
 import os
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +67,12 @@ class VideoSource:
     A file ends at its last frame. A camera or stream that stops giving frames has
     dropped one or been unplugged: it is reopened up to ``retries`` times, ``wait``
     seconds apart, before :attr:`lost` is set and :meth:`read` gives up.
+
+    :meth:`stop` may come from another thread (the desktop window's Stop button while
+    its camera thread reads): it ends a reconnection at once, and a capture that a
+    reconnection opens after it is released, never kept. The stop flag is checked
+    under the lock that installs each new capture, so no capture outlives
+    :meth:`release`. A capture that fails to open is released too.
     """
 
     def __init__(self, source, retries=RECONNECT_TRIES, wait=RECONNECT_WAIT, opener=cv2.VideoCapture):
@@ -75,10 +82,13 @@ class VideoSource:
         self.retries, self.wait, self._opener = retries, wait, opener
         # frame_time: seconds of the last frame read, its place in a file or since a live source opened.
         self.frames_read, self.frame_time, self.lost = 0, 0.0, False
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
         if not self.live and not os.path.isfile(self.source):
             raise SourceError(f"no video file at {self.source}")
         self._capture = self._open()
         if not self._capture.isOpened():
+            self._capture.release()
             hint = " (is it connected and not used by another program? try --source 1)" if self.live else ""
             raise SourceError(f"cannot open {self.name}{hint}")
         self.fps = self._capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
@@ -90,9 +100,9 @@ class VideoSource:
         return self._opener(self.source)
 
     def read(self):
-        """The next BGR frame, or None at the end of a file or once a live source is lost."""
+        """The next BGR frame, or None at the end of a file, once a live source is lost, or after :meth:`stop`."""
         ok, frame = self._capture.read()
-        if not ok and self.live:
+        if not ok and self.live and not self._stopped.is_set():
             ok, frame = self._reconnect()
         if not ok:
             return None
@@ -104,17 +114,38 @@ class VideoSource:
     def _reconnect(self):
         for attempt in range(1, self.retries + 1):
             print(f"{self.name}: no frames, reconnecting ({attempt}/{self.retries})", file=sys.stderr)
-            time.sleep(self.wait)
-            self._capture.release()
-            self._capture = self._open()
+            if self._stopped.wait(self.wait) or not self._reopen():
+                return False, None
             ok, frame = self._capture.read() if self._capture.isOpened() else (False, None)
             if ok:
                 return ok, frame
         self.lost = True
         return False, None
 
+    def _reopen(self):
+        """Release the dead capture (a camera opens once at a time) and open it again, unless stopped
+        meanwhile: a capture that opens after :meth:`stop` is released at once."""
+        with self._lock:
+            if self._stopped.is_set():
+                return False
+            self._capture.release()
+        capture = self._open()
+        with self._lock:
+            if not self._stopped.is_set():
+                self._capture = capture
+                return True
+        capture.release()
+        return False
+
+    def stop(self):
+        """End reading, from any thread: a reconnection gives up at once and opens nothing more."""
+        self._stopped.set()
+
     def release(self):
-        self._capture.release()
+        """Stop and release the device (from the reading thread, or once it has finished); safe twice."""
+        with self._lock:
+            self._stopped.set()
+            self._capture.release()
 
     def __enter__(self):
         return self

@@ -33,7 +33,7 @@ def class_index(classes, requested, prediction):
     except (TypeError, ValueError):
         index = -1
     if not 0 <= index < len(classes):
-        raise ExplainError(f"unknown class '{requested}' (classes: {', '.join(classes)})")
+        raise ExplainError(f"unknown class {requested!r} (classes: {', '.join(classes)})")
     return index
 
 
@@ -77,7 +77,7 @@ def parse_parts(text):
     parts = tuple(part.strip() for part in str(text).split(",") if part.strip())
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
-        raise ExplainError(f"unknown part {', '.join(unknown)} (parts: {', '.join(PARTS)})")
+        raise ExplainError(f"unknown part {', '.join(map(repr, unknown))} (parts: {', '.join(PARTS)})")
     return parts
 
 

@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from utils.predict import NoSuchFace
 from web import analysis
-from web.inputs import BadInput, detail, detector, number, params, read_image, threshold
+from web.inputs import BadInput, detail, detector, model, name_or_index, params, read_image, text, threshold, whole_number
 from web.registry import ModelNotFound, registry
 
 bp = Blueprint("api", __name__)
@@ -19,12 +19,14 @@ def predict():
     """Every face in the image: box, label, confidence, probabilities, uncertain, whole_image.
 
     ``detail=fast`` searches for faces more coarsely, for live webcam frames; ``detector=haar``
-    uses the 2001 cascade instead of BlazeFace (which also gives each face's keypoints).
+    uses the 2001 cascade instead of BlazeFace (which also gives each face's keypoints). Every
+    parameter is checked before the image is decoded, the costly step.
     """
     values = params()
-    loaded = registry().get(values.get("model"))
+    loaded = registry().get(model(values))
+    options = {"threshold": threshold(values), "detail": detail(values), "detector": detector(values)}
     image = read_image(values)
-    faces = loaded.predictor.predict_image(image, threshold(values), detail=detail(values), detector=detector(values))
+    faces = loaded.predictor.predict_image(image, **options)
     return jsonify(model=loaded.name, image={"width": image.shape[1], "height": image.shape[0]}, faces=faces)
 
 
@@ -38,12 +40,11 @@ def explain():
     and ``detector`` as for predict, so face numbers match.
     """
     values = params()
-    loaded = registry().get(values.get("model"))
-    image = read_image(values)
-    result = analysis.explain(loaded, image, number(values, "face", 0), values.get("class"),
-                              values.get("layer"), analysis.parse_parts(values.get("parts")), threshold(values),
-                              detail(values), detector(values))
-    return jsonify(result)
+    loaded = registry().get(model(values))
+    options = {"index": whole_number(values, "face", 0), "requested_class": name_or_index(values, "class"),
+               "layer": text(values, "layer"), "parts": analysis.parse_parts(text(values, "parts")),
+               "threshold": threshold(values), "detail": detail(values), "detector": detector(values)}
+    return jsonify(analysis.explain(loaded, read_image(values), **options))
 
 
 @bp.get("/api/models")

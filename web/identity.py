@@ -3,9 +3,16 @@
 Rendered on the server like the Gallery: upload a photo (POST) or step through the
 identity model's test photos (``?sample=N``), and see both predictions and the two
 Grad-CAM maps with their difference. "Train identity model" starts train.py in the
-background (:class:`utils.jobs.TrainingJob`) and the page polls ``/identity/train``
-for its progress; the identity model is read again when its file changes.
+background (:class:`utils.jobs.TrainingJob`, whose state every worker shares) and the
+page polls ``/identity/train`` for its progress; the identity model is read again
+when its file or card changes.
+
+Training from the site is off unless the teacher starts the server with a secret in
+``EMODETECT_TRAINING_TOKEN``: anyone on a classroom network can reach the site, and a
+run takes the server's cores for a minute. The page then asks for the secret, sent
+in the ``X-Training-Token`` header (or a ``token`` field).
 """
+import hmac
 import os
 
 from flask import Blueprint, current_app, jsonify, render_template, request
@@ -18,22 +25,27 @@ from web.pages import chosen_model
 from web.registry import ModelNotFound, registry
 
 bp = Blueprint("identity", __name__)
+TOKEN_VARIABLE = "EMODETECT_TRAINING_TOKEN"   # read at start-up into config TRAINING_TOKEN
+TOKEN_HEADER = "X-Training-Token"
 DEFAULTS = {
     "IDENTITY_MODEL": "models/identity_model.h5",   # what the page compares with, and what training writes
     "IDENTITY_DATA": "dataset/yalefaces",           # one folder per person, for "Train identity model"
     "IDENTITY_EPOCHS": identity.TRAIN_EPOCHS,
+    "TRAINING_DIR": ".",                            # train.py runs here: checkpoints and job state in its runs/
 }
 
 
 @bp.record_once
 def init_app(state):
-    """Config defaults (relative paths from the project root), the identity model and the training job."""
+    """Config defaults (relative paths from the project root), the training token from the environment,
+    the identity model and the training job."""
     app = state.app
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
+    app.config.setdefault("TRAINING_TOKEN", os.environ.get(TOKEN_VARIABLE) or None)
     path = os.path.join(ROOT, app.config["IDENTITY_MODEL"])
     app.extensions["identity_model"] = identity.ModelFile(path)
-    app.extensions["identity_job"] = TrainingJob(cwd=ROOT)
+    app.extensions["identity_job"] = TrainingJob(cwd=os.path.join(ROOT, app.config["TRAINING_DIR"]))
 
 
 def _model():
@@ -59,18 +71,20 @@ def _compare(image):
 
 @bp.route("/identity", methods=["GET", "POST"])
 def page():
-    samples, context = _samples(), {}
+    samples, context, values = _samples(), {}, inputs.params()
+    sample = inputs.whole_number(values, "sample", 0)  # outside the try: a wrong type is a 400, as in the API
     try:
         if request.method == "POST":
-            context["result"] = _compare(inputs.read_image(inputs.params()))
+            context["result"] = _compare(inputs.read_image(values))
         elif samples:
-            index = request.args.get("sample", 0, type=int) % len(samples)
+            index = sample % len(samples)
             path, person = samples[index]
             context.update(sample=index, true_person=person, result=_compare(read_image(path)))
     except (inputs.BadInput, ImageError, ModelNotFound, FileNotFoundError) as error:
         context["error"] = str(error).splitlines()[0]
     return render_template("identity.html", samples=len(samples), has_model=_model().exists(),
-                           job=_job().status(), **context)
+                           job=_job().status(), training_on=bool(current_app.config["TRAINING_TOKEN"]),
+                           token_variable=TOKEN_VARIABLE, **context)
 
 
 @bp.get("/identity/train")
@@ -80,10 +94,31 @@ def training_status():
 
 @bp.post("/identity/train")
 def start_training():
-    """Start training in the background and answer at once (202); the page polls the GET."""
+    """Start training in the background and answer at once (202); the page polls the GET.
+
+    403 while training from the site is off or the token is wrong, 409 while a run is
+    under way (in any worker), 500 when train.py could not be started.
+    """
+    refusal = _training_refusal()
+    if refusal:
+        return jsonify(error=refusal), 403
     data = os.path.join(ROOT, current_app.config["IDENTITY_DATA"])
     try:
-        _job().start(identity.training_args(data, current_app.config["IDENTITY_EPOCHS"]), _model().path)
+        status = _job().start(identity.training_args(data, current_app.config["IDENTITY_EPOCHS"]), _model().path)
     except JobBusy as error:
         return jsonify(error=str(error)), 409
-    return jsonify(_job().status()), 202
+    if status["state"] != "running":
+        return jsonify({**status, "error": status["message"]}), 500
+    return jsonify(status), 202
+
+
+def _training_refusal():
+    """Why this request may not start training (one line), or None when it may."""
+    expected = current_app.config["TRAINING_TOKEN"]
+    if not expected:
+        return (f"training from the site is off: start the server with {TOKEN_VARIABLE}=<a secret> "
+                "and give that secret on the page")
+    given = request.headers.get(TOKEN_HEADER) or inputs.text(inputs.params(), "token", "")
+    if not hmac.compare_digest(given.encode(), str(expected).encode()):
+        return f"wrong or missing training token: give the secret the server was started with ({TOKEN_VARIABLE})"
+    return None

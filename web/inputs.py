@@ -1,4 +1,10 @@
-"""Reading what a request sends: the image (multipart or base64) and the parameters.
+"""Reading what a request sends: the image (multipart or base64) and its typed parameters.
+
+Every endpoint reads its parameters through the readers here (:func:`text`,
+:func:`choice`, :func:`whole_number`, :func:`number`), so a value of the wrong type,
+from JSON, a form or the query string, is a 400 with a one-line reason, never a 500.
+A new parameter is one line: a choice of strings, say, is
+``choice(values, "detector", ("blazeface", "haar"))``.
 
 Uploads stay in memory: Werkzeug would spool a file over 500 KB to a temporary file
 on disk, and nothing a user uploads may touch the disk. The size limit
@@ -27,16 +33,25 @@ class BadInput(ValueError):
 
 
 def params():
-    """The request's parameters: query string, then form fields or a JSON object on top."""
-    values = dict(request.args.items())
+    """The request's parameters: query string, then form fields or a JSON object on top.
+
+    Values are as sent (a JSON object's may be of any type; a field repeated in a form
+    or query string becomes a list); the readers below check each one's type.
+    """
+    values = _fields(request.args)
     if request.is_json:
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise BadInput("the JSON body must be an object such as {\"image\": \"<base64>\"}")
         values.update(body)
     elif not sends_raw_image():
-        values.update(request.form.items())
+        values.update(_fields(request.form))
     return values
+
+
+def _fields(multidict):
+    """A form's or query string's fields: each one's value, or the list of its values when it is repeated."""
+    return {name: found[0] if len(found) == 1 else found for name, found in multidict.lists()}
 
 
 def sends_raw_image():
@@ -77,39 +92,101 @@ def read_image(values):
         raise BadInput(str(error)) from None
 
 
+# Typed parameters. Each reader takes the parameters and a name, gives the value or the default
+# when it is absent (or an empty form field), and raises BadInput, one line, for any other type.
+
+def text(values, name, default=None):
+    """A string parameter (a model or layer name)."""
+    if _absent(values, name):
+        return default
+    value = values[name]
+    if not isinstance(value, str):
+        raise BadInput(f"'{name}' must be a string, not {_kind(value)}")
+    return value
+
+
+def choice(values, name, options):
+    """One of ``options`` (strings), the first by default: ``detail``, and any later choice like it."""
+    value = text(values, name, options[0])
+    if value not in options:
+        raise BadInput(f"'{name}' must be one of {', '.join(options)}")
+    return value
+
+
+def whole_number(values, name, default):
+    """An integer parameter (a face or sample index); a form sends it as digits."""
+    return _numeric(values, name, default, int, "a number (0, 1, 2 ...)")
+
+
+def number(values, name, default, low, high):
+    """A real-number parameter within ``[low, high]``; a form sends it as text."""
+    value = _numeric(values, name, default, float, "a number")
+    if not low <= value <= high:
+        raise BadInput(f"'{name}' must be between {low:g} and {high:g}")
+    return value
+
+
+def _numeric(values, name, default, kind, described):
+    """``kind(value)`` for a JSON number or a form's text; true/false, null, lists, objects (and 1.5 as an
+    integer) are refused."""
+    if _absent(values, name):
+        return default
+    value = values[name]
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool) and not (
+            kind is int and isinstance(value, float)):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    raise BadInput(f"'{name}' must be {described}, not {_kind(value)}")
+
+
+def _absent(values, name):
+    """Not sent, or sent empty (a form's blank field): the default applies. JSON null is a wrong type."""
+    return name not in values or values[name] == ""
+
+
+def name_or_index(values, name):
+    """A class named or numbered (a string, or an integer in JSON), or None for the predicted one."""
+    value = values.get(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return text(values, name)
+
+
+def _kind(value):
+    """How a wrong value looks, in JSON's words, for the one-line error."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, str):
+        return repr(value[:40])
+    return {list: "a list", dict: "an object"}.get(type(value), "a number")
+
+
+# The parameters the endpoints share.
+
+def model(values):
+    """The model a request names, or None for the default one."""
+    return text(values, "model")
+
+
 def threshold(values):
     """The confidence under which a prediction is flagged uncertain (0 to 1, default 0.35)."""
-    value = number(values, "threshold", DEFAULT_THRESHOLD, float)
-    if not 0.0 <= value <= 1.0:
-        raise BadInput("'threshold' must be between 0 and 1")
-    return value
+    return number(values, "threshold", DEFAULT_THRESHOLD, 0.0, 1.0)
 
 
 def detail(values):
     """How hard to look for faces: "thorough" (default, photos) or "fast" (live video frames)."""
-    value = values.get("detail") or "thorough"
-    if value not in DETAILS:
-        raise BadInput(f"'detail' must be one of {', '.join(DETAILS)}")
-    return value
+    return choice(values, "detail", DETAILS)
 
 
 def detector(values):
-    """Which face detector: "blazeface" (default) or "haar" (the 2001 cascade, for comparison)."""
-    value = values.get("detector") or None
-    if value is not None and value not in DETECTORS:
-        raise BadInput(f"'detector' must be one of {', '.join(DETECTORS)}")
+    """Which face detector: "blazeface" or "haar" (the 2001 cascade, for comparison); when not
+    named, BlazeFace where it is installed (see :func:`utils.detection.default_detector`)."""
+    value = choice(values, "detector", DETECTORS) if not _absent(values, "detector") else None
     try:
         return check_detector(value)
     except DetectorUnavailable as error:
         raise BadInput(str(error)) from None
-
-
-def number(values, name, default, kind=int):
-    """Parameter ``name`` as ``kind``, or ``default`` when absent."""
-    value = values.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise BadInput(f"'{name}' must be a number") from None

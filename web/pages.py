@@ -7,7 +7,7 @@ every API call a page makes use the same one.
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 
 from utils.images import ImageError, read_image
-from web import analysis
+from web import analysis, inputs
 from web.registry import registry
 
 bp = Blueprint("pages", __name__)
@@ -44,9 +44,10 @@ def live():
 def gallery():
     """One test face with its true label, the prediction, the softmax bars and Grad-CAM."""
     faces = current_app.extensions["gallery"]
+    index = inputs.whole_number(inputs.params(), "i", 0)
     if not len(faces):
         return render_template("gallery_empty.html", folder=faces.folder)
-    index = request.args.get("i", 0, type=int) % len(faces)
+    index %= len(faces)
     label, path = faces.item(index)
     try:
         image = read_image(path)
@@ -73,7 +74,7 @@ def models():
 
 @bp.post("/models")
 def choose_model():
-    name = registry().resolve(request.form.get("model"))
+    name = registry().resolve(inputs.model(inputs.params()))
     response = redirect(url_for("pages.models"))
     response.set_cookie(MODEL_COOKIE, name, samesite="Lax", max_age=30 * 24 * 3600)
     return response

@@ -4,6 +4,10 @@ Loading a Keras model and building its explanation sub-models takes about a seco
 a request must never pay that. The registry is a lock-protected dict
 ``name -> LoadedModel`` stored on the app; the models folder is scanned on each
 listing, so a model trained while the site runs appears without a restart.
+
+The dict's lock is held only to read or add an entry, never while a model loads, so
+a request for a loaded model is not held up by another model's first request; a lock
+per name makes concurrent first requests for one model load it once.
 """
 import os
 import threading
@@ -26,6 +30,7 @@ class ModelRegistry:
         self.default_name = model_name(default_path)
         self.loads = 0  # how many times a model file was read (tests check it stays at one per model)
         self._loaded = {}
+        self._loading = {}   # name -> the lock its first requests load it under
         self._lock = threading.Lock()
 
     def paths(self):
@@ -46,7 +51,7 @@ class ModelRegistry:
             if name == self.default_name:
                 raise ModelNotFound(f"no model at {self.default_path}: train one with "
                                     "`python train.py --data dataset/fer2013` or start with --model PATH")
-            raise ModelNotFound(f"unknown model '{name}' (available: {', '.join(self.paths()) or 'none'})")
+            raise ModelNotFound(f"unknown model {name!r} (available: {', '.join(self.paths()) or 'none'})")
         return name
 
     def get(self, name=None):
@@ -60,10 +65,16 @@ class ModelRegistry:
             return loaded
         name = self.resolve(name)
         with self._lock:
-            if name not in self._loaded:
-                self._loaded[name] = LoadedModel.load(self.paths()[name])
-                self.loads += 1
-            return self._loaded[name]
+            loading = self._loading.setdefault(name, threading.Lock())
+        with loading:
+            with self._lock:
+                loaded = self._loaded.get(name)
+            if loaded is None:
+                loaded = LoadedModel.load(self.paths()[name])
+                with self._lock:
+                    self._loaded[name] = loaded
+                    self.loads += 1
+            return loaded
 
 
 def init_app(app):

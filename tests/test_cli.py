@@ -1,0 +1,41 @@
+"""Every command-line tool, run as a user runs it: a mistake is one line on stderr and status 2.
+
+TensorFlow's start-up chatter (absl, cpu_feature_guard, oneDNN) must not come first,
+so the tools run without ``TF_CPP_MIN_LOG_LEVEL`` in their environment.
+"""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+
+def run_tool(script, *args, cwd):
+    env = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.parametrize("script, args, expected", [
+    ("train.py", ["--data", "missing"], "no data set at missing"),
+    ("train.py", ["--task", "identity", "--data", "missing"], "no data set at missing"),
+    ("evaluate.py", ["--model", "missing.h5"], "missing.h5"),
+    ("evaluate.py", ["--model", "{model}", "--data", "missing"], "missing"),
+    ("visualize.py", ["missing.png", "--model", "{model}"], "no image at missing.png"),
+    ("visualize.py", ["{image}", "--model", "missing.h5"], "no model at missing.h5"),
+    ("real_time.py", ["--source", "missing.mp4", "--model", "{model}"], "no video file at missing.mp4"),
+    ("real_time.py", ["--source", "missing.mp4", "--model", "missing.h5"], "no model at missing.h5"),
+    ("index.py", ["--model", "missing.h5"], "no model at missing.h5"),
+], ids=lambda value: "-".join(value) if isinstance(value, list) else None)
+def test_a_user_mistake_is_one_line_on_stderr_and_status_2(script, args, expected, model_path, tmp_path):
+    image = str(tmp_path / "photo.png")
+    cv2.imwrite(image, np.zeros((8, 8, 3), np.uint8))
+    args = [arg.format(model=model_path, image=image) for arg in args]
+    result = run_tool(script, *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], result.stderr
