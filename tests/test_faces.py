@@ -32,33 +32,57 @@ def test_the_canonical_face_was_measured_on_fer2013():
     assert points["right_eye"][1] < points["nose"][1] < points["mouth"][1]
 
 
+def posed_keypoints(degrees, eye_distance, centre):
+    """The canonical face's keypoints turned ``degrees`` (clockwise on screen), scaled so its eyes
+    are ``eye_distance`` px apart and centred on ``centre``: a face as a photo might hold it."""
+    canonical = faces.canonical_keypoints(1.0, 1.0)
+    gap = np.hypot(*np.subtract(canonical["left_eye"], canonical["right_eye"]))
+    turn = np.radians(degrees)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    return {name: tuple(rotation @ ((np.asarray(point) - 0.5) * eye_distance / gap) + centre)
+            for name, point in canonical.items()}
+
+
 @pytest.mark.parametrize("degrees", [0, 30, -40])
 def test_a_tilted_face_is_cut_out_with_its_eyes_on_the_canonical_ones(degrees):
-    """Two dots stand for the eyes of a face turned ``degrees``; the crop must hold them level,
+    """Dots stand for the eyes of a face turned ``degrees``; the crop must hold them level,
     where the canonical face has its eyes, whatever the crop's size."""
-    centre, half = np.array([200.0, 150.0]), 30.0
-    turn = np.radians(degrees)
-    offset = half * np.array([np.cos(turn), np.sin(turn)])
-    eyes = {"right_eye": tuple(centre - offset), "left_eye": tuple(centre + offset)}
-    face = Face((140, 90, 120, 120), 0.9, eyes)
-    crop = faces.aligned_crop(dots_picture(eyes.values()), face)
+    keypoints = posed_keypoints(degrees, 60, np.array([200.0, 150.0]))
+    face = Face((140, 90, 120, 120), 0.9, keypoints)
+    crop = faces.aligned_crop(dots_picture([keypoints[name] for name in faces.EYES]), face)
     side = crop.image.shape[0]
     assert crop.image.shape == (side, side)
     expected = faces.canonical_keypoints(side, side)
-    found = bright_spots(crop.image, 2)
-    for (x, y), name in zip(found, faces.EYES):
-        assert (x, y) == pytest.approx(expected[name], abs=1.5)
-    assert crop.angle == pytest.approx(-degrees, abs=1.5)   # the canonical eye line itself tilts by under a degree
-    # Eyes 60 px apart in the picture: the crop is as wide as the face is there.
+    for (x, y), name in zip(bright_spots(crop.image, 2), faces.EYES):
+        assert (x, y) == pytest.approx(expected[name], abs=1.0)
+    assert crop.angle == pytest.approx(-degrees, abs=0.5)
+    # Eyes 60 px apart in the picture: the face is 171 px wide there; the crop is the smallest
+    # 48 px frame times a power of two that holds it, so it shrinks to 48 by a whole factor.
     unit = faces.canonical_keypoints(1, 1)
-    assert side == round(60 / np.hypot(*np.subtract(unit["left_eye"], unit["right_eye"])))
+    native = 60 / np.hypot(*np.subtract(unit["left_eye"], unit["right_eye"]))
+    assert side == 192 and side / 2 < native <= side
+    assert faces.aligned_crop(np.zeros((300, 400), np.uint8), face, multiple=64).image.shape == (256, 256)
+
+
+def test_the_eye_line_sets_the_turn_and_four_points_the_scale():
+    """A face whose mouth sits low (an open mouth) is still turned by its eyes alone, while its
+    size comes from eyes, nose and mouth together."""
+    keypoints = posed_keypoints(20, 50, np.array([150.0, 150.0]))
+    mouth = np.asarray(keypoints["mouth"]) + 8 * np.array([-np.sin(np.radians(20)), np.cos(np.radians(20))])
+    crop = faces.aligned_crop(np.zeros((300, 300), np.uint8), Face((100, 100, 100, 100), 0.9, dict(keypoints, mouth=tuple(mouth))))
+    (rx, ry), (lx, ly) = crop.keypoints["right_eye"], crop.keypoints["left_eye"]
+    canonical = faces.canonical_keypoints(1.0, 1.0)
+    level = np.degrees(np.arctan2(canonical["left_eye"][1] - canonical["right_eye"][1],
+                                  canonical["left_eye"][0] - canonical["right_eye"][0]))
+    assert np.degrees(np.arctan2(ly - ry, lx - rx)) == pytest.approx(level, abs=0.01)
+    assert crop.keypoints["mouth"][0] == pytest.approx(crop.image.shape[0] * canonical["mouth"][0], abs=0.5)
 
 
 def test_the_crop_maps_back_to_the_picture():
-    face = Face((100, 80, 90, 90), 0.9, {"right_eye": (120.0, 110.0), "left_eye": (170.0, 120.0)})
-    crop = faces.aligned_crop(np.zeros((300, 300), np.uint8), face)
+    keypoints = posed_keypoints(-12, 45, np.array([145.0, 125.0]))
+    crop = faces.aligned_crop(np.zeros((300, 300), np.uint8), Face((100, 80, 90, 90), 0.9, keypoints))
     back = crop.to_picture([crop.keypoints["right_eye"], crop.keypoints["left_eye"]])
-    np.testing.assert_allclose(back, [(120, 110), (170, 120)], atol=1e-6)
+    np.testing.assert_allclose(back, [keypoints["right_eye"], keypoints["left_eye"]], atol=1e-6)
     small = crop.keypoints_at(48, 48)
     assert small["right_eye"] == pytest.approx(faces.canonical_keypoints(48, 48)["right_eye"], abs=1e-6)
 

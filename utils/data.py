@@ -131,7 +131,7 @@ def load_class_folders(root, classes, size=(48, 48), channels=1, crop_context=No
             skipped += 1
             continue
         if crop_context is not None:
-            face, found = largest_face(face, context=crop_context)
+            face, found = largest_face(face, context=crop_context, multiple=size[1])
             no_face += not found
         images.append(preprocess(face, size[0], size[1], channels))
         labels.append(label)

@@ -53,6 +53,7 @@ class Predictor:
         self.temperature = float(card.get("calibration", {}).get("temperature", 1.0))
         self.test_time_flip = bool(card.get("preprocessing", {}).get("test_time_flip", False))
         self.crop_context = float(card.get("preprocessing", {}).get("crop_context", 1.0))
+        self.input_side = int(card["input"]["width"])
         self._logits = keras.Model(serving.input, serving.get_layer(LOGITS_LAYER).output)
 
     @classmethod
@@ -92,7 +93,7 @@ class Predictor:
         if not found:
             height, width = gray.shape
             return [detection.Face((0, 0, width, height), 0.0)], [faces.whole_image_crop(gray)], True
-        return found, [faces.aligned_crop(gray, face, context=self.crop_context) for face in found], False
+        return found, [faces.aligned_crop(gray, face, context=self.crop_context, multiple=self.input_side) for face in found], False
 
     def crop(self, image, face):
         """The upright crop of a :class:`utils.detection.Face` or of a prediction dict (the whole
@@ -101,7 +102,7 @@ class Predictor:
             if face.get("whole_image"):
                 return faces.whole_image_crop(image)
             face = detection.Face.from_json(face)
-        return faces.aligned_crop(image, face, context=self.crop_context)
+        return faces.aligned_crop(image, face, context=self.crop_context, multiple=self.input_side)
 
     def face_input(self, image, face):
         """A face of ``image`` as the model receives it: cut out upright, then :func:`utils.faces.preprocess`."""
@@ -137,7 +138,7 @@ class Predictor:
             found, crops, whole = self.face_crops(image, detail, detector)
         else:
             gray = faces.to_gray(image)
-            crops, whole = [faces.aligned_crop(gray, face, context=self.crop_context) for face in found], False
+            crops, whole = [faces.aligned_crop(gray, face, context=self.crop_context, multiple=self.input_side) for face in found], False
         probabilities = self.probabilities(np.stack([self.preprocess(c.image) for c in crops])) if crops else []
         return [self.prediction_dict(face, p, threshold, whole) for face, p in zip(found, probabilities)]
 
