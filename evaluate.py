@@ -31,7 +31,6 @@ BATCH_SIZE = 256
 MISTAKES = 24
 TIMING_CALLS = 50
 TIMING_WARMUP = 5
-PHOTO_PAD = 24  # --photo-path: grey on each side of a 48x48 face, so it sits in a 96x96 "photo"
 
 
 def parse_args(argv=None):
@@ -115,25 +114,6 @@ def ms_per_face(predictor, face):
         predictor.probabilities(batch)
         timings.append(time.perf_counter() - start)
     return float(np.median(timings) * 1000)
-
-
-def photo_path_logits(predictor, images, detector, batch_size):
-    """``(logits, found)``: each test face classified as a photo's face is, and how many the detector found.
-
-    The face is put back on a grey square, searched for, cut out upright from there and
-    preprocessed; a face the detector misses is classified whole, as a photo without one is.
-    """
-    import numpy as np
-    from tqdm import tqdm
-
-    from utils.faces import on_grey_square
-    inputs, found = [], 0
-    for image in tqdm(images, desc="photo path", unit=" faces"):
-        photo = on_grey_square(np.uint8(np.round(image[:, :, 0] * 255)), PHOTO_PAD)
-        _, crops, whole = predictor.face_crops(photo, detector=detector)
-        found += not whole
-        inputs.append(predictor.preprocess(crops[0].image))
-    return batched_logits(predictor, np.stack(inputs), batch_size, "predicting photo path"), found
 
 
 # Calibrate.
@@ -234,10 +214,12 @@ def evaluate_model(model_path, args, split_cache):
 
 def photo_path_summary(predictor, split, args):
     """Accuracy of the photo path beside the direct one, and how many faces the detector found."""
+    from utils.data import PHOTO_PAD, served_faces
     from utils.detection import check_detector
     from utils.predict import softmax
     detector = check_detector(args.detector)
-    logits, found = photo_path_logits(predictor, split.images, detector, args.batch_size)
+    served, found = served_faces(split.images, detector)
+    logits = batched_logits(predictor, served, args.batch_size, "predicting the photo path")
     predicted = softmax(logits, predictor.temperature).argmax(axis=1)
     return {"detector": detector, "pad": PHOTO_PAD, "found": int(found), "faces": len(split),
             "accuracy": float((predicted == split.labels).mean())}

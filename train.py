@@ -39,6 +39,7 @@ EARLY_STOP_PATIENCE = 10
 PLATEAU_PATIENCE = 4
 SCHEDULE = "plateau"
 ERASE_PROBABILITY = 0.0
+SERVED_SHARE = 0.0
 TEACHER_WEIGHT = 0.5
 TEACHER_TEMPERATURE = 4.0
 # Identity crops show more of the head than FER2013's tight faces: hair and head shape tell people apart.
@@ -75,6 +76,9 @@ def parse_args(argv=None):
     parser.add_argument("--class-weights", action="store_true",
                         help="weight the loss by inverse class frequency (helps disgust, costs overall accuracy)")
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    parser.add_argument("--served-share", type=float, default=SERVED_SHARE, metavar="P",
+                        help="the fraction of training faces shown framed as the photo path frames them (put back "
+                             "on a grey square, found, cut out upright): the network learns served faces too")
     parser.add_argument("--erase", type=float, default=ERASE_PROBABILITY, metavar="P",
                         help="random erasing: the fraction of training faces with one rectangle replaced by noise")
     parser.add_argument("--schedule", choices=("plateau", "cosine", "cyclic"), default=SCHEDULE,
@@ -115,8 +119,8 @@ def parse_args(argv=None):
         parser.error("--epochs and --batch-size must be positive and --img-size at least 32")
     if not 0 < args.val_split < 1:
         parser.error("--val-split must be between 0 and 1")
-    if not 0 <= args.erase <= 1:
-        parser.error("--erase must be between 0 and 1")
+    if not 0 <= args.erase <= 1 or not 0 <= args.served_share <= 1:
+        parser.error("--erase and --served-share must be between 0 and 1")
     if not 0 <= args.teacher_weight <= 1 or args.teacher_temperature <= 0:
         parser.error("--teacher-weight must be between 0 and 1 and --teacher-temperature positive")
     if not 1 <= args.crop_context <= 3:
@@ -181,7 +185,12 @@ def main(argv=None):
     name = os.path.splitext(os.path.basename(args.out))[0]
     run_dir = os.path.join(RUNS_DIR, name)
     done = len(training.read_history(run_dir).get("epoch", [])) if args.resume else 0
+    if not args.resume and os.path.isdir(run_dir):
+        shutil.rmtree(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
     batch_options = dict(augment=not args.no_augment, erase_probability=args.erase, epoch=done)
+    if args.served_share:
+        batch_options.update(served=training.served_train_faces(run_dir, dataset.train), served_share=args.served_share)
     if args.teacher:
         batches = data.DistilledBatches(dataset.train, num_classes, args.batch_size, args.seed, teacher,
                                         args.teacher_weight, args.teacher_temperature, **batch_options)
@@ -193,9 +202,6 @@ def main(argv=None):
                   metrics=["accuracy"])
 
     # Train, checkpointing every epoch.
-    if not args.resume and os.path.isdir(run_dir):
-        shutil.rmtree(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
     validation = (dataset.val.images, np.eye(num_classes, dtype=np.float32)[dataset.val.labels]) if len(
         dataset.val) else None
     if done >= args.epochs:

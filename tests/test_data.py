@@ -135,6 +135,36 @@ def test_batches_erase_only_when_asked():
     assert all(np.sum(np.abs(face - 0.5) > 1e-3) > 0.01 * SIDE * SIDE for face in always)
 
 
+def test_the_served_share_swaps_in_faces_framed_as_photos_are():
+    split = data.Split(np.zeros((64, SIDE, SIDE, 1), np.float32), np.arange(64) % 2)
+    served = np.ones_like(split.images)
+    def batch(share):
+        return data.AugmentedBatches(split, 2, batch_size=64, seed=0, augment=False, served=served,
+                                     served_share=share)[0][0]
+    assert batch(0.0).max() == 0.0 and batch(1.0).min() == 1.0
+    swapped = batch(0.5).reshape(64, -1).max(axis=1)
+    assert set(swapped) == {0.0, 1.0} and 16 <= swapped.sum() <= 48
+
+
+def test_served_faces_go_through_the_detector_and_the_upright_crop(astronaut_bgr, astronaut_face_box):
+    """The astronaut's face as a 48x48 FER-style face (turned 20 degrees): the photo path finds it on
+    its grey square and serves it upright; a blank face is not found and stays as it was."""
+    from utils import faces
+    x, y, w, h = astronaut_face_box
+    centre = (x + w / 2, y + h / 2)
+    turned = cv2.warpAffine(astronaut_bgr, cv2.getRotationMatrix2D(centre, 20, 1.0), astronaut_bgr.shape[1::-1])
+    face = faces.preprocess(turned[y - 5:y + h + 5, x - 5:x + w + 5], SIDE, SIDE)
+    blank = np.full((SIDE, SIDE, 1), 0.5, np.float32)
+    served, found = data.served_faces(np.stack([face, blank]))
+    assert found == 1 and served.shape == (2, SIDE, SIDE, 1) and served.dtype == np.float32
+    np.testing.assert_array_equal(served[1], blank)
+    photo = faces.on_grey_square(np.uint8(np.round(face[:, :, 0] * 255)), data.PHOTO_PAD)
+    from utils.detection import find_faces
+    upright = faces.aligned_crop(photo, find_faces(photo)[0], multiple=SIDE)
+    assert abs(upright.angle - 20) < 8      # turned back (clockwise) by about the 20 degrees it was turned
+    np.testing.assert_allclose(served[0], faces.preprocess(upright.image, SIDE, SIDE), atol=1e-6)
+
+
 def test_a_resumed_run_sees_the_epoch_it_resumes_at():
     """Epoch 2 of an uninterrupted run and a run resumed at epoch 2 get the same batches; epochs differ."""
     split = data.Split(np.random.default_rng(3).random((12, SIDE, SIDE, 1), dtype=np.float32), np.arange(12) % 3)

@@ -229,7 +229,8 @@ def test_cosine_runs_its_length_and_plateau_stops_early(tmp_path):
     (["--data", "no/such/folder"], "error: no data set at no/such/folder"),
     (["--arch", "nope"], "error: unknown architecture 'nope'"),
     (["--init-from", "no/such.h5"], "error: no model at no/such.h5"),
-    (["--erase", "2"], "train.py: error: --erase must be between 0 and 1"),
+    (["--erase", "2"], "train.py: error: --erase and --served-share must be between 0 and 1"),
+    (["--served-share", "-1"], "train.py: error: --erase and --served-share must be between 0 and 1"),
     (["--teacher", "no/such.h5"], "error: no model at no/such.h5"),
     (["--teacher-weight", "1.5"], "train.py: error: --teacher-weight must be between 0 and 1"),
 ])

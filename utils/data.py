@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from utils.faces import largest_face, preprocess
+from utils.faces import aligned_crop, largest_face, on_grey_square, preprocess
 from utils.predict import softmax
 
 # FER2013's own label order (the `emotion` column of fer2013.csv).
@@ -299,19 +299,46 @@ def random_erase(face, rng, area=(0.02, 0.2), aspect=(0.3, 3.3)):
     return erased
 
 
+# A cut-out face is centred on a grey square this much wider on each side before the detector
+# looks for it: how a FER2013 face is put back into a "photo" to go through the photo path.
+PHOTO_PAD = 24
+
+
+def served_faces(images, detector=None):
+    """``(faces, found)``: preprocessed faces ``(N, H, W, C)`` as the photo path serves them.
+
+    Each face goes back on a grey square (``PHOTO_PAD``), is found by the detector there, cut
+    out upright and preprocessed again, as every front end does with a photo; a face the
+    detector misses is kept as it was. ``found`` counts the faces the detector found.
+    """
+    from utils.detection import find_faces
+    height, width, channels = images.shape[1:]
+    served, found = np.array(images, copy=True), 0
+    for index, face in enumerate(tqdm(images, desc="photo path", unit=" faces")):
+        photo = on_grey_square(np.uint8(np.round(face[:, :, 0] * 255)), PHOTO_PAD)
+        detected = find_faces(photo, detector=detector)
+        if detected:
+            served[index] = preprocess(aligned_crop(photo, detected[0], multiple=width).image, height, width, channels)
+            found += 1
+    return served, found
+
+
 class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled, augmented mini-batches with one-hot labels, for ``model.fit``.
 
     Plain NumPy and OpenCV, so it feeds any Keras backend (TensorFlow, JAX, torch).
     Each epoch's order and augmentations come from ``(seed, epoch)``: a run resumed at
     ``epoch`` sees what an uninterrupted run would have, not the first epochs again.
+    ``served`` (the same faces as :func:`served_faces` gives them) stands in for a face with
+    probability ``served_share``, so the network also learns faces framed as photos are.
     """
 
     def __init__(self, split, num_classes, batch_size, seed, augment=True, erase_probability=0.0, epoch=0,
-                 **kwargs):
+                 served=None, served_share=0.0, **kwargs):
         super().__init__(**kwargs)
         self.split, self.num_classes, self.batch_size = split, num_classes, batch_size
         self.augment, self.erase_probability, self.seed = augment, erase_probability, seed
+        self.served, self.served_share = served, served_share
         self._start_epoch(epoch)
 
     def _start_epoch(self, epoch):
@@ -325,6 +352,9 @@ class AugmentedBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         picked = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         images = self.split.images[picked]
+        if self.served is not None:
+            swap = self.rng.random(len(picked)) < self.served_share
+            images = np.where(swap[:, None, None, None], self.served[picked], images)
         if self.augment:
             images = np.stack([random_affine(face, self.rng) for face in images])
             for i in np.flatnonzero(self.rng.random(len(images)) < self.erase_probability):

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from utils import plots
+from utils import data, plots
 from utils.files import atomic_write
 from utils.models import LOGITS_LAYER, build_model, load_model, native_bfloat16
 from utils.predict import Predictor
@@ -273,6 +273,21 @@ def test_split_note(args, dataset):
 CROP_NOTE = "detected face turned upright by its eye line, eyes placed as in utils/canonical_face.json"
 
 
+SERVED_FILE = "served_train.npy"
+
+
+def served_train_faces(run_dir, train):
+    """The training faces as the photo path serves them (:func:`utils.data.served_faces`), kept in
+    the run's folder: a few minutes to compute, so a resumed run reads them back."""
+    path = os.path.join(run_dir, SERVED_FILE)
+    if os.path.isfile(path):
+        return np.load(path)
+    served, found = data.served_faces(train.images)
+    print(f"photo path: the detector found {found} of {len(train)} training faces on their grey squares")
+    atomic_write(path, lambda temp_path: np.save(temp_path, served))
+    return served
+
+
 def model_card(name, args, dataset, model, history, precision, start=None):
     """The JSON model card (see Contracts in DESIGN.md); train.py adds its metrics."""
     card = {
@@ -292,7 +307,8 @@ def model_card(name, args, dataset, model, history, precision, start=None):
             "epochs": len(history.get("epoch", [])), "epochs_requested": args.epochs,
             "batch_size": args.batch_size, "learning_rate": args.learning_rate,
             "label_smoothing": args.label_smoothing, "augmentation": not args.no_augment,
-            "random_erasing": args.erase, "schedule": args.schedule, "initialised_from": start,
+            "random_erasing": args.erase, "served_share": args.served_share, "schedule": args.schedule,
+            "initialised_from": start,
             "class_weights": args.class_weights, "precision": precision,
             "backend": keras.backend.backend(),
             "command": "python " + " ".join([os.path.basename(sys.argv[0]) or "train.py"] + sys.argv[1:]),
