@@ -21,29 +21,11 @@ DEFAULT_OUT = "visualizations"
 METHODS = ("gradcam", "occlusion", "regions", "shap", "lime")
 DEFAULT_METHODS = "gradcam,occlusion,regions"
 
-# What each kind of step does, one or two sentences beside its picture.
+# What each explanation shows, beside its picture (each layer's own sentence is utils.steps').
 ABOUT = {
-    "input": "The face is cropped, turned gray and resized to the model's input; pixels are scaled to [0, 1].",
     "kernels": "The first convolution's filters: small weight patterns (edges, spots, gradients) "
                "that it slides over the face.",
-    "conv": "A convolution slides each learned filter over its input; every output channel is one "
-            "filter's response, bright where its pattern appears.",
-    "batchnorm": "Batch normalisation rescales each channel with statistics learned in training, so "
-                 "the next layer gets inputs of a steady size.",
-    "activation": "ReLU keeps positive responses and sets negative ones to zero: only evidence that "
-                  "a pattern is present passes on.",
-    "pool": "Pooling keeps the strongest response in each small window: the maps shrink and small "
-            "shifts of the face matter less.",
-    "flatten": "Flatten lays all the maps out as one long vector, so dense layers can combine evidence "
-               "from the whole face.",
-    "dense": "A dense layer weighs every input value for each of its units; the last one gives one "
-             "score (logit) per emotion.",
-    "dropout": "Dropout switches random units off while training; when predicting it passes its input "
-               "through unchanged.",
-    "rescale": "Rescaling maps the pixel values to the range the layers after it expect.",
-    "softmax": "Softmax turns the logits into probabilities that add up to 1; the highest is the prediction.",
-    "other": "",
-    "gradcam": "Grad-CAM weighs a convolutional layer's maps by how much each raises the class's score: "
+    "gradcam": "Grad-CAM weighs a convolutional layer's maps by how much each raises the class's probability: "
                "red is where the network found its evidence.",
     "gradcam_classes": "Grad-CAM for every emotion: where the network looks for each one.",
     "occlusion": "A gray patch slides over the face; red marks places whose hiding lowers the class's "
@@ -81,18 +63,6 @@ def parse_methods(text):
     return methods
 
 
-def class_index(name, classes):
-    """A class given by name (any case) or by index -> its index in the card's order."""
-    if name is None:
-        return None
-    lowered = [c.lower() for c in classes]
-    if name.lower() in lowered:
-        return lowered.index(name.lower())
-    if name.isdigit() and int(name) < len(classes):
-        return int(name)
-    raise ValueError(f"unknown class '{name}' (classes: {', '.join(classes)})")
-
-
 class Page:
     """The PNGs written so far and the index.html that shows them in order."""
 
@@ -128,17 +98,19 @@ class Page:
         return path
 
 
-def add_layers(page, explainer, face, probabilities):
-    """Input, every layer in network order (kernels after the first convolution), softmax bars."""
+def add_layers(page, loaded, face, probabilities):
+    """Every layer in network order (kernels after the first convolution), softmax bars; each
+    with the sentence the site shows for it."""
     from tqdm import tqdm
 
     from utils import plots
-    first_conv = (explainer.conv_layers() or [None])[0]
-    outputs = explainer.layer_outputs(face)
+    from utils.steps import describe_layer
+    first_conv = (loaded.layers.conv_layers() or [None])[0]
+    outputs = loaded.layers.layer_outputs(face)
     for number, output in enumerate(tqdm(outputs, desc="drawing layers", unit="layer", leave=False), start=1):
         shape = "x".join(str(v) for v in output.shape)
         title = f"{number}. {output.name} ({output.kind}), output {shape}"
-        about = ABOUT.get(output.kind, "")
+        about = describe_layer(loaded.predictor.model.get_layer(output.name), output.shape)
         if output.kind == "softmax":
             figure = plots.probability_bars(probabilities)
             about += " (Calibrated as the model card says, the same numbers as every other front end.)"
@@ -148,7 +120,7 @@ def add_layers(page, explainer, face, probabilities):
             figure = plots.vector_bars(output)
         page.add(f"{number:02d}_{output.name}", figure, title, about)
         if output.name == first_conv:
-            page.add(f"{number:02d}_{output.name}_kernels", plots.kernel_grid(explainer.first_kernels()),
+            page.add(f"{number:02d}_{output.name}_kernels", plots.kernel_grid(loaded.layers.first_kernels()),
                      f"{output.name} kernels", ABOUT["kernels"])
 
 
@@ -158,32 +130,34 @@ def regions_table(regions):
     return f"<table><tr><th>region</th><th>intact</th><th>hidden</th><th>drop</th></tr>{rows}</table>"
 
 
-def add_methods(page, methods, predictor, explainer, face, index, layer, keypoints=None):
-    """The explanations asked for, each for class ``index``; SHAP/LIME only note when missing."""
-    from utils import explain, plots
-    name = predictor.classes[index]
+def add_methods(page, methods, loaded, face, target, layer, keypoints=None):
+    """The explanations asked for, each of ``target``; SHAP/LIME only note when missing."""
+    from utils import plots
+    from utils.perturbation import occlusion_sensitivity, region_sensitivity
+    from utils.shap_lime import MissingOptionalPackage, lime_map, shap_map
+    predictor, name = loaded.predictor, target.class_name
     if "gradcam" in methods:
-        layer = layer or explainer.default_cam_layer()
-        page.add("gradcam", plots.gradcam_figure(face, explainer.gradcam(face, index, layer),
+        layer = loaded.gradcam.check_layer(layer)
+        page.add("gradcam", plots.gradcam_figure(face, loaded.gradcam.gradcam(face, target, layer),
                                                  f"Grad-CAM: {name} at {layer}"),
                  f"Grad-CAM for {name} at {layer}", ABOUT["gradcam"])
-        cams = explainer.gradcam_all_classes(face, len(predictor.classes), layer)
+        cams = loaded.gradcam.all_classes(face, predictor, layer)
         probabilities = dict(zip(predictor.classes, predictor.probabilities(face[None])[0]))
         page.add("gradcam_classes", plots.gradcam_classes_figure(face, cams, predictor.classes, probabilities),
                  "Grad-CAM for every class", ABOUT["gradcam_classes"])
     if "occlusion" in methods:
-        page.add("occlusion", plots.attribution_figure(face, explain.occlusion_sensitivity(predictor, face, index),
+        page.add("occlusion", plots.attribution_figure(face, occlusion_sensitivity(predictor, face, target),
                                                        f"Occlusion: drop in {name}"),
                  f"Occlusion sensitivity for {name}", ABOUT["occlusion"])
     if "regions" in methods:
-        regions = explain.region_sensitivity(predictor, face, index, keypoints)
+        regions = region_sensitivity(predictor, face, target, keypoints)
         page.add("regions", plots.region_figure(face, regions, name), f"Facial regions for {name}",
                  ABOUT["regions"], regions_table(regions))
-    for method, compute, label in (("shap", explain.shap_map, "SHAP"), ("lime", explain.lime_map, "LIME")):
+    for method, compute, label in (("shap", shap_map, "SHAP"), ("lime", lime_map, "LIME")):
         if method in methods:
             try:
-                values, segments = compute(predictor, face, index)
-            except explain.MissingOptionalPackage as missing:
+                values, segments = compute(predictor, face, target)
+            except MissingOptionalPackage as missing:
                 print(f"note: {missing}", file=sys.stderr)
                 page.note(f"{label} (not installed)", str(missing))
                 continue
@@ -199,33 +173,33 @@ def main(argv=None):
     image = read_image(args.image)
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"no model at {args.model} (train one with train.py, or name one with --model)")
-    from utils.explain import Explainer  # imports TensorFlow: seconds, so only once the inputs are there
     from utils.plots import input_figure
-    from utils.predict import Predictor
-    from utils.steps import describe_alignment
+    from utils.serving import LoadedModel  # imports TensorFlow: seconds, so only once the inputs are there
+    from utils.steps import describe_alignment, describe_input
+    from utils.targets import parse_class
 
-    predictor = Predictor.from_path(args.model)
-    explainer = Explainer(predictor.model)
-    index = class_index(args.class_name, predictor.classes)
+    loaded = LoadedModel.load(args.model)
+    predictor = loaded.predictor
+    index = None if args.class_name is None else parse_class(predictor.classes, args.class_name)
     if args.layer:
-        explainer.check_cam_layer(args.layer)
+        loaded.gradcam.check_layer(args.layer)
     chosen = predictor.choose_face(image, args.face, detector=detector)
     if chosen.prediction["whole_image"]:
         print("note: no face found; explaining the whole image", file=sys.stderr)
     face = chosen.input
     probabilities = predictor.probabilities(face[None])[0]
     predicted = int(probabilities.argmax())
-    index = predicted if index is None else index
+    target = loaded.target(predicted if index is None else index)
 
     os.makedirs(args.out, exist_ok=True)
     page = Page(args.out)
     page.add("00_input", input_figure(image, chosen.prediction, chosen.crop, face), "Input",
-             f"{describe_alignment(chosen.prediction, chosen.crop.angle)} {ABOUT['input']}")
-    add_layers(page, explainer, face, dict(zip(predictor.classes, probabilities)))
-    add_methods(page, methods, predictor, explainer, face, index, args.layer,
-                chosen.crop.keypoints_at(*face.shape[:2]))
+             f"{describe_alignment(chosen.prediction, chosen.crop.angle)} {describe_input(face.shape)}")
+    add_layers(page, loaded, face, dict(zip(predictor.classes, probabilities)))
+    page.note("What the explanations explain", f"Every explanation below explains {target.describe()}.")
+    add_methods(page, methods, loaded, face, target, args.layer, chosen.crop.keypoints_at(*face.shape[:2]))
     heading = (f"{os.path.basename(args.image)}: {predictor.classes[predicted]} "
-               f"({probabilities[predicted]:.0%}), explaining {predictor.classes[index]}")
+               f"({probabilities[predicted]:.0%}), explaining {target.class_name}")
     path = page.write(heading)
     print(f"{heading}\nwrote {page.pictures()} pictures; open {path}")
     return 0

@@ -44,27 +44,26 @@ def main():
     import numpy as np
     from skimage import data
 
-    from utils import explain
-    from utils.predict import Predictor
+    from utils.perturbation import occlusion_sensitivity, region_sensitivity
+    from utils.serving import LoadedModel
 
-    predictor = Predictor.from_path(args.model)
-    explainer = explain.Explainer(predictor.model)
-    _, crops, _ = predictor.face_crops(np.ascontiguousarray(data.astronaut()[:, :, ::-1]))
-    face = predictor.preprocess(crops[0])
+    loaded = LoadedModel.load(args.model)
+    predictor = loaded.predictor
+    face = predictor.choose_face(np.ascontiguousarray(data.astronaut()[:, :, ::-1])).input
+    target = loaded.target(int(np.argmax(predictor.probabilities(face[None])[0])))
 
     def layers_and_gradcam():
-        outputs = explainer.layer_outputs(face)
-        return outputs, explainer.gradcam(face, int(np.argmax(outputs[-1].array)))
+        return loaded.layers.layer_outputs(face), loaded.gradcam.gradcam(face, target)
 
     timings = {
-        "all layer outputs": lambda: explainer.layer_outputs(face),
-        "Grad-CAM (predicted class)": lambda: explainer.gradcam(face),
+        "all layer outputs": lambda: loaded.layers.layer_outputs(face),
+        "Grad-CAM (predicted class)": lambda: loaded.gradcam.gradcam(face, target),
         "all layer outputs + Grad-CAM": layers_and_gradcam,
-        "Grad-CAM, every class": lambda: explainer.gradcam_all_classes(face, len(predictor.classes)),
-        "occlusion sensitivity": lambda: explain.occlusion_sensitivity(predictor, face),
-        "facial regions": lambda: explain.region_sensitivity(predictor, face),
+        "Grad-CAM, every class": lambda: loaded.gradcam.all_classes(face, predictor),
+        "occlusion sensitivity": lambda: occlusion_sensitivity(predictor, face, target),
+        "facial regions": lambda: region_sensitivity(predictor, face, target),
     }
-    print(f"model {args.model} ({predictor.card.get('architecture', '?')}, {len(explainer.layers)} layers), "
+    print(f"model {args.model} ({predictor.card.get('architecture', '?')}, {len(loaded.layers.layers)} layers), "
           f"{os.cpu_count()} CPUs, median of {args.repeats}")
     results = {name: median_ms(function, args.repeats) for name, function in timings.items()}
     for name, milliseconds in results.items():

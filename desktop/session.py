@@ -1,6 +1,6 @@
 """What the desktop window shows, without the window.
 
-A session holds the loaded model (a Predictor and its Explainer), the current
+A session holds the loaded model (its Predictor, layer reader and Grad-CAM), the current
 picture, its faces, the selected face and the low-confidence threshold, and builds
 each tab's figure with :mod:`utils.plots`. Nothing here touches Tk, so tests run it
 without a display. The window calls the slow methods (``utils.serving.LoadedModel.load`` with
@@ -12,8 +12,9 @@ import threading
 import cv2
 from matplotlib.figure import Figure
 
-from utils import explain, identity, plots, video
-from utils.explain import layer_kind
+from utils import identity, plots, video
+from utils.layers import layer_kind
+from utils.perturbation import region_sensitivity
 from utils.jobs import ROOT
 from utils.predict import DEFAULT_THRESHOLD
 
@@ -172,7 +173,7 @@ class Session:
     # ---- explanations ------------------------------------------------------------
     def layer_names(self, kind):
         """Spatial layers of one kind (``conv`` or ``pool``) in network order: a chooser's entries."""
-        return [layer.name for layer in self.model.explainer.layers
+        return [layer.name for layer in self.model.layers.layers
                 if layer_kind(layer) == kind and len(layer.output.shape) == 4]
 
     def layer_outputs(self):
@@ -180,7 +181,7 @@ class Session:
         key = (self._generation, self.selected)
         with self._cache_lock:
             if key not in self._layer_outputs:
-                self._layer_outputs[key] = self.model.explainer.layer_outputs(self.face_input())
+                self._layer_outputs[key] = self.model.layers.layer_outputs(self.face_input())
             return self._layer_outputs[key]
 
     def _forget_layers(self):
@@ -222,10 +223,10 @@ class Session:
     def gradcam_figure(self, class_name=None):
         """Grad-CAM overlay and heatmap for a class (the predicted one by default)."""
         class_name = class_name or self.face["label"]
-        explainer = self.model.explainer
-        layer = explainer.default_cam_layer()
+        gradcam = self.model.gradcam
+        layer = gradcam.default_layer()
         face = self.face_input()
-        cam = explainer.gradcam(face, self.classes.index(class_name), layer)
+        cam = gradcam.gradcam(face, self.model.target(self.classes.index(class_name)), layer)
         return plots.gradcam_figure(face, cam, title=f"Grad-CAM for '{class_name}' at layer {layer}")
 
     def identity_figure(self):
@@ -245,12 +246,13 @@ class Session:
         """The identity model's test photos ``[(path, true person)]`` (none without a model)."""
         if self.identity is None or not self.identity.exists():
             return []
-        return identity.test_samples(self.identity.get().predictor.card, ROOT)
+        return identity.held_out_photos(self.identity.get().predictor.card, ROOT)
 
     def regions_figure(self, class_name=None):
         """How much hiding each facial region (eyes, mouth ...) lowers a class's probability."""
         class_name = class_name or self.face["label"]
         face = self.face_input()
         keypoints = self.model.predictor.crop(self.image, self.face).keypoints_at(*face.shape[:2])
-        regions = explain.region_sensitivity(self.model.predictor, face, self.classes.index(class_name), keypoints)
+        regions = region_sensitivity(self.model.predictor, face, self.model.target(self.classes.index(class_name)),
+                                     keypoints)
         return plots.region_figure(face, regions, class_name)

@@ -219,7 +219,7 @@ def is_png_url(url):
 
 def test_explain_returns_every_step(client, app, astronaut_jpg):
     answer = post_file(client, "/api/explain", astronaut_jpg).get_json()
-    model = app.extensions["models"].get().explainer.model
+    model = app.extensions["models"].get().predictor.model
     names = [layer.name for layer in model.layers[1:]]
     assert [step["name"] for step in answer["layers"]] == names
     steps = {step["name"]: step for step in answer["layers"]}
@@ -234,6 +234,8 @@ def test_explain_returns_every_step(client, app, astronaut_jpg):
     assert is_png_url(answer["gradcam"]["overlay"]) and is_png_url(answer["gradcam"]["heatmap"])
     assert [row["region"] for row in answer["regions"]["rows"]][:2] == ["forehead/brows", "eyes"]
     assert set(answer["face"]) == PREDICTION_KEYS and answer["faces"] == 1
+    assert answer["target"]["class"] == answer["face"]["label"] and "'" + answer["face"]["label"] + "'" in \
+        answer["target"]["description"]
     alignment = answer["alignment"]
     assert is_png_url(alignment["photo"]) and is_png_url(alignment["crop"]) and "eyes" in alignment["text"]
     assert abs(alignment["angle"]) < 10  # the astronaut holds her head nearly upright

@@ -2,14 +2,15 @@
 
 Shared by the site's "Identity and emotion" page and the desktop window's tab. Both
 models see the same detected face, cut out upright (:func:`utils.faces.aligned_crop`)
-and preprocessed for each model's own input; :func:`utils.explain.compare_gradcam` then shows
+and preprocessed for each model's own input; :func:`utils.gradcam.compare_gradcam` then shows
 where "who it is" and "how they feel" look.
 """
 import os
 import threading
 from dataclasses import dataclass
 
-from utils import detection, explain, plots
+from utils import detection, plots
+from utils.gradcam import compare_gradcam
 from utils.files import file_stamp
 from utils.models import card_path
 from utils.predict import DEFAULT_THRESHOLD
@@ -65,7 +66,7 @@ class Comparison:
 
 
 def compare(emotion, identity, image, threshold=DEFAULT_THRESHOLD, face=None, detector=None):
-    """One face of ``image`` through both models (each with ``.predictor`` and ``.explainer``),
+    """One face of ``image`` through both models (each a :class:`utils.serving.LoadedModel`),
     with both Grad-CAMs for their predicted classes: ``face`` (a :class:`utils.detection.Face`
     or a prediction dict), else the largest one found, else the whole image."""
     if face is None:
@@ -75,14 +76,13 @@ def compare(emotion, identity, image, threshold=DEFAULT_THRESHOLD, face=None, de
         face = face.to_json() | {"whole_image": False}
     results = [model.predictor.predict_face(image, face, threshold) for model in (emotion, identity)]
     inputs = [model.predictor.face_input(image, face) for model in (emotion, identity)]
-    maps = explain.compare_gradcam(
-        emotion.explainer, identity.explainer, *inputs,
-        emotion_class=emotion.predictor.classes.index(results[0]["label"]),
-        identity_class=identity.predictor.classes.index(results[1]["label"]))
+    maps = compare_gradcam(emotion.gradcam, identity.gradcam, *inputs,
+                           emotion.target(emotion.predictor.classes.index(results[0]["label"])),
+                           identity.target(identity.predictor.classes.index(results[1]["label"])))
     return Comparison(list(face["box"]), results[0], results[1], inputs[0], maps)
 
 
-def test_samples(card, root):
+def held_out_photos(card, root):
     """``[(path, true person)]``: the identity test photos the card lists, that exist here.
 
     ``root`` is the folder train.py ran in (the card's data path is relative to it).

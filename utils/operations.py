@@ -18,7 +18,7 @@ import threading
 import keras
 import numpy as np
 
-from utils.explain import layer_kind
+from utils.layers import layer_kind
 from utils.receptive import producer, windows
 
 TOP_CONTRIBUTIONS = 10  # a dense unit's inputs listed one by one; the rest are summed

@@ -159,7 +159,7 @@ def gradcam_figure(face, cam, title="Grad-CAM"):
 
 def gradcam_comparison_figure(face, maps, emotion_label, identity_label):
     """Emotion Grad-CAM, identity Grad-CAM and their difference on one face (``maps`` from
-    :func:`utils.explain.compare_gradcam`): red where only the emotion model looks, blue
+    :func:`utils.gradcam.compare_gradcam`): red where only the emotion model looks, blue
     where only the identity model does."""
     figure = Figure(figsize=(9, 3.4))
     emotion_axis, identity_axis, difference_axis = figure.subplots(1, 3)
@@ -279,7 +279,7 @@ def _with_boundaries(face, segments, scale=4):
 
 def region_figure(face, regions, class_name):
     """Facial regions on the face, coloured by how much hiding each lowers ``class_name``,
-    beside a table of the drops (``regions``: :func:`utils.explain.region_sensitivity`)."""
+    beside a table of the drops (``regions``: :func:`utils.perturbation.region_sensitivity`)."""
     from matplotlib import colormaps
     from matplotlib.patches import Rectangle
     figure = Figure(figsize=(8, 3.6))

@@ -1,15 +1,17 @@
-"""A model ready for a front end: found in a folder, loaded once, with its explainer.
+"""A model ready for a front end: found in a folder, loaded once, with what explains it.
 
 The web site and the desktop window both list the models beside their cards and
-keep each loaded model's Predictor and Explainer together; this is that one place.
+keep each loaded model's Predictor, its layer reader and its Grad-CAM together; this is that one place.
 """
 import glob
 import os
 from dataclasses import dataclass
 
-from utils.explain import Explainer
+from utils.gradcam import GradCam
+from utils.layers import LayerReader
 from utils.models import card_path, read_card
 from utils.predict import Predictor
+from utils.targets import Target
 
 MODEL_SUFFIXES = (".h5", ".keras")
 
@@ -36,13 +38,18 @@ class LoadedModel:
     name: str
     path: str
     predictor: Predictor
-    explainer: Explainer
+    layers: LayerReader
+    gradcam: GradCam
 
     @classmethod
     def load(cls, path):
-        """Load a model and its card and build its explainer: a second or more, so once per process."""
+        """Load a model and its card and build what explains it: a second or more, so once per process."""
         predictor = Predictor.from_path(path)
-        return cls(model_name(path), path, predictor, Explainer(predictor.model))
+        return cls(model_name(path), path, predictor, LayerReader(predictor.model), GradCam(predictor.model))
+
+    def target(self, class_index):
+        """The probability of a class as this model serves it: what its explanations explain."""
+        return Target.of(self.predictor, class_index)
 
     @property
     def card(self):

@@ -4,7 +4,7 @@ The sentences are built from the layer's own configuration (filters, kernel size
 pool size, units), so any architecture in ``models/`` describes itself. Shared by
 the site's "Explore the CNN" page and any other front end that walks the network.
 """
-from utils.explain import layer_kind
+from utils.layers import layer_kind
 
 
 def _pair(value):

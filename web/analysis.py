@@ -1,6 +1,6 @@
 """One face opened up, as JSON for the browser: every step's output, kernels, Grad-CAM, regions.
 
-The arrays come from :mod:`utils.explain` and the pictures from :mod:`utils.plots`;
+The arrays come from :mod:`utils` (layers, Grad-CAM, regions) and the pictures from :mod:`utils.plots`;
 this module only chooses what to send and encodes it as PNG data URLs, so the page
 needs no second request per picture.
 """
@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 
 from utils import plots
-from utils.explain import region_sensitivity
 from utils.models import LOGITS_LAYER
+from utils.perturbation import region_sensitivity
 from utils.steps import describe_alignment, describe_input, describe_layer
+from utils.targets import parse_class
 
 PARTS = ("layers", "kernels", "gradcam", "regions")
 MAX_CHANNELS = 64       # feature maps sent per layer; the page says when there are more
@@ -22,49 +23,40 @@ class ExplainError(ValueError):
     """A face, class or layer that does not exist; the message lists what does."""
 
 
-def class_index(classes, requested, prediction):
-    """The class to explain: a name or a number from the request, else the predicted one."""
-    if requested in (None, ""):
-        return classes.index(prediction["label"])
-    if str(requested) in classes:
-        return classes.index(str(requested))
-    try:
-        index = int(requested)
-    except (TypeError, ValueError):
-        index = -1
-    if not 0 <= index < len(classes):
-        raise ExplainError(f"unknown class {requested!r} (classes: {', '.join(classes)})")
-    return index
-
-
 def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PARTS, threshold=0.35,
             detail="thorough", detector=None):
-    """Everything the explorer shows for face ``index``, as a JSON-ready dict."""
-    explainer, classes = loaded.explainer, loaded.predictor.classes
+    """Everything the explorer shows for face ``index``, as a JSON-ready dict.
+
+    Grad-CAM and the regions explain one target, the probability of the requested class
+    (the label on screen by default) exactly as shown beside the face; ``target`` says which.
+    """
+    classes = loaded.predictor.classes
     chosen = loaded.predictor.choose_face(image, index, threshold, detail, detector)
     prediction, crop, face = chosen.prediction, chosen.crop, chosen.input
-    target = class_index(classes, requested_class, prediction)
-    layer = layer or explainer.default_cam_layer()
-    if layer not in explainer.spatial_layers():
+    target = loaded.target(parse_class(classes, prediction["label"] if requested_class in (None, "")
+                                       else requested_class))
+    layer = layer or loaded.gradcam.default_layer()
+    if layer not in loaded.gradcam.layers():
         raise ExplainError(f"Grad-CAM needs a layer with feature maps; choose one of "
-                           f"{', '.join(explainer.spatial_layers())}")
+                           f"{', '.join(loaded.gradcam.layers())}")
     result = {"model": loaded.name, "classes": classes, "face_index": index, "faces": chosen.count,
-              "face": prediction, "input": _input_step(face), "alignment": _alignment(image, prediction, crop)}
+              "face": prediction, "target": target.to_json(), "input": _input_step(face),
+              "alignment": _alignment(image, prediction, crop)}
     if "layers" in parts:
-        result["layers"] = [_step(explainer.model.get_layer(out.name), out, classes)
-                            for out in explainer.layer_outputs(face)]
+        result["layers"] = [_step(loaded.predictor.model.get_layer(out.name), out, classes)
+                            for out in loaded.layers.layer_outputs(face)]
     if "kernels" in parts:
-        kernels = explainer.first_kernels()
+        kernels = loaded.layers.first_kernels()
         result["kernels"] = {"shape": list(kernels.shape),
                              "images": [_url(plots.colour_map(kernels[:, :, 0, k], "gray"))
                                         for k in range(kernels.shape[-1])]}
     if "gradcam" in parts:
-        cam = explainer.gradcam(face, target, layer)
-        result["gradcam"] = {"class": classes[target], "layer": layer, "layers": explainer.spatial_layers(),
+        cam = loaded.gradcam.gradcam(face, target, layer)
+        result["gradcam"] = {"class": target.class_name, "layer": layer, "layers": loaded.gradcam.layers(),
                              "overlay": _url(plots.cam_overlay(_display(crop.image), cam)),
                              "heatmap": _url(plots.colour_map(cam, "jet", 0.0, 1.0))}
     if "regions" in parts:
-        result["regions"] = {"class": classes[target],
+        result["regions"] = {"class": target.class_name,
                              "rows": region_sensitivity(loaded.predictor, face, target,
                                                         crop.keypoints_at(*face.shape[:2]))}
     return result

@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from utils.predict import NoSuchFace
+from utils.targets import UnknownClass
 from web import analysis
 from web.inputs import BadInput, detail, detector, model, name_or_index, params, read_image, text, threshold, whole_number
 from web.registry import ModelNotFound, registry
@@ -72,6 +73,7 @@ def _error(status, message):
 
 @bp.app_errorhandler(BadInput)
 @bp.app_errorhandler(NoSuchFace)
+@bp.app_errorhandler(UnknownClass)
 @bp.app_errorhandler(analysis.ExplainError)
 def bad_input(error):
     return _error(400, str(error))

@@ -58,7 +58,7 @@ def _job():
 
 def _samples():
     """The identity model's test photos, or none while there is no model."""
-    return identity.test_samples(_model().get().predictor.card, ROOT) if _model().exists() else []
+    return identity.held_out_photos(_model().get().predictor.card, ROOT) if _model().exists() else []
 
 
 def _compare(image):

@@ -1,0 +1,53 @@
+"""What an explanation explains: one number computed from the face, named so a page can say which.
+
+Grad-CAM, occlusion, the facial regions, SHAP and LIME all explain a :class:`Target`:
+the probability of one class exactly as the front ends show it beside the face (the
+model card's temperature applied, and averaged with the face's mirror image when the
+card says so). Every method on a page is given the same target of the same face, so
+their maps answer the same question (pytorch-grad-cam calls these "targets" too).
+"""
+from dataclasses import dataclass
+
+
+class UnknownClass(ValueError):
+    """A class name or number the model does not have; the message lists its classes."""
+
+
+def parse_class(classes, requested):
+    """A class given by name (in any case) or by number -> its index in ``classes``."""
+    lowered = [name.lower() for name in classes]
+    text = str(requested).strip()
+    if text.lower() in lowered:
+        return lowered.index(text.lower())
+    if text.isdigit() and int(text) < len(classes):
+        return int(text)
+    raise UnknownClass(f"unknown class {requested!r} (classes: {', '.join(classes)})")
+
+
+@dataclass(frozen=True)
+class Target:
+    class_index: int
+    class_name: str
+    temperature: float = 1.0
+    mirror: bool = False    # the logits are averaged over the face and its left-right mirror image
+
+    @classmethod
+    def of(cls, predictor, class_index):
+        """The probability of class ``class_index`` as ``predictor`` serves it."""
+        return cls(int(class_index), predictor.classes[class_index], predictor.temperature, predictor.test_time_flip)
+
+    def values(self, source, faces):
+        """The target for each face of a batch, computed by ``source`` (the predictor it describes,
+        or anything else with ``probabilities(batch)``)."""
+        return source.probabilities(faces)[:, self.class_index]
+
+    def describe(self):
+        """The sentence a page shows: which number every explanation on it explains."""
+        how = [f"softmax at temperature {self.temperature:.2f}" if self.temperature != 1.0 else "softmax",
+               "of the logits averaged over the face and its mirror image" if self.mirror else "of the logits"]
+        return (f"the probability of '{self.class_name}' shown beside the face ({' '.join(how)}): "
+                "every explanation here shows what raises or lowers this number")
+
+    def to_json(self):
+        return {"class": self.class_name, "class_index": self.class_index, "temperature": self.temperature,
+                "mirror": self.mirror, "description": self.describe()}
