@@ -161,7 +161,7 @@ def test_gradcam_refuses_a_layer_without_feature_maps(known):
     predictor, gradcam, face = known
     with pytest.raises(ValueError, match="no feature maps"):
         gradcam.gradcam(face, Target.of(predictor, 0), "pool")
-    with pytest.raises(ValueError, match="no feature maps"):
+    with pytest.raises(ValueError, match="unknown layer 'no_such_layer'"):
         gradcam.gradcam(face, Target.of(predictor, 0), "no_such_layer")
 
 

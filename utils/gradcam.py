@@ -43,6 +43,9 @@ class GradCam:
     def check_layer(self, name):
         """``name`` if Grad-CAM can read it (None: the default layer)."""
         name = name or self.default_layer()
+        names = [layer.name for layer in self.model.layers]
+        if name not in names:
+            raise ValueError(f"unknown layer '{name}' (layers: {', '.join(names[1:])})")
         if name not in self.layers():
             raise ValueError(f"layer '{name}' has no feature maps for Grad-CAM (choose one of: {', '.join(self.layers())})")
         return name
