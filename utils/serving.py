@@ -1,14 +1,18 @@
-"""A model ready for a front end: found in a folder, loaded once, with its explainer.
+"""A model ready for a front end: found in a folder, loaded once, with its explainers.
 
 The web site and the desktop window both list the models beside their cards and
-keep each loaded model's Predictor and Explainer together; this is that one place.
+keep each loaded model's Predictor, Explainer, LayerOperations and ChannelExplainer
+together; this is that one place.
 """
 import glob
 import os
 from dataclasses import dataclass
 
+from utils.channels import CACHE_FOLDER, ChannelExplainer
 from utils.explain import Explainer
+from utils.jobs import ROOT
 from utils.models import card_path, read_card
+from utils.operations import LayerOperations
 from utils.predict import Predictor
 
 MODEL_SUFFIXES = (".h5", ".keras")
@@ -37,12 +41,19 @@ class LoadedModel:
     path: str
     predictor: Predictor
     explainer: Explainer
+    operations: LayerOperations   # the operation behind any position of any layer
+    channels: ChannelExplainer    # what a channel looks for: its pattern and top test faces
 
     @classmethod
-    def load(cls, path):
-        """Load a model and its card and build its explainer: a second or more, so once per process."""
+    def load(cls, path, cache_folder=os.path.join(ROOT, CACHE_FOLDER)):
+        """Load a model and its card and build its explainers: a second or more, so once per process.
+
+        ``cache_folder`` keeps the channels' top-test-face rankings (git-ignored ``cache/``).
+        """
         predictor = Predictor.from_path(path)
-        return cls(model_name(path), path, predictor, Explainer(predictor.model))
+        model = predictor.model
+        return cls(model_name(path), path, predictor, Explainer(model), LayerOperations(model),
+                   ChannelExplainer(model, predictor.classes, cache_folder))
 
     @property
     def card(self):

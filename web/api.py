@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from utils.predict import NoSuchFace
 from web import analysis
-from web.inputs import BadInput, detail, detector, number, params, read_image, threshold
+from web.inputs import BadInput, detail, detector, number, params, read_image, text, threshold, whole_number
 from web.registry import ModelNotFound, registry
 
 bp = Blueprint("api", __name__)
@@ -20,12 +20,19 @@ def predict():
 
     ``detail=fast`` searches for faces more coarsely, for live webcam frames; ``detector=haar``
     uses the 2001 cascade instead of BlazeFace (which also gives each face's keypoints).
+    ``layer=NAME`` adds that layer's first feature maps for the first face (``layer``:
+    name, kind, shape, range, maps as PNG data URLs), for the Live page.
     """
     values = params()
     loaded = registry().get(values.get("model"))
+    layer = text(values, "layer")
     image = read_image(values)
-    faces = loaded.predictor.predict_image(image, threshold(values), detail=detail(values), detector=detector(values))
-    return jsonify(model=loaded.name, image={"width": image.shape[1], "height": image.shape[0]}, faces=faces)
+    chosen = loaded.predictor.choose_faces(image, threshold(values), detail(values), detector(values))
+    answer = {"model": loaded.name, "image": {"width": image.shape[1], "height": image.shape[0]},
+              "faces": [face.prediction for face in chosen]}
+    if layer is not None:
+        answer["layer"] = analysis.layer_maps(loaded, chosen[0].input, layer)
+    return jsonify(answer)
 
 
 @bp.post("/api/explain")
@@ -34,15 +41,21 @@ def explain():
 
     Parameters: ``face`` (index, default 0), ``class`` (name or index, default the
     predicted one), ``layer`` (Grad-CAM layer, default the last convolution) and
-    ``parts`` (comma list of layers, kernels, gradcam, regions; default all); ``detail``
-    and ``detector`` as for predict, so face numbers match.
+    ``parts`` (comma list of layers, kernels, gradcam, regions, the default, and of
+    operation and channel); ``detail`` and ``detector`` as for predict, so face numbers match.
+    ``parts=operation`` with ``layer``, ``channel``, ``y`` and ``x`` (a position in that
+    layer's output; 0 by default) adds ``operation`` (the numbers that made it) and
+    ``receptive_field`` (the input pixels it sees); ``parts=channel`` with ``layer`` and
+    ``channel`` adds ``channel`` (its preferred input and top test faces).
     """
     values = params()
     loaded = registry().get(values.get("model"))
+    position = tuple(whole_number(values, name, 0) for name in ("channel", "y", "x"))
+    layer = text(values, "layer")
     image = read_image(values)
     result = analysis.explain(loaded, image, number(values, "face", 0), values.get("class"),
-                              values.get("layer"), analysis.parse_parts(values.get("parts")), threshold(values),
-                              detail(values), detector(values))
+                              layer, analysis.parse_parts(values.get("parts")), threshold(values),
+                              detail(values), detector(values), position, current_app.config["GALLERY_DIR"])
     return jsonify(result)
 
 

@@ -113,3 +113,26 @@ def number(values, name, default, kind=int):
         return kind(value)
     except (TypeError, ValueError):
         raise BadInput(f"'{name}' must be a number") from None
+
+
+def text(values, name, default=None):
+    """A string parameter (a layer name), or ``default`` when absent."""
+    value = values.get(name)
+    if value in (None, ""):
+        return default
+    if not isinstance(value, str):
+        raise BadInput(f"'{name}' must be a string")
+    return value
+
+
+def whole_number(values, name, default):
+    """An integer parameter (a channel or a position), or ``default`` when absent; 1.5 and true are refused."""
+    value = values.get(name)
+    if value in (None, ""):
+        return default
+    if isinstance(value, (bool, float)) or not isinstance(value, (int, str)):
+        raise BadInput(f"'{name}' must be a whole number")
+    try:
+        return int(value)
+    except ValueError:
+        raise BadInput(f"'{name}' must be a whole number") from None
