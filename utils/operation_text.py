@@ -55,6 +55,12 @@ def _then(view):
 def _span(indices):
     return f"{indices[0]} to {indices[-1]}" if len(indices) > 1 else str(indices[0])
 
+def _bias(view):
+    """The step from the sum to the value before the activation (a layer without a bias has none)."""
+    if not view["bias"]:
+        return " (the layer has no bias)"
+    return f"; with the bias {rounded(view['bias'])} that is {rounded(view['pre_activation'])}"
+
 
 def _window_place(view):
     padded = sum(map(sum, view["padding"]))
@@ -72,8 +78,8 @@ def _conv(view, labels):
     rows, columns, channels = len(view["rows"]), len(view["columns"]), len(view["kernel"][0][0])
     return (f"The filter's {rows} x {columns} x {channels} weights lie on {_window_place(view)}. Each input "
             f"number is multiplied by the weight on it and the {rows * columns * channels} products add up to "
-            f"{rounded(view['sum'])}; with the bias {rounded(view['bias'])} that is "
-            f"{rounded(view['pre_activation'])}{_then(view)}")
+            f"{rounded(view['sum'])}{_bias(view)}{_then(view)}")
+
 
 
 def _batchnorm(view, labels):
@@ -87,9 +93,11 @@ def _batchnorm(view, labels):
 def _activation_view(view, labels):
     text = f"{_activation(view['function'])} turns {rounded(view['input'])} into {rounded(view['result'])}."
     zeroed = view["zeroed"]
-    if zeroed["layer"] > 0:
+    if zeroed["layer"] > 0 and len(view["output_shape"]) == 3:
         text += (f" It set {zeroed['channel']:.0%} of this channel's values to zero "
                  f"({zeroed['layer']:.0%} of the whole layer's).")
+    elif zeroed["layer"] > 0:
+        text += f" It set {zeroed['layer']:.0%} of the layer's values to zero."
     return text
 
 
@@ -119,8 +127,7 @@ def _dense(view, labels):
     rest = f"; the other {others} add up to {rounded(view['rest'])}" if others else ""
     return (f"{_unit_name(view, labels).capitalize()} multiplies each of its {view['inputs']} inputs by its own "
             f"weight and adds the products: {rounded(view['sum'])}. The {len(view['top'])} largest contributions "
-            f"are listed{rest}. With the bias {rounded(view['bias'])} that is {rounded(view['pre_activation'])}"
-            f"{_then(view)}")
+            f"are listed{rest}{_bias(view)}{_then(view)}")
 
 
 def _softmax(view, labels):

@@ -219,11 +219,14 @@ def _step(layer, output, classes):
 
 
 def _maps(array, channels):
-    """``{"range", "maps"}``: the first ``channels`` maps of ``(H, W, C)``, on one colour scale for the layer."""
+    """``{"range", "maps", "channel_ranges"}``: the first ``channels`` maps of ``(H, W, C)``, on one
+    colour scale for the layer, and each one's own range (for its text alternative)."""
     low, high = float(array.min()), float(array.max())
+    shown = range(min(channels, array.shape[-1]))
     return {"range": [round(low, 4), round(high, 4)],
-            "maps": [_url(plots.colour_map(array[:, :, c], "viridis", low, high))
-                     for c in range(min(channels, array.shape[-1]))]}
+            "maps": [_url(plots.colour_map(array[:, :, c], "viridis", low, high)) for c in shown],
+            "channel_ranges": [[round(float(array[:, :, c].min()), 4), round(float(array[:, :, c].max()), 4)]
+                               for c in shown]}
 
 
 def _wrap(values, width=STRIP_WIDTH):
