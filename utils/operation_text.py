@@ -5,10 +5,19 @@ beside them; the desktop window and visualize.py show :func:`lines`, every numbe
 the view. Numbers are rounded to three significant digits for reading; the headline
 gives the result exactly as computed, so each front end shows the same number.
 """
+import textwrap
+
+from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
 from utils.steps import ACTIVATION_NAMES
 
 SHOWN_CHANNELS = 8   # a convolution's input channels drawn as grids; the others as their sums
+LINE_WIDTH = 100     # sentences are wrapped to this many characters in the text tables
 AGREEMENT = 1e-4     # relative difference under which the view's result is the layer's output
+
+
+def unit_labels(view, classes):
+    """The class names when the view's layer has one unit per class (the logits, the softmax), else None."""
+    return list(classes) if view["layer"] in (LOGITS_LAYER, PROBABILITIES_LAYER) else None
 
 
 def rounded(value):
@@ -226,7 +235,7 @@ def _softmax_lines(view, labels, shown):
     lines = ["".join(title.rjust(CELL) for title in ("class", "logit", "- max", "e^", "prob."))]
     lines += [name.rjust(CELL) + _cells(values) for name, *values
               in zip(names, view["logits"], view["shifted"], view["exponentials"], view["probabilities"])]
-    return lines + ["total".rjust(4 * CELL) + _cells([view["total"]]), view["stable"], view["note"]]
+    return lines + ["total".rjust(4 * CELL) + _cells([view["total"]]), *_prose(view["stable"]), *_prose(view["note"])]
 
 
 DETAILS = {
@@ -242,6 +251,11 @@ DETAILS = {
 }
 
 
+def _prose(text):
+    return textwrap.wrap(text, LINE_WIDTH)
+
+
 def lines(view, labels=None, shown=SHOWN_CHANNELS):
     """Every number of the view as lines of text: the headline, the summary, the tables, the check."""
-    return [headline(view), summary(view, labels), "", *DETAILS[view["kind"]](view, labels, shown), "", check(view)]
+    return [headline(view), *_prose(summary(view, labels)), "", *DETAILS[view["kind"]](view, labels, shown), "",
+            check(view)]

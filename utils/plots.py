@@ -55,10 +55,28 @@ def _tiles(maps, columns, gap):
     return mosaic, corners, (rows, cols)
 
 
+def _tile_gap(height):
+    """Blank pixels between two tiles of maps ``height`` pixels tall."""
+    return max(1, height // 6)
+
+
+def tile_at(shape, row, column, columns=None):
+    """The ``(channel, y, x)`` under pixel ``(row, column)`` of a tiled figure of maps of ``shape``
+    ``(H, W, N)`` (:func:`feature_map_grid`), or None between tiles: where a click on it landed."""
+    height, width, count = shape
+    gap = _tile_gap(height)
+    rows, cols = _grid_shape(count, columns)
+    (tile_row, y), (tile_column, x) = divmod(int(row), height + gap), divmod(int(column), width + gap)
+    channel = tile_row * cols + tile_column
+    if row < 0 or column < 0 or y >= height or x >= width or tile_column >= cols or channel >= count:
+        return None
+    return channel, y, x
+
+
 def _tile_figure(maps, columns, cmap, tile_inches, title, numbered):
     """One ``imshow`` of all channels: an axis per channel takes seconds at 256 channels."""
     from matplotlib import colormaps
-    mosaic, corners, (rows, cols) = _tiles(maps, columns, gap=max(1, maps.shape[0] // 6))
+    mosaic, corners, (rows, cols) = _tiles(maps, columns, gap=_tile_gap(maps.shape[0]))
     figure = Figure(figsize=(cols * tile_inches, rows * tile_inches + 0.6))
     axis = figure.subplots()
     axis.imshow(mosaic, cmap=colormaps[cmap].with_extremes(bad="white"), vmin=0, vmax=1, interpolation="nearest")

@@ -13,7 +13,7 @@ from utils import operation_text, plots
 from utils.channels import TEST_FACES
 from utils.data import DatasetError
 from utils.explain import layer_kind, region_sensitivity
-from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
+from utils.models import LOGITS_LAYER
 from utils.receptive import field_geometry, receptive_field
 from utils.steps import describe_alignment, describe_input, describe_layer
 
@@ -98,7 +98,7 @@ def operation(loaded, face, layer, channel, y, x):
         view = loaded.operations.operation(face, layer, channel, y, x)
     except ValueError as error:
         raise ExplainError(str(error)) from None
-    labels = loaded.predictor.classes if layer in (LOGITS_LAYER, PROBABILITIES_LAYER) else None
+    labels = operation_text.unit_labels(view, loaded.predictor.classes)
     return {**view, "summary": operation_text.summary(view, labels), "check": operation_text.check(view)}
 
 
