@@ -450,7 +450,8 @@ def emotion_timeline(times, probabilities, classes, title="Emotion over time"):
 # Images for the browser: arrays and figures as PNG data URLs that a page shows inline.
 
 def colour_map(values, cmap="viridis", low=None, high=None):
-    """A 2-D array -> ``(H, W, 3)`` uint8 RGB through a matplotlib colormap.
+    """An array ``(H, W)`` (or a stack ``(H, W, N)``) -> ``(H, W, 3)`` (``(H, W, N, 3)``) uint8 RGB through
+    a matplotlib colormap.
 
     ``low``/``high`` fix the scale (one scale for a whole layer lets channels be compared);
     by default the array's own range is used.

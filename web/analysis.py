@@ -222,11 +222,12 @@ def _maps(array, channels):
     """``{"range", "maps", "channel_ranges"}``: the first ``channels`` maps of ``(H, W, C)``, on one
     colour scale for the layer, and each one's own range (for its text alternative)."""
     low, high = float(array.min()), float(array.max())
-    shown = range(min(channels, array.shape[-1]))
+    shown = array[:, :, :channels]
+    colours = plots.colour_map(shown, "viridis", low, high)   # all at once: a call per map costs twice as much
     return {"range": [round(low, 4), round(high, 4)],
-            "maps": [_url(plots.colour_map(array[:, :, c], "viridis", low, high)) for c in shown],
-            "channel_ranges": [[round(float(array[:, :, c].min()), 4), round(float(array[:, :, c].max()), 4)]
-                               for c in shown]}
+            "maps": [_url(np.ascontiguousarray(colours[:, :, c])) for c in range(shown.shape[-1])],
+            "channel_ranges": [[round(float(least), 4), round(float(most), 4)]
+                               for least, most in zip(shown.min(axis=(0, 1)), shown.max(axis=(0, 1)))]}
 
 
 def _wrap(values, width=STRIP_WIDTH):
