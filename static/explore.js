@@ -15,7 +15,8 @@
   const MOVES = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
   let photo = null;    /* the Blob being explored */
   let classes = [];
-  let opened = 0;      /* counts operation requests, so a late answer never replaces a newer one */
+  let explored = 0;    /* counts explanation requests, so a late answer never replaces a newer one */
+  let opened = 0;      /* the same for operation requests */
 
   function fail(err) {
     status.textContent = `Could not explore this image: ${err.message}`;
@@ -48,10 +49,12 @@
   camLayer.addEventListener("change", updateGradcam);
 
   async function explore(face) {
+    const request = ++explored;
     status.textContent = "Running the face through the network…";
     status.classList.remove("error");
     try {
       const answer = await EMO.post("/api/explain", photo, { face });
+      if (request !== explored) return;   /* another photo or face was asked for meanwhile */
       status.textContent = "";
       render(answer);
     } catch (err) { fail(err); }

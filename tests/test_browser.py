@@ -123,6 +123,7 @@ def test_live_page_labels_the_camera_feed_and_shows_a_chosen_layer(site, playwri
         page.wait_for_function("document.querySelectorAll('#live-maps img').length === 16")
         assert page.locator("#live-layer-title").inner_text().startswith("conv2 (conv): the first 16 of 64 channels")
         assert page.locator("#live-maps img").nth(3).get_attribute("alt").startswith("conv2, channel 3 (21 × 21), values ")
+        assert serious_violations(page) == []   # the page while it runs, its layer shown
         page.screenshot(path=os.path.join(ARTIFACTS, "live.png"))
         page.select_option("#live-layer", "")
         assert page.locator("#live-layer-box").is_hidden()
@@ -141,9 +142,11 @@ def test_live_page_says_when_there_is_no_camera(site, page):
 # ---- the operation behind a position ------------------------------------------------------------
 
 def explore(site, page, photo):
-    """The Explore page on ``photo``, its maps drawn."""
+    """The Explore page on ``photo``, its maps drawn (after the photo the tab remembered, if any)."""
     page.goto(site + "/explore")
+    page.wait_for_load_state("networkidle")
     page.set_input_files("#file", str(photo))
+    page.wait_for_load_state("networkidle")
     page.locator("#steps .map-box").first.wait_for()
 
 
