@@ -287,34 +287,42 @@
     return box;
   }
 
-  /* The dialog: the map enlarged with its cursor, what the place sees, and the operation behind it. */
-  async function openOperation(step, position, url, opener) {
-    const request = ++opened;
-    const operation = document.getElementById("operation");
-    const channelButton = document.getElementById("channel-button");
-    const flat = step.shape.length !== 3;
-    document.getElementById("zoom-title").textContent = `${step.name} (${step.kind}): ${where(step, position)}`;
+  /* Open the dialog on a picture (its title, the picture enlarged, a caption), the rest cleared;
+     focus goes back to ``opener`` when it closes. Returns the request's number. */
+  function openZoom(title, url, alt, caption, opener) {
+    document.getElementById("zoom-title").textContent = title;
     const image = document.getElementById("zoom-image");
     image.src = url;
-    image.alt = `${step.name}, enlarged, the chosen place outlined`;
-    image.classList.toggle("strip", flat);
-    const [rows, columns] = flat ? [Math.ceil(step.shape[0] / step.columns), step.columns] : step.shape;
-    const [row, column] = flat ? [Math.floor(position.channel / step.columns), position.channel % step.columns] : [position.y, position.x];
-    Object.assign(document.getElementById("zoom-cursor").style, { top: `${row / rows * 100}%`, left: `${column / columns * 100}%`,
-      height: `${100 / rows}%`, width: `${100 / columns}%` });
-    document.getElementById("zoom-cursor").hidden = false;
-    const range = ` Colours run from ${EMO.round(step.range[0])} (dark) to ${EMO.round(step.range[1])} (yellow) across the layer.`;
-    document.getElementById("zoom-caption").textContent = `${step.name} (${step.kind}), ${where(step, position)}.${range}`;
-    const faceFigure = document.getElementById("zoom-face");
-    faceFigure.hidden = !step.receptive;
-    if (step.receptive) highlight(fieldBox(step, position), faceFigure, step.receptive.input_shape);
-    operation.textContent = "Computing this number from the ones before it…";
-    channelButton.hidden = true;
-    document.getElementById("channel").replaceChildren();
+    image.alt = alt;
+    image.classList.remove("strip");
+    document.getElementById("zoom-caption").textContent = caption;
+    for (const id of ["zoom-cursor", "zoom-face", "channel-button"]) document.getElementById(id).hidden = true;
+    for (const id of ["operation", "channel"]) document.getElementById(id).replaceChildren();
     if (!zoom.open) {
       zoom.showModal();
       zoom.addEventListener("close", () => opener.focus(), { once: true });
     }
+    return ++opened;
+  }
+
+  /* The dialog on a position: the map enlarged with its cursor, what the place sees, and the operation behind it. */
+  async function openOperation(step, position, url, opener) {
+    const range = ` Colours run from ${EMO.round(step.range[0])} (dark) to ${EMO.round(step.range[1])} (yellow) across the layer.`;
+    const request = openZoom(`${step.name} (${step.kind}): ${where(step, position)}`, url,
+      `${step.name}, enlarged, the chosen place outlined`, `${step.name} (${step.kind}), ${where(step, position)}.${range}`, opener);
+    const flat = step.shape.length !== 3;
+    document.getElementById("zoom-image").classList.toggle("strip", flat);
+    const [rows, columns] = flat ? [Math.ceil(step.shape[0] / step.columns), step.columns] : step.shape;
+    const [row, column] = flat ? [Math.floor(position.channel / step.columns), position.channel % step.columns] : [position.y, position.x];
+    const cursor = document.getElementById("zoom-cursor");
+    Object.assign(cursor.style, { top: `${row / rows * 100}%`, left: `${column / columns * 100}%`,
+      height: `${100 / rows}%`, width: `${100 / columns}%` });
+    cursor.hidden = false;
+    const faceFigure = document.getElementById("zoom-face");
+    faceFigure.hidden = !step.receptive;
+    if (step.receptive) highlight(fieldBox(step, position), faceFigure, step.receptive.input_shape);
+    const operation = document.getElementById("operation");
+    operation.textContent = "Computing this number from the ones before it…";
     try {
       const answer = await EMO.post("/api/explain", photo, { face: faceSelect.value || 0, parts: "operation",
         layer: step.name, channel: position.channel, y: position.y, x: position.x });
@@ -322,6 +330,7 @@
       OPERATION.render(operation, answer.operation, step.labels || (step.kind === "softmax" ? classes : null));
       if (answer.receptive_field) highlight(answer.receptive_field.box, faceFigure, answer.receptive_field.input_shape);
       if (step.kind === "conv") {
+        const channelButton = document.getElementById("channel-button");
         channelButton.textContent = `What does channel ${position.channel} of ${step.name} look for?`;
         channelButton.hidden = false;
         channelButton.onclick = () => showChannel(step, position.channel);
@@ -348,25 +357,10 @@
     button.type = "button";
     button.className = "zoomable";
     button.innerHTML = `<img class="map pixelated">`;
-    const img = button.querySelector("img");
-    img.src = url;
-    img.alt = alt;
+    button.querySelector("img").src = url;
+    button.querySelector("img").alt = alt;
     button.title = caption;
-    button.addEventListener("click", () => {
-      opened += 1;
-      document.getElementById("zoom-title").textContent = caption;
-      document.getElementById("zoom-image").src = url;
-      document.getElementById("zoom-image").alt = alt;
-      document.getElementById("zoom-image").classList.remove("strip");
-      document.getElementById("zoom-cursor").hidden = true;
-      document.getElementById("zoom-face").hidden = true;
-      document.getElementById("zoom-caption").textContent = `${caption}: light = positive weight, dark = negative.`;
-      document.getElementById("operation").replaceChildren();
-      document.getElementById("channel").replaceChildren();
-      document.getElementById("channel-button").hidden = true;
-      zoom.showModal();
-      zoom.addEventListener("close", () => button.focus(), { once: true });
-    });
+    button.addEventListener("click", () => openZoom(caption, url, alt, `${caption}: light = positive weight, dark = negative.`, button));
     return button;
   }
 

@@ -142,12 +142,14 @@ def test_live_page_says_when_there_is_no_camera(site, page):
 # ---- the operation behind a position ------------------------------------------------------------
 
 def explore(site, page, photo):
-    """The Explore page on ``photo``, its maps drawn (after the photo the tab remembered, if any)."""
+    """The Explore page on ``photo``, its maps drawn; the tab forgets its last photo first, so nothing
+    is drawn twice."""
     page.goto(site + "/explore")
-    page.wait_for_load_state("networkidle")
+    page.evaluate("sessionStorage.clear()")
+    page.reload()
     page.set_input_files("#file", str(photo))
-    page.wait_for_load_state("networkidle")
-    page.locator("#steps .map-box").first.wait_for()
+    page.wait_for_function("document.getElementById('status').textContent === '' && "
+                           "document.querySelector('#steps .map-box') !== null")
 
 
 def api_operation(site, page, photo, layer, channel, y, x):
@@ -158,6 +160,15 @@ def api_operation(site, page, photo, layer, channel, y, x):
         "file": {"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": photo.read_bytes()}, **fields})
     assert response.ok, response.text()
     return response.json()
+
+
+def shows_the_apis_operation(site, page, photo, title, layer, channel, y, x):
+    """The dialog's operation, once it has come: its title, and its result exactly the API's for the position."""
+    page.locator("#operation .op-result").wait_for()
+    assert page.locator("#zoom-title").inner_text() == title
+    expected = api_operation(site, page, photo, layer, channel, y, x)["operation"]
+    assert float(page.locator("#operation .op-result").get_attribute("data-value")) == expected["result"]
+    return expected
 
 
 def cell_centre(side, cells, index):
@@ -202,10 +213,7 @@ def test_many_input_channels_are_shown_compactly(site, page, photo):
     picture = page.locator("#steps .step.kind-conv").nth(2).locator(".map-box img").nth(5)   # conv3: 8 x 8, 64 inputs
     side = picture.bounding_box()["width"]
     picture.click(position={"x": cell_centre(side, 8, 2), "y": cell_centre(side, 8, 6)})
-    page.locator("#operation .op-result").wait_for()
-    assert page.locator("#zoom-title").inner_text() == "conv3 (conv): channel 5, row 6, column 2"
-    expected = api_operation(site, page, photo, "conv3", 5, 6, 2)["operation"]
-    assert float(page.locator("#operation .op-result").get_attribute("data-value")) == expected["result"]
+    shows_the_apis_operation(site, page, photo, "conv3 (conv): channel 5, row 6, column 2", "conv3", 5, 6, 2)
     assert page.locator("#operation .op-channel").count() == 8
     assert page.locator("#operation .op-sums li").count() == 64
     page.get_by_role("button", name="Show all 64 input channels").click()
@@ -230,10 +238,7 @@ def test_keyboard_only_tab_to_a_map_move_with_arrows_and_open(site, page, photo)
     assert cursor.is_visible()
     assert page.locator("#pointing").inner_text().startswith("conv1, channel 0, row 2, column 3: it sees rows 2 to 4")
     page.keyboard.press("Enter")
-    page.locator("#operation .op-result").wait_for()
-    assert page.locator("#zoom-title").inner_text() == "conv1 (conv): channel 0, row 2, column 3"
-    expected = api_operation(site, page, photo, "conv1", 0, 2, 3)["operation"]
-    assert float(page.locator("#operation .op-result").get_attribute("data-value")) == expected["result"]
+    shows_the_apis_operation(site, page, photo, "conv1 (conv): channel 0, row 2, column 3", "conv1", 0, 2, 3)
     page.keyboard.press("Escape")
     assert page.locator("#zoom").is_hidden()
     assert page.evaluate("document.activeElement.classList.contains('map-box')")   # back where the student was
@@ -244,10 +249,7 @@ def test_vector_strips_open_their_units(site, page, photo):
     strip = page.locator("#steps .step.kind-softmax .map-box img")
     side = strip.bounding_box()
     strip.click(position={"x": cell_centre(side["width"], 7, 3), "y": side["height"] / 2})
-    page.locator("#operation .op-softmax .op-result").wait_for()
-    assert page.locator("#zoom-title").inner_text() == "probabilities (softmax): unit 3 (happy)"
-    expected = api_operation(site, page, photo, "probabilities", 3, 0, 0)["operation"]
-    assert float(page.locator("#operation .op-result").get_attribute("data-value")) == expected["result"]
+    shows_the_apis_operation(site, page, photo, "probabilities (softmax): unit 3 (happy)", "probabilities", 3, 0, 0)
     assert page.locator("#operation .op-table tbody tr.chosen td").first.inner_text() == "happy"
     page.keyboard.press("Escape")
 

@@ -90,7 +90,6 @@ def _conv(view, labels):
             f"{rounded(view['sum'])}{_bias(view)}{_then(view)}")
 
 
-
 def _batchnorm(view, labels):
     spread = (view["variance"] + view["epsilon"]) ** 0.5
     return (f"Batch normalisation subtracts the mean this channel had in training, {rounded(view['mean'])}, and "
