@@ -135,7 +135,8 @@ class Page:
                  f"</head><body><h1>{html.escape(heading)}</h1>"]
         for title, about, filename, extra in self.sections:
             image = f"<img src='{filename}' alt='{html.escape(title)}'>" if filename else ""
-            parts.append(f"<section><h2>{html.escape(title)}</h2><p>{html.escape(about)}</p>{extra}{image}</section>")
+            about = f"<p>{html.escape(about)}</p>" if about else ""
+            parts.append(f"<section><h2>{html.escape(title)}</h2>{about}{extra}{image}</section>")
         parts.append("</body></html>\n")
         path = os.path.join(self.folder, "index.html")
         with open(path, "w") as handle:

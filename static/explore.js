@@ -342,7 +342,8 @@
 
   async function showChannel(step, channel) {
     const box = document.getElementById("channel");
-    box.textContent = `Finding the input that excites channel ${channel} most (a second or two the first time)…`;
+    box.textContent = `Finding the input that excites channel ${channel} most, and the test faces that do: a second or ` +
+      "two, the first time for a layer up to half a minute (every test face goes through the network once)…";
     try {
       const answer = await EMO.post("/api/explain", photo, { face: faceSelect.value || 0, parts: "channel", layer: step.name, channel });
       OPERATION.channel(box, answer.channel);
