@@ -86,11 +86,13 @@ class LayerOperations:
         """
         if layer_name not in self._index:
             raise ValueError(f"unknown layer '{layer_name}' (layers: {', '.join(self._index)})")
-        with self._lock:
+        batch = np.asarray(face, dtype=np.float32)[None]
+        with self._lock:  # built, and its compiled function traced, once; then threads share it
             if layer_name not in self._layer_models:
-                self._layer_models[layer_name] = keras.Model(self.model.input, self.model.get_layer(layer_name).output)
-            output = self._layer_models[layer_name].predict_on_batch(np.asarray(face, dtype=np.float32)[None])
-        return np.asarray(output)[0]
+                to_layer = keras.Model(self.model.input, self.model.get_layer(layer_name).output)
+                to_layer.predict_on_batch(batch)
+                self._layer_models[layer_name] = to_layer
+        return np.asarray(self._layer_models[layer_name].predict_on_batch(batch))[0]
 
     def _outputs(self, face):
         batch = np.asarray(face, dtype=np.float32)[None]
