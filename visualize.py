@@ -3,10 +3,13 @@
 For one face it writes a PNG per layer (feature maps of convolutions and pooling,
 bars for dense layers and the softmax), the first layer's kernels, Grad-CAM,
 occlusion, facial regions and, when their packages are installed, SHAP and LIME,
-plus an ``index.html`` that lays them out in the network's order.
+plus an ``index.html`` that lays them out in the network's order. ``--operation``
+adds the computation behind one number of a layer (the numbers the site's operation
+view shows) and prints its result.
 
     python visualize.py photo.jpg                       # -> visualizations/index.html
     python visualize.py photo.jpg --class sad --layer block3_relu2 --methods gradcam,shap
+    python visualize.py photo.jpg --operation block2_conv1:5:10:3 --operation logits:3
 """
 import argparse
 import html
@@ -52,7 +55,19 @@ def parse_args(argv):
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the PNGs and index.html (default {DEFAULT_OUT}/)")
     parser.add_argument("--methods", default=DEFAULT_METHODS,
                         help=f"comma-separated, from {', '.join(METHODS)}, or 'all' (default {DEFAULT_METHODS})")
+    parser.add_argument("--operation", action="append", default=[], metavar="LAYER:CHANNEL[:Y:X]",
+                        help="add the operation behind one number of a layer (a unit of a flat layer: "
+                             "LAYER:UNIT) and print its result; repeat for several")
     return parser.parse_args(argv)
+
+
+def operation_spec(text):
+    """``"conv2:5:3:4"`` -> ``("conv2", 5, 3, 4)``; ``"logits:3"`` -> ``("logits", 3, 0, 0)``."""
+    layer, *numbers = text.split(":")
+    if not layer or len(numbers) not in (1, 3) or not all(number.isdigit() for number in numbers):
+        raise ValueError(f"--operation '{text}' is not LAYER:CHANNEL:Y:X (or LAYER:UNIT for a flat layer)")
+    channel, y, x = (int(number) for number in numbers + ["0", "0"][:3 - len(numbers)])
+    return layer, channel, y, x
 
 
 def parse_methods(text):
@@ -79,8 +94,8 @@ class Page:
     def pictures(self):
         return sum(1 for section in self.sections if section[2])
 
-    def note(self, title, about):
-        self.sections.append((title, about, None, ""))
+    def note(self, title, about, extra=""):
+        self.sections.append((title, about, None, extra))
 
     def write(self, heading):
         parts = [f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(heading)}</title>",
@@ -90,7 +105,8 @@ class Page:
                  f"</head><body><h1>{html.escape(heading)}</h1>"]
         for title, about, filename, extra in self.sections:
             image = f"<img src='{filename}' alt='{html.escape(title)}'>" if filename else ""
-            parts.append(f"<section><h2>{html.escape(title)}</h2><p>{html.escape(about)}</p>{extra}{image}</section>")
+            about = f"<p>{html.escape(about)}</p>" if about else ""
+            parts.append(f"<section><h2>{html.escape(title)}</h2>{about}{extra}{image}</section>")
         parts.append("</body></html>\n")
         path = os.path.join(self.folder, "index.html")
         with open(path, "w") as handle:
@@ -165,14 +181,30 @@ def add_methods(page, methods, loaded, face, target, layer, keypoints=None):
                      f"{label} for {name}", ABOUT[method])
 
 
+def operation_views(loaded, face, wanted):
+    """The operation view of each ``(layer, channel, y, x)`` asked for; a ValueError names what is valid."""
+    return [loaded.operations.operation(face, *spot) for spot in wanted]
+
+
+def add_operations(page, views, classes):
+    """One section per operation: its sentences and every number, as text (utils.operation_text)."""
+    from utils import operation_text
+    for view in views:
+        labels = operation_text.unit_labels(view, classes)
+        text = "\n".join(operation_text.lines(view, labels))
+        page.note(f"Operation: {view['layer']} at {operation_text.position(view)}", "", f"<pre>{html.escape(text)}</pre>")
+
+
 def main(argv=None):
     args = parse_args(argv)
     methods = parse_methods(args.methods)
+    wanted = [operation_spec(text) for text in args.operation]
     detector = check_detector(args.detector)
     from utils.images import read_image
     image = read_image(args.image)
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"no model at {args.model} (train one with train.py, or name one with --model)")
+    from utils import operation_text
     from utils.plots import input_figure
     from utils.serving import LoadedModel  # imports TensorFlow: seconds, so only once the inputs are there
     from utils.steps import describe_alignment, describe_input
@@ -187,6 +219,7 @@ def main(argv=None):
     if chosen.prediction["whole_image"]:
         print("note: no face found; explaining the whole image", file=sys.stderr)
     face = chosen.input
+    operations = operation_views(loaded, face, wanted)
     probabilities = predictor.probabilities(face[None])[0]
     predicted = int(probabilities.argmax())
     target = loaded.target(predicted if index is None else index)
@@ -198,10 +231,14 @@ def main(argv=None):
     add_layers(page, loaded, face, dict(zip(predictor.classes, probabilities)))
     page.note("What the explanations explain", f"Every explanation below explains {target.describe()}.")
     add_methods(page, methods, loaded, face, target, args.layer, chosen.crop.keypoints_at(*face.shape[:2]))
+    add_operations(page, operations, predictor.classes)
     heading = (f"{os.path.basename(args.image)}: {predictor.classes[predicted]} "
                f"({probabilities[predicted]:.0%}), explaining {target.class_name}")
     path = page.write(heading)
-    print(f"{heading}\nwrote {page.pictures()} pictures; open {path}")
+    print(heading)
+    for view in operations:
+        print(operation_text.headline(view))
+    print(f"wrote {page.pictures()} pictures; open {path}")
     return 0
 
 

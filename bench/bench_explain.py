@@ -3,7 +3,10 @@ the operation behind one position, and what a channel looks for.
 
 The budgets on a 2-core machine: 300 ms for all layer maps plus Grad-CAM (issue 5);
 100 ms for one operation view, of any kind; 2 s for one channel's pattern (gradient
-ascent, computed once per channel and then kept). Occlusion and the facial regions are
+ascent, computed once per channel and then kept). The operation is also timed as the
+Explore page asks for it, ``POST /api/explain`` with ``parts=operation`` through
+Flask's test client (the server's time: the photo is decoded and its face found again
+each time), beside ``/api/predict`` on the same photo. Occlusion and the facial regions are
 timed too. Arrays only: figures are drawn when a front end asks for them. Median over
 repeats, after a warm-up that builds the sub-models (once per loaded model, as the
 front ends do); each pattern is timed once, as its first request is.
@@ -71,6 +74,7 @@ def main():
     total = results["all layer outputs + Grad-CAM"]
     print(f"budget: layer outputs + Grad-CAM {total:.0f} ms of {BUDGET_MS} ms: {'ok' if total <= BUDGET_MS else 'OVER'}")
     bench_operations(predictor.model, face, args.repeats)
+    bench_api(args.model, args.repeats)
     bench_patterns(predictor, args.channels)
 
 
@@ -91,6 +95,39 @@ def bench_operations(model, face, repeats):
     slowest = max(max(milliseconds) for milliseconds in by_kind.values())
     print(f"budget: slowest operation view {slowest:.0f} ms of {OPERATION_BUDGET_MS} ms: "
           f"{'ok' if slowest <= OPERATION_BUDGET_MS else 'OVER'}")
+
+
+def bench_api(model_path, repeats):
+    """``POST /api/explain`` with ``parts=operation`` at the centre of the first layer of each kind."""
+    import io
+
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    from app import create_app
+    from utils.layers import layer_kind
+    app = create_app({"DEFAULT_MODEL": os.path.abspath(model_path), "MODELS_DIR": os.path.dirname(os.path.abspath(model_path))})
+    client = app.test_client()
+    photo = cv2.imencode(".jpg", np.ascontiguousarray(data.astronaut()[:, :, ::-1]))[1].tobytes()
+
+    def post(url, **fields):
+        response = client.post(url, data={"file": (io.BytesIO(photo), "photo.jpg"), **fields},
+                               content_type="multipart/form-data")
+        assert response.status_code == 200, response.get_json()
+
+    first_of_kind = {}
+    for layer in app.extensions["models"].get().operations.layers:
+        first_of_kind.setdefault(layer_kind(layer), layer)
+    print("POST /api/explain parts=operation (test client, 512x512 JPEG, thorough face search), median ms:")
+    print(f"  {'(predict, same photo)':28s} {median_ms(lambda: post('/api/predict'), repeats):7.1f} ms")
+    for kind, layer in first_of_kind.items():
+        shape = layer.output.shape[1:]
+        position = {"channel": str(shape[-1] // 2)}
+        if len(shape) == 3:
+            position.update(y=str(shape[0] // 2), x=str(shape[1] // 2))
+        milliseconds = median_ms(lambda: post("/api/explain", parts="operation", layer=layer.name, **position), repeats)
+        print(f"  {kind + ' (' + layer.name + ')':28s} {milliseconds:7.1f} ms")
 
 
 def bench_patterns(predictor, count):

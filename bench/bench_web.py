@@ -1,7 +1,7 @@
 """Requests/s and latency of ``POST /api/predict`` under the production command.
 
     python bench/bench_web.py [--model models/emotion_model.h5] [--clients 8] [--requests 400]
-                              [--detail fast --detail thorough]
+                              [--detail fast --detail live-layer --detail thorough] [--live-layer NAME]
 
 Starts ``gunicorn -w 2 --threads 4`` on a free loopback port (the README's classroom
 command, with gunicorn.conf.py), waits for ``/healthz``, then 8 client threads each keep
@@ -9,13 +9,16 @@ one connection open and post a 640x480 JPEG with one face (scikit-image's astron
 grey canvas) until the requests are used up. It does this the two ways the site asks:
 "fast", as the Live page sends each webcam frame (the JPEG as the raw body,
 ``?detail=fast``), then "thorough", as the Analyse page uploads a photo (multipart, the
-default face search). Prints requests/s and p50/p95/p99 latency for each, then stops
-the server.
+default face search). "live-layer" is the Live page with a layer chosen: every second
+frame also asks for that layer's maps (``&layer=NAME``, the first layer the page offers
+unless ``--live-layer`` names one), so its frames/s against "fast" is what choosing a
+layer costs. Prints requests/s and p50/p95/p99 latency for each, then stops the server.
 """
 import argparse
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -28,6 +31,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = (640, 480)
+LAYER_EVERY = 2   # as static/live.js asks: the chosen layer's maps with every 2nd frame
 
 
 def one_face_jpeg():
@@ -101,8 +105,18 @@ def cpu_seconds(server):
         return None
 
 
-def drive(port, path, body, content_type, clients, total, warmup, server):
-    """``clients`` threads share ``total`` requests; returns (latencies in s, errors, wall time, CPU s)."""
+def live_layers(port):
+    """The layers the Live page's chooser offers, read from the page itself."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/live")
+    page = connection.getresponse().read().decode()
+    chooser = page[page.index('id="live-layer"'):]
+    return re.findall(r'<option value="([^"]+)">', chooser[:chooser.index("</select>")])
+
+
+def drive(port, paths, body, content_type, clients, total, warmup, server):
+    """``clients`` threads share ``total`` requests, request ``i`` going to ``paths[i % len(paths)]``;
+    returns (latencies in s, errors, wall time, CPU s)."""
     latencies, errors, lock = [], [], threading.Lock()
     remaining = iter(range(total))
 
@@ -110,7 +124,7 @@ def drive(port, path, body, content_type, clients, total, warmup, server):
         connection = None
         headers = {"Content-Type": content_type}
 
-        def post():
+        def post(path):
             """One request on this client's keep-alive connection, reopened when the server closed it."""
             nonlocal connection
             for attempt in (1, 2):
@@ -126,15 +140,16 @@ def drive(port, path, body, content_type, clients, total, warmup, server):
                     if attempt == 2:
                         raise
 
-        for _ in range(warmup):
-            post()
+        for index in range(warmup):
+            post(paths[index % len(paths)])
         start_line.wait()
         while True:
             with lock:
-                if next(remaining, None) is None:
-                    return
+                index = next(remaining, None)
+            if index is None:
+                return
             started = time.perf_counter()
-            status, answer = post()
+            status, answer = post(paths[index % len(paths)])
             elapsed = time.perf_counter() - started
             ok = status == 200 and len(json.loads(answer)["faces"]) == 1
             with lock:
@@ -161,25 +176,30 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=3, help="requests per client before timing")
-    parser.add_argument("--detail", action="append", choices=("fast", "thorough"),
-                        help="face search to measure; repeat for several (default: fast, then thorough)")
+    parser.add_argument("--detail", action="append", choices=("fast", "live-layer", "thorough"),
+                        help="what to measure; repeat for several (default: fast, live-layer, then thorough)")
+    parser.add_argument("--live-layer", help="the layer live-layer asks for (default: the first the Live page offers)")
     args = parser.parse_args()
-    details = args.detail or ["fast", "thorough"]
+    details = args.detail or ["fast", "live-layer", "thorough"]
     if not os.path.isfile(args.model):
         print(f"bench_web.py: no model at {args.model}", file=sys.stderr)
         return 2
 
     jpeg = one_face_jpeg()
-    requests = {"fast": ("/api/predict?detail=fast", jpeg, "image/jpeg"),
-                "thorough": ("/api/predict", *multipart(jpeg))}
     port = free_port()
     server = start_server(port, args.model, args.workers, args.threads)
     results = {}
     try:
         wait_healthy(port, server)
+        layer = args.live_layer or live_layers(port)[0]
+        live = "/api/predict?detail=fast"
+        requests = {"fast": ([live], jpeg, "image/jpeg"),
+                    "live-layer": ([f"{live}&layer={layer}"] + [live] * (LAYER_EVERY - 1), jpeg, "image/jpeg"),
+                    "thorough": (["/api/predict"], *multipart(jpeg))}
+        print(f"live-layer: the maps of {layer} with 1 frame in {LAYER_EVERY}")
         for detail in details:
-            path, body, content_type = requests[detail]
-            results[detail] = drive(port, path, body, content_type, args.clients, args.requests, args.warmup,
+            paths, body, content_type = requests[detail]
+            results[detail] = drive(port, paths, body, content_type, args.clients, args.requests, args.warmup,
                                     server)
     finally:
         server.terminate()
@@ -196,6 +216,14 @@ def main():
             per_request = cpu / len(latencies)
             print(f"  server CPU per request {per_request * 1000:.0f} ms "
                   f"(so at most {os.cpu_count() / per_request:.0f} requests/s on {os.cpu_count()} idle cores)")
+    if "fast" in results and "live-layer" in results:
+        rates = {detail: len(results[detail][0]) / results[detail][2] for detail in ("fast", "live-layer")}
+        print(f"Live frames/s without a layer {rates['fast']:.1f}, with {rates['live-layer']:.1f}: "
+              f"{rates['live-layer'] / rates['fast'] - 1:+.0%} (budget: within -20%)")
+        cpu = {detail: results[detail][3] / len(results[detail][0]) for detail in rates if results[detail][3]}
+        if len(cpu) == 2:   # what the cores could serve, whatever else shares them
+            print(f"  server CPU per frame {cpu['fast'] * 1000:.0f} ms without, {cpu['live-layer'] * 1000:.0f} ms with: "
+                  f"{cpu['fast'] / cpu['live-layer'] - 1:+.0%} frames/s on idle cores")
     print(f"cores: {os.cpu_count()}, load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
     return 0
 

@@ -2,8 +2,9 @@
 
 A session holds the loaded model (its Predictor, layer reader and Grad-CAM), the current
 picture, its faces, the selected face and the low-confidence threshold, and builds
-each tab's figure with :mod:`utils.plots`. Nothing here touches Tk, so tests run it
-without a display. The window calls the slow methods (``utils.serving.LoadedModel.load`` with
+each tab's figure with :mod:`utils.plots`, and the operation behind a clicked position
+with :mod:`utils.operations` (the numbers the site shows). Nothing here touches Tk, so
+tests run it without a display. The window calls the slow methods (``utils.serving.LoadedModel.load`` with
 ``use_model``, ``predict``, ``predict_frame``, ``figure``) on its one worker thread,
 in order, and everything else on the Tk thread.
 """
@@ -12,16 +13,17 @@ import threading
 import cv2
 from matplotlib.figure import Figure
 
-from utils import identity, plots, video
+from utils import identity, operation_text, plots, video
 from utils.layers import layer_kind
 from utils.perturbation import region_sensitivity
 from utils.jobs import ROOT
 from utils.predict import DEFAULT_THRESHOLD
 
 SELECTED_BGR = (255, 255, 255)
-TABS = ("Probabilities", "Feature maps", "Pooling outputs", "Grad-CAM", "Regions", "Model", "Identity")
-# The tabs that show one layer's feature maps, and the kind of layer each chooser lists.
-LAYER_TABS = {"Feature maps": "conv", "Pooling outputs": "pool"}
+TABS = ("Probabilities", "Feature maps", "Pooling outputs", "Layers", "Grad-CAM", "Regions", "Model", "Identity")
+# The tabs that show one layer's output, and the kind of layer each chooser lists (None: every layer).
+# A click on a position of their figure opens the operation behind it.
+LAYER_TABS = {"Feature maps": "conv", "Pooling outputs": "pool", "Layers": None}
 # The tabs that explain one class, chosen by the user (the predicted one to start with).
 CLASS_TABS = ("Grad-CAM", "Regions")
 NO_FACE = "Open a picture with a face (or start the camera) to see this tab."
@@ -90,9 +92,13 @@ class Session:
 
     # ---- picture and faces -----------------------------------------------------
     def predict(self, image):
-        """Every face in a still BGR image as a prediction dict (see DESIGN.md), largest first."""
-        found = self.model.predictor.predict_image(image, self.threshold, detector=self.detector)
-        return [dict(face, id=index + 1) for index, face in enumerate(found)]
+        """Every face in a still BGR image as a prediction dict (see DESIGN.md), largest first.
+
+        Each also keeps its ``input``, the array the model saw, so the explanations (and their
+        numbers) are of the face as the site explains it, not of one cut again from rounded keypoints.
+        """
+        chosen = self.model.predictor.choose_faces(image, self.threshold, detector=self.detector)
+        return [dict(face.prediction, id=index + 1, input=face.input) for index, face in enumerate(chosen)]
 
     def start_live(self):
         """Webcam frames from now on go through the tracker and label smoothing ``real_time.py`` uses."""
@@ -168,13 +174,19 @@ class Session:
 
     def face_input(self, index=None):
         """The selected (or ``index``) face as the model sees it: cropped, gray, resized, in [0, 1]."""
-        return self.model.predictor.face_input(self.image, self.predictions[self.selected if index is None else index])
+        face = self.predictions[self.selected if index is None else index]
+        return face["input"] if "input" in face else self.model.predictor.face_input(self.image, face)
 
     # ---- explanations ------------------------------------------------------------
-    def layer_names(self, kind):
-        """Spatial layers of one kind (``conv`` or ``pool``) in network order: a chooser's entries."""
+    def layer_names(self, kind=None):
+        """Spatial layers of one kind (``conv`` or ``pool``), or every layer, in network order: a chooser's entries."""
         return [layer.name for layer in self.model.layers.layers
-                if layer_kind(layer) == kind and len(layer.output.shape) == 4]
+                if kind is None or (layer_kind(layer) == kind and len(layer.output.shape) == 4)]
+
+    def layer_for(self, tab, option):
+        """The layer a layer tab shows: the chosen one, or its first when the choice is not one of them."""
+        names = self.layer_names(LAYER_TABS[tab])
+        return option if option in names else (names[0] if names else None)
 
     def layer_outputs(self):
         """Every layer's output for the selected face, computed once per face and kept."""
@@ -198,10 +210,10 @@ class Session:
         if tab == "Probabilities":
             return self.probabilities_figure()
         if tab in LAYER_TABS:
-            names = self.layer_names(LAYER_TABS[tab])
-            if not names:
+            name = self.layer_for(tab, option)
+            if name is None:
                 return message_figure(f"This model has no {LAYER_TABS[tab]} layer with feature maps.")
-            return self.layer_figure(option if option in names else names[0])
+            return self.layer_figure(name)
         if tab == "Grad-CAM":
             return self.gradcam_figure(option)
         if tab == "Regions":
@@ -215,10 +227,33 @@ class Session:
 
     def layer_figure(self, name):
         """All channels of one layer's output for the selected face."""
+        output = self.layer_output(name)
+        return plots.feature_map_grid(output) if output.array.ndim == 3 else plots.vector_bars(output)
+
+    def layer_output(self, name):
         for output in self.layer_outputs():
             if output.name == name:
-                return plots.feature_map_grid(output) if output.array.ndim == 3 else plots.vector_bars(output)
+                return output
         raise ValueError(f"unknown layer '{name}'")
+
+    def position_in_figure(self, name, x, y):
+        """The ``(channel, y, x)`` of layer ``name`` under the point ``(x, y)`` (data coordinates) of its
+        :meth:`layer_figure`: a pixel of one tile of feature maps, or a unit's bar; None elsewhere."""
+        array = self.layer_output(name).array
+        if array.ndim == 3:
+            return plots.tile_at(array.shape, round(y), round(x))   # pixel i of an image spans i - 0.5 .. i + 0.5
+        unit = round(x)
+        return (unit, 0, 0) if 0 <= unit < array.size else None
+
+    def operation(self, name, channel, y=0, x=0):
+        """The operation view of layer ``name`` at ``(y, x, channel)`` for the selected face: the numbers
+        ``/api/explain`` gives for ``parts=operation`` (see :mod:`utils.operations`)."""
+        return self.model.operations.operation(self.face_input(), name, channel, y, x)
+
+    def operation_lines(self, name, channel, y=0, x=0):
+        """The operation view as lines of text for the window (see :func:`utils.operation_text.lines`)."""
+        view = self.operation(name, channel, y, x)
+        return operation_text.lines(view, operation_text.unit_labels(view, self.classes))
 
     def gradcam_figure(self, class_name=None):
         """Grad-CAM overlay and heatmap for a class (the predicted one by default)."""

@@ -2,7 +2,8 @@
 
 Layout: a toolbar (open a picture, the camera, the model, the warning threshold), the
 picture on the left with every face boxed, the selected face's verdict and the
-explanation tabs on the right, a status bar below. Tk may only be used from the thread
+explanation tabs on the right, a status bar below. A click on a layer tab's figure
+opens the operation behind that position in a window of its own. Tk may only be used from the thread
 that created it, so slow work (loading a model, predicting, computing a figure) goes
 to a :class:`~desktop.worker.Worker`, and :meth:`Window._poll` takes the results
 back every ``POLL_MS`` on the Tk thread, together with the camera's newest frame.
@@ -30,6 +31,7 @@ PICTURE_SIZE = (520, 520)   # the picture's box on screen, in pixels
 FIGURE_SIZE = (660, 470)    # each tab's figure area, in pixels
 IMAGE_TYPES = [("Images", "*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff"), ("All files", "*")]
 WARNING_COLOUR = "#b34700"
+LAYER_HINT = "click a pixel (or a bar) to see how its number was computed"
 
 
 def make_root():
@@ -58,6 +60,8 @@ class Window:
         self._canvases = {}          # tab -> its FigureCanvasTkAgg
         self._stale = set(TABS)      # tabs whose figure no longer matches the picture or model
         self._requests = {}          # tab -> number of its newest figure request
+        self.operation_window = None  # the Toplevel showing the operation behind a clicked position
+        self.operation_text = None
         self._frame_pending = False  # a webcam frame is being predicted
         self._photo = None           # Tk drops an image nobody references
         self._picture_scale = 1.0
@@ -135,6 +139,8 @@ class Window:
                 chooser.bind("<<ComboboxSelected>>", lambda _, tab=tab: self.refresh_tab(tab))
                 chooser.pack(side="left", padx=4)
                 self.choosers[tab] = chooser
+            if tab in LAYER_TABS:
+                ttk.Label(controls, text=LAYER_HINT).pack(side="left", padx=8)
             if tab == "Model":
                 self.card_text = ttk.Label(controls, text="", justify="left")
                 self.card_text.pack(side="left")
@@ -221,8 +227,8 @@ class Window:
         self.model_chooser["values"] = sorted(self.model_paths)
         self.model_var.set(os.path.basename(model.path))
         self.card_text["text"] = self.session.card_summary()
-        self.choosers["Feature maps"]["values"] = self.session.layer_names("conv")
-        self.choosers["Pooling outputs"]["values"] = self.session.layer_names("pool")
+        for tab, kind in LAYER_TABS.items():
+            self.choosers[tab]["values"] = self.session.layer_names(kind)
         for tab in CLASS_TABS:
             self.choosers[tab]["values"] = self.session.classes
         for chooser in self.choosers.values():
@@ -335,11 +341,12 @@ class Window:
         request = self._requests.get(tab, 0) + 1
         self._requests[tab] = request
         option = self.choosers[tab].get() if tab in self.choosers else None
+        layer = self.session.layer_for(tab, option) if tab in LAYER_TABS else None
         self.status.set(f"Drawing {tab}...")
         self.worker.submit(lambda: self.session.figure(tab, option),
-                           lambda figure: self._show_figure(tab, figure, request), self._failed(f"Drawing {tab}"))
+                           lambda figure: self._show_figure(tab, figure, request, layer), self._failed(f"Drawing {tab}"))
 
-    def _show_figure(self, tab, figure, request):
+    def _show_figure(self, tab, figure, request, layer=None):
         if request != self._requests[tab] or self.closed:
             return  # a newer request for this tab is on its way
         old = self._canvases.pop(tab, None)
@@ -351,7 +358,45 @@ class Window:
         canvas = FigureCanvasTkAgg(figure, master=area)
         canvas.get_tk_widget().pack(fill="both", expand=True)
         canvas.draw_idle()
+        if layer is not None and self.session.face is not None:
+            canvas.mpl_connect("button_press_event", lambda event: self._clicked_figure(layer, event))
         self._canvases[tab], self.figures[tab] = canvas, figure
+        if not self.worker.busy:
+            self.status.set(self._ready_text)
+
+    # ---- the operation behind a position -------------------------------------------------
+    def _clicked_figure(self, layer, event):
+        """A click on a layer's figure: the operation behind the position under it, computed in the background."""
+        if event.inaxes is None or event.xdata is None:
+            return
+        position = self.session.position_in_figure(layer, event.xdata, event.ydata)
+        if position is None:
+            self.status.set(f"That is between the maps of {layer}: {LAYER_HINT}")
+            return
+        self.status.set(f"Computing {layer} at {position}...")
+        self.worker.submit(lambda: self.session.operation_lines(layer, *position), self.show_operation,
+                           self._failed("The operation"))
+
+    def show_operation(self, lines):
+        """The operation's numbers in a window of their own (one, reused), scrollable and read-only."""
+        if self.operation_window is None or not self.operation_window.winfo_exists():
+            self.operation_window = tk.Toplevel(self.root)
+            self.operation_window.geometry("900x560")
+            down = ttk.Scrollbar(self.operation_window, orient="vertical")
+            across = ttk.Scrollbar(self.operation_window, orient="horizontal")
+            self.operation_text = tk.Text(self.operation_window, wrap="none", font="TkFixedFont", padx=8, pady=6,
+                                          yscrollcommand=down.set, xscrollcommand=across.set)
+            down.configure(command=self.operation_text.yview)
+            across.configure(command=self.operation_text.xview)
+            down.pack(side="right", fill="y")
+            across.pack(side="bottom", fill="x")
+            self.operation_text.pack(side="left", fill="both", expand=True)
+        self.operation_window.title(lines[0])
+        self.operation_text.configure(state="normal")
+        self.operation_text.delete("1.0", "end")
+        self.operation_text.insert("1.0", "\n".join(lines))
+        self.operation_text.configure(state="disabled")
+        self.operation_window.lift()
         if not self.worker.busy:
             self.status.set(self._ready_text)
 

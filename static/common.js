@@ -65,6 +65,15 @@ const EMO = {
 
   percent(value) { return `${Math.round(value * 100)}%`; },
 
+  /* A number as a student reads it: three significant digits, no "-0". */
+  round(value) { return value === 0 ? "0" : String(Number(Number(value).toPrecision(3))); },
+
+  /* What a feature map shows, for its text alternative: the layer, the channel and its values. */
+  describeMap(layer, channel, range, size) {
+    const values = range ? `, values ${EMO.round(range[0])} to ${EMO.round(range[1])}` : "";
+    return `${layer}, channel ${channel}${size ? ` (${size.join(" × ")})` : ""}${values}`;
+  },
+
   /* The photo handed from Analyse to Explore, kept in this tab only (never sent anywhere else). */
   rememberPhoto(file) {
     const reader = new FileReader();

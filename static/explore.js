@@ -1,4 +1,6 @@
-/* Explore the CNN: one face through every layer, the first kernels, Grad-CAM for any class, regions. */
+/* Explore the CNN: one face through every layer, the first kernels, Grad-CAM for any class, regions.
+   Every feature map and vector can be pointed into: the face views box what the place sees, and a
+   click (or Enter) opens the operation that made its number (laid out by operation.js). */
 "use strict";
 (() => {
   const params = new URLSearchParams(location.search);
@@ -6,7 +8,15 @@
   const faceSelect = document.getElementById("face");
   const camClass = document.getElementById("cam-class");
   const camLayer = document.getElementById("cam-layer");
-  let photo = null;  /* the Blob being explored */
+  const zoom = document.getElementById("zoom");
+  const pointing = document.getElementById("pointing");
+  const POINTING_HINT = pointing.textContent;
+  const pointerView = document.getElementById("pointer-view");  /* the face in a corner while pointing far below it */
+  const MOVES = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+  let photo = null;    /* the Blob being explored */
+  let classes = [];
+  let explored = 0;    /* counts explanation requests, so a late answer never replaces a newer one */
+  let opened = 0;      /* the same for operation requests */
 
   function fail(err) {
     status.textContent = `Could not explore this image: ${err.message}`;
@@ -39,10 +49,12 @@
   camLayer.addEventListener("change", updateGradcam);
 
   async function explore(face) {
+    const request = ++explored;
     status.textContent = "Running the face through the network…";
     status.classList.remove("error");
     try {
       const answer = await EMO.post("/api/explain", photo, { face });
+      if (request !== explored) return;   /* another photo or face was asked for meanwhile */
       status.textContent = "";
       render(answer);
     } catch (err) { fail(err); }
@@ -60,6 +72,9 @@
     document.getElementById("alignment-photo").src = answer.alignment.photo;
     document.getElementById("alignment-crop").src = answer.alignment.crop;
     EMO.bars(document.getElementById("summary-bars"), face.probabilities, face.label);
+    zoom.querySelector("#zoom-face img").src = answer.input.image;
+    pointerView.querySelector("img").src = answer.input.image;
+    classes = answer.classes;
     renderSteps([answer.input, ...answer.layers], face);
     renderKernels(answer.kernels);
     fillSelect(camClass, answer.classes.map((name) => [name, name]), answer.gradcam.class);
@@ -104,10 +119,10 @@
     const box = document.createElement("div");
     if (step.kind === "input") {
       box.className = "maps";
-      box.appendChild(mapImage(step.image, step, "the input face"));
+      box.appendChild(faceView(step.image, `the input face, ${shape(step.shape)} pixels from 0 (black) to 1 (white)`));
     } else if (step.maps) {
       box.className = "maps";
-      step.maps.forEach((url, channel) => box.appendChild(mapImage(url, step, `channel ${channel}`)));
+      step.maps.forEach((url, channel) => box.appendChild(featureMap(url, step, channel)));
       const total = step.shape[step.shape.length - 1];
       if (total > step.maps.length) {
         const more = document.createElement("p");
@@ -115,15 +130,15 @@
         more.textContent = `showing the first ${step.maps.length} of ${total} channels`;
         box.appendChild(more);
       }
-    } else if (step.kind === "softmax") {
-      box.className = "bars";
-      EMO.bars(box, face.probabilities, face.label);
     } else {
       box.className = "vector";
-      const strip = mapImage(step.strip, step, `${step.shape[0]} values`);
-      strip.style.width = `${Math.min(640, step.shape[0] * 10)}px`;  /* 10 px per value, 64 per row */
-      box.appendChild(strip);
-      if (step.values) {
+      box.appendChild(vectorStrip(step));
+      if (step.kind === "softmax") {
+        const bars = document.createElement("div");
+        bars.className = "bars";
+        EMO.bars(bars, face.probabilities, face.label);
+        box.appendChild(bars);
+      } else if (step.values) {
         const values = document.createElement("p");
         values.className = "values";
         values.textContent = step.values.map((v, i) =>
@@ -134,20 +149,220 @@
     return box;
   }
 
-  /* A feature map; clicking it opens it large with its value range. */
-  function mapImage(url, step, caption) {
-    const img = document.createElement("img");
+  /* A face picture that shows, boxed in red, what the place being pointed at sees. */
+  function faceView(url, alt) {
+    const view = document.createElement("span");
+    view.className = "face-view";
+    view.innerHTML = `<img class="map pixelated"><span class="field-box" hidden></span>`;
+    view.querySelector("img").src = url;
+    view.querySelector("img").alt = alt;
+    return view;
+  }
+
+  /* One channel of a layer: its cells are the positions of the layer's output. */
+  function featureMap(url, step, channel) {
+    const [rows, columns] = step.shape;
+    const alt = `${EMO.describeMap(step.name, channel, step.channel_ranges && step.channel_ranges[channel], [rows, columns])}` +
+      ` (colours on the layer's scale, ${EMO.round(step.range[0])} to ${EMO.round(step.range[1])})`;
+    return pointable(step, url, alt, { rows, columns }, (y, x) => ({ channel, y, x }));
+  }
+
+  /* A vector folded into rows (``step.columns`` cells each): unit = row × columns + column. */
+  function vectorStrip(step) {
+    const units = step.shape[0];
+    const columns = step.columns;
+    const rows = Math.ceil(units / columns);
+    const alt = `${step.name}: ${units} values from ${EMO.round(step.range[0])} to ${EMO.round(step.range[1])}` +
+      (rows > 1 ? `, in rows of ${columns}` : "");
+    const strip = pointable(step, step.strip, alt, { rows, columns },
+      (row, column) => row * columns + column < units ? { channel: row * columns + column, y: 0, x: 0 } : null);
+    strip.querySelector("img").style.width = `${Math.min(640, columns * (units <= 16 ? 32 : 10))}px`;
+    return strip;
+  }
+
+  const where = (step, position) => step.shape.length === 3 ?
+    `channel ${position.channel}, row ${position.y}, column ${position.x}` :
+    `unit ${position.channel}${step.labels ? ` (${step.labels[position.channel]})` : step.kind === "softmax" ? ` (${classes[position.channel]})` : ""}`;
+
+  /* The input pixels [y0, x0, y1, x1] a position sees, from the layer's geometry (sent once per layer). */
+  function fieldBox(step, position) {
+    const geometry = step.receptive;
+    if (!geometry) return null;
+    const [height, width] = geometry.input_shape;
+    if (geometry.whole_input) return [0, 0, height, width];
+    const first = [geometry.start[0] + position.y * geometry.jump[0], geometry.start[1] + position.x * geometry.jump[1]];
+    return [Math.max(first[0], 0), Math.max(first[1], 0),
+      Math.min(first[0] + geometry.field[0], height), Math.min(first[1] + geometry.field[1], width)];
+  }
+
+  /* Box ``box`` (input pixels, or null to clear) on every face view inside ``scope``. */
+  function highlight(box, scope, inputShape) {
+    for (const mark of scope.querySelectorAll(".face-view .field-box")) {
+      mark.hidden = !box;
+      if (!box) continue;
+      const [height, width] = inputShape;
+      Object.assign(mark.style, { top: `${box[0] / height * 100}%`, left: `${box[1] / width * 100}%`,
+        height: `${(box[2] - box[0]) / height * 100}%`, width: `${(box[3] - box[1]) / width * 100}%` });
+    }
+  }
+
+  function sees(box, step) {
+    if (!box) return "";
+    const [height, width] = step.receptive.input_shape;
+    return box[0] === 0 && box[1] === 0 && box[2] === height && box[3] === width ? "it sees the whole face" :
+      `it sees rows ${box[0]} to ${box[2] - 1} and columns ${box[1]} to ${box[3] - 1} of the ${height} × ${width} face`;
+  }
+
+  /* Show (or, with no position, stop showing) what a place of a layer sees, in every face view of the page. */
+  function point(step, position) {
+    const explorer = document.getElementById("explorer");
+    pointerView.hidden = !position;
+    if (!position) {
+      highlight(null, explorer);
+      pointing.textContent = POINTING_HINT;
+      return;
+    }
+    const box = fieldBox(step, position);
+    highlight(box, explorer, step.receptive && step.receptive.input_shape);
+    pointing.textContent = `${step.name}, ${where(step, position)}: ${sees(box, step) || "no single part of the face"}.`;
+    pointerView.querySelector("p").textContent = pointing.textContent;
+  }
+
+  /* A picture of a layer's numbers whose cells can be pointed at with the mouse or the arrow keys;
+     a click or Enter opens the operation of the cell. ``positionOf(row, column)`` gives its place
+     in the layer's output (null past a vector's last unit). */
+  function pointable(step, url, alt, grid, positionOf) {
+    const box = document.createElement("span");
+    box.className = "map-box";
+    box.tabIndex = 0;
+    box.setAttribute("role", "button");
+    box.setAttribute("aria-label", `${alt}. Arrow keys move over its ${grid.rows} × ${grid.columns} places; ` +
+      "Enter shows how the number there was computed.");
+    box.innerHTML = `<img class="map pixelated"><span class="cursor" hidden></span>`;
+    const img = box.querySelector("img");
+    const cursor = box.querySelector(".cursor");
     img.src = url;
-    img.className = "map pixelated";
-    img.alt = `${step.name}: ${caption}`;
-    img.title = caption;
-    img.addEventListener("click", () => {
-      document.getElementById("zoom-image").src = url;
-      const range = step.range ? ` Colours run from ${step.range[0]} (dark) to ${step.range[1]} (yellow) across the layer.` : "";
-      document.getElementById("zoom-caption").textContent = `${step.name} (${step.kind}), ${caption}.${range}`;
-      document.getElementById("zoom").showModal();
+    img.alt = alt;
+    img.title = alt;
+    let cell = [0, 0];
+
+    function show(row, column) {
+      const position = positionOf(row, column);
+      if (!position) return;
+      cell = [row, column];
+      cursor.hidden = false;
+      Object.assign(cursor.style, { top: `${row / grid.rows * 100}%`, left: `${column / grid.columns * 100}%`,
+        height: `${100 / grid.rows}%`, width: `${100 / grid.columns}%` });
+      point(step, position);
+    }
+    function under(event) {
+      const rect = img.getBoundingClientRect();
+      return [Math.min(grid.rows - 1, Math.max(0, Math.floor((event.clientY - rect.top) / rect.height * grid.rows))),
+        Math.min(grid.columns - 1, Math.max(0, Math.floor((event.clientX - rect.left) / rect.width * grid.columns)))];
+    }
+    function hide() {
+      cursor.hidden = true;
+      point(step, null);
+    }
+    img.addEventListener("mousemove", (event) => show(...under(event)));
+    box.addEventListener("mouseleave", () => { if (document.activeElement !== box) hide(); });
+    box.addEventListener("focus", () => show(...cell));
+    box.addEventListener("blur", hide);
+    box.addEventListener("click", (event) => {
+      show(...under(event));
+      const position = positionOf(...cell);
+      if (position) openOperation(step, position, url, box);
     });
-    return img;
+    box.addEventListener("keydown", (event) => {
+      if (MOVES[event.key]) {
+        event.preventDefault();
+        const [down, right] = MOVES[event.key];
+        show(Math.min(grid.rows - 1, Math.max(0, cell[0] + down)), Math.min(grid.columns - 1, Math.max(0, cell[1] + right)));
+      } else if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        openOperation(step, positionOf(...cell), url, box);
+      }
+    });
+    box.cell = () => cell;
+    return box;
+  }
+
+  /* Open the dialog on a picture (its title, the picture enlarged, a caption), the rest cleared;
+     focus goes back to ``opener`` when it closes. Returns the request's number. */
+  function openZoom(title, url, alt, caption, opener) {
+    document.getElementById("zoom-title").textContent = title;
+    const image = document.getElementById("zoom-image");
+    image.src = url;
+    image.alt = alt;
+    image.classList.remove("strip");
+    document.getElementById("zoom-caption").textContent = caption;
+    for (const id of ["zoom-cursor", "zoom-face", "channel-button"]) document.getElementById(id).hidden = true;
+    for (const id of ["operation", "channel"]) document.getElementById(id).replaceChildren();
+    if (!zoom.open) {
+      zoom.showModal();
+      zoom.addEventListener("close", () => opener.focus(), { once: true });
+    }
+    return ++opened;
+  }
+
+  /* The dialog on a position: the map enlarged with its cursor, what the place sees, and the operation behind it. */
+  async function openOperation(step, position, url, opener) {
+    const range = ` Colours run from ${EMO.round(step.range[0])} (dark) to ${EMO.round(step.range[1])} (yellow) across the layer.`;
+    const request = openZoom(`${step.name} (${step.kind}): ${where(step, position)}`, url,
+      `${step.name}, enlarged, the chosen place outlined`, `${step.name} (${step.kind}), ${where(step, position)}.${range}`, opener);
+    const flat = step.shape.length !== 3;
+    document.getElementById("zoom-image").classList.toggle("strip", flat);
+    const [rows, columns] = flat ? [Math.ceil(step.shape[0] / step.columns), step.columns] : step.shape;
+    const [row, column] = flat ? [Math.floor(position.channel / step.columns), position.channel % step.columns] : [position.y, position.x];
+    const cursor = document.getElementById("zoom-cursor");
+    Object.assign(cursor.style, { top: `${row / rows * 100}%`, left: `${column / columns * 100}%`,
+      height: `${100 / rows}%`, width: `${100 / columns}%` });
+    cursor.hidden = false;
+    const faceFigure = document.getElementById("zoom-face");
+    faceFigure.hidden = !step.receptive;
+    if (step.receptive) highlight(fieldBox(step, position), faceFigure, step.receptive.input_shape);
+    const operation = document.getElementById("operation");
+    operation.textContent = "Computing this number from the ones before it…";
+    try {
+      const answer = await EMO.post("/api/explain", photo, { face: faceSelect.value || 0, parts: "operation",
+        layer: step.name, channel: position.channel, y: position.y, x: position.x });
+      if (request !== opened) return;
+      OPERATION.render(operation, answer.operation, step.labels || (step.kind === "softmax" ? classes : null));
+      if (answer.receptive_field) highlight(answer.receptive_field.box, faceFigure, answer.receptive_field.input_shape);
+      if (step.kind === "conv") {
+        const channelButton = document.getElementById("channel-button");
+        channelButton.textContent = `What does channel ${position.channel} of ${step.name} look for?`;
+        channelButton.hidden = false;
+        channelButton.onclick = () => showChannel(step, position.channel);
+      }
+    } catch (err) {
+      if (request === opened) operation.textContent = `Could not compute this: ${err.message}`;
+    }
+  }
+
+  async function showChannel(step, channel) {
+    const box = document.getElementById("channel");
+    box.textContent = `Finding the input that excites channel ${channel} most, and the test faces that do: a second or ` +
+      "two, the first time for a layer up to half a minute (every test face goes through the network once)…";
+    try {
+      const answer = await EMO.post("/api/explain", photo, { face: faceSelect.value || 0, parts: "channel", layer: step.name, channel });
+      OPERATION.channel(box, answer.channel);
+    } catch (err) {
+      box.textContent = `Could not find what this channel looks for: ${err.message}`;
+    }
+  }
+
+  /* An enlarged picture without positions (a first-layer filter), opened by a click or the keyboard. */
+  function zoomable(url, alt, caption) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "zoomable";
+    button.innerHTML = `<img class="map pixelated">`;
+    button.querySelector("img").src = url;
+    button.querySelector("img").alt = alt;
+    button.title = caption;
+    button.addEventListener("click", () => openZoom(caption, url, alt, `${caption}: light = positive weight, dark = negative.`, button));
+    return button;
   }
 
   function renderKernels(kernels) {
@@ -155,7 +370,7 @@
     document.getElementById("kernel-shape").textContent =
       `${kernels.shape[3]} filters of ${kernels.shape[0]} × ${kernels.shape[1]} weights`;
     box.replaceChildren(...kernels.images.map((url, index) =>
-      mapImage(url, { name: "first convolution", kind: "kernel" }, `filter ${index}`)));
+      zoomable(url, `first convolution, filter ${index}: its ${kernels.shape[0]} × ${kernels.shape[1]} weights`, `filter ${index}`)));
   }
 
   function renderGradcam(answer) {

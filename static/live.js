@@ -2,6 +2,7 @@
 "use strict";
 (() => {
   const FRAMES_PER_SECOND = 5;
+  const LAYER_EVERY = 2;   /* the chosen layer's maps come with every 2nd frame: 2.5 times a second (bench/bench_web.py) */
   const TIMELINE_SECONDS = 60;
   const video = document.getElementById("video");
   const overlay = document.getElementById("overlay");
@@ -10,6 +11,7 @@
   const timeline = document.getElementById("timeline");
   const startButton = document.getElementById("start");
   const stopButton = document.getElementById("stop");
+  const layerSelect = document.getElementById("live-layer");
   const grab = document.createElement("canvas");
   let stream = null;
   let timer = null;
@@ -17,6 +19,7 @@
   let history = [];  /* [{time, label index or -1, confidence}] */
   let classes = [];
   let sent = [];     /* when recent answers arrived, for the frame rate shown */
+  let frames = 0;    /* frames sent, to ask for the layer's maps with every LAYER_EVERY-th */
 
   function say(message, isError = false) {
     status.textContent = message;
@@ -82,8 +85,11 @@
     grab.getContext("2d").drawImage(video, 0, 0);
     try {
       const blob = await new Promise((resolve) => grab.toBlob(resolve, "image/jpeg", 0.8));
-      const answer = await EMO.postFrame("/api/predict", blob, { detail: "fast" });
+      const layer = layerSelect.value && frames % LAYER_EVERY === 0 ? { layer: layerSelect.value } : {};
+      frames += 1;
+      const answer = await EMO.postFrame("/api/predict", blob, { detail: "fast", ...layer });
       draw(answer.faces);
+      if (answer.layer && layerSelect.value === answer.layer.name) showLayer(answer.layer);
       remember(answer.faces[0]);
       const now = performance.now();
       sent = sent.filter((t) => now - t < 2000).concat(now);
@@ -119,6 +125,26 @@
     if (main) EMO.bars(document.getElementById("live-bars"), main.probabilities, main.label);
   }
 
+  /* The chosen layer's first maps for the face in front of the camera, on one colour scale. */
+  function showLayer(layer) {
+    const box = document.getElementById("live-maps");
+    const channels = layer.shape[layer.shape.length - 1];
+    document.getElementById("live-layer-title").textContent = `${layer.name} (${layer.kind}): the first ${layer.maps.length} ` +
+      `of ${channels} channels, colours from ${EMO.round(layer.range[0])} (dark) to ${EMO.round(layer.range[1])} (yellow)`;
+    while (box.children.length < layer.maps.length) {
+      const img = document.createElement("img");
+      img.className = "map pixelated";
+      box.appendChild(img);
+    }
+    while (box.children.length > layer.maps.length) box.lastChild.remove();
+    layer.maps.forEach((url, channel) => {
+      const img = box.children[channel];
+      img.src = url;
+      img.alt = EMO.describeMap(layer.name, channel, layer.channel_ranges[channel], layer.shape.slice(0, 2));
+    });
+    document.getElementById("live-layer-box").hidden = false;
+  }
+
   /* The emotion-over-time strip: one coloured column per answer, grey when no face was seen. */
   function remember(face) {
     const now = performance.now();
@@ -145,5 +171,9 @@
   startButton.addEventListener("click", () => start());
   stopButton.addEventListener("click", stop);
   cameraSelect.addEventListener("change", () => start(cameraSelect.value));
+  layerSelect.addEventListener("change", () => {
+    frames = 0;   /* the next frame brings the new layer */
+    if (!layerSelect.value) document.getElementById("live-layer-box").hidden = true;
+  });
   if (!window.isSecureContext) say(cameraProblem({}), true);
 })();

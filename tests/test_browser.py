@@ -1,8 +1,11 @@
-"""A real browser on the site: upload a photo, read the label and the bars, explore the CNN.
+"""A real browser on the site: upload a photo, read the label and the bars, explore the CNN,
+open the operation behind a position (by mouse and by keyboard), follow its receptive field,
+watch a layer live, and let axe-core check each page's accessibility.
 
 Python Playwright drives Debian's Chromium (``apt install chromium``), headless and
-offline; Playwright's own browser downloads are never used. The site runs in a thread
-on a free loopback port. Screenshots go to each test's ``tmp_path``: tests write nothing into the project.
+offline; Playwright's own browser downloads are never used. axe-core comes bundled in
+the ``axe-playwright-python`` package (no network). The site runs in a thread on a free
+loopback port. Screenshots go to each test's ``tmp_path``: tests write nothing into the project.
 """
 import os
 import threading
@@ -19,10 +22,14 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 
 
 @pytest.fixture(scope="module")
-def site(model_path):
-    """The site on 127.0.0.1 and a free port, served from a thread for the module's tests."""
+def site(model_path, tmp_path_factory):
+    """The site on 127.0.0.1 and a free port, served from a thread for the module's tests.
+
+    Its test-face folder is missing, so a channel's view says how to get FER2013 and nothing is cached.
+    """
     from werkzeug.serving import make_server
-    app = create_app({"DEFAULT_MODEL": model_path, "MODELS_DIR": os.path.dirname(model_path)})
+    app = create_app({"DEFAULT_MODEL": model_path, "MODELS_DIR": os.path.dirname(model_path),
+                      "GALLERY_DIR": str(tmp_path_factory.mktemp("no_test_faces") / "test")})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -93,19 +100,31 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
     assert (tmp_path / "explore.png").stat().st_size > 10_000
 
 
-def test_live_page_labels_the_camera_feed(site, playwright, astronaut_bgr, tmp_path):
-    """Chromium's fake camera plays the astronaut; the page must box and label her face."""
+def test_live_page_labels_the_camera_feed_and_shows_a_chosen_layer(site, playwright, astronaut_bgr, tmp_path):
+    """Chromium's fake camera plays the astronaut; the page must box and label her face, and show
+    the chosen layer's maps beside the label."""
     video = tmp_path / "camera.y4m"
     write_y4m(video, astronaut_bgr)
     browser, page = open_page(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                               f"--use-file-for-fake-video-capture={video}")
     try:
         page.goto(site + "/live")
+        assert page.locator("#live-layer").input_value() == ""   # off until chosen
+        assert page.locator("#live-layer option").all_inner_texts() == ["off", "conv1", "pool1", "conv2", "pool2",
+                                                                         "conv3", "pool3"]
         page.click("#start")
         page.wait_for_function("document.getElementById('now').textContent.includes('%') || document.getElementById('status').textContent.length > 0")
         assert page.locator("#status").inner_text() == ""
         assert page.locator("#live-bars .bar").count() == 7
+        assert page.locator("#live-layer-box").is_hidden()
+        page.select_option("#live-layer", "conv2")
+        page.wait_for_function("document.querySelectorAll('#live-maps img').length === 16")
+        assert page.locator("#live-layer-title").inner_text().startswith("conv2 (conv): the first 16 of 64 channels")
+        assert page.locator("#live-maps img").nth(3).get_attribute("alt").startswith("conv2, channel 3 (21 × 21), values ")
+        assert serious_violations(page) == []   # the page while it runs, its layer shown
         page.screenshot(path=tmp_path / "live.png")
+        page.select_option("#live-layer", "")
+        assert page.locator("#live-layer-box").is_hidden()
         page.click("#stop")
     finally:
         browser.close()
@@ -116,3 +135,165 @@ def test_live_page_says_when_there_is_no_camera(site, page):
     page.click("#start")
     page.wait_for_function("document.getElementById('status').textContent.length > 0")
     assert "camera" in page.locator("#status").inner_text().lower()
+
+
+# ---- the operation behind a position ------------------------------------------------------------
+
+def explore(site, page, photo):
+    """The Explore page on ``photo``, its maps drawn; the tab forgets its last photo first, so nothing
+    is drawn twice."""
+    page.goto(site + "/explore")
+    page.evaluate("sessionStorage.clear()")
+    page.reload()
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("document.getElementById('status').textContent === '' && "
+                           "document.querySelector('#steps .map-box') !== null")
+
+
+def api_operation(site, page, photo, layer, channel, y, x):
+    """What /api/explain answers for the position, asked the way the page asks (same face, same detector)."""
+    fields = {"model": "fixture_model", "threshold": "0.35", "detector": "blazeface", "face": "0",
+              "parts": "operation", "layer": layer, "channel": str(channel), "y": str(y), "x": str(x)}
+    response = page.request.post(site + "/api/explain", multipart={
+        "file": {"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": photo.read_bytes()}, **fields})
+    assert response.ok, response.text()
+    return response.json()
+
+
+def shows_the_apis_operation(site, page, photo, title, layer, channel, y, x):
+    """The dialog's operation, once it has come: its title, and its result exactly the API's for the position."""
+    page.locator("#operation .op-result").wait_for()
+    assert page.locator("#zoom-title").inner_text() == title
+    expected = api_operation(site, page, photo, layer, channel, y, x)["operation"]
+    assert float(page.locator("#operation .op-result").get_attribute("data-value")) == expected["result"]
+    return expected
+
+
+def cell_centre(side, cells, index):
+    """Where, in CSS pixels from a map's corner, the middle of cell ``index`` of ``cells`` lies."""
+    return (index + 0.5) * side / cells
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory, astronaut_bgr):
+    path = tmp_path_factory.mktemp("photos") / "astronaut.jpg"
+    cv2.imwrite(str(path), astronaut_bgr)
+    return path
+
+
+def test_clicking_a_map_position_opens_its_operation_with_the_apis_result(site, page, photo):
+    explore(site, page, photo)
+    conv1 = page.locator("#steps .step.kind-conv").first
+    picture = conv1.locator(".map-box img").nth(1)                   # channel 1 of conv1, 46 x 46
+    side = picture.bounding_box()["width"]
+    picture.click(position={"x": side * 0.4, "y": side * 0.7})      # cells of 1.2 px: where the page says it is
+    page.locator("#operation .op-result").wait_for()
+    title = page.locator("#zoom-title").inner_text()
+    row, column = (int(part.split()[-1]) for part in title.split(", ")[1:])
+    assert title.startswith("conv1 (conv): channel 1, row ") and abs(row - 32) <= 1 and abs(column - 18) <= 1
+    expected = api_operation(site, page, photo, "conv1", 1, row, column)["operation"]
+    shown = page.locator("#operation .op-result")
+    assert float(shown.get_attribute("data-value")) == expected["result"]
+    assert float(shown.inner_text()) == pytest.approx(expected["result"], rel=5e-3, abs=1e-12)   # 3 digits shown
+    assert page.locator("#operation .op-check").inner_text() == expected["check"]
+    assert page.locator("#operation .op-channel").count() == 1      # conv1 reads one channel: one set of grids
+    assert page.locator("#operation .op-grid td").count() == 27      # window, weights, products: 3 x 3 each
+    # What this channel looks for: the test faces are missing here, so the page says how to get them.
+    page.click("#channel-button")
+    page.locator("#channel .op-channel-view").wait_for()
+    assert "make data" in page.locator("#channel .warning").inner_text()
+    assert page.locator("#channel .pattern img").get_attribute("alt").startswith("The input that excites conv1 channel 1")
+    page.keyboard.press("Escape")
+
+
+def test_many_input_channels_are_shown_compactly(site, page, photo):
+    explore(site, page, photo)
+    picture = page.locator("#steps .step.kind-conv").nth(2).locator(".map-box img").nth(5)   # conv3: 8 x 8, 64 inputs
+    side = picture.bounding_box()["width"]
+    picture.click(position={"x": cell_centre(side, 8, 2), "y": cell_centre(side, 8, 6)})
+    shows_the_apis_operation(site, page, photo, "conv3 (conv): channel 5, row 6, column 2", "conv3", 5, 6, 2)
+    assert page.locator("#operation .op-channel").count() == 8
+    assert page.locator("#operation .op-sums li").count() == 64
+    page.get_by_role("button", name="Show all 64 input channels").click()
+    assert page.locator("#operation .op-channel").count() == 64
+    page.keyboard.press("Escape")
+
+
+def test_keyboard_only_tab_to_a_map_move_with_arrows_and_open(site, page, photo):
+    explore(site, page, photo)
+    page.locator("body").focus()
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('map-box')"):
+            break
+    else:
+        raise AssertionError("Tab never reached a feature map")
+    label = page.evaluate("document.activeElement.getAttribute('aria-label')")
+    assert label.startswith("conv1, channel 0 (46 × 46), values ") and "Arrow keys move" in label
+    for key in ("ArrowRight", "ArrowRight", "ArrowRight", "ArrowDown", "ArrowDown"):
+        page.keyboard.press(key)
+    cursor = page.locator("#steps .map-box:focus .cursor")
+    assert cursor.is_visible()
+    assert page.locator("#pointing").inner_text().startswith("conv1, channel 0, row 2, column 3: it sees rows 2 to 4")
+    page.keyboard.press("Enter")
+    shows_the_apis_operation(site, page, photo, "conv1 (conv): channel 0, row 2, column 3", "conv1", 0, 2, 3)
+    page.keyboard.press("Escape")
+    assert page.locator("#zoom").is_hidden()
+    assert page.evaluate("document.activeElement.classList.contains('map-box')")   # back where the student was
+
+
+def test_vector_strips_open_their_units(site, page, photo):
+    explore(site, page, photo)
+    strip = page.locator("#steps .step.kind-softmax .map-box img")
+    side = strip.bounding_box()
+    strip.click(position={"x": cell_centre(side["width"], 7, 3), "y": side["height"] / 2})
+    shows_the_apis_operation(site, page, photo, "probabilities (softmax): unit 3 (happy)", "probabilities", 3, 0, 0)
+    assert page.locator("#operation .op-table tbody tr.chosen td").first.inner_text() == "happy"
+    page.keyboard.press("Escape")
+
+
+def test_hovering_a_position_boxes_its_receptive_field_on_every_face_view(site, page, photo):
+    explore(site, page, photo)
+    picture = page.locator("#steps .step.kind-conv").nth(2).locator(".map-box img").first   # conv3, 8 x 8
+    side = picture.bounding_box()["width"]
+    picture.hover(position={"x": cell_centre(side, 8, 3), "y": cell_centre(side, 8, 2)})
+    y0, x0, y1, x1 = api_operation(site, page, photo, "conv3", 0, 2, 3)["receptive_field"]["box"]
+    assert [y0, x0, y1, x1] == [8, 12, 26, 30]   # 18 x 18 pixels, 4 apart: conv 3, pool 2, conv 3, pool 2, conv 3
+    for face in ("#input-image", "#alignment-crop", "#cam-overlay", "#pointer-view img"):
+        image = page.locator(face).bounding_box()
+        mark = page.locator(face).locator("xpath=following-sibling::span[@class='field-box']")
+        assert mark.is_visible(), face
+        box = mark.bounding_box()
+        scale_x, scale_y = image["width"] / 48, image["height"] / 48
+        assert box["x"] - image["x"] == pytest.approx(x0 * scale_x, abs=1), face
+        assert box["y"] - image["y"] == pytest.approx(y0 * scale_y, abs=1), face
+        assert box["width"] == pytest.approx((x1 - x0) * scale_x, abs=1), face
+        assert box["height"] == pytest.approx((y1 - y0) * scale_y, abs=1), face
+    page.mouse.move(0, 0)
+    assert page.locator("#input-image + .field-box").is_hidden()
+
+
+# ---- accessibility ------------------------------------------------------------------------------
+
+def serious_violations(page):
+    """What axe-core (bundled, offline) finds serious or critical on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+    violations = Axe().run(page).response["violations"]
+    return [f"{rule['id']} ({rule['impact']}): {rule['help']} at {[node['target'] for node in rule['nodes']][:3]}"
+            for rule in violations if rule["impact"] in ("serious", "critical")]
+
+
+def test_axe_finds_nothing_serious_on_analyse_explore_and_live(site, page, photo):
+    page.goto(site + "/")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("document.querySelector('.face .cam img') && "
+                           "document.querySelector('.face .cam img').src.startsWith('data:image/png')")
+    assert serious_violations(page) == []
+    explore(site, page, photo)
+    assert serious_violations(page) == []
+    page.locator("#steps .step.kind-pool .map-box").first.click()
+    page.locator("#operation .op-result").wait_for()
+    assert serious_violations(page) == []   # the operation dialog
+    page.keyboard.press("Escape")
+    page.goto(site + "/live")
+    assert serious_violations(page) == []

@@ -76,6 +76,54 @@ def test_annotated_image_boxes_the_face_and_keeps_the_original(session, astronau
 def test_layer_choosers_list_the_models_own_layers(session):
     assert session.layer_names("conv") == ["conv1", "conv2", "conv3"]
     assert session.layer_names("pool") == ["pool1", "pool2", "pool3"]
+    assert session.layer_names() == ["conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "flatten", "dense",
+                                     "dropout", "logits", "probabilities"]   # the Layers tab: every layer
+
+
+@pytest.mark.parametrize("layer", ["flatten", "dense", "dropout", "logits", "probabilities"])
+def test_the_layers_tab_draws_layers_without_maps_too(session, layer):
+    figure = session.figure("Layers", layer)
+    assert figure.axes and f"{layer} (" in figure_text(figure)
+
+
+def test_a_click_on_a_figure_finds_the_position_under_it(session):
+    """Each tile's number is drawn at its corner: the pixels right of and below it are that channel's."""
+    figure = session.figure("Layers", "conv2")
+    corners = {int(text.get_text()): text.get_position() for text in figure.axes[0].texts}
+    assert len(corners) == 64
+    for channel, y, x in ((0, 0, 0), (9, 3, 20), (63, 20, 5)):
+        left, top = corners[channel][0] + 0.5, corners[channel][1] + 0.6
+        assert session.position_in_figure("conv2", left + x, top + y) == (channel, y, x)
+        assert session.position_in_figure("conv2", left + x + 0.4, top + y - 0.4) == (channel, y, x)
+    assert session.position_in_figure("conv2", corners[1][0] - 1, corners[1][1] + 3) is None   # between tiles
+    assert session.position_in_figure("logits", 3.3, 0.1) == (3, 0, 0)                       # a bar
+    assert session.position_in_figure("logits", 7.6, 0.1) is None
+
+
+@pytest.fixture(scope="module")
+def api_client(model_path):
+    from app import create_app
+    app = create_app({"TESTING": True, "DEFAULT_MODEL": model_path, "MODELS_DIR": str(model_path).rsplit("/", 1)[0]})
+    return app.test_client()
+
+
+@pytest.mark.parametrize("layer, channel, y, x", [("conv1", 4, 0, 45), ("pool2", 7, 3, 2), ("conv3", 60, 7, 7),
+                                                   ("flatten", 1000, 0, 0), ("dense", 5, 0, 0),
+                                                   ("probabilities", 3, 0, 0)])
+def test_the_operation_numbers_equal_the_apis_for_the_same_face(session, api_client, astronaut_bgr,
+                                                                layer, channel, y, x):
+    import io
+
+    import cv2
+    photo = cv2.imencode(".png", astronaut_bgr)[1].tobytes()   # lossless: the API reads the very pixels
+    answer = api_client.post("/api/explain", data={"file": (io.BytesIO(photo), "astronaut.png"), "parts": "operation",
+                                                   "layer": layer, "channel": str(channel), "y": str(y), "x": str(x)},
+                             content_type="multipart/form-data").get_json()["operation"]
+    view = session.operation(layer, channel, y, x)
+    assert {key: answer[key] for key in view} == view
+    lines = session.operation_lines(layer, channel, y, x)
+    assert lines[0].endswith(f": {view['result']!r}") and lines[-1].endswith("the same number.")
+    assert " ".join(lines[1:4]).startswith(answer["summary"][:60])
 
 
 @pytest.mark.parametrize("tab", [tab for tab in TABS if tab != "Identity"])

@@ -15,6 +15,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 SCREEN = "1400x900x24"
@@ -131,12 +132,13 @@ def test_the_threshold_slider_warns_about_low_confidence(window):
 def test_the_layer_chooser_lists_the_models_convolutions(window):
     assert list(window.choosers["Feature maps"]["values"]) == ["conv1", "conv2", "conv3"]
     assert list(window.choosers["Pooling outputs"]["values"]) == ["pool1", "pool2", "pool3"]
+    assert list(window.choosers["Layers"]["values"]) == window.session.layer_names()   # every layer, flat ones too
     for tab in ("Grad-CAM", "Regions"):
         assert list(window.choosers[tab]["values"]) == window.session.classes
         assert window.choosers[tab].get() == window.session.face["label"]  # the predicted class first
 
 
-@pytest.mark.parametrize("tab", ["Probabilities", "Feature maps", "Pooling outputs", "Grad-CAM", "Regions",
+@pytest.mark.parametrize("tab", ["Probabilities", "Feature maps", "Pooling outputs", "Layers", "Grad-CAM", "Regions",
                                  "Model"])
 def test_each_tab_draws_a_figure(window, display, tab, tmp_path):
     window.notebook.select(window.tab_frames[tab])  # a tab computes its figure when first shown
@@ -153,6 +155,40 @@ def test_choosing_a_layer_redraws_its_feature_maps(window):
     window.choosers["Feature maps"].set("conv3")
     window.refresh_tab("Feature maps")
     pump(window, lambda: "conv3" in figure_text(window.figures["Feature maps"]) and not window.worker.busy)
+
+
+def click_figure(window, tab, x, y):
+    """A left click, as Tk delivers it, at data point ``(x, y)`` of the tab's figure."""
+    canvas, figure = window._canvases[tab], window.figures[tab]
+    canvas.draw()
+    window.root.update()
+    column, row = figure.axes[0].transData.transform((x, y))
+    widget = canvas.get_tk_widget()
+    spot = {"x": round(column), "y": round(figure.bbox.height - row)}   # Tk counts rows from the top
+    widget.event_generate("<ButtonPress-1>", **spot)
+    widget.event_generate("<ButtonRelease-1>", **spot)
+
+
+@pytest.mark.parametrize("layer, channel, y, x", [("conv2", 9, 2, 4), ("dense", 17, 0, 0)])
+def test_a_click_on_a_layer_figure_opens_the_operation_behind_it(window, layer, channel, y, x):
+    window.notebook.select(window.tab_frames["Layers"])
+    window.choosers["Layers"].set(layer)
+    window.refresh_tab("Layers")
+    pump(window, lambda: f"{layer} (" in figure_text(window.figures.get("Layers", Figure())) and not window.worker.busy)
+    axis = window.figures["Layers"].axes[0]
+    if layer == "conv2":   # the tile's number sits at its corner
+        left, top = next(text.get_position() for text in axis.texts if text.get_text() == str(channel))
+        window.operation_window = None
+        click_figure(window, "Layers", left + 0.5 + x, top + 0.6 + y)
+    else:                  # a bar per unit
+        click_figure(window, "Layers", channel, axis.get_ylim()[1] / 2)
+    pump(window, lambda: window.operation_window is not None and not window.worker.busy)
+    text = window.operation_text.get("1.0", "end")
+    view = window.session.operation(layer, channel, y, x)
+    where = f"row {y}, column {x}, channel {channel}" if layer == "conv2" else f"unit {channel}"
+    assert text.startswith(f"{layer} ({view['type']}) at {where}: {view['result']!r}\n")
+    assert "the same number." in text and window.errors == []
+    assert window.operation_window.title() == text.splitlines()[0]
 
 
 def test_a_dropped_file_opens_like_the_dialogs(window, astronaut_bgr, tmp_path):

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras import layers
 
 from utils.models import load_model
-from utils.receptive import receptive_field
+from utils.receptive import field_geometry, receptive_field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,6 +62,20 @@ def test_field_size_and_jump_follow_the_strides(model):
     field = receptive_field(model, "valid", 1, 1)
     # 3 (same) + 2 x 1 (stride 2 conv) + 2 x 2 (pool 3) + 4 x 2 (kernel 3 dilated by 2) + 1 x 4 (2x2 conv)
     assert field["field"] == [19, 19] and field["jump"] == [4, 4]
+
+
+def test_geometry_gives_every_positions_box(model):
+    """What a page computes per mouse move from the numbers it got once per layer."""
+    for name in ("same", "bn", "stride", "pool", "dilated", "valid"):
+        geometry = field_geometry(model, name)
+        rows, columns = model.get_layer(name).output.shape[1:3]
+        start, jump, field = (np.array(geometry[key]) for key in ("start", "jump", "field"))
+        for y in range(rows):
+            for x in range(columns):
+                first = start + np.array([y, x]) * jump
+                box = [*np.maximum(first, 0), *np.minimum(first + field, geometry["input_shape"])]
+                assert box == receptive_field(model, name, y, x)["box"], (name, y, x)
+    assert field_geometry(model, "dense")["whole_input"] and field_geometry(model, "stride")["start"] == [-1, -1]
 
 
 def test_flat_layers_see_the_whole_input(model):

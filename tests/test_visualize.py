@@ -43,7 +43,29 @@ def test_writes_every_layer_and_explanation_in_network_order(photo, model_path, 
     assert "output 46x46x32" in page and "forehead/brows" in page and "SHAP (not installed)" in page
 
 
+def test_operations_are_added_and_their_results_printed(photo, model_path, tmp_path, capsys):
+    from utils.images import read_image
+    from utils.operations import LayerOperations
+    from utils.predict import Predictor
+    status, out, err = run([photo, "--model", model_path, "--out", str(tmp_path), "--methods", "regions",
+                            "--operation", "conv2:5:3:4", "--operation", "logits:3"], capsys)
+    assert status == 0, err
+    predictor = Predictor.from_path(model_path)
+    face = predictor.choose_face(read_image(photo)).input
+    operations = LayerOperations(predictor.model)
+    conv, logits = operations.operation(face, "conv2", 5, 3, 4), operations.operation(face, "logits", 3)
+    assert f"conv2 (Conv2D) at row 3, column 4, channel 5: {conv['result']!r}\n" in out
+    assert f"logits (Dense) at unit 3: {logits['result']!r}\n" in out
+    page = (tmp_path / "index.html").read_text()
+    assert "<h2>Operation: conv2 at row 3, column 4, channel 5</h2>" in page and "<pre>" in page
+    assert "input channel 0: its products add up to" in page and "Unit 3 (happy)" in page
+    assert page.count("the same number.") == 2
+
+
 @pytest.mark.parametrize("extra, message", [
+    (["--operation", "conv2:x"], "is not LAYER:CHANNEL:Y:X"),
+    (["--operation", "nope:0:0:0"], "unknown layer 'nope'"),
+    (["--operation", "conv2:0:30:0"], "outside layer 'conv2'"),
     (["--layer", "nope"], "unknown layer 'nope'"),
     (["--layer", "dense"], "no feature maps"),
     (["--class", "bored"], "unknown class 'bored'"),

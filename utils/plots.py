@@ -55,10 +55,28 @@ def _tiles(maps, columns, gap):
     return mosaic, corners, (rows, cols)
 
 
+def _tile_gap(height):
+    """Blank pixels between two tiles of maps ``height`` pixels tall."""
+    return max(1, height // 6)
+
+
+def tile_at(shape, row, column, columns=None):
+    """The ``(channel, y, x)`` under pixel ``(row, column)`` of a tiled figure of maps of ``shape``
+    ``(H, W, N)`` (:func:`feature_map_grid`), or None between tiles: where a click on it landed."""
+    height, width, count = shape
+    gap = _tile_gap(height)
+    rows, cols = _grid_shape(count, columns)
+    (tile_row, y), (tile_column, x) = divmod(int(row), height + gap), divmod(int(column), width + gap)
+    channel = tile_row * cols + tile_column
+    if row < 0 or column < 0 or y >= height or x >= width or tile_column >= cols or channel >= count:
+        return None
+    return channel, y, x
+
+
 def _tile_figure(maps, columns, cmap, tile_inches, title, numbered):
     """One ``imshow`` of all channels: an axis per channel takes seconds at 256 channels."""
     from matplotlib import colormaps
-    mosaic, corners, (rows, cols) = _tiles(maps, columns, gap=max(1, maps.shape[0] // 6))
+    mosaic, corners, (rows, cols) = _tiles(maps, columns, gap=_tile_gap(maps.shape[0]))
     figure = Figure(figsize=(cols * tile_inches, rows * tile_inches + 0.6))
     axis = figure.subplots()
     axis.imshow(mosaic, cmap=colormaps[cmap].with_extremes(bad="white"), vmin=0, vmax=1, interpolation="nearest")
@@ -195,7 +213,7 @@ def kernel_grid(kernels, columns=None):
                         f"First-layer kernels {kernels.shape[0]}x{kernels.shape[1]}, {count} filters", numbered=False)
 
 
-# Perturbation explanations (utils.explain): the input, occlusion, facial regions, SHAP, LIME.
+# Explanations (utils.perturbation, utils.shap_lime): the input, occlusion, facial regions, SHAP, LIME.
 
 KEYPOINT_RGB = (0, 200, 255)
 EYE_LINE_RGB = (255, 220, 0)
@@ -432,7 +450,8 @@ def emotion_timeline(times, probabilities, classes, title="Emotion over time"):
 # Images for the browser: arrays and figures as PNG data URLs that a page shows inline.
 
 def colour_map(values, cmap="viridis", low=None, high=None):
-    """A 2-D array -> ``(H, W, 3)`` uint8 RGB through a matplotlib colormap.
+    """An array ``(H, W)`` (or a stack ``(H, W, N)``) -> ``(H, W, 3)`` (``(H, W, N, 3)``) uint8 RGB through
+    a matplotlib colormap.
 
     ``low``/``high`` fix the scale (one scale for a whole layer lets channels be compared);
     by default the array's own range is used.

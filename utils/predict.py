@@ -108,18 +108,33 @@ class Predictor:
         """A face of ``image`` as the model receives it: cut out upright, then :func:`utils.faces.preprocess`."""
         return self.preprocess(self.crop(image, face).image)
 
+    def choose_faces(self, image, threshold=DEFAULT_THRESHOLD, detail="thorough", detector=None):
+        """Every face of ``image`` as a :class:`ChosenFace`, largest first, from one search.
+
+        A picture without a face has one: the whole image. Each ``input`` is the very array
+        its probabilities came from, so an explanation of it explains that prediction.
+        """
+        found, crops, whole = self.face_crops(image, detail, detector)
+        return self._chosen(found, crops, whole, threshold)
+
     def choose_face(self, image, index=0, threshold=DEFAULT_THRESHOLD, detail="thorough", detector=None):
         """Face number ``index`` of ``image`` (0: the largest) as a :class:`ChosenFace`.
 
-        A picture without a face has one: the whole image. :class:`NoSuchFace` for a number it lacks.
+        :class:`NoSuchFace` for a number the picture lacks.
         """
-        found, crops, whole = self.face_crops(image, detail, detector)
-        if not 0 <= index < len(found):
-            raise NoSuchFace(f"there is no face {index}: the image has {len(found)} "
-                             f"face{'s' if len(found) != 1 else ''} (numbered from 0)")
-        face = self.preprocess(crops[index].image)
-        prediction = self.prediction_dict(found[index], self.probabilities(face[None])[0], threshold, whole)
-        return ChosenFace(prediction, crops[index], face, len(found))
+        chosen = self.choose_faces(image, threshold, detail, detector)
+        if not 0 <= index < len(chosen):
+            raise NoSuchFace(f"there is no face {index}: the image has {len(chosen)} "
+                             f"face{'s' if len(chosen) != 1 else ''} (numbered from 0)")
+        return chosen[index]
+
+    def _chosen(self, found, crops, whole, threshold):
+        """The faces and their crops, preprocessed and predicted in one batch."""
+        if not crops:
+            return []
+        inputs = np.stack([self.preprocess(crop.image) for crop in crops])
+        return [ChosenFace(self.prediction_dict(face, probabilities, threshold, whole), crop, face_input, len(found))
+                for face, crop, face_input, probabilities in zip(found, crops, inputs, self.probabilities(inputs))]
 
     def predict_face(self, image, face, threshold=DEFAULT_THRESHOLD):
         """One face of ``image`` (a :class:`utils.detection.Face` or a prediction dict) as a prediction dict."""
@@ -135,12 +150,13 @@ class Predictor:
         between detections.
         """
         if found is None:
-            found, crops, whole = self.face_crops(image, detail, detector)
+            chosen = self.choose_faces(image, threshold, detail, detector)
         else:
             gray = faces.to_gray(image)
-            crops, whole = [faces.aligned_crop(gray, face, context=self.crop_context, multiple=self.input_side) for face in found], False
-        probabilities = self.probabilities(np.stack([self.preprocess(c.image) for c in crops])) if crops else []
-        return [self.prediction_dict(face, p, threshold, whole) for face, p in zip(found, probabilities)]
+            chosen = self._chosen(found, [faces.aligned_crop(gray, face, context=self.crop_context,
+                                                             multiple=self.input_side) for face in found],
+                                  False, threshold)
+        return [face.prediction for face in chosen]
 
     def prediction_dict(self, face, probabilities, threshold, whole_image):
         """A face and its probabilities as DESIGN.md's prediction dict."""

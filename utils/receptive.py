@@ -61,6 +61,32 @@ def producer(model, tensor):
     return None
 
 
+def field_geometry(model, layer_name):
+    """Where every position of layer ``layer_name`` looks in the input, as three numbers per axis.
+
+    ``{"layer": str, "start": [rows, columns], "jump": [rows, columns], "field": [rows, columns],
+    "input_shape": [H, W], "whole_input": bool}``: position ``(y, x)`` sees ``field`` input
+    pixels from ``start + (y, x) x jump`` on (``start`` is negative where padding comes
+    first; clip to the input). A page gets these once per layer and draws the box of any
+    position under the mouse without asking again. A flattened layer (Flatten, Dense,
+    global pooling) sees the whole input.
+    """
+    layer = _layer(model, layer_name)
+    height, width = model.input.shape[1:3]
+    chain = _chain_to(model, layer)
+    if any(len(step.output.shape) != 4 for step in chain):
+        return {"layer": layer.name, "start": [0, 0], "jump": [height, width], "field": [height, width],
+                "input_shape": [height, width], "whole_input": True}
+    start, jump, field = np.zeros(2, dtype=int), np.ones(2, dtype=int), np.ones(2, dtype=int)
+    for step in chain:
+        for axis, window in enumerate(windows(step) or ()):
+            start[axis] -= window.before * jump[axis]
+            field[axis] += (window.span - 1) * jump[axis]
+            jump[axis] *= window.stride
+    return {"layer": layer.name, "start": start.tolist(), "jump": jump.tolist(), "field": field.tolist(),
+            "input_shape": [height, width], "whole_input": False}
+
+
 def receptive_field(model, layer_name, y=0, x=0):
     """The input pixels that position ``(y, x)`` of layer ``layer_name`` sees.
 
@@ -71,28 +97,21 @@ def receptive_field(model, layer_name, y=0, x=0):
     positions of the layer look. A flattened layer (Flatten, Dense, global pooling) sees
     the whole input.
     """
-    layer = _layer(model, layer_name)
-    height, width = model.input.shape[1:3]
-    chain = _chain_to(model, layer)
-    if any(len(step.output.shape) != 4 for step in chain):
+    geometry = field_geometry(model, layer_name)
+    name, (height, width) = geometry["layer"], geometry["input_shape"]
+    if geometry["whole_input"]:
         if (y, x) != (0, 0):
-            raise ValueError(f"layer '{layer.name}' has no positions (its output is flat): y and x must be 0")
-        return {"layer": layer.name, "y": 0, "x": 0, "box": [0, 0, height, width], "field": [height, width],
+            raise ValueError(f"layer '{name}' has no positions (its output is flat): y and x must be 0")
+        return {"layer": name, "y": 0, "x": 0, "box": [0, 0, height, width], "field": [height, width],
                 "jump": [height, width], "input_shape": [height, width], "whole_input": True}
-    rows, columns = layer.output.shape[1:3]
+    rows, columns = model.get_layer(name).output.shape[1:3]
     if not (0 <= y < rows and 0 <= x < columns):
-        raise ValueError(f"position ({y}, {x}) is outside layer '{layer.name}' (y 0..{rows - 1}, x 0..{columns - 1})")
-    start, jump, field = np.zeros(2, dtype=int), np.ones(2, dtype=int), np.ones(2, dtype=int)
-    for step in chain:
-        for axis, window in enumerate(windows(step) or ()):
-            start[axis] -= window.before * jump[axis]
-            field[axis] += (window.span - 1) * jump[axis]
-            jump[axis] *= window.stride
-    first = start + np.array([y, x]) * jump
+        raise ValueError(f"position ({y}, {x}) is outside layer '{name}' (y 0..{rows - 1}, x 0..{columns - 1})")
+    first = np.array(geometry["start"]) + np.array([y, x]) * np.array(geometry["jump"])
     y0, x0 = np.maximum(first, 0)
-    y1, x1 = np.minimum(first + field, (height, width))
-    return {"layer": layer.name, "y": int(y), "x": int(x), "box": [int(y0), int(x0), int(y1), int(x1)],
-            "field": field.tolist(), "jump": jump.tolist(), "input_shape": [height, width], "whole_input": False}
+    y1, x1 = np.minimum(first + geometry["field"], (height, width))
+    return {"layer": name, "y": int(y), "x": int(x), "box": [int(y0), int(x0), int(y1), int(x1)],
+            "field": geometry["field"], "jump": geometry["jump"], "input_shape": [height, width], "whole_input": False}
 
 
 def _layer(model, name):

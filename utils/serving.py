@@ -1,15 +1,19 @@
 """A model ready for a front end: found in a folder, loaded once, with what explains it.
 
 The web site and the desktop window both list the models beside their cards and
-keep each loaded model's Predictor, its layer reader and its Grad-CAM together; this is that one place.
+keep each loaded model's Predictor, layer reader, Grad-CAM, operations and channels
+together; this is that one place.
 """
 import glob
 import os
 from dataclasses import dataclass
 
+from utils.channels import CACHE_FOLDER, ChannelExplainer
 from utils.gradcam import GradCam
+from utils.jobs import ROOT
 from utils.layers import LayerReader
 from utils.models import card_path, read_card
+from utils.operations import LayerOperations
 from utils.predict import Predictor
 from utils.targets import Target
 
@@ -40,12 +44,19 @@ class LoadedModel:
     predictor: Predictor
     layers: LayerReader
     gradcam: GradCam
+    operations: LayerOperations   # the operation behind any position of any layer
+    channels: ChannelExplainer    # what a channel looks for: its pattern and top test faces
 
     @classmethod
-    def load(cls, path):
-        """Load a model and its card and build what explains it: a second or more, so once per process."""
+    def load(cls, path, cache_folder=os.path.join(ROOT, CACHE_FOLDER)):
+        """Load a model and its card and build what explains it: a second or more, so once per process.
+
+        ``cache_folder`` keeps the channels' top-test-face rankings (git-ignored ``cache/``).
+        """
         predictor = Predictor.from_path(path)
-        return cls(model_name(path), path, predictor, LayerReader(predictor.model), GradCam(predictor.model))
+        model = predictor.model
+        return cls(model_name(path), path, predictor, LayerReader(model), GradCam(model), LayerOperations(model),
+                   ChannelExplainer(model, predictor.classes, cache_folder))
 
     def target(self, class_index):
         """The probability of a class as this model serves it: what its explanations explain."""

@@ -20,15 +20,22 @@ def predict():
     """Every face in the image: box, label, confidence, probabilities, uncertain, whole_image.
 
     ``detail=fast`` searches for faces more coarsely, for live webcam frames; ``detector=haar``
-    uses the 2001 cascade instead of BlazeFace (which also gives each face's keypoints). Every
-    parameter is checked before the image is decoded, the costly step.
+    uses the 2001 cascade instead of BlazeFace (which also gives each face's keypoints).
+    ``layer=NAME`` adds that layer's first feature maps for the first face (``layer``:
+    name, kind, shape, range, maps as PNG data URLs), for the Live page. Every parameter
+    is checked before the image is decoded, the costly step.
     """
     values = params()
     loaded = registry().get(model(values))
     options = {"threshold": threshold(values), "detail": detail(values), "detector": detector(values)}
+    layer = text(values, "layer")
     image = read_image(values)
-    faces = loaded.predictor.predict_image(image, **options)
-    return jsonify(model=loaded.name, image={"width": image.shape[1], "height": image.shape[0]}, faces=faces)
+    chosen = loaded.predictor.choose_faces(image, **options)
+    answer = {"model": loaded.name, "image": {"width": image.shape[1], "height": image.shape[0]},
+              "faces": [face.prediction for face in chosen]}
+    if layer is not None:
+        answer["layer"] = analysis.layer_maps(loaded, chosen[0].input, layer)
+    return jsonify(answer)
 
 
 @bp.post("/api/explain")
@@ -37,14 +44,20 @@ def explain():
 
     Parameters: ``face`` (index, default 0), ``class`` (name or index, default the
     predicted one), ``layer`` (Grad-CAM layer, default the last convolution) and
-    ``parts`` (comma list of layers, kernels, gradcam, regions; default all); ``detail``
-    and ``detector`` as for predict, so face numbers match.
+    ``parts`` (comma list of layers, kernels, gradcam, regions, the default, and of
+    operation and channel); ``detail`` and ``detector`` as for predict, so face numbers match.
+    ``parts=operation`` with ``layer``, ``channel``, ``y`` and ``x`` (a position in that
+    layer's output; 0 by default) adds ``operation`` (the numbers that made it) and
+    ``receptive_field`` (the input pixels it sees); ``parts=channel`` with ``layer`` and
+    ``channel`` adds ``channel`` (its preferred input and top test faces).
     """
     values = params()
     loaded = registry().get(model(values))
     options = {"index": whole_number(values, "face", 0), "requested_class": name_or_index(values, "class"),
                "layer": text(values, "layer"), "parts": analysis.parse_parts(text(values, "parts")),
-               "threshold": threshold(values), "detail": detail(values), "detector": detector(values)}
+               "threshold": threshold(values), "detail": detail(values), "detector": detector(values),
+               "position": tuple(whole_number(values, name, 0) for name in ("channel", "y", "x")),
+               "test_folder": current_app.config["GALLERY_DIR"]}
     return jsonify(analysis.explain(loaded, read_image(values), **options))
 
 

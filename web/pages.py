@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from utils.images import ImageError, read_image
 from web import analysis, inputs
-from web.registry import registry
+from web.registry import ModelNotFound, registry
 
 bp = Blueprint("pages", __name__)
 MODEL_COOKIE = "model"
@@ -37,7 +37,12 @@ def explore():
 
 @bp.get("/live")
 def live():
-    return render_template("live.html")
+    """The webcam page; its layer chooser lists the chosen model's layers with feature maps."""
+    try:
+        layers = registry().get(chosen_model()).layers.spatial_layers()
+    except ModelNotFound:
+        layers = []
+    return render_template("live.html", layers=layers)
 
 
 @bp.get("/gallery")
