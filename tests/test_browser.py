@@ -61,6 +61,40 @@ def page(playwright):
     browser.close()
 
 
+def canvas_pixel(page, selector, x, y):
+    """The RGB of one pixel of a canvas on the page."""
+    return tuple(page.evaluate(f"""() => {{
+        const canvas = document.querySelector({selector!r});
+        return Array.from(canvas.getContext('2d').getImageData({int(x)}, {int(y)}, 1, 1).data.slice(0, 3));
+    }}"""))
+
+
+def class_rgb(page, face, label):
+    """The colour the page draws a face's box in: its class's colour (common.js)."""
+    colour = page.evaluate(f"EMO.colour({list(face['probabilities']).index(label)})")
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def assert_boxed(page, selector, face, label, reach=0):
+    """The face's box is drawn on the canvas in ``label``'s colour along its edges (within ``reach``
+    pixels of where the API puts them), and not across the face."""
+    x, y, w, h = face["box"]
+    colour = class_rgb(page, face, label)
+    for px, py, dx, dy in ((x, y + h // 2, 1, 0), (x + w, y + h // 2, 1, 0), (x + w // 2, y + h, 0, 1)):
+        near = [canvas_pixel(page, selector, px + step * dx, py + step * dy) for step in range(-reach, reach + 1)]
+        assert any(pixel == pytest.approx(colour, abs=2) for pixel in near), (px, py, near, colour)
+    assert canvas_pixel(page, selector, x + w // 2, y + h // 2) != pytest.approx(colour, abs=2)
+
+
+def predicted(page, site, photo_bytes, **fields):
+    """The API's faces for a photo, asked from the page itself (the same server and model)."""
+    import base64
+    encoded = base64.b64encode(photo_bytes).decode()
+    query = "&".join(f"{key}={value}" for key, value in fields.items())
+    return page.evaluate(f"""async () => (await (await fetch('{site}/api/predict?{query}', {{method: 'POST',
+        headers: {{'Content-Type': 'application/json'}}, body: JSON.stringify({{image: '{encoded}'}})}})).json()).faces""")
+
+
 def write_y4m(path, image_bgr, frames=10):
     """A short raw video of one still photo: Chromium's fake camera plays it in a loop."""
     image = cv2.resize(image_bgr, (640, 480))
@@ -84,6 +118,8 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
     assert card.locator(".bar.top .name").text_content() == card.locator(".label").text_content()
     page.wait_for_function("document.querySelector('.face .cam img').src.startsWith('data:image/png')")
     assert "1 face found" in page.locator("#status").inner_text()
+    face = predicted(page, site, photo.read_bytes())[0]
+    assert_boxed(page, "#photo", face, card.locator(".label").text_content())
     page.screenshot(path=tmp_path / "analyse.png", full_page=True)
 
     card.locator(".explore-link").click()
@@ -116,6 +152,9 @@ def test_live_page_labels_the_camera_feed_and_shows_a_chosen_layer(site, playwri
         page.wait_for_function("document.getElementById('now').textContent.includes('%') || document.getElementById('status').textContent.length > 0")
         assert page.locator("#status").inner_text() == ""
         assert page.locator("#live-bars .bar").count() == 7
+        frame = cv2.imencode(".jpg", cv2.resize(astronaut_bgr, (640, 480)))[1].tobytes()
+        face = predicted(page, site, frame, detail="fast")[0]   # the camera's frame, near enough
+        assert_boxed(page, "#overlay", face, page.locator("#now").inner_text().split(" ")[0], reach=4)
         assert page.locator("#live-layer-box").is_hidden()
         page.select_option("#live-layer", "conv2")
         page.wait_for_function("document.querySelectorAll('#live-maps img').length === 16")
