@@ -374,6 +374,7 @@
   }
 
   function renderGradcam(answer) {
+    document.getElementById("target-text").textContent = answer.target.description;
     document.getElementById("cam-overlay").src = answer.gradcam.overlay;
     document.getElementById("cam-heatmap").src = answer.gradcam.heatmap;
     document.getElementById("regions-class").textContent = answer.regions.class;

@@ -122,10 +122,13 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
     assert_boxed(page, "#photo", face, card.locator(".label").text_content())
     page.screenshot(path=tmp_path / "analyse.png", full_page=True)
 
+    label = card.locator(".label").text_content()
     card.locator(".explore-link").click()
     page.wait_for_url("**/explore?face=0")
     first_map = page.locator("#steps .step.kind-conv .map").first
     first_map.wait_for()
+    # Grad-CAM and the regions say which number they explain: the label's probability as shown.
+    assert f"the probability of '{label}' shown beside the face" in page.locator("#target-text").inner_text()
     assert page.locator("#overview .chip").count() == len(page.locator("#steps .step").all())
     assert page.locator("#steps .step").first.locator(".shape").inner_text() == "output 48 × 48 × 1"
     first_map.click()
