@@ -17,17 +17,15 @@ import sys
 
 from flask import Flask
 
-from utils.images import MAX_PIXELS
-
-ROOT = os.path.dirname(os.path.abspath(__file__))
+from utils import defaults
 
 DEFAULTS = {
-    "MODELS_DIR": "models",                       # every NAME.h5 + NAME.json here can be chosen
-    "DEFAULT_MODEL": "models/emotion_model.h5",   # used when a request names no model
-    "GALLERY_DIR": "dataset/fer2013/test",        # <class>/*.jpg test faces for the Gallery page
+    "MODELS_DIR": defaults.MODELS_DIR,            # every NAME.h5 + NAME.json here can be chosen
+    "DEFAULT_MODEL": defaults.EMOTION_MODEL,      # used when a request names no model
+    "GALLERY_DIR": defaults.FER2013_TEST,         # <class>/*.jpg test faces for the Gallery page
     "MAX_CONTENT_LENGTH": 10 * 1000 * 1000,       # bigger uploads get 413
-    "MAX_PIXELS": MAX_PIXELS,                     # bigger images get 400, checked from the header
-    "THRESHOLD": 0.35,                            # under this confidence a prediction is "uncertain"
+    "MAX_PIXELS": defaults.MAX_PIXELS,            # bigger images get 400, checked from the header
+    "THRESHOLD": defaults.THRESHOLD,              # under this confidence a prediction is "uncertain"
     "WARM_UP": True,                              # load the default model when the app is created
 }
 
@@ -41,7 +39,7 @@ def create_app(config=None):
     app.config.update(config or {})
     app.config["MAX_FORM_MEMORY_SIZE"] = app.config["MAX_CONTENT_LENGTH"]  # base64 sent as a form field
     for key in ("MODELS_DIR", "DEFAULT_MODEL", "GALLERY_DIR"):
-        app.config[key] = os.path.join(ROOT, app.config[key])
+        app.config[key] = defaults.project_path(app.config[key])
     app.request_class = inputs.InMemoryRequest
     app.json.sort_keys = False  # probabilities stay in the card's class order
     app.extensions["gallery"] = gallery.Gallery(app.config["GALLERY_DIR"])
@@ -57,9 +55,9 @@ def parse_args(argv=None):
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this computer only)")
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--model", default=os.path.join(ROOT, DEFAULTS["DEFAULT_MODEL"]),
+    parser.add_argument("--model", default=defaults.project_path(defaults.EMOTION_MODEL),
                         help="the default model, a .h5 with its .json card (default: %(default)s)")
-    parser.add_argument("--models-dir", default=os.path.join(ROOT, DEFAULTS["MODELS_DIR"]),
+    parser.add_argument("--models-dir", default=defaults.project_path(defaults.MODELS_DIR),
                         help="folder of models the Models page offers (default: %(default)s)")
     return parser.parse_args(argv)
 

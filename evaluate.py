@@ -20,11 +20,12 @@ import time
 from datetime import datetime, timezone
 
 from utils.cli import run_cli  # first: importing utils quiets TensorFlow's start-up chatter
-from utils.detection import DEFAULT_DETECTOR, DETECTORS  # noqa: E402
+from utils.defaults import EMOTION_MODEL, FER2013_TEST
+from utils.detection import DEFAULT_DETECTOR, DETECTORS
 
 # Defaults: the shipped model on FER2013's PublicTest images.
-MODEL = "models/emotion_model.h5"
-DATA = "dataset/fer2013/test"
+MODEL = EMOTION_MODEL
+DATA = FER2013_TEST
 USAGE = "PublicTest"
 OUT = "reports"
 BATCH_SIZE = 256

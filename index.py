@@ -10,15 +10,16 @@ import argparse
 import os
 
 from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
-from utils.detection import DEFAULT_DETECTOR, DETECTORS, check_detector  # noqa: E402
-
-DEFAULT_MODEL = "models/emotion_model.h5"
+from utils.defaults import EMOTION_MODEL, IDENTITY_MODEL, project_path
+from utils.detection import DEFAULT_DETECTOR, DETECTORS, check_detector
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL,
+    parser.add_argument("--model", default=project_path(EMOTION_MODEL),
                         help="a model with its card beside it; the chooser also lists the others in its folder")
+    parser.add_argument("--identity-model", default=project_path(IDENTITY_MODEL),
+                        help="the identity model the Identity tab compares with and training writes (default: %(default)s)")
     parser.add_argument("--detector", choices=DETECTORS, default=None,
                         help=f"how faces are found (default {DEFAULT_DETECTOR}; haar is the 2001 cascade, for comparison)")
     return parser.parse_args(argv)
@@ -35,7 +36,7 @@ def main(argv=None):
         import tkinter
 
         from desktop.window import Window
-        window = Window(args.model, detector=detector)
+        window = Window(args.model, detector=detector, identity_model=args.identity_model)
     except ImportError as error:
         fail(f"Tk is not installed ({error}); on Debian/Ubuntu: sudo apt-get install python3-tk")
     except tkinter.TclError as error:

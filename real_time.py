@@ -19,11 +19,8 @@ import cv2
 
 from utils import detection, video
 from utils.cli import fail, run_cli
+from utils.defaults import EMOTION_MODEL, THRESHOLD, project_path
 
-# utils.predict.DEFAULT_THRESHOLD (a test checks): importing it would load TensorFlow, which takes
-# seconds, before a wrong --source or --help could answer.
-DEFAULT_THRESHOLD = 0.35
-DEFAULT_MODEL = os.path.join("models", "emotion_model.h5")
 WINDOW = "EmoDetect-Pro (q quits)"
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # 27: Esc
 # Video writers by file extension; anything else gets mp4v.
@@ -42,7 +39,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default="0",
                         help="camera index (0, 1, ...), video file or stream URL (rtsp://...); default 0")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"trained model (default {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=project_path(EMOTION_MODEL), help="trained model (default: %(default)s)")
     parser.add_argument("--output", help="write the annotated video here (.mp4 or .avi)")
     parser.add_argument("--csv", help="write one row per face per analysed frame here")
     parser.add_argument("--no-display", action="store_true", help="no window (servers, CI)")
@@ -55,8 +52,8 @@ def parse_args(argv):
                              "(default: " + ", ".join(f"{n} with {d}" for d, n in video.DETECT_EVERY.items()) + ")")
     parser.add_argument("--smooth", type=positive, default=video.SMOOTH_FRAMES, metavar="N",
                         help=f"average a face's labels over its last N analysed frames (default {video.SMOOTH_FRAMES})")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help=f"confidence under which a face is 'uncertain' (default {DEFAULT_THRESHOLD})")
+    parser.add_argument("--threshold", type=float, default=THRESHOLD,
+                        help=f"confidence under which a face is 'uncertain' (default {THRESHOLD})")
     return parser.parse_args(argv)
 
 

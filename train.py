@@ -22,10 +22,10 @@ import shutil
 import sys
 
 from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
-from utils.jobs import RUNS_DIR  # checkpoints go to RUNS_DIR/NAME/
+from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_MODEL, RUNS_DIR  # checkpoints go to RUNS_DIR/NAME/
 
 # Defaults: the values that produced models/emotion_model.h5.
-DATA = "dataset/fer2013"
+DATA = FER2013
 ARCH = "vgg"
 EPOCHS = 40
 BATCH_SIZE = 64
@@ -47,9 +47,9 @@ IDENTITY_CROP_CONTEXT = 1.5
 # What --task identity changes: the values that produced models/identity_model.h5.
 TASK_DEFAULTS = {
     "emotion": {"data": DATA, "arch": ARCH, "img_size": IMG_SIZE, "crop_context": 1.0,
-                "out": "models/emotion_model.h5"},
+                "out": EMOTION_MODEL},
     "identity": {"data": "lfw", "arch": "identity", "img_size": 64, "crop_context": IDENTITY_CROP_CONTEXT,
-                 "out": "models/identity_model.h5"},
+                 "out": IDENTITY_MODEL},
 }
 TEST_PER_PERSON = 2      # identity photos held out per person when the data has no test/
 LFW_MIN_FACES = 70       # LFW people with at least this many photos (7 people, 1,288 photos)

@@ -17,9 +17,9 @@ import os
 import re
 import sys
 
+from utils.defaults import EMOTION_MODEL, project_path
 from utils.detection import DEFAULT_DETECTOR, DETECTORS, check_detector
 
-DEFAULT_MODEL = os.path.join("models", "emotion_model.h5")
 DEFAULT_OUT = "visualizations"
 METHODS = ("gradcam", "occlusion", "regions", "shap", "lime")
 DEFAULT_METHODS = "gradcam,occlusion,regions"
@@ -45,7 +45,7 @@ ABOUT = {
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", help="a photo (JPEG, PNG, WebP, BMP ...)")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a saved model with its card (default {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=project_path(EMOTION_MODEL), help="a saved model with its card (default: %(default)s)")
     parser.add_argument("--face", type=int, default=0, help="which face, 0 being the largest (default 0)")
     parser.add_argument("--detector", choices=DETECTORS, default=None,
                         help=f"how faces are found (default {DEFAULT_DETECTOR}; haar is the 2001 cascade)")

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from utils import identity, operation_text, plots, video
 from utils.layers import layer_kind
 from utils.perturbation import region_sensitivity
-from utils.jobs import ROOT
-from utils.predict import DEFAULT_THRESHOLD
+from utils.defaults import ROOT
+from utils.defaults import THRESHOLD
 
 SELECTED_BGR = (255, 255, 255)
 TABS = ("Probabilities", "Feature maps", "Pooling outputs", "Layers", "Grad-CAM", "Regions", "Model", "Identity")
@@ -27,7 +27,6 @@ LAYER_TABS = {"Feature maps": "conv", "Pooling outputs": "pool", "Layers": None}
 # The tabs that explain one class, chosen by the user (the predicted one to start with).
 CLASS_TABS = ("Grad-CAM", "Regions")
 NO_FACE = "Open a picture with a face (or start the camera) to see this tab."
-IDENTITY_MODEL = "identity_model.h5"  # in the models folder; "Train identity model" writes it
 
 
 def message_figure(text):
@@ -38,7 +37,7 @@ def message_figure(text):
 
 
 class Session:
-    def __init__(self, threshold=DEFAULT_THRESHOLD, detector=None):
+    def __init__(self, threshold=THRESHOLD, detector=None):
         self.model = None
         self.detector = detector  # "blazeface", "haar", or None for the default
         self.image = None

@@ -17,13 +17,13 @@ from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg
 from PIL import Image, ImageTk
 
 from desktop.camera import Camera
-from desktop.session import CLASS_TABS, IDENTITY_MODEL, LAYER_TABS, TABS, Session
+from desktop.session import CLASS_TABS, LAYER_TABS, TABS, Session
 from desktop.worker import Worker
 from utils import identity
 from utils.cli import one_line
 from utils.images import read_image
 from utils.jobs import JobBusy, TrainingJob
-from utils.predict import DEFAULT_THRESHOLD
+from utils.defaults import IDENTITY_DATA, IDENTITY_MODEL, THRESHOLD, project_path
 from utils.serving import LoadedModel, find_models
 
 POLL_MS = 30
@@ -44,14 +44,16 @@ def make_root():
 
 
 class Window:
-    def __init__(self, model_path, root=None, detector=None):
+    def __init__(self, model_path, root=None, detector=None, identity_model=None):
+        """``identity_model``: the identity model the Identity tab compares with and training writes
+        (default: the project's, as the site's)."""
         self.root = root or make_root()
         self.root.title("EmoDetect-Pro")
         self.session = Session(detector=detector)
         self.worker = Worker()
         self.camera = None
         self.models_folder = os.path.dirname(os.path.abspath(model_path))
-        self.session.identity = identity.ModelFile(os.path.join(self.models_folder, IDENTITY_MODEL))
+        self.session.identity = identity.ModelFile(identity_model or project_path(IDENTITY_MODEL))
         self.training = TrainingJob()  # "Train identity model" on the Identity tab; a local app: always on
         self._training_state = self.training.status()["state"]  # an earlier run's end is not news
         self._sample = -1            # the identity test photo shown last
@@ -96,10 +98,10 @@ class Window:
                                 lambda _: self.load_model(self.model_paths[self.model_var.get()]))
         self.model_chooser.pack(side="left")
         ttk.Label(bar, text="Warn under").pack(side="left", padx=(12, 2))
-        self.threshold = tk.DoubleVar(self.root, value=DEFAULT_THRESHOLD * 100)
+        self.threshold = tk.DoubleVar(self.root, value=THRESHOLD * 100)
         ttk.Scale(bar, from_=0, to=100, variable=self.threshold, length=140,
                   command=lambda _: self.set_threshold(self.threshold.get() / 100)).pack(side="left")
-        self.threshold_text = ttk.Label(bar, width=5, text=f"{DEFAULT_THRESHOLD:.0%}")
+        self.threshold_text = ttk.Label(bar, width=5, text=f"{THRESHOLD:.0%}")
         self.threshold_text.pack(side="left")
 
     def _build_body(self):
@@ -428,7 +430,7 @@ class Window:
 
     def train_identity(self, data=None, epochs=identity.TRAIN_EPOCHS):
         """Train the identity model in a child process; :meth:`_follow_training` shows its progress."""
-        data = data or os.path.join(os.path.dirname(self.models_folder), "dataset", "yalefaces")
+        data = data or project_path(IDENTITY_DATA)
         try:
             self.training.start(identity.training_args(data, epochs), self.session.identity.path)
         except JobBusy as error:  # started from the site, say: its progress shows here too

@@ -57,9 +57,9 @@ const EMO = {
     }
   },
 
-  /* One colour per class index, the same on every page. */
+  /* One colour per class index: the server's palette (utils/defaults.py), the one every figure and video uses. */
   colour(index) {
-    const palette = ["#d62728", "#8c564b", "#9467bd", "#2ca02c", "#1f77b4", "#ff7f0e", "#7f7f7f", "#e377c2", "#17becf"];
+    const palette = JSON.parse(document.body.dataset.palette);
     return palette[index % palette.length];
   },
 

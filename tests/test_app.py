@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import ROOT, create_app, main
+from app import create_app, main
+from utils.defaults import ROOT
 
 PREDICTION_KEYS = {"box", "score", "keypoints", "label", "confidence", "probabilities", "uncertain", "whole_image"}
 

@@ -80,9 +80,9 @@ def figure_text(figure):
     return " ".join(text.get_text() for text in figure.findobj(Text))
 
 
-def open_window(model_path):
+def open_window(model_path, identity_model=None):
     from desktop.window import Window
-    window = Window(model_path)
+    window = Window(model_path, identity_model=identity_model)
     window.errors = []
     window.show_error = lambda title, message: window.errors.append((title, message))
     window.root.geometry("1260x760+0+0")

@@ -185,18 +185,18 @@ def test_training_from_the_site_runs_in_the_background(client, trained, tmp_path
 
 @pytest.fixture(scope="module")
 def identity_models(trained, model_path, tmp_path_factory):
-    """The emotion fixture model with the trained identity model beside it, as models/ holds them."""
+    """``(emotion model, identity model)``: the fixture model and the trained identity model, as models/ holds them."""
     folder = tmp_path_factory.mktemp("both")
     for source, name in ((model_path, "fixture_model"), (trained[0], "identity_model")):
         for suffix in (".h5", ".json"):
             shutil.copy(source[:-3] + suffix, folder / (name + suffix))
-    return str(folder / "fixture_model.h5")
+    return str(folder / "fixture_model.h5"), str(folder / "identity_model.h5")
 
 
 def test_the_desktop_tab_shows_both_maps_and_the_test_photos(display, identity_models, astronaut_bgr, tmp_path):
     picture = str(tmp_path / "astronaut.png")
     cv2.imwrite(picture, astronaut_bgr)
-    window = open_window(identity_models)
+    window = open_window(*identity_models)
     try:
         assert list(window.model_paths) == ["fixture_model.h5"]  # the identity model is not an emotion model
         window.open_path(picture)

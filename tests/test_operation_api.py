@@ -361,14 +361,14 @@ def test_predict_with_a_layer_sends_its_maps_for_the_first_face(site, reference,
 @pytest.mark.parametrize("fields, message", [
     ({"parts": "operation"}, "need a 'layer'"),
     ({"parts": "operation", "layer": "nope"}, "unknown layer 'nope'"),
-    ({"parts": "operation", "layer": "flatten", "channel": "x"}, "'channel' must be a whole number"),
-    ({"parts": "operation", "layer": "flatten", "y": "1.5"}, "'y' must be a whole number"),
+    ({"parts": "operation", "layer": "flatten", "channel": "x"}, "'channel' must be a number (0, 1, 2 ...)"),
+    ({"parts": "operation", "layer": "flatten", "y": "1.5"}, "'y' must be a number (0, 1, 2 ...)"),
     ({"parts": "operation", "layer": "flatten", "channel": "-1"}, "units 0.."),
     ({"parts": "operation", "layer": "flatten", "y": "1"}, "y and x must be 0"),
     ({"parts": "operation", "layer": "probabilities", "channel": "7"}, "units 0..6, not 7"),
     ({"parts": "operation", "layer": "pool1", "y": "400"}, "outside layer 'pool1'"),
     ({"parts": "channel", "layer": "flatten"}, "is not a convolution"),
-    ({"parts": "channel,magic", "layer": "flatten"}, "unknown part magic"),
+    ({"parts": "channel,magic", "layer": "flatten"}, "unknown part 'magic'"),
 ])
 def test_bad_operation_parameters_are_one_line_400s(client_for_baseline, astronaut_png, fields, message):
     response = explain(client_for_baseline, astronaut_png, **fields)
@@ -379,9 +379,9 @@ def test_bad_operation_parameters_are_one_line_400s(client_for_baseline, astrona
 
 @pytest.mark.parametrize("body, message", [
     ({"layer": ["conv1"], "parts": "operation"}, "'layer' must be a string"),
-    ({"layer": "conv1", "parts": "operation", "x": 1.5}, "'x' must be a whole number"),
-    ({"layer": "conv1", "parts": "operation", "channel": True}, "'channel' must be a whole number"),
-    ({"layer": "conv1", "parts": "operation", "y": [1]}, "'y' must be a whole number"),
+    ({"layer": "conv1", "parts": "operation", "x": 1.5}, "'x' must be a number (0, 1, 2 ...)"),
+    ({"layer": "conv1", "parts": "operation", "channel": True}, "'channel' must be a number (0, 1, 2 ...)"),
+    ({"layer": "conv1", "parts": "operation", "y": [1]}, "'y' must be a number (0, 1, 2 ...)"),
 ])
 def test_wrongly_typed_json_parameters_are_400s(client_for_baseline, astronaut_png, body, message):
     image = base64.b64encode(astronaut_png).decode()

@@ -233,11 +233,6 @@ def test_a_window_without_gui_support_says_so_once_and_goes_on(capsys):
     window.close()
 
 
-def test_default_threshold_is_predicts():
-    import real_time
-    from utils.predict import DEFAULT_THRESHOLD
-    assert real_time.DEFAULT_THRESHOLD == DEFAULT_THRESHOLD
-
 
 # The command line ------------------------------------------------------------------------
 
@@ -274,8 +269,8 @@ def test_headless_run_writes_timeline_video_and_summary(clip, model_path, tmp_pa
     assert [int(row["frame"]) for row in rows] == list(range(EVERY, FRAMES, EVERY))
     assert {row["face_id"] for row in rows} == {"1"}
     # The random model is unsure of its faces: the default threshold would flag them, 0.05 none.
-    from utils.predict import DEFAULT_THRESHOLD
-    assert any(float(row["confidence"]) < DEFAULT_THRESHOLD for row in rows)
+    from utils.defaults import THRESHOLD
+    assert any(float(row["confidence"]) < THRESHOLD for row in rows)
     for row in rows:
         assert row["label"] in FER_CLASSES and row["uncertain"] == "False"
         assert float(row["confidence"]) == max(float(row[name]) for name in FER_CLASSES)

@@ -13,7 +13,7 @@ from utils import detection, plots
 from utils.gradcam import compare_gradcam
 from utils.files import file_stamp
 from utils.models import card_path
-from utils.predict import DEFAULT_THRESHOLD
+from utils.defaults import THRESHOLD
 from utils.serving import LoadedModel
 
 # What the front ends' "Train identity model" button runs (see README: identity).
@@ -65,7 +65,7 @@ class Comparison:
             f"{self.identity['label']} {self.identity['confidence']:.0%}")
 
 
-def compare(emotion, identity, image, threshold=DEFAULT_THRESHOLD, face=None, detector=None):
+def compare(emotion, identity, image, threshold=THRESHOLD, face=None, detector=None):
     """One face of ``image`` through both models (each a :class:`utils.serving.LoadedModel`),
     with both Grad-CAMs for their predicted classes: ``face`` (a :class:`utils.detection.Face`
     or a prediction dict), else the largest one found, else the whole image."""

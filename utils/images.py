@@ -17,8 +17,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Largest image accepted (width x height, from the header): a 6000x4000 photo; app.py's MAX_PIXELS.
-MAX_PIXELS = 25_000_000
+from utils.defaults import MAX_PIXELS
+
 # A JPEG longer than twice this is decoded at 1/2, 1/4 or 1/8 scale, its long side still at least this:
 # plenty for faces a 48x48 model reads, at a quarter of the memory or less.
 DECODE_SIDE = 2048

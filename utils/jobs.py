@@ -24,11 +24,10 @@ import tempfile
 import threading
 
 from utils.cli import one_line
+from utils.defaults import ROOT, RUNS_DIR
 from utils.files import atomic_write, file_stamp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_SCRIPT = os.path.join(ROOT, "train.py")
-RUNS_DIR = "runs"  # train.py's checkpoints (runs/NAME/) and the job's lock and status, under the job's folder
 LOCK_FILE = "training.lock"
 STATUS_FILE = "training.json"
 EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+)\s*$")

@@ -9,6 +9,8 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
+from utils.defaults import class_colour
+
 
 def figure_png(figure, dpi=100):
     """A figure as PNG bytes."""
@@ -405,10 +407,10 @@ def per_class_accuracy_bars(accuracies, classes):
 
 
 def class_colours(classes):
-    """RGB (0-1) per class: tab10 in card order, so a class has one colour in every figure and video."""
-    from matplotlib import colormaps
-    palette = colormaps["tab10"].colors
-    return {name: palette[i % len(palette)] for i, name in enumerate(classes)}
+    """RGB (0-1) per class, in card order: :data:`utils.defaults.CLASS_PALETTE`, the colours of
+    every figure, video overlay, the desktop window and the site."""
+    from matplotlib.colors import to_rgb as hex_to_rgb
+    return {name: hex_to_rgb(class_colour(index)) for index, name in enumerate(classes)}
 
 
 def emotion_distribution(counts, title="Emotion distribution"):

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from utils import detection, faces
+from utils.defaults import THRESHOLD
 from utils.models import LOGITS_LAYER, bfloat16_copy, load_model, native_bfloat16
 
-DEFAULT_THRESHOLD = 0.35
 
 
 def softmax(logits, temperature=1.0):
@@ -108,7 +108,7 @@ class Predictor:
         """A face of ``image`` as the model receives it: cut out upright, then :func:`utils.faces.preprocess`."""
         return self.preprocess(self.crop(image, face).image)
 
-    def choose_faces(self, image, threshold=DEFAULT_THRESHOLD, detail="thorough", detector=None):
+    def choose_faces(self, image, threshold=THRESHOLD, detail="thorough", detector=None):
         """Every face of ``image`` as a :class:`ChosenFace`, largest first, from one search.
 
         A picture without a face has one: the whole image. Each ``input`` is the very array
@@ -117,7 +117,7 @@ class Predictor:
         found, crops, whole = self.face_crops(image, detail, detector)
         return self._chosen(found, crops, whole, threshold)
 
-    def choose_face(self, image, index=0, threshold=DEFAULT_THRESHOLD, detail="thorough", detector=None):
+    def choose_face(self, image, index=0, threshold=THRESHOLD, detail="thorough", detector=None):
         """Face number ``index`` of ``image`` (0: the largest) as a :class:`ChosenFace`.
 
         :class:`NoSuchFace` for a number the picture lacks.
@@ -136,14 +136,14 @@ class Predictor:
         return [ChosenFace(self.prediction_dict(face, probabilities, threshold, whole), crop, face_input, len(found))
                 for face, crop, face_input, probabilities in zip(found, crops, inputs, self.probabilities(inputs))]
 
-    def predict_face(self, image, face, threshold=DEFAULT_THRESHOLD):
+    def predict_face(self, image, face, threshold=THRESHOLD):
         """One face of ``image`` (a :class:`utils.detection.Face` or a prediction dict) as a prediction dict."""
         whole = isinstance(face, dict) and bool(face.get("whole_image"))
         probabilities = self.probabilities(self.face_input(image, face)[None])[0]
         face = detection.Face.from_json(face) if isinstance(face, dict) else face
         return self.prediction_dict(face, probabilities, threshold, whole)
 
-    def predict_image(self, image, threshold=DEFAULT_THRESHOLD, found=None, detail="thorough", detector=None):
+    def predict_image(self, image, threshold=THRESHOLD, found=None, detail="thorough", detector=None):
         """Every face in ``image`` (BGR or gray array) as a prediction dict, largest first.
 
         ``found`` (faces already detected) skips detection: the video loop follows faces

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from utils.channels import CACHE_FOLDER, ChannelExplainer
 from utils.gradcam import GradCam
-from utils.jobs import ROOT
+from utils.defaults import ROOT
 from utils.layers import LayerReader
 from utils.models import card_path, read_card
 from utils.operations import LayerOperations

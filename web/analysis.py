@@ -11,6 +11,7 @@ import numpy as np
 from utils import operation_text, plots
 from utils.channels import TEST_FACES
 from utils.data import DatasetError
+from utils.defaults import THRESHOLD
 from utils.layers import layer_kind
 from utils.models import LOGITS_LAYER
 from utils.perturbation import region_sensitivity
@@ -31,7 +32,7 @@ class ExplainError(ValueError):
     """A face, class or layer that does not exist; the message lists what does."""
 
 
-def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PARTS, threshold=0.35,
+def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PARTS, threshold=THRESHOLD,
             detail="thorough", detector=None, position=(0, 0, 0), test_folder=TEST_FACES):
     """Everything the explorer shows for face ``index``, as a JSON-ready dict.
 

@@ -19,7 +19,8 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from utils import identity, plots
 from utils.images import ImageError, read_image
-from utils.jobs import ROOT, JobBusy, TrainingJob
+from utils.defaults import IDENTITY_DATA, IDENTITY_MODEL, ROOT, project_path
+from utils.jobs import JobBusy, TrainingJob
 from web import inputs
 from web.pages import chosen_model
 from web.registry import ModelNotFound, registry
@@ -28,8 +29,8 @@ bp = Blueprint("identity", __name__)
 TOKEN_VARIABLE = "EMODETECT_TRAINING_TOKEN"   # read at start-up into config TRAINING_TOKEN
 TOKEN_HEADER = "X-Training-Token"
 DEFAULTS = {
-    "IDENTITY_MODEL": "models/identity_model.h5",   # what the page compares with, and what training writes
-    "IDENTITY_DATA": "dataset/yalefaces",           # one folder per person, for "Train identity model"
+    "IDENTITY_MODEL": IDENTITY_MODEL,   # what the page compares with, and what training writes
+    "IDENTITY_DATA": IDENTITY_DATA,     # one folder per person, for "Train identity model"
     "IDENTITY_EPOCHS": identity.TRAIN_EPOCHS,
     "TRAINING_DIR": ".",                            # train.py runs here: checkpoints and job state in its runs/
 }
@@ -43,9 +44,9 @@ def init_app(state):
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     app.config.setdefault("TRAINING_TOKEN", os.environ.get(TOKEN_VARIABLE) or None)
-    path = os.path.join(ROOT, app.config["IDENTITY_MODEL"])
+    path = project_path(app.config["IDENTITY_MODEL"])
     app.extensions["identity_model"] = identity.ModelFile(path)
-    app.extensions["identity_job"] = TrainingJob(cwd=os.path.join(ROOT, app.config["TRAINING_DIR"]))
+    app.extensions["identity_job"] = TrainingJob(cwd=project_path(app.config["TRAINING_DIR"]))
 
 
 def _model():
@@ -102,7 +103,7 @@ def start_training():
     refusal = _training_refusal()
     if refusal:
         return jsonify(error=refusal), 403
-    data = os.path.join(ROOT, current_app.config["IDENTITY_DATA"])
+    data = project_path(current_app.config["IDENTITY_DATA"])
     try:
         status = _job().start(identity.training_args(data, current_app.config["IDENTITY_EPOCHS"]), _model().path)
     except JobBusy as error:

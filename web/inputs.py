@@ -18,7 +18,7 @@ from flask import Request, current_app, request
 
 from utils.detection import DETAILS, DETECTORS, DetectorUnavailable, check_detector
 from utils.images import ImageError, decode_image
-from utils.predict import DEFAULT_THRESHOLD
+from utils.defaults import THRESHOLD
 
 
 class InMemoryRequest(Request):
@@ -173,8 +173,8 @@ def model(values):
 
 
 def threshold(values):
-    """The confidence under which a prediction is flagged uncertain (0 to 1, default 0.35)."""
-    return number(values, "threshold", DEFAULT_THRESHOLD, 0.0, 1.0)
+    """The confidence under which a prediction is flagged uncertain (0 to 1, by default the shared one)."""
+    return number(values, "threshold", THRESHOLD, 0.0, 1.0)
 
 
 def detail(values):

@@ -6,6 +6,7 @@ every API call a page makes use the same one.
 """
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 
+from utils.defaults import CLASS_PALETTE
 from utils.images import ImageError, read_image
 from web import analysis, inputs
 from web.registry import ModelNotFound, registry
@@ -22,7 +23,8 @@ def chosen_model():
 
 @bp.app_context_processor
 def page_context():
-    return {"current_model": chosen_model(), "threshold": current_app.config["THRESHOLD"]}
+    return {"current_model": chosen_model(), "threshold": current_app.config["THRESHOLD"],
+            "palette": list(CLASS_PALETTE)}
 
 
 @bp.get("/")
