@@ -223,7 +223,7 @@ def main(argv=None):
                                        "temperature": args.teacher_temperature}
     if args.average_weights:
         shipped, card["training"]["weight_average"] = training.average_or_best(run_dir, shipped, card, dataset)
-    card["metrics"] = metrics = training.test_metrics(Predictor(shipped, card), dataset, history)
+    card["metrics"] = metrics = training.held_out_metrics(Predictor(shipped, card), dataset, history)
     models.save_model(shipped, args.out, card)
     training.save_curves(history, run_dir)
     scores = [f"{name.replace('_', ' ')} {metrics[name]:.3f}"

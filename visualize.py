@@ -85,7 +85,7 @@ class Page:
         self.folder, self.sections = folder, []
 
     def add(self, name, figure, title, about, extra=""):
-        from utils.plots import figure_png
+        from utils.pictures import figure_png
         filename = re.sub(r"[^\w.-]", "_", name) + ".png"
         with open(os.path.join(self.folder, filename), "wb") as handle:
             handle.write(figure_png(figure))

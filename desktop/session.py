@@ -48,7 +48,7 @@ class Session:
         self._layer_outputs = {}  # (generation, face index) -> [LayerOutput]
         self._cache_lock = threading.Lock()
         self._live = None  # the webcam's VideoAnalyser while the camera runs
-        self.identity = None  # identity.ModelFile for the Identity tab (read again when training replaces it)
+        self.identity = None  # utils.serving.ModelFile for the Identity tab (read again when training replaces it)
         self.true_person = None  # set while the picture is one of the identity model's test photos
 
     # ---- model ---------------------------------------------------------------

@@ -53,7 +53,7 @@ class Window:
         self.worker = Worker()
         self.camera = None
         self.models_folder = os.path.dirname(os.path.abspath(model_path))
-        self.session.identity = identity.ModelFile(identity_model or project_path(IDENTITY_MODEL))
+        self.session.identity = identity.model_file(identity_model or project_path(IDENTITY_MODEL))
         self.training = TrainingJob()  # "Train identity model" on the Identity tab; a local app: always on
         self._training_state = self.training.status()["state"]  # an earlier run's end is not news
         self._sample = -1            # the identity test photo shown last

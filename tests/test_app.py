@@ -408,3 +408,24 @@ def test_defaults_are_safe(app):
     args = parse_args([])
     assert args.host == "127.0.0.1" and args.model == os.path.join(ROOT, "models", "emotion_model.h5")
     assert app.debug is False and app.config["MAX_CONTENT_LENGTH"] == 10 * 1000 * 1000
+
+
+def test_api_errors_are_json_and_page_errors_are_pages(client):
+    assert client.get("/api/nope").status_code == 404 and "error" in client.get("/api/nope").get_json()
+    assert client.get("/api/predict").status_code == 405 and client.get("/api/predict").is_json
+    page = client.get("/nope")
+    assert page.status_code == 404 and not page.is_json
+    wrong = client.get("/gallery?i=x")
+    assert wrong.status_code == 400 and not wrong.is_json and "&#39;i&#39; must be a number" in wrong.get_data(as_text=True)
+
+
+def test_no_blueprint_imports_another():
+    """The pages, the API and the identity page share only utils/ and web's helpers, never each other."""
+    import ast
+    blueprints = {"web.api", "web.pages", "web.identity", "web.gallery"}
+    for module in blueprints:
+        tree = ast.parse(open(os.path.join(ROOT, *module.split(".")) + ".py").read())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {f"web.{alias.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                     and node.module == "web" for alias in node.names}
+        assert not (imported & (blueprints - {module})), module

@@ -132,8 +132,8 @@ def test_lfw_offline_says_how_to_provide_a_folder(monkeypatch):
 
 def test_both_gradcams_for_one_face(trained, model_path, astronaut_bgr):
     from utils import identity
-    emotion = identity.ModelFile(model_path).get()            # 48x48 input
-    who = identity.ModelFile(trained[0]).get()                # 32x32 input
+    emotion = identity.model_file(model_path).get()            # 48x48 input
+    who = identity.model_file(trained[0]).get()                # 32x32 input
     result = identity.compare(emotion, who, astronaut_bgr)
     assert result.identity["label"] in PEOPLE and result.emotion["label"] in emotion.predictor.classes
     maps = result.maps

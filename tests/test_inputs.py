@@ -3,10 +3,13 @@
 The catalogue below names each endpoint's parameters and what each takes; the test
 sends each one as a list, an object, null, true, a number where a string is
 expected and a string where a number is, in a JSON body, a form, the query string and
-beside a raw image body, and wants a JSON ``{"error": ...}`` of one line naming it.
+beside a raw image body, and wants a one-line reason naming it: a JSON ``{"error": ...}`` from
+the API, the alert of an HTML page from the pages.
 """
 import base64
+import html
 import io
+import re
 
 import cv2
 import numpy as np
@@ -54,8 +57,14 @@ def jpeg():
 
 
 def assert_refused(response, name):
+    """A 400 whose one-line reason names the parameter: JSON from the API, the page's alert from a page."""
     assert response.status_code == 400, (response.status_code, response.get_data(as_text=True)[:300])
-    error = response.get_json()["error"]
+    if response.is_json:
+        error = response.get_json()["error"]
+    else:
+        alert = re.search(r'<p class="warning" role="alert">(.*?)</p>', response.get_data(as_text=True), re.S)
+        assert alert, response.get_data(as_text=True)[:300]
+        error = html.unescape(alert.group(1))
     assert f"'{name}'" in error and "\n" not in error, error
 
 

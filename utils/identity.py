@@ -6,49 +6,27 @@ and preprocessed for each model's own input; :func:`utils.gradcam.compare_gradca
 where "who it is" and "how they feel" look.
 """
 import os
-import threading
 from dataclasses import dataclass
 
 from utils import detection, plots
+from utils.defaults import IDENTITY_DATA, THRESHOLD
 from utils.gradcam import compare_gradcam
-from utils.files import file_stamp
-from utils.models import card_path
-from utils.defaults import THRESHOLD
-from utils.serving import LoadedModel
 
 # What the front ends' "Train identity model" button runs (see README: identity).
 TRAIN_ARGS = ("--task", "identity", "--batch-size", "16", "--precision", "float32")
 TRAIN_EPOCHS = 60
 
 
+def model_file(path):
+    """The identity model at ``path``, read again whenever training replaces it (see :class:`utils.serving.ModelFile`)."""
+    from utils.serving import ModelFile
+    return ModelFile(path, f"train one with `python train.py --task identity --data {IDENTITY_DATA}` "
+                           "or the 'Train identity model' button")
+
+
 def training_args(data, epochs=TRAIN_EPOCHS):
     """train.py's arguments for the identity model the front ends train (``--out`` is the runner's)."""
     return [*TRAIN_ARGS, "--data", data, "--epochs", str(epochs)]
-
-
-class ModelFile:
-    """A model loaded on first use and again whenever its file or its card changes (a training job replaced
-    them, or ``evaluate.py --calibrate`` rewrote the card); :func:`utils.models.load_model` pairs them."""
-
-    def __init__(self, path):
-        self.path = path
-        self._loaded, self._stamp = None, None
-        self._lock = threading.Lock()
-
-    def exists(self):
-        return os.path.isfile(self.path)
-
-    def get(self):
-        """The loaded model; FileNotFoundError with a hint when there is none yet."""
-        if not self.exists():
-            raise FileNotFoundError(f"no identity model at {self.path}: train one with "
-                                    "`python train.py --task identity --data dataset/yalefaces`")
-        card = card_path(self.path)
-        stamp = file_stamp(self.path), file_stamp(card) if os.path.isfile(card) else None  # no card: load says so
-        with self._lock:
-            if stamp != self._stamp:
-                self._loaded, self._stamp = LoadedModel.load(self.path), stamp
-            return self._loaded
 
 
 @dataclass

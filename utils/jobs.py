@@ -4,7 +4,7 @@ train.py runs in a child process, so training never holds a web request thread o
 the Tk thread, and a crash in it cannot take the front end down. A reader thread
 follows its output: Keras prints ``Epoch N/M`` at each epoch's start, which gives the
 progress. When it finishes, the model file is in place; the front ends load models
-by file (see :class:`utils.identity.ModelFile`), so the new one is used at once.
+by file (see :class:`utils.serving.ModelFile`), so the new one is used at once.
 
 The job's state lives in files under ``runs/``, where every process sees it: the
 site runs as two gunicorn workers, each with its own :class:`TrainingJob`, and the

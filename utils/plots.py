@@ -1,22 +1,14 @@
 """Figures for every front end, drawn with matplotlib's object API.
 
 Functions return a ``matplotlib.figure.Figure`` and never show it: the site renders
-it to PNG, the desktop window embeds it, the CLIs save it. No ``pyplot`` global
+it to PNG (:mod:`utils.pictures`), the desktop window embeds it, the CLIs save it. No ``pyplot`` global
 state, so threads can draw at the same time.
 """
-import io
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from utils.defaults import class_colour
-
-
-def figure_png(figure, dpi=100):
-    """A figure as PNG bytes."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 def training_curves(history):
@@ -447,38 +439,3 @@ def emotion_timeline(times, probabilities, classes, title="Emotion over time"):
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     figure.tight_layout()
     return figure
-
-
-# Images for the browser: arrays and figures as PNG data URLs that a page shows inline.
-
-def colour_map(values, cmap="viridis", low=None, high=None):
-    """An array ``(H, W)`` (or a stack ``(H, W, N)``) -> ``(H, W, 3)`` (``(H, W, N, 3)``) uint8 RGB through
-    a matplotlib colormap.
-
-    ``low``/``high`` fix the scale (one scale for a whole layer lets channels be compared);
-    by default the array's own range is used.
-    """
-    import matplotlib
-    values = np.asarray(values, dtype=np.float32)
-    low = float(values.min()) if low is None else float(low)
-    high = float(values.max()) if high is None else float(high)
-    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-    return np.uint8(matplotlib.colormaps[cmap](np.clip(scaled, 0.0, 1.0))[..., :3] * 255)
-
-
-def image_png(image):
-    """A gray or RGB uint8 array -> PNG bytes (OpenCV's encoder: fast for many small maps)."""
-    import cv2
-    image = np.asarray(image)
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise ValueError(f"could not encode an image of shape {image.shape} as PNG")
-    return encoded.tobytes()
-
-
-def png_data_url(png):
-    """PNG bytes -> a ``data:`` URL, so a page can show an image without a second request."""
-    import base64
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

@@ -6,12 +6,14 @@ together; this is that one place.
 """
 import glob
 import os
+import threading
 from dataclasses import dataclass
 
 from utils.channels import CACHE_FOLDER, ChannelExplainer
 from utils.gradcam import GradCam
 from utils.defaults import ROOT
 from utils.layers import LayerReader
+from utils.files import file_stamp
 from utils.models import card_path, read_card
 from utils.operations import LayerOperations
 from utils.predict import Predictor
@@ -65,3 +67,27 @@ class LoadedModel:
     @property
     def card(self):
         return self.predictor.card
+
+
+class ModelFile:
+    """A model loaded on first use and again whenever its file or its card changes (a training job replaced
+    them, or ``evaluate.py --calibrate`` rewrote the card); :func:`utils.models.load_model` pairs them."""
+
+    def __init__(self, path, hint="train one with train.py"):
+        self.path, self.hint = path, hint
+        self._loaded, self._stamp = None, None
+        self._lock = threading.Lock()
+
+    def exists(self):
+        return os.path.isfile(self.path)
+
+    def get(self):
+        """The loaded model; FileNotFoundError with a hint when there is none yet."""
+        if not self.exists():
+            raise FileNotFoundError(f"no model at {self.path}: {self.hint}")
+        card = card_path(self.path)
+        stamp = file_stamp(self.path), file_stamp(card) if os.path.isfile(card) else None  # no card: load says so
+        with self._lock:
+            if stamp != self._stamp:
+                self._loaded, self._stamp = LoadedModel.load(self.path), stamp
+            return self._loaded

@@ -227,7 +227,7 @@ def average_or_best(run_dir, best, card, dataset):
         "shipped": "weight average" if use_average else "best epoch"}
 
 
-def test_metrics(predictor, dataset, history):
+def held_out_metrics(predictor, dataset, history):
     """Validation accuracy (training accuracy without a validation split), and test accuracy overall and
     per class when there are test images.
 
@@ -255,7 +255,7 @@ def _tensorflow_version():
     return tensorflow.__version__
 
 
-def test_split_note(args, dataset):
+def held_out_note(args, dataset):
     """How the identity test photos were chosen, and which files they are (the front ends step through them)."""
     if dataset.test is None:
         return None
@@ -318,7 +318,7 @@ def model_card(name, args, dataset, model, history, precision, start=None):
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if args.task == "identity":
-        card["training"]["test_split"] = test_split_note(args, dataset)
+        card["training"]["test_split"] = held_out_note(args, dataset)
         card["training"]["faces_cropped"] = {"no_face_found": int(dataset.train.no_face),
                                              "note": "each photo cut down to its largest face, upright; "
                                                      "photos without one kept whole"}

@@ -8,7 +8,7 @@ encodes it as PNG data URLs, so the page needs no second request per picture.
 import cv2
 import numpy as np
 
-from utils import operation_text, plots
+from utils import operation_text, pictures, plots
 from utils.channels import TEST_FACES
 from utils.data import DatasetError
 from utils.defaults import THRESHOLD
@@ -60,7 +60,7 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
     if "kernels" in parts:
         kernels = loaded.layers.first_kernels()
         result["kernels"] = {"shape": list(kernels.shape),
-                             "images": [_url(plots.colour_map(kernels[:, :, 0, k], "gray"))
+                             "images": [_url(pictures.colour_map(kernels[:, :, 0, k], "gray"))
                                         for k in range(kernels.shape[-1])]}
     if "gradcam" in parts:
         cam_layer = layer or loaded.gradcam.default_layer()
@@ -70,7 +70,7 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
         cam = loaded.gradcam.gradcam(face, target, cam_layer)
         result["gradcam"] = {"class": target.class_name, "layer": cam_layer, "layers": loaded.gradcam.layers(),
                              "overlay": _url(plots.cam_overlay(_display(crop.image), cam)),
-                             "heatmap": _url(plots.colour_map(cam, "jet", 0.0, 1.0))}
+                             "heatmap": _url(pictures.colour_map(cam, "jet", 0.0, 1.0))}
     if "regions" in parts:
         result["regions"] = {"class": target.class_name,
                              "rows": region_sensitivity(loaded.predictor, face, target,
@@ -158,7 +158,7 @@ def parse_parts(text):
 
 
 def _url(image):
-    return plots.png_data_url(plots.image_png(image))
+    return pictures.png_data_url(pictures.image_png(image))
 
 
 def _display(crop):
@@ -200,7 +200,7 @@ def _step(layer, output, classes):
         values = array.ravel()
         low, high = float(values.min()), float(values.max())
         step["range"] = [round(low, 4), round(high, 4)]
-        step["strip"] = _url(plots.colour_map(_wrap(values), "viridis", low, high))
+        step["strip"] = _url(pictures.colour_map(_wrap(values), "viridis", low, high))
         step["columns"] = min(STRIP_WIDTH, values.size)   # cells per row of the strip: unit = row x columns + column
         if values.size <= VALUES_SHOWN:
             step["values"] = [round(float(v), 4) for v in values]
@@ -214,7 +214,7 @@ def _maps(array, channels):
     colour scale for the layer, and each one's own range (for its text alternative)."""
     low, high = float(array.min()), float(array.max())
     shown = array[:, :, :channels]
-    colours = plots.colour_map(shown, "viridis", low, high)   # all at once: a call per map costs twice as much
+    colours = pictures.colour_map(shown, "viridis", low, high)   # all at once: a call per map costs twice as much
     return {"range": [round(low, 4), round(high, 4)],
             "maps": [_url(np.ascontiguousarray(colours[:, :, c])) for c in range(shown.shape[-1])],
             "channel_ranges": [[round(float(least), 4), round(float(most), 4)]

@@ -3,7 +3,7 @@
 Every answer is JSON, errors included (``{"error": "..."}`` with a 4xx status), so a
 script or the site's own JavaScript never has to parse an HTML error page.
 """
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from utils.predict import NoSuchFace
@@ -84,32 +84,32 @@ def _error(status, message):
     return jsonify(error=message), status
 
 
-@bp.app_errorhandler(BadInput)
-@bp.app_errorhandler(NoSuchFace)
-@bp.app_errorhandler(UnknownClass)
-@bp.app_errorhandler(analysis.ExplainError)
+@bp.errorhandler(BadInput)
+@bp.errorhandler(NoSuchFace)
+@bp.errorhandler(UnknownClass)
+@bp.errorhandler(analysis.ExplainError)
 def bad_input(error):
     return _error(400, str(error))
 
 
-@bp.app_errorhandler(ModelNotFound)
+@bp.errorhandler(ModelNotFound)
 def model_not_found(error):
-    """A missing model: JSON for the API, a page that says how to get one for a person."""
-    if _is_api():
-        return _error(404, str(error))
-    return render_template("no_model.html", message=str(error)), 404
+    return _error(404, str(error))
 
 
-@bp.app_errorhandler(HTTPException)
+@bp.errorhandler(HTTPException)
 def http_error(error):
-    """JSON for the API's routes (413 too large, 404, 405); the pages keep Flask's HTML."""
-    if not _is_api():
-        return error
+    """413 too large (and any other HTTP error inside an API view) as JSON."""
     if error.code == 413:
         limit = current_app.config["MAX_CONTENT_LENGTH"] / 1e6
         return _error(413, f"the upload is larger than the {limit:g} MB limit")
     return _error(error.code, error.description)
 
 
-def _is_api():
-    return request.path.startswith("/api/") or request.path == "/healthz"
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def routing_error(error):
+    """A path or method no view has belongs to no blueprint: JSON under /api/, Flask's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return _error(error.code, error.description)
+    return error

@@ -17,13 +17,12 @@ import os
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from utils import identity, plots
+from utils import identity, pictures
 from utils.images import ImageError, read_image
-from utils.defaults import IDENTITY_DATA, IDENTITY_MODEL, ROOT, project_path
+from utils.defaults import IDENTITY_DATA, IDENTITY_MODEL, project_path
 from utils.jobs import JobBusy, TrainingJob
 from web import inputs
-from web.pages import chosen_model
-from web.registry import ModelNotFound, registry
+from web.registry import ModelNotFound, chosen_model, registry
 
 bp = Blueprint("identity", __name__)
 TOKEN_VARIABLE = "EMODETECT_TRAINING_TOKEN"   # read at start-up into config TRAINING_TOKEN
@@ -36,6 +35,12 @@ DEFAULTS = {
 }
 
 
+@bp.errorhandler(inputs.BadInput)
+def bad_input(error):
+    """A training request with a wrong parameter (the page shows its own errors): JSON, as the page polls it."""
+    return jsonify(error=str(error)), 400
+
+
 @bp.record_once
 def init_app(state):
     """Config defaults (relative paths from the project root), the training token from the environment,
@@ -45,7 +50,7 @@ def init_app(state):
         app.config.setdefault(key, value)
     app.config.setdefault("TRAINING_TOKEN", os.environ.get(TOKEN_VARIABLE) or None)
     path = project_path(app.config["IDENTITY_MODEL"])
-    app.extensions["identity_model"] = identity.ModelFile(path)
+    app.extensions["identity_model"] = identity.model_file(path)
     app.extensions["identity_job"] = TrainingJob(cwd=project_path(app.config["TRAINING_DIR"]))
 
 
@@ -59,7 +64,8 @@ def _job():
 
 def _samples():
     """The identity model's test photos, or none while there is no model."""
-    return identity.held_out_photos(_model().get().predictor.card, ROOT) if _model().exists() else []
+    folder = project_path(current_app.config["TRAINING_DIR"])   # where train.py ran: the card's paths are from there
+    return identity.held_out_photos(_model().get().predictor.card, folder) if _model().exists() else []
 
 
 def _compare(image):
@@ -67,14 +73,15 @@ def _compare(image):
     result = identity.compare(registry().get(chosen_model()), _model().get(), image,
                               current_app.config["THRESHOLD"])
     return {"emotion": result.emotion, "identity": result.identity,
-            "figure": plots.png_data_url(plots.figure_png(result.figure()))}
+            "figure": pictures.png_data_url(pictures.figure_png(result.figure()))}
 
 
 @bp.route("/identity", methods=["GET", "POST"])
 def page():
-    samples, context, values = _samples(), {}, inputs.params()
-    sample = inputs.whole_number(values, "sample", 0)  # outside the try: a wrong type is a 400, as in the API
+    samples, context, status = _samples(), {}, 200
     try:
+        values = inputs.params()
+        sample = inputs.whole_number(values, "sample", 0)
         if request.method == "POST":
             context["result"] = _compare(inputs.read_image(values))
         elif samples:
@@ -83,9 +90,10 @@ def page():
             context.update(sample=index, true_person=person, result=_compare(read_image(path)))
     except (inputs.BadInput, ImageError, ModelNotFound, FileNotFoundError) as error:
         context["error"] = str(error).splitlines()[0]
+        status = 400 if isinstance(error, (inputs.BadInput, ImageError)) else 200
     return render_template("identity.html", samples=len(samples), has_model=_model().exists(),
                            job=_job().status(), training_on=bool(current_app.config["TRAINING_TOKEN"]),
-                           token_variable=TOKEN_VARIABLE, **context)
+                           token_variable=TOKEN_VARIABLE, **context), status
 
 
 @bp.get("/identity/train")

@@ -9,16 +9,21 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from utils.defaults import CLASS_PALETTE
 from utils.images import ImageError, read_image
 from web import analysis, inputs
-from web.registry import ModelNotFound, registry
+from web.registry import MODEL_COOKIE, ModelNotFound, chosen_model, registry
 
 bp = Blueprint("pages", __name__)
-MODEL_COOKIE = "model"
 
 
-def chosen_model():
-    """The model picked on the Models page, or the default one when none (or a vanished one) is set."""
-    name = request.cookies.get(MODEL_COOKIE)
-    return name if name in registry().paths() else registry().default_name
+@bp.errorhandler(inputs.BadInput)
+def bad_input(error):
+    """A page asked for with a wrong parameter (``?i=x``): a page that says so."""
+    return render_template("error.html", message=str(error)), 400
+
+
+@bp.errorhandler(ModelNotFound)
+def model_not_found(error):
+    """A missing model: a page that says how to get one."""
+    return render_template("no_model.html", message=str(error)), 404
 
 
 @bp.app_context_processor

@@ -13,10 +13,13 @@ import os
 import threading
 
 import numpy as np
-from flask import current_app
+from flask import current_app, request
 
 from utils.models import read_card
 from utils.serving import LoadedModel, find_models, model_name
+
+
+MODEL_COOKIE = "model"
 
 
 class ModelNotFound(LookupError):
@@ -93,3 +96,10 @@ def init_app(app):
 
 def registry():
     return current_app.extensions["models"]
+
+
+def chosen_model():
+    """The model picked on the Models page (a cookie, so every page and API call a page makes
+    use it), or the default one when none (or a vanished one) is set."""
+    name = request.cookies.get(MODEL_COOKIE)
+    return name if name in registry().paths() else registry().default_name
