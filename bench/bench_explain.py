@@ -1,7 +1,7 @@
 """How long one face's explanation arrays take: every layer's output plus Grad-CAM,
 the operation behind one position, and what a channel looks for.
 
-The budgets on a 2-core machine: 300 ms for all layer maps plus Grad-CAM (issue 5);
+The budgets on a 2-core machine: 300 ms for all layer maps plus Grad-CAM;
 100 ms for one operation view, of any kind; 2 s for one channel's pattern (gradient
 ascent, computed once per channel and then kept). The operation is also timed as the
 Explore page asks for it, ``POST /api/explain`` with ``parts=operation`` through

@@ -2,8 +2,8 @@
 
 The whole path a front end pays for a face it already found: THE preprocessing
 (crop -> 48x48 gray in [0, 1]) plus the model, calibrated softmax included. Median
-over repeats after a warm-up. Targets (issue 3): at most 10 ms per face at batch
-size 1 and at least 500 faces/s batched on a 2-core machine. The test-time mirror
+over repeats after a warm-up. Targets: at most 10 ms per face at batch size 1 and at
+least 500 faces/s batched on a 2-core machine. The test-time mirror
 average (card ``preprocessing.test_time_flip``) is included; the predictor computes in
 bfloat16 where the CPU has it natively (``--precision float32`` to compare).
 

@@ -1,6 +1,6 @@
 """How fast train.py's model trains here, per architecture and Keras backend: images per second.
 
-Issue 3 asks to measure this before choosing a training plan: which backend is
+Measure this before choosing a training plan: which backend is
 fastest depends on the CPU (AVX512-BF16 machines favour TensorFlow with
 ``mixed_bfloat16``; AVX2-only machines have no fast bfloat16). Each backend runs in a
 fresh process (Keras picks its backend at import), on synthetic 48x48 faces through

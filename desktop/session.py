@@ -91,7 +91,7 @@ class Session:
 
     # ---- picture and faces -----------------------------------------------------
     def predict(self, image):
-        """Every face in a still BGR image as a prediction dict (see DESIGN.md), largest first.
+        """Every face in a still BGR image as a prediction dict (see :mod:`utils.predict`), largest first.
 
         Each also keeps its ``input``, the array the model saw, so the explanations (and their
         numbers) are of the face as the site explains it, not of one cut again from rounded keypoints.

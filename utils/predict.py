@@ -1,4 +1,14 @@
-"""A loaded model plus its card -> one prediction dict per face (see Contracts in DESIGN.md).
+"""A loaded model plus its card -> one prediction dict per face.
+
+A prediction dict, the same in the JSON API, the desktop window and the video CSV::
+
+    {"box": [x, y, w, h],        # pixels of the upright image (EXIF orientation applied)
+     "score": 0.97,              # the detector's confidence that this is a face (0 for the whole image)
+     "keypoints": {"right_eye": [x, y], ...},   # BlazeFace's six; none from Haar or for the whole image
+     "label": "happy", "confidence": 0.83,
+     "probabilities": {"angry": 0.01, ...},     # card order; calibrated when the card has a temperature
+     "uncertain": False,         # confidence under the threshold
+     "whole_image": False}       # no face was found, so the whole image was classified
 
 The model runs through ``predict_on_batch``, Keras' compiled predict step: about 6 ms
 for one face where an eager call costs 35 ms and ``model.predict`` 50 ms (its
@@ -159,7 +169,7 @@ class Predictor:
         return [face.prediction for face in chosen]
 
     def prediction_dict(self, face, probabilities, threshold, whole_image):
-        """A face and its probabilities as DESIGN.md's prediction dict."""
+        """A face and its probabilities as a prediction dict (see the module's docstring)."""
         best = int(np.argmax(probabilities))
         confidence = float(probabilities[best])
         return {

@@ -289,7 +289,7 @@ def served_train_faces(run_dir, train):
 
 
 def model_card(name, args, dataset, model, history, precision, start=None):
-    """The JSON model card (see Contracts in DESIGN.md); train.py adds its metrics."""
+    """The JSON model card (what each key means: docs/model_card.md); train.py adds its metrics."""
     card = {
         "name": name,
         "task": args.task,

@@ -228,7 +228,7 @@ class FaceTracker:
 # Analysis --------------------------------------------------------------------------------
 
 class VideoAnalyser:
-    """Frames in, smoothed per-face predictions out (DESIGN.md's dicts plus a face ``id``).
+    """Frames in, smoothed per-face predictions out (:mod:`utils.predict`'s dicts plus a face ``id``).
 
     Every ``every``-th frame is analysed; the frames between show the last results.
     :attr:`seconds` adds up the time spent detecting and predicting, for the figures.
