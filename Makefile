@@ -8,7 +8,6 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 MODEL  ?= models/emotion_model.h5
 DATA   ?= dataset/fer2013
-FER_ARCHIVE := ../shared/datasets/fer2013.tar.gz
 
 .PHONY: run test setup setup-dev system-check test-system-deps train train-baseline evaluate data clean
 
@@ -63,15 +62,10 @@ train-baseline: setup
 evaluate: setup
 	$(PY) evaluate.py --model models/emotion_model.h5 --model models/baseline_cnn.h5 --data $(DATA)/test
 
-data:
-	@if [ -d $(DATA)/train ]; then \
-		echo "FER2013 is already in $(DATA)"; \
-	elif [ -f $(FER_ARCHIVE) ]; then \
-		mkdir -p dataset && tar -xzf $(FER_ARCHIVE) -C dataset/ && echo "unpacked FER2013 into dataset/fer2013"; \
-	else \
-		echo "FER2013 is not here. Download it from Kaggle (the 'fer2013' image folders or fer2013.csv)"; \
-		echo "and put it in dataset/ as dataset/README.md describes."; \
-	fi
+# FER2013 (make data FER2013=/path/to/fer2013.csv, the Kaggle archive or its folder) and people's photos
+# (make data PEOPLE=/path/to/one-folder-per-person) go where the tools look; without either, where to get FER2013.
+data: setup
+	$(PY) scripts/get_data.py $(if $(FER2013),--fer2013 "$(FER2013)") $(if $(PEOPLE),--people "$(PEOPLE)")
 
 clean:
 	rm -rf $(VENV) reports visualizations .pytest_cache

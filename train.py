@@ -1,7 +1,7 @@
 """Train an emotion CNN on FER2013 (or any class-folder set) and ship it with its model card.
 
     python train.py --data dataset/fer2013 --arch vgg --epochs 40 --out models/emotion_model.h5
-    python train.py --task identity --data dataset/yalefaces    # who it is: one folder per person
+    python train.py --task identity --data dataset/people      # who it is: one folder per person
 
 With ``--task identity`` the same pipeline trains a face-identity CNN from scratch:
 each photo is cropped to its face first, and without a test/ folder a few photos of

@@ -25,7 +25,7 @@ FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neut
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 CSV_USAGES = {"train": "Training", "val": "PrivateTest", "test": "PublicTest"}
 LFW = "lfw"  # ``--data lfw``: Labeled Faces in the Wild through scikit-learn (needs the internet once)
-LFW_HINT = "or pass --data FOLDER with one folder of photos per person (e.g. dataset/yalefaces)"
+LFW_HINT = "or pass --data FOLDER with one folder of photos per person (e.g. dataset/people, see make data)"
 # Photos each person needs when test photos are held out of their folder: one to test on, one to learn from.
 MIN_PHOTOS_TO_HOLD_OUT = 2
 

@@ -15,7 +15,7 @@ EMOTION_MODEL = os.path.join(MODELS_DIR, "emotion_model.h5")     # the shipped m
 IDENTITY_MODEL = os.path.join(MODELS_DIR, "identity_model.h5")   # "who it is"; "Train identity model" writes it
 FER2013 = os.path.join("dataset", "fer2013")          # train/ and test/ class folders (make data)
 FER2013_TEST = os.path.join(FER2013, "test")          # the Gallery's faces, and each channel's top test faces
-IDENTITY_DATA = os.path.join("dataset", "yalefaces")  # one folder of photos per person (make data PEOPLE=...)
+IDENTITY_DATA = os.path.join("dataset", "people")     # one folder of photos per person (make data PEOPLE=...)
 RUNS_DIR = "runs"                                     # train.py's checkpoints (runs/NAME/) and the training job's state
 
 THRESHOLD = 0.35          # under this confidence a prediction is flagged "uncertain"

@@ -1,0 +1,153 @@
+"""Put FER2013 (and a folder of people's photos) where the tools look for them: ``make data``.
+
+    python scripts/get_data.py --fer2013 ~/Downloads/fer2013.csv      # or the Kaggle .zip, or its folder
+    python scripts/get_data.py --people ~/class_photos                # one folder of photos per person
+
+FER2013 ends up as ``dataset/fer2013/train/<class>/*`` and ``dataset/fer2013/test/<class>/*``
+(the layout of the popular Kaggle copy): from ``fer2013.csv`` the Training rows become
+train/ and the PublicTest rows test/ (48x48 PNG files); an archive is unpacked first; a
+folder that already has train/ and test/ is copied. The people's photos are copied to
+``dataset/people/<person>/*``. Without a source, it says where to get FER2013 and exits 2.
+"""
+import argparse
+import csv
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from utils.data import CSV_USAGES, FER2013_CLASSES, IMAGE_SUFFIXES  # noqa: E402
+from utils.defaults import FER2013, IDENTITY_DATA, project_path  # noqa: E402
+
+WHERE_TO_GET = """FER2013 is not here. Download it (free, with a Kaggle account) from either
+  https://www.kaggle.com/datasets/msambare/fer2013  (the image folders, archive.zip), or
+  https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge/data
+  (fer2013.csv), then run:  make data FER2013=/path/to/archive.zip   (or the .csv, or the unpacked folder)"""
+ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
+
+
+class DataError(ValueError):
+    """The source cannot be used; the message says why in one line."""
+
+
+def from_csv(path, target):
+    """fer2013.csv's Training and PublicTest rows -> 48x48 PNGs in ``target``/train and /test, by class."""
+    import cv2
+    import numpy as np
+    written = 0
+    with open(path, newline="") as handle:
+        rows = csv.DictReader(handle)
+        if not {"emotion", "pixels", "Usage"} <= set(rows.fieldnames or ()):
+            raise DataError(f"{path} is not fer2013.csv (it needs the columns emotion, pixels and Usage)")
+        folders = {CSV_USAGES["train"]: "train", CSV_USAGES["test"]: "test"}
+        for number, row in enumerate(rows):
+            split = folders.get(row["Usage"])
+            pixels = row["pixels"].split()
+            if split is None or len(pixels) != 48 * 48 or not row["emotion"].isdigit():
+                continue
+            folder = os.path.join(target, split, FER2013_CLASSES[int(row["emotion"])])
+            os.makedirs(folder, exist_ok=True)
+            face = np.array(pixels, dtype=np.uint8).reshape(48, 48)
+            cv2.imwrite(os.path.join(folder, f"{row['Usage']}_{number}.png"), face)
+            written += 1
+    if not written:
+        raise DataError(f"{path} has no Training or PublicTest rows")
+    return written
+
+
+def find(root, name):
+    """The first file or folder called ``name`` under ``root`` (archives nest their contents)."""
+    for folder, folders, files in os.walk(root):
+        if name in files or name in folders:
+            return os.path.join(folder, name)
+    return None
+
+
+def copy_folders(source, target):
+    """A folder with train/ and test/ (class folders of faces) -> ``target``, file by file."""
+    for split in ("train", "test"):
+        if not os.path.isdir(os.path.join(source, split)):
+            raise DataError(f"{source} has no {split}/ folder (expected train/<class>/*.jpg and test/<class>/*.jpg)")
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    return sum(len(files) for _, _, files in os.walk(target))
+
+
+def unpacked(archive, into):
+    """An archive's contents in the folder ``into``."""
+    if archive.endswith(".zip"):
+        with zipfile.ZipFile(archive) as handle:
+            handle.extractall(into)
+    else:
+        with tarfile.open(archive) as handle:
+            handle.extractall(into, filter="data")
+    return into
+
+
+def get_fer2013(source, target):
+    """FER2013 from a CSV, an archive or a folder, into ``target``; the number of faces written."""
+    if not os.path.exists(source):
+        raise DataError(f"no such file or folder: {source}")
+    if os.path.isfile(source) and source.lower().endswith(ARCHIVES):
+        with tempfile.TemporaryDirectory() as folder:
+            return get_fer2013(unpacked(source, folder), target)
+    if os.path.isfile(source):
+        return from_csv(source, target)
+    csv_file = find(source, "fer2013.csv")
+    if csv_file:
+        return from_csv(csv_file, target)
+    train = find(source, "train")
+    if train is None:
+        raise DataError(f"{source} holds neither fer2013.csv nor train/ and test/ folders")
+    return copy_folders(os.path.dirname(train), target)
+
+
+def get_people(source, target):
+    """One folder of photos per person -> ``target``; the number of photos copied."""
+    if not os.path.isdir(source):
+        raise DataError(f"no folder at {source} (give one folder of photos per person)")
+    people = [entry for entry in sorted(os.scandir(source), key=lambda e: e.name) if entry.is_dir()]
+    copied = 0
+    for person in people:
+        photos = [name for name in os.listdir(person.path) if name.lower().endswith(IMAGE_SUFFIXES)]
+        os.makedirs(os.path.join(target, person.name), exist_ok=True)
+        for name in photos:
+            shutil.copy2(os.path.join(person.path, name), os.path.join(target, person.name, name))
+        copied += len(photos)
+    if not copied:
+        raise DataError(f"{source} has no folders of photos (expected {source}/<person>/*.jpg)")
+    return copied
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fer2013", help="fer2013.csv, the Kaggle archive, or a folder with train/ and test/")
+    parser.add_argument("--people", help="a folder holding one folder of photos per person")
+    parser.add_argument("--into", default=project_path("."), help="the project folder (default: this one)")
+    args = parser.parse_args(argv)
+    fer_target, people_target = os.path.join(args.into, FER2013), os.path.join(args.into, IDENTITY_DATA)
+    try:
+        if args.fer2013:
+            count = get_fer2013(os.path.abspath(os.path.expanduser(args.fer2013)), fer_target)
+            print(f"FER2013: {count} faces in {fer_target}")
+        if args.people:
+            count = get_people(os.path.abspath(os.path.expanduser(args.people)), people_target)
+            print(f"people: {count} photos in {people_target}")
+    except (DataError, OSError, tarfile.TarError, zipfile.BadZipFile) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not args.fer2013 and not args.people:
+        if os.path.isdir(os.path.join(fer_target, "train")):
+            print(f"FER2013 is already in {fer_target}")
+            return 0
+        print(WHERE_TO_GET, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
