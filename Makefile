@@ -11,8 +11,15 @@ DATA   ?= dataset/fer2013
 
 .PHONY: run test setup setup-dev system-check test-system-deps train train-baseline evaluate data clean
 
+# The classroom server (gunicorn with gunicorn.conf.py: 2 workers x 4 threads) where it is installed;
+# Flask's development server where it is not (Windows). On this computer only unless HOST says otherwise.
 run: setup
-	$(PY) app.py --host $(HOST) --port $(PORT) --model $(MODEL)
+	@if [ -x $(VENV)/bin/gunicorn ]; then \
+		echo "EmoDetect-Pro on http://$(HOST):$(PORT)/ (gunicorn; Ctrl+C to stop)"; \
+		$(VENV)/bin/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) 'app:create_app({"DEFAULT_MODEL": "$(MODEL)"})'; \
+	else \
+		$(PY) app.py --host $(HOST) --port $(PORT) --model $(MODEL); \
+	fi
 
 test: setup-dev test-system-deps
 	@if [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null; then \
