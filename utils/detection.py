@@ -16,8 +16,10 @@ Two levels of search: ``fast`` (video frames) looks once at the whole picture;
 photo are found: the network sees its input at 192x192, where a 100 px face of a
 3000 px photo would be 6 px across.
 """
+import contextlib
 import functools
 import importlib.metadata
+import os
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -241,11 +243,27 @@ def _interpreter(network):
     if interpreters is None:
         interpreters = _thread_state.interpreters = {}
     if network.name not in interpreters:
-        interpreter = _interpreter_class()(model_path=blazeface_model_path(network.file), num_threads=1)
-        interpreter.allocate_tensors()
+        with _native_stderr_quiet():
+            interpreter = _interpreter_class()(model_path=blazeface_model_path(network.file), num_threads=1)
+            interpreter.allocate_tensors()
         outputs = {detail["shape"][-1]: detail["index"] for detail in interpreter.get_output_details()}
         interpreters[network.name] = (interpreter, interpreter.get_input_details()[0]["index"], outputs[16], outputs[1])
     return interpreters[network.name]
+
+
+@contextlib.contextmanager
+def _native_stderr_quiet():
+    """LiteRT's C++ core announces "INFO: Created TensorFlow Lite XNNPACK delegate" on the process's
+    stderr, which Python cannot filter; a tool's stderr is for its own one-line messages."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _rgb(image):
