@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from utils.data import CSV_USAGES, FER2013_CLASSES, IMAGE_SUFFIXES  # noqa: E402
-from utils.defaults import FER2013, IDENTITY_DATA, project_path  # noqa: E402
+from utils.defaults import FER2013, IDENTITY_DATA  # noqa: E402
 
 WHERE_TO_GET = """FER2013 is not here. Download it (free, with a Kaggle account) from either
   https://www.kaggle.com/datasets/msambare/fer2013  (the image folders, archive.zip), or
@@ -127,7 +127,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fer2013", help="fer2013.csv, the Kaggle archive, or a folder with train/ and test/")
     parser.add_argument("--people", help="a folder holding one folder of photos per person")
-    parser.add_argument("--into", default=project_path("."), help="the project folder (default: this one)")
+    parser.add_argument("--into", default=ROOT, help="the project folder (default: this one)")
     args = parser.parse_args(argv)
     fer_target, people_target = os.path.join(args.into, FER2013), os.path.join(args.into, IDENTITY_DATA)
     try:
