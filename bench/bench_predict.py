@@ -44,7 +44,7 @@ def measure(path, repeats, precision):
     from utils.predict import Predictor
     predictor = Predictor.from_path(path, precision)
     photo = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
-    crop = predictor.face_crops(photo)[1][0]
+    crop = predictor.face_crops(photo)[1][0].image
 
     def one_face():
         predictor.probabilities(predictor.preprocess(crop)[None])

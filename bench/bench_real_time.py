@@ -27,10 +27,11 @@ import numpy as np  # noqa: E402
 from utils import detection, video  # noqa: E402
 
 SIZE = (640, 480)
-# (description, detector, every, detect_every): BlazeFace, the default, searches every frame;
+# (description, detector, every, detect_every): BlazeFace as real_time.py runs it, then on every frame;
 # Haar every frame, then as real_time.py runs it (tracking between whole-frame searches).
 SETTINGS = [
-    ("default: BlazeFace on every frame", "blazeface", 1, None),
+    (f"default: BlazeFace, whole frame every {video.DETECT_EVERY['blazeface']} frames, followed between", "blazeface", 1, None),
+    ("--detect-every 1: BlazeFace on the whole of every frame", "blazeface", 1, 1),
     ("--every 2 (analyse every other frame)", "blazeface", 2, None),
     ("--detector haar, whole-frame search every frame", "haar", 1, 1),
     (f"--detector haar: search every {video.DETECT_EVERY['haar']} frames, tracking between", "haar", 1, None),

@@ -61,8 +61,10 @@ def test_analyser_smooths_labels_and_confirms_faces(astronaut_bgr, astronaut_fac
 
 
 @pytest.mark.parametrize("detector, searches", [
-    ("haar", ["whole", "near", "near", "whole"]),       # every 10th frame, sooner once the face is lost
-    ("blazeface", ["whole", "whole", "whole", "whole"]),  # cheap enough for every frame
+    # BlazeFace searches the whole frame every 5th analysed frame, Haar every 10th; both sooner once
+    # the face is lost (the 8th frame, after the blank 7th), following it near where it was in between.
+    ("blazeface", ["whole", "near", "near", "near", "near", "whole", "near", "whole"]),
+    ("haar", ["whole", "near", "near", "near", "near", "near", "near", "whole"]),
 ])
 def test_the_whole_frame_is_searched_as_often_as_the_detector_needs(astronaut_bgr, monkeypatch, detector, searches):
     calls, find_faces, find_near = [], video.detection.find_faces, video.detection.find_near
@@ -70,9 +72,20 @@ def test_the_whole_frame_is_searched_as_often_as_the_detector_needs(astronaut_bg
     monkeypatch.setattr(video.detection, "find_near", lambda *args: calls.append("near") or find_near(*args))
     analyser = video.VideoAnalyser(FlickeringPredictor(), threshold=0.35, detector=detector)
     blank = np.zeros_like(astronaut_bgr)
-    for frame in (astronaut_bgr, astronaut_bgr, blank, blank):
+    for frame in [astronaut_bgr] * 6 + [blank, blank]:
         analyser.analyse(frame)
     assert calls == searches
+    assert analyser.tracker.tracks == [] or all(track.missed for track in analyser.tracker.tracks)
+
+
+def test_a_followed_face_keeps_its_keypoints_current(astronaut_bgr):
+    """Following with BlazeFace's short-range network, a face that moves brings its keypoints along."""
+    from utils.detection import find_faces, find_near
+    face = find_faces(astronaut_bgr)[0]
+    moved = np.roll(astronaut_bgr, 12, axis=1)
+    followed = find_near(moved, face.box, "blazeface")
+    assert followed is not None and len(followed.keypoints) == 6
+    assert followed.keypoints["nose"][0] - face.keypoints["nose"][0] == pytest.approx(12, abs=3)
 
 
 def test_every_reuses_the_last_results_between_analysed_frames(astronaut_bgr):

@@ -213,8 +213,9 @@ def find_near(image, box, detector=None):
     """The face in a small region around ``box`` (the one overlapping it most), or None.
 
     How a face is followed between whole-frame searches: the region is the box widened by
-    ``NEAR_MARGIN`` of its size, searched as its own picture (the cascade on a copy shrunk
-    so the face is about 40 px across: a twentieth of the whole frame's cost).
+    ``NEAR_MARGIN`` of its size, searched as its own picture: by BlazeFace's short-range
+    network alone (the face fills the region: 2 ms instead of 9), or by the cascade on a copy
+    shrunk so the face is about 40 px across (a twentieth of the whole frame's cost).
     """
     x, y, w, h = box
     dx, dy = int(w * NEAR_MARGIN), int(h * NEAR_MARGIN)
@@ -224,7 +225,7 @@ def find_near(image, box, detector=None):
         return None
     detector = check_detector(detector)
     found = (haar_faces(region, max_side=NEAR_HAAR_SIDE, min_fraction=0.3) if detector == "haar"
-             else _blazeface_faces(region, "fast"))
+             else _blazeface_faces(region, "near"))
     moved = [_shifted(face, left, top) for face in found]
     return max(moved, key=lambda face: iou(face.box, box), default=None)
 
@@ -383,14 +384,22 @@ def _cut_by_tile(box, left, top, window, width, height, margin=2):
 
 
 def _blazeface_faces(image, detail):
-    """Every level of the search, finest first, each scaled from the one before (a pyramid):
-    the full-range network over the whole picture (and its tiles, when thorough), the
-    short-range one over the whole picture."""
+    """The full-range network over the whole picture (and its tiles, when thorough), and the
+    short-range one over the whole picture; "near" (a region around a followed face, which fills
+    much of it) needs the short-range one only."""
+    height, width = np.asarray(image).shape[:2]
+    longest = max(width, height)
+    sides = search_sides(width, height) if detail == "thorough" else [longest]
+    levels = [(SHORT_RANGE, longest)] + ([] if detail == "near" else [(FULL_RANGE, side) for side in sides])
+    return _search(image, levels)
+
+
+def _search(image, levels):
+    """BlazeFace over ``levels``, ``(network, window side in the picture's pixels)`` each: finest first,
+    each level's picture scaled from the one before (a pyramid), the tiles' detections merged."""
     source = _rgb(image)
     height, width = source.shape[:2]
     longest = max(width, height)
-    sides = search_sides(width, height) if detail == "thorough" else [longest]
-    levels = [(FULL_RANGE, side) for side in sides] + [(SHORT_RANGE, longest)]
     found = []
     for network, side in sorted(levels, key=lambda level: level[0].side / level[1], reverse=True):
         scale = network.side / side
@@ -410,10 +419,10 @@ def _blazeface_faces(image, detail):
 
 
 def _resized(image, size):
-    """``image`` at ``size`` (width, height): halved by Gaussian pyramid steps while it is over twice
-    as large (a third of the cost of one area-averaging shrink), then area-averaged or enlarged."""
+    """``image`` at ``size`` (width, height): halved (2x2 averages, OpenCV's fast case) while it is over
+    twice as large, then area-averaged or enlarged: a tenth of the cost of one area shrink by 3.3."""
     while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
-        image = cv2.pyrDown(image)
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if size[0] < image.shape[1] else cv2.INTER_LINEAR)
 
 

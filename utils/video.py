@@ -3,13 +3,12 @@
 Nothing here opens a window, so ``real_time.py``, the site's live page and the
 desktop window's webcam can all use it.
 
-Speed is the design constraint. BlazeFace searches a whole 640x480 frame in about
-7 ms, so it looks at every analysed frame. The Haar cascade costs 40-70 ms a frame,
-too much of a 30 frames/s budget (``bench/bench_real_time.py`` prints the figures):
-with it the whole frame is searched only every few analysed frames (new faces appear
-rarely), or as soon as a followed face is lost; in between, each face already followed
-is looked for only in a small region around where it was
-(:func:`utils.detection.find_near`).
+Speed is the design constraint: the model itself takes about 12 ms a face on a 2-core
+CPU, and a whole-frame search costs BlazeFace 9 ms and the Haar cascade 11-70 ms
+(``bench/bench_real_time.py`` prints the figures). So the whole frame is searched only
+every few analysed frames (new faces appear rarely), or as soon as a followed face is
+lost; in between, each face already followed is looked for only in a small region around
+where it was (:func:`utils.detection.find_near`), which also keeps its keypoints current.
 """
 import collections
 import os
@@ -25,9 +24,9 @@ import numpy as np
 from utils import detection
 
 # Whole-frame detection every this many analysed frames, per detector, tracking in between;
-# sooner when a followed face is lost. Haar: a third of a second at 30 frames/s, how long a
-# new face may wait.
-DETECT_EVERY = {"blazeface": 1, "haar": 10}
+# sooner when a followed face is lost. At 30 frames/s a new face waits a sixth of a second
+# (BlazeFace) or a third (Haar).
+DETECT_EVERY = {"blazeface": 5, "haar": 10}
 # Labels are the mean probabilities of a face's last this many analysed frames.
 SMOOTH_FRAMES = 5
 # A face missed by the detector this many analysed frames in a row is forgotten.
