@@ -7,7 +7,9 @@ some background around a face) and BlazeFace finds its keypoints; their mean pos
 in pixels of the 48x48 frame, is the canonical face. Serving rotates and scales every
 detected face so its eyes land there, so the network sees faces framed the way it was
 trained. The Haar cascade gives no keypoints: for it, the same keypoints are stored as
-fractions of its box on the same faces. Writes utils/canonical_face.json.
+fractions of its box on the same faces. How far the faces are from the canonical one
+(the eye line's angle, the distance between the eyes) is stored too. Writes
+utils/canonical_face.json.
 """
 import argparse
 import glob
@@ -49,6 +51,12 @@ def summary(points):
             {name: [round(float(v), 3) for v in points[:, i].std(axis=0)] for i, name in enumerate(detection.KEYPOINTS)})
 
 
+def spread_of(values):
+    """How a measure varies over the faces: mean, standard deviation, 5th and 95th percentiles."""
+    return {"mean": round(float(np.mean(values)), 2), "std": round(float(np.std(values)), 2),
+            "p5": round(float(np.percentile(values, 5)), 2), "p95": round(float(np.percentile(values, 95)), 2)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="dataset/fer2013/train", help="FER2013 train/ (class folders of 48x48 faces)")
@@ -68,11 +76,15 @@ def main():
             in_haar_box.append(fractions)
     mean, spread = summary(found)
     haar_mean, _ = summary(in_haar_box)
+    eyes = np.asarray(found)[:, [detection.KEYPOINTS.index("right_eye"), detection.KEYPOINTS.index("left_eye")]]
+    gaps = eyes[:, 1] - eyes[:, 0]
     geometry = {
         "frame": [FRAME, FRAME],
         "keypoints": mean,
         "std": spread,
         "haar_box_keypoints": haar_mean,
+        "pose": {"eye_line_degrees": spread_of(np.degrees(np.arctan2(gaps[:, 1], gaps[:, 0]))),
+                 "eye_distance": spread_of(np.hypot(gaps[:, 0], gaps[:, 1]))},
         "faces": len(paths), "found": len(found), "found_by_both": len(in_haar_box),
         "measured_on": f"{args.data}: each face centred on a {FRAME + 2 * PAD} px grey square, "
                        "BlazeFace full range; Haar fractions of its box on the same faces",
