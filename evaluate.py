@@ -103,6 +103,22 @@ def batched_logits(predictor, images, batch_size, description):
                            for start in tqdm(starts, desc=description, unit=" batches")])
 
 
+def machine():
+    """The CPU the speed was measured on, in words: speed figures mean nothing without it."""
+    import platform
+    name, flags = platform.processor() or platform.machine(), ""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            info = handle.read()
+        name = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        flags = next(line for line in info.splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        pass
+    vector = ("AVX512-BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags
+              else "AVX2" if "avx2" in flags else "")
+    return f"{os.cpu_count()} cores of {name}" + (f" ({vector})" if vector else "")
+
+
 def ms_per_face(predictor, face):
     """Median milliseconds of one single-face call, after a warm-up: what a front end waits."""
     import numpy as np
@@ -180,7 +196,7 @@ def evaluate_model(model_path, args, split_cache):
         "per_class": {cls: {key: (int(value) if key == "support" else float(value)) for key, value in row.items()}
                       for cls, row in table.to_dict(orient="index").items()},
         "temperature": predictor.temperature, "ece": ece, "ece_uncalibrated": ece_raw,
-        "ms_per_face": ms_per_face(predictor, split.images[0]),
+        "ms_per_face": ms_per_face(predictor, split.images[0]), "machine": machine(),
         "photo_path": photo_path_summary(predictor, split, args) if args.photo_path else None,
         "parameters": int(predictor.model.count_params()),
         "file_mb": os.path.getsize(model_path) / 1e6,
@@ -313,8 +329,8 @@ which expressions look alike to the network.
 {photo_path_section(result)}
 ## Speed
 
-{result['ms_per_face']:.2f} ms per face: the median of {TIMING_CALLS} single-face calls on this
-machine, after a warm-up, without face detection.
+{result['ms_per_face']:.2f} ms per face: the median of {TIMING_CALLS} single-face calls, after a warm-up,
+without face detection. Measured on {result['machine']}.
 """
 
 
@@ -356,7 +372,8 @@ def write_comparison(results, out):
         handle.write(f"# Model comparison on `{results[0]['data']}`\n\n"
                      "ECE is the expected calibration error (15 bins) of the confidence the front ends show; "
                      "ms/face is one face, without detection. Class columns are per-class accuracy.\n\n"
-                     f"{markdown_table(frame)}\n\n![per-class accuracy](per_class_accuracy.png)\n")
+                     f"{markdown_table(frame)}\n\nSpeed measured on {results[0]['machine']}.\n\n"
+                     "![per-class accuracy](per_class_accuracy.png)\n")
     return path
 
 
