@@ -231,3 +231,27 @@ def test_help_names_every_option():
     assert end.value.code == 0
     for option in ("--model", "--data", "--usage", "--out", "--json", "--calibrate", "--val-data"):
         assert option in stdout.getvalue()
+
+
+def test_the_photo_path_reports_both_accuracies(model_path, astronaut_bgr, astronaut_face_box, tmp_path):
+    """Three 48x48 astronaut faces (one mirrored, one turned 20 degrees) and a blank square: the detector finds the
+    faces on their grey squares, the blank one is classified whole, and both accuracies are reported."""
+    from utils import faces
+    x, y, w, h = astronaut_face_box
+    turned = cv2.warpAffine(astronaut_bgr, cv2.getRotationMatrix2D((x + w / 2, y + h / 2), 20, 1.0),
+                            astronaut_bgr.shape[1::-1])
+    (tmp_path / "test" / "happy").mkdir(parents=True)
+    face = astronaut_bgr[y - 5:y + h + 5, x - 5:x + w + 5]
+    for index, crop in enumerate((face, face[:, ::-1], turned[y - 5:y + h + 5, x - 5:x + w + 5])):
+        cv2.imwrite(str(tmp_path / "test" / "happy" / f"{index}.png"), cv2.resize(faces.to_gray(crop), (48, 48)))
+    cv2.imwrite(str(tmp_path / "test" / "happy" / "blank.png"), np.full((48, 48), 128, np.uint8))
+    status, stdout, _ = run(["--model", model_path, "--data", str(tmp_path / "test"), "--out", str(tmp_path / "r"),
+                             "--json", "--photo-path"])
+    assert status == 0
+    result = json.loads(stdout)["models"][0]
+    photo = result["photo_path"]
+    assert (photo["found"], photo["faces"], photo["detector"]) == (3, 4, "blazeface")
+    assert photo["accuracy"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    report = (tmp_path / "r" / "fixture_model" / "report.md").read_text()
+    assert "## Through the photo path" in report and "3 of 4 found" in report
+    assert f"accuracy **{photo['accuracy']:.3f}**, against {result['accuracy']:.3f}" in report
