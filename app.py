@@ -6,7 +6,7 @@ Development (one process, 127.0.0.1 only):
 
 A classroom (several workers, each loading the model once at start-up):
 
-    gunicorn -w 2 --threads 4 -b 127.0.0.1:8000 'app:create_app()'
+    gunicorn 'app:create_app()'        # with gunicorn.conf.py: 2 workers x 4 threads, on 127.0.0.1:5000
 
 Everything the pages need (CSS, JavaScript) is served from ``static/``; the site
 works offline.
@@ -52,9 +52,9 @@ def create_app(config=None):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Serve the EmoDetect-Pro classroom site (debug off).")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1: this computer only)")
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--host", default=defaults.HOST,
+                        help=f"address to listen on (default {defaults.HOST}: this computer only)")
+    parser.add_argument("--port", type=int, default=defaults.PORT)
     parser.add_argument("--model", default=defaults.project_path(defaults.EMOTION_MODEL),
                         help="the default model, a .h5 with its .json card (default: %(default)s)")
     parser.add_argument("--models-dir", default=defaults.project_path(defaults.MODELS_DIR),

@@ -235,7 +235,7 @@ def photo_path_summary(predictor, split, args):
     from utils.detection import check_detector
     from utils.predict import softmax
     detector = check_detector(args.detector)
-    served, found = served_faces(split.images, detector)
+    served, found = served_faces(split.images, detector, predictor.crop_context)
     logits = batched_logits(predictor, served, args.batch_size, "predicting the photo path")
     predicted = softmax(logits, predictor.temperature).argmax(axis=1)
     return {"detector": detector, "pad": PHOTO_PAD, "found": int(found), "faces": len(split),

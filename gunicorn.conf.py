@@ -7,10 +7,14 @@ default thread pools only make concurrent requests fight over the same two cores
 (measured: bench/bench_web.py).
 """
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from utils.defaults import HOST, PORT  # noqa: E402  (the project's own address, as app.py's)
 
 workers = int(os.environ.get("WEB_WORKERS", 2))
 threads = int(os.environ.get("WEB_THREADS", 4))
-bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
+bind = os.environ.get("WEB_BIND", f"{HOST}:{PORT}")
 
 # Read by TensorFlow when a worker imports it, so they must be set before the app loads.
 for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):

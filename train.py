@@ -22,7 +22,7 @@ import shutil
 import sys
 
 from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
-from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_MODEL, RUNS_DIR  # checkpoints go to RUNS_DIR/NAME/
+from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, RUNS_DIR  # checkpoints go to RUNS_DIR/NAME/
 
 # Defaults: the values that produced models/emotion_model.h5.
 DATA = FER2013
@@ -49,7 +49,7 @@ IDENTITY_CROP_CONTEXT = 1.25
 TASK_DEFAULTS = {
     "emotion": {"data": DATA, "arch": ARCH, "img_size": IMG_SIZE, "crop_context": 1.0,
                 "out": EMOTION_MODEL},
-    "identity": {"data": "lfw", "arch": "identity", "img_size": 64, "crop_context": IDENTITY_CROP_CONTEXT,
+    "identity": {"data": IDENTITY_DATA, "arch": "identity", "img_size": 64, "crop_context": IDENTITY_CROP_CONTEXT,
                  "out": IDENTITY_MODEL},
 }
 TEST_PER_PERSON = 2      # identity photos held out per person when the data has no test/
@@ -62,7 +62,7 @@ def parse_args(argv=None):
                         help="emotion (how they feel) or identity (who it is: one class per person)")
     parser.add_argument("--data",
                         help="fer2013.csv, a folder with train/ (and test/) class folders, one folder of class "
-                             f"folders, or 'lfw' (default: {DATA}; identity: lfw)")
+                             f"folders, or 'lfw' (default: {DATA}; identity: {IDENTITY_DATA})")
     parser.add_argument("--arch", help="baseline (the seed CNN), vgg, vgg_small, mobilenetv2, resnet50 or identity "
                                        f"(default: {ARCH}; identity: identity)")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
@@ -191,7 +191,8 @@ def main(argv=None):
     os.makedirs(run_dir, exist_ok=True)
     batch_options = dict(augment=not args.no_augment, erase_probability=args.erase, epoch=done)
     if args.served_share:
-        batch_options.update(served=training.served_train_faces(run_dir, dataset.train), served_share=args.served_share)
+        served = training.served_train_faces(run_dir, dataset.train, args.crop_context)
+        batch_options.update(served=served, served_share=args.served_share)
     if args.teacher:
         batches = data.DistilledBatches(dataset.train, num_classes, args.batch_size, args.seed, teacher,
                                         args.teacher_weight, args.teacher_temperature, **batch_options)

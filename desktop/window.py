@@ -371,16 +371,22 @@ class Window:
         """A click on a layer's figure: the operation behind the position under it, computed in the background."""
         if event.inaxes is None or event.xdata is None:
             return
-        position = self.session.position_in_figure(layer, event.xdata, event.ydata)
-        if position is None:
-            self.status.set(f"That is between the maps of {layer}: {LAYER_HINT}")
-            return
-        self.status.set(f"Computing {layer} at {position}...")
-        self.worker.submit(lambda: self.session.operation_lines(layer, *position), self.show_operation,
+        x, y = event.xdata, event.ydata
+        self.status.set(f"Computing {layer} at the place clicked...")
+        self.worker.submit(lambda: self._operation_at(layer, x, y), lambda lines: self.show_operation(lines, layer),
                            self._failed("The operation"))
 
-    def show_operation(self, lines):
-        """The operation's numbers in a window of their own (one, reused), scrollable and read-only."""
+    def _operation_at(self, layer, x, y):
+        """On the worker (it may run the model): the operation's lines at a point of the figure, or None."""
+        position = self.session.position_in_figure(layer, x, y)
+        return None if position is None else self.session.operation_lines(layer, *position)
+
+    def show_operation(self, lines, layer=""):
+        """The operation's numbers in a window of their own (one, reused), scrollable and read-only;
+        ``lines`` None: the click fell between the maps."""
+        if lines is None:
+            self.status.set(f"That is between the maps of {layer}: {LAYER_HINT}")
+            return
         if self.operation_window is None or not self.operation_window.winfo_exists():
             self.operation_window = tk.Toplevel(self.root)
             self.operation_window.geometry("900x560")

@@ -1,6 +1,6 @@
 """Where FER2013's faces have their eyes, nose, mouth and ears: the canonical face the crops are aligned to.
 
-    python scripts/measure_canonical_face.py --data dataset/fer2013/train
+    python scripts/measure_canonical_face.py            # --data dataset/fer2013/train
 
 Each 48x48 training face is centred on a grey square twice its size (the detector needs
 some background around a face) and BlazeFace finds its keypoints; their mean position,
@@ -13,7 +13,6 @@ utils/canonical_face.json.
 """
 import argparse
 import glob
-import json
 import os
 import sys
 
@@ -25,7 +24,8 @@ sys.path.insert(0, ROOT)
 from utils import detection  # noqa: E402
 from utils.faces import CANONICAL_FACE_FILE, on_grey_square  # noqa: E402
 from utils.images import read_image  # noqa: E402
-from utils.models import atomic_write  # noqa: E402
+from utils.defaults import FER2013  # noqa: E402
+from utils.files import write_json  # noqa: E402
 
 FRAME = 48
 PAD = FRAME // 2
@@ -59,7 +59,7 @@ def spread_of(values):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="dataset/fer2013/train", help="FER2013 train/ (class folders of 48x48 faces)")
+    parser.add_argument("--data", default=os.path.join(FER2013, "train"), help="FER2013 train/ (class folders of 48x48 faces)")
     parser.add_argument("--out", default=CANONICAL_FACE_FILE)
     args = parser.parse_args()
     paths = sorted(glob.glob(os.path.join(args.data, "*", "*.jpg")))
@@ -87,15 +87,11 @@ def main():
                  "eye_distance": spread_of(np.hypot(gaps[:, 0], gaps[:, 1]))},
         "faces": len(paths), "found": len(found), "found_by_both": len(in_haar_box),
         "measured_on": f"{args.data}: each face centred on a {FRAME + 2 * PAD} px grey square, "
-                       "BlazeFace full range; Haar fractions of its box on the same faces",
+                       "BlazeFace (both networks); Haar fractions of its box on the same faces",
         "command": "python scripts/measure_canonical_face.py --data " + args.data,
     }
 
-    def write(temp_path):
-        with open(temp_path, "w") as handle:
-            json.dump(geometry, handle, indent=2)
-            handle.write("\n")
-    atomic_write(args.out, write)
+    write_json(args.out, geometry, indent=2)
     print(f"BlazeFace found {len(found)} of {len(paths)} faces; eyes at {mean['right_eye']} and {mean['left_eye']} "
           f"(std {spread['right_eye']}, {spread['left_eye']}) of the {FRAME} px frame; wrote {args.out}")
     return 0

@@ -51,51 +51,43 @@
       status.textContent = answer.faces[0].whole_image ? "" :
         `${answer.faces.length} face${answer.faces.length > 1 ? "s" : ""} found.`;
       document.getElementById("result").hidden = false;
-      await Promise.all(answer.faces.map((face, index) => showGradcam(file, index)));
+      await showGradcams(file);
     } catch (err) {
       status.textContent = `Could not analyse this file: ${err.message}`;
       status.classList.add("error");
     }
   }
 
-  /* The photo with every face boxed and labelled (boxes are in the upright photo's pixels). */
+  /* The photo with every face boxed and labelled. Boxes are in the pixels of the image as the server
+     decoded it (upright; a JPEG over 4096 px is decoded at a reduced scale), so they are scaled to the photo. */
   function drawPhoto() {
     const { bitmap, answer } = last;
     canvas.width = bitmap.width;
     canvas.height = bitmap.height;
     const ctx = canvas.getContext("2d");
     ctx.drawImage(bitmap, 0, 0);
+    const scale = bitmap.width / answer.image.width;
     const line = Math.max(2, Math.round(bitmap.width / 300));
-    ctx.font = `bold ${Math.max(14, line * 8)}px sans-serif`;
     answer.faces.forEach((face, index) => {
       if (face.whole_image) return;
-      const [x, y, w, h] = face.box;
-      const colour = EMO.colour(Object.keys(face.probabilities).indexOf(face.label));
-      ctx.lineWidth = line;
-      ctx.strokeStyle = colour;
-      ctx.strokeRect(x, y, w, h);
-      const text = `${index + 1}: ${face.label} ${EMO.percent(face.confidence)}`;
-      const height = line * 8 + 8;
-      ctx.fillStyle = colour;
-      ctx.fillRect(x, Math.max(0, y - height), ctx.measureText(text).width + 10, height);
-      ctx.fillStyle = "#fff";
-      ctx.fillText(text, x + 5, Math.max(0, y - height) + height - 6);
-      if (keypointsBox.checked) drawKeypoints(ctx, face.keypoints, line);
+      EMO.drawFace(ctx, face, `${index + 1}: ${face.label} ${EMO.percent(face.confidence)}`, line, scale);
+      if (keypointsBox.checked) drawKeypoints(ctx, face.keypoints, line, scale);
     });
   }
 
   /* The detector's keypoints as dots, and the eye line the face is turned upright by. */
-  function drawKeypoints(ctx, points, line) {
+  function drawKeypoints(ctx, points, line, scale) {
+    const at = (point) => point.map((v) => v * scale);
     if (points.right_eye && points.left_eye) {
       ctx.strokeStyle = "#ffdc00";
       ctx.lineWidth = line;
       ctx.beginPath();
-      ctx.moveTo(...points.right_eye);
-      ctx.lineTo(...points.left_eye);
+      ctx.moveTo(...at(points.right_eye));
+      ctx.lineTo(...at(points.left_eye));
       ctx.stroke();
     }
     ctx.fillStyle = "#00c8ff";
-    for (const [x, y] of Object.values(points)) {
+    for (const [x, y] of Object.values(points).map(at)) {
       ctx.beginPath();
       ctx.arc(x, y, line * 1.5, 0, 2 * Math.PI);
       ctx.fill();
@@ -127,9 +119,12 @@
     });
   }
 
-  async function showGradcam(file, index) {
-    const answer = await EMO.post("/api/explain", file, { face: index, parts: "gradcam" });
-    const card = document.getElementById("faces").children[index];
-    if (card) card.querySelector(".cam img").src = answer.gradcam.overlay;
+  /* Every face's Grad-CAM for its own label, from one request (one face search for the whole photo). */
+  async function showGradcams(file) {
+    const answer = await EMO.post("/api/explain", file, { face: "all", parts: "gradcam" });
+    const cards = document.getElementById("faces").children;
+    for (const face of answer.faces) {
+      if (cards[face.face_index]) cards[face.face_index].querySelector(".cam img").src = face.gradcam.overlay;
+    }
   }
 })();

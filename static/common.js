@@ -12,8 +12,9 @@ const EMO = {
   },
   setThreshold(value) { localStorage.setItem("threshold", String(value)); },
 
-  /* The face detector chosen on the Analyse page ("blazeface" or "haar"); every page uses it, so face numbers agree. */
-  detector() { return localStorage.getItem("detector") || "blazeface"; },
+  /* The face detector chosen on the Analyse page ("blazeface" or "haar"), else the server's own default
+     (Haar where BlazeFace is not installed); every page uses it, so face numbers agree. */
+  detector() { return localStorage.getItem("detector") || document.body.dataset.detector; },
   setDetector(value) { localStorage.setItem("detector", value); },
 
   /* POST an image (Blob or File) with extra fields; resolves to the JSON answer, rejects with its error. */
@@ -61,6 +62,22 @@ const EMO = {
   colour(index) {
     const palette = JSON.parse(document.body.dataset.palette);
     return palette[index % palette.length];
+  },
+
+  /* One face's box and caption on a canvas, in its class's colour. ``scale`` maps the API's pixels
+     (the image as the server decoded it: a very large JPEG is decoded smaller) to the canvas's. */
+  drawFace(ctx, face, text, line, scale = 1) {
+    const [x, y, w, h] = face.box.map((v) => v * scale);
+    const colour = EMO.colour(Object.keys(face.probabilities).indexOf(face.label));
+    const band = line * 8 + 8;
+    ctx.font = `bold ${band - 8}px sans-serif`;
+    ctx.lineWidth = line;
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(x, y, w, h);
+    ctx.fillStyle = colour;
+    ctx.fillRect(x, Math.max(0, y - band), ctx.measureText(text).width + 10, band);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(text, x + 5, Math.max(0, y - band) + band - 6);
   },
 
   percent(value) { return `${Math.round(value * 100)}%`; },

@@ -106,19 +106,9 @@
     overlay.height = video.videoHeight;
     const ctx = overlay.getContext("2d");
     ctx.clearRect(0, 0, overlay.width, overlay.height);
-    ctx.font = "bold 18px sans-serif";
-    ctx.lineWidth = 3;
     const real = faces.filter((face) => !face.whole_image);
     for (const face of real) {
-      const [x, y, w, h] = face.box;
-      const colour = EMO.colour(Object.keys(face.probabilities).indexOf(face.label));
-      const text = `${face.label} ${EMO.percent(face.confidence)}${face.uncertain ? " ?" : ""}`;
-      ctx.strokeStyle = colour;
-      ctx.strokeRect(x, y, w, h);
-      ctx.fillStyle = colour;
-      ctx.fillRect(x, Math.max(0, y - 26), ctx.measureText(text).width + 10, 26);
-      ctx.fillStyle = "#fff";
-      ctx.fillText(text, x + 5, Math.max(0, y - 26) + 19);
+      EMO.drawFace(ctx, face, `${face.label} ${EMO.percent(face.confidence)}${face.uncertain ? " ?" : ""}`, 3);
     }
     const main = real[0];
     document.getElementById("now").textContent = main ? `${main.label} (${EMO.percent(main.confidence)})` : "no face";

@@ -429,3 +429,20 @@ def test_no_blueprint_imports_another():
         imported |= {f"web.{alias.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                      and node.module == "web" for alias in node.names}
         assert not (imported & (blueprints - {module})), module
+
+
+def test_every_faces_gradcam_comes_from_one_search(client, monkeypatch):
+    """face=all: each face of a photo of two, with the Grad-CAM of its own label, the face search run once."""
+    from skimage import data as images
+    import utils.predict
+    two = np.hstack([np.ascontiguousarray(images.astronaut()[:, :, ::-1])] * 2)
+    searches = []
+    find = utils.predict.detection.find_faces
+    monkeypatch.setattr(utils.predict.detection, "find_faces", lambda *args: searches.append(1) or find(*args))
+    answer = post_file(client, "/api/explain", encode(two), face="all", parts="gradcam").get_json()
+    assert len(searches) == 1 and [face["face_index"] for face in answer["faces"]] == [0, 1]
+    for face in answer["faces"]:
+        assert face["gradcam"]["class"] == face["face"]["label"] == face["target"]["class"]
+        assert is_png_url(face["gradcam"]["overlay"])
+    single = post_file(client, "/api/explain", encode(two), face="1", parts="gradcam").get_json()
+    assert single["gradcam"]["overlay"] == answer["faces"][1]["gradcam"]["overlay"]

@@ -339,3 +339,23 @@ def test_axe_finds_nothing_serious_on_analyse_explore_and_live(site, page, photo
     page.keyboard.press("Escape")
     page.goto(site + "/live")
     assert serious_violations(page) == []
+
+
+def test_a_very_large_photo_gets_its_boxes_where_its_faces_are(site, page, astronaut_bgr, tmp_path):
+    """A JPEG over 4096 px is decoded at half size on the server: its boxes come back in those pixels,
+    and the page must scale them onto the full-size photo."""
+    photo = tmp_path / "big.jpg"
+    cv2.imwrite(str(photo), cv2.resize(astronaut_bgr, (4400, 4400)), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    page.goto(site + "/")
+    page.set_input_files("#file", str(photo))
+    card = page.locator(".face").first
+    card.locator(".label").wait_for()
+    answer = page.evaluate("""async () => {
+        const form = new FormData();
+        form.append('file', document.getElementById('file').files[0]);
+        form.append('detector', EMO.detector());
+        return (await fetch('/api/predict', {method: 'POST', body: form})).json(); }""")
+    assert answer["image"]["width"] == 2200       # decoded at half size
+    face = answer["faces"][0]
+    on_photo = dict(face, box=[round(v * 2) for v in face["box"]])
+    assert_boxed(page, "#photo", on_photo, card.locator(".label").text_content(), reach=8)

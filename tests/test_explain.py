@@ -345,13 +345,19 @@ def test_shap_values_add_up_to_the_probability_change(predictor, face):
 # ---- faithfulness, on the shipped model and real faces -------------------------------------
 
 def yale_images():
-    """A few expressions of every Yale subject, read straight from the archive."""
-    images = []
+    """A few expressions of every Yale subject: from ``dataset/people`` (``make data PEOPLE=...``) or
+    read straight from the archive beside the project; none when neither is there."""
+    people = os.path.join(ROOT, "dataset", "people")
+    if os.path.isdir(people):
+        paths = [os.path.join(folder, name) for folder, _, names in os.walk(people) for name in sorted(names)
+                 if os.path.splitext(name)[0] in YALE_EXPRESSIONS]
+        if paths:
+            return [open(path, "rb").read() for path in sorted(paths)]
+    if not os.path.isfile(YALE):
+        return []
     with tarfile.open(YALE) as archive:
-        for member in archive.getmembers():
-            if member.isfile() and os.path.splitext(os.path.basename(member.name))[0] in YALE_EXPRESSIONS:
-                images.append(archive.extractfile(member).read())
-    return images
+        return [archive.extractfile(member).read() for member in archive.getmembers()
+                if member.isfile() and os.path.splitext(os.path.basename(member.name))[0] in YALE_EXPRESSIONS]
 
 
 @pytest.fixture(scope="module")
@@ -367,11 +373,12 @@ def shipped():
 def real_faces(shipped, astronaut_bgr):
     """Preprocessed real faces: the astronaut, and Yale's when ../shared/datasets is there."""
     from utils.images import decode_image
-    if not os.path.isfile(YALE):
-        pytest.skip("../shared/datasets/yalefaces.tar.gz is not there (a fresh clone has no ../shared)")
+    photos = yale_images()
+    if not photos:
+        pytest.skip("no Yale faces: make data PEOPLE=/path/to/yalefaces (or ../shared/datasets beside the project)")
     predictor, _ = shipped
     faces = []
-    for image in [astronaut_bgr] + [decode_image(data) for data in yale_images()]:
+    for image in [astronaut_bgr] + [decode_image(data) for data in photos]:
         chosen = predictor.choose_face(image)
         if not chosen.prediction["whole_image"]:
             faces.append(chosen.input)

@@ -1,12 +1,15 @@
 """EmoDetect-Pro's shared library: every front end imports it, nothing else.
 
-One module per concern: ``data`` (loading FER2013 and class folders), ``models``
-(architectures, atomic save and load with the model card), ``faces`` (detection and
-THE preprocessing function), ``predict`` (faces -> emotions), ``explain`` (layer
-outputs, Grad-CAM, regions), ``plots`` (figures, returned and never shown),
-``identity`` (one face through the identity and emotion models), ``jobs``
-(train.py in the background for the site and the desktop window) and ``files``
-(atomic writes and file stamps).
+One module per job: ``detection`` finds faces, ``faces`` cuts them out upright and holds THE
+preprocessing, ``predict`` turns faces into emotions, ``layers``, ``gradcam``, ``perturbation``,
+``shap_lime``, ``operations``, ``receptive``, ``channels`` and ``sanity`` explain them (what
+they explain: ``targets``), ``plots`` draws and ``pictures`` encodes, ``data``, ``models`` and
+``training`` train, ``serving`` keeps loaded models, ``video`` runs the live front ends,
+``identity`` sets "who" beside "how they feel", ``jobs`` trains in the background, and
+``defaults`` holds every shared value.
+
+Importing it first quiets TensorFlow's start-up chatter, so a command-line tool's stderr
+holds only its own one-line messages.
 """
 import os
 

@@ -18,10 +18,9 @@ import keras
 import numpy as np
 
 from utils.faces import preprocess
-from utils.models import atomic_write
+from utils.defaults import CACHE_DIR, FER2013_TEST, project_path
+from utils.files import write_json
 
-TEST_FACES = "dataset/fer2013/test"   # FER2013 PublicTest, one folder per class
-CACHE_FOLDER = "cache"
 TOP_FACES = 9
 DATA_HINT = "put FER2013 in dataset/fer2013 ('make data' unpacks it; see dataset/README.md)"
 
@@ -41,7 +40,7 @@ class ChannelExplainer:
     ``classes`` are the model card's, the order of the test folder's labels.
     """
 
-    def __init__(self, model, classes, cache_folder=CACHE_FOLDER):
+    def __init__(self, model, classes, cache_folder=project_path(CACHE_DIR)):
         self.model, self.classes, self.cache_folder = model, list(classes), cache_folder
         self._patterns, self._gradients, self._rankings = {}, {}, {}
         self._weights_digest = None
@@ -130,7 +129,7 @@ class ChannelExplainer:
             return self._gradients[layer.name]
 
     # ---- the test faces that excite a channel most ----------------------------------------
-    def top_faces(self, layer_name, channel, test_folder=TEST_FACES):
+    def top_faces(self, layer_name, channel, test_folder=project_path(FER2013_TEST)):
         """The nine test faces with the largest mean activation of the channel (its output, as shown).
 
         ``{"layer": str, "channel": int, "test_folder": str, "faces": [{"path": str (under the
@@ -172,7 +171,7 @@ class ChannelExplainer:
                         self._rankings[path] = json.load(handle)
                 else:
                     self._rankings[path] = self._rank(layer, test_folder)
-                    atomic_write(path, lambda temp: _write_json(temp, self._rankings[path]))
+                    write_json(path, self._rankings[path])
             return self._rankings[path]
 
     def _ranking_path(self, layer, test_folder):
@@ -235,7 +234,3 @@ def _check_channel(layer, channel):
     if not 0 <= channel < channels:
         raise ValueError(f"layer '{layer.name}' has channels 0..{channels - 1}, not {channel}")
 
-
-def _write_json(path, value):
-    with open(path, "w") as handle:
-        json.dump(value, handle)

@@ -304,12 +304,13 @@ def random_erase(face, rng, area=(0.02, 0.2), aspect=(0.3, 3.3)):
 PHOTO_PAD = 24
 
 
-def served_faces(images, detector=None):
+def served_faces(images, detector=None, context=1.0):
     """``(faces, found)``: preprocessed faces ``(N, H, W, C)`` as the photo path serves them.
 
     Each face goes back on a grey square (``PHOTO_PAD``), is found by the detector there, cut
-    out upright and preprocessed again, as every front end does with a photo; a face the
-    detector misses is kept as it was. ``found`` counts the faces the detector found.
+    out upright (framed ``context`` times as wide as FER2013's, as the model's card says) and
+    preprocessed again, as every front end does with a photo; a face the detector misses is
+    kept as it was. ``found`` counts the faces the detector found.
     """
     from utils.detection import find_faces
     height, width, channels = images.shape[1:]
@@ -318,7 +319,8 @@ def served_faces(images, detector=None):
         photo = on_grey_square(np.uint8(np.round(face[:, :, 0] * 255)), PHOTO_PAD)
         detected = find_faces(photo, detector=detector)
         if detected:
-            served[index] = preprocess(aligned_crop(photo, detected[0], multiple=width).image, height, width, channels)
+            crop = aligned_crop(photo, detected[0], context=context, multiple=width)
+            served[index] = preprocess(crop.image, height, width, channels)
             found += 1
     return served, found
 

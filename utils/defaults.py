@@ -17,7 +17,9 @@ FER2013 = os.path.join("dataset", "fer2013")          # train/ and test/ class f
 FER2013_TEST = os.path.join(FER2013, "test")          # the Gallery's faces, and each channel's top test faces
 IDENTITY_DATA = os.path.join("dataset", "people")     # one folder of photos per person (make data PEOPLE=...)
 RUNS_DIR = "runs"                                     # train.py's checkpoints (runs/NAME/) and the training job's state
+CACHE_DIR = "cache"                                   # what explanations keep between runs (channels' top faces)
 
+HOST, PORT = "127.0.0.1", 5000   # where the site listens: this computer only, unless told otherwise
 THRESHOLD = 0.35          # under this confidence a prediction is flagged "uncertain"
 # Largest image accepted (width x height, from the header): a 6000x4000 photo. Decoding one costs
 # about 100 MB at most (bench/bench_memory.py); the model only ever sees 48x48 faces.

@@ -61,8 +61,13 @@ HAAR_MIN_FACE_FRACTION = 0.08
 # its box, which the cascade searches shrunk to this many pixels across (the face about 40 px).
 NEAR_MARGIN = 0.3
 NEAR_HAAR_SIDE = 64
+# A face found there continues the followed one only if it overlaps its box this much (a neighbour does not).
+NEAR_MIN_IOU = 0.3
 
 _thread_state = threading.local()
+# Making an interpreter silences the process's stderr for a moment: one thread at a time, or a second
+# thread would save the silenced stream and put it back for good.
+_STDERR_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -227,7 +232,8 @@ def find_near(image, box, detector=None):
     found = (haar_faces(region, max_side=NEAR_HAAR_SIDE, min_fraction=0.3) if detector == "haar"
              else _blazeface_faces(region, "near"))
     moved = [_shifted(face, left, top) for face in found]
-    return max(moved, key=lambda face: iou(face.box, box), default=None)
+    near = [face for face in moved if iou(face.box, box) >= NEAR_MIN_IOU]
+    return max(near, key=lambda face: iou(face.box, box), default=None)
 
 
 def _shifted(face, left, top):
@@ -244,7 +250,7 @@ def _interpreter(network):
     if interpreters is None:
         interpreters = _thread_state.interpreters = {}
     if network.name not in interpreters:
-        with _native_stderr_quiet():
+        with _STDERR_LOCK, _native_stderr_quiet():
             interpreter = _interpreter_class()(model_path=blazeface_model_path(network.file), num_threads=1)
             interpreter.allocate_tensors()
         outputs = {detail["shape"][-1]: detail["index"] for detail in interpreter.get_output_details()}

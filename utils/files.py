@@ -3,6 +3,7 @@
 No TensorFlow here: ``utils.jobs`` and ``train.py`` use it before (or without) Keras.
 """
 import hashlib
+import json
 import os
 import tempfile
 
@@ -36,3 +37,12 @@ def file_stamp(path):
     """What changes whenever a file is replaced or rewritten: its inode, size and modification time."""
     status = os.stat(path)
     return status.st_ino, status.st_size, status.st_mtime_ns
+
+
+def write_json(path, value, indent=None):
+    """``value`` as a JSON file, atomically (see :func:`atomic_write`)."""
+    def write(temp_path):
+        with open(temp_path, "w") as handle:
+            json.dump(value, handle, indent=indent)
+            handle.write("\n")
+    atomic_write(path, write)

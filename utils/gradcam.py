@@ -12,7 +12,7 @@ import cv2
 import keras
 import numpy as np
 
-from utils.layers import conv_layers, spatial_layers
+from utils.layers import conv_layers, named_layer, spatial_layers
 from utils.models import LOGITS_LAYER
 
 
@@ -42,10 +42,7 @@ class GradCam:
 
     def check_layer(self, name):
         """``name`` if Grad-CAM can read it (None: the default layer)."""
-        name = name or self.default_layer()
-        names = [layer.name for layer in self.model.layers]
-        if name not in names:
-            raise ValueError(f"unknown layer '{name}' (layers: {', '.join(names[1:])})")
+        name = named_layer(self.model, name or self.default_layer()).name
         if name not in self.layers():
             raise ValueError(f"layer '{name}' has no feature maps for Grad-CAM (choose one of: {', '.join(self.layers())})")
         return name

@@ -25,7 +25,7 @@ import threading
 
 from utils.cli import one_line
 from utils.defaults import ROOT, RUNS_DIR
-from utils.files import atomic_write, file_stamp
+from utils.files import file_stamp, write_json
 
 TRAIN_SCRIPT = os.path.join(ROOT, "train.py")
 LOCK_FILE = "training.lock"
@@ -128,7 +128,7 @@ class TrainingJob:
         with self._own_lock:
             self._own = {**(self._own or IDLE), **changes, "owner": os.getpid()}
             status = dict(self._own)
-        atomic_write(self._status_path, lambda temp_path: _write_json(temp_path, status))
+        write_json(self._status_path, status)
 
     def _finish(self, **changes):
         """The final status first, then the lock: a reader never sees "running" without an owner."""
@@ -159,7 +159,11 @@ class TrainingJob:
         process = self._process
         if process is not None and process.poll() is None:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # it ignored the request: the window still closes
+                process.kill()
+                process.wait()
         if self._follower is not None:
             self._follower.join(timeout=10)  # it records the end and releases the lock
 
@@ -203,8 +207,4 @@ def _remove(path):
     except FileNotFoundError:
         pass
 
-
-def _write_json(path, value):
-    with open(path, "w") as handle:
-        json.dump(value, handle)
 

@@ -12,7 +12,7 @@ import time
 import keras
 from keras import layers
 
-from utils.files import atomic_write, file_sha256, file_stamp
+from utils.files import atomic_write, file_sha256, file_stamp, write_json
 
 LOGITS_LAYER = "logits"
 PROBABILITIES_LAYER = "probabilities"
@@ -178,11 +178,7 @@ def card_path(model_path):
 
 def write_card(path, card):
     """Write a model card (JSON) atomically."""
-    def write(temp_path):
-        with open(temp_path, "w") as handle:
-            json.dump(card, handle, indent=2)
-            handle.write("\n")
-    atomic_write(path, write)
+    write_json(path, card, indent=2)
 
 
 def read_card(model_path):

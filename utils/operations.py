@@ -10,7 +10,7 @@ is computed from the numbers it shows; ``output`` beside it is the layer's own
 output at that position, so a page can show that the two agree.
 
 Every layer's output comes from one sub-model built once per model and kept, run
-through ``predict_on_batch``: compiled, it gives all 34 outputs of the VGG model in
+through ``predict_on_batch``: compiled, it gives all 35 outputs of the VGG model in
 about 11 ms on a 2-core CPU, where an eager call takes 40 (bench/bench_explain.py).
 """
 import threading
@@ -18,7 +18,7 @@ import threading
 import keras
 import numpy as np
 
-from utils.layers import layer_kind
+from utils.layers import LayerReader, layer_kind, named_layer
 from utils.receptive import producer, windows
 
 TOP_CONTRIBUTIONS = 10  # a dense unit's inputs listed one by one; the rest are summed
@@ -34,12 +34,14 @@ STABLE_SOFTMAX = ("e is raised to each logit minus the largest logit: that keeps
 class LayerOperations:
     """What each layer of one model computed at a position, for any face; safe to share between threads."""
 
-    def __init__(self, model):
+    def __init__(self, model, reader=None):
+        """``reader``: the model's :class:`utils.layers.LayerReader`, whose outputs the views read
+        (a new one when None)."""
         self.model = model
-        self.layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+        self.reader = reader or LayerReader(model)
+        self.layers = self.reader.layers
         self._index = {layer.name: index for index, layer in enumerate(self.layers)}
         self._sources = {layer.name: self._source(layer) for layer in self.layers}
-        self._outputs_model = keras.Model(model.input, [layer.output for layer in self.layers])
         self._layer_models = {}
         self._lock = threading.Lock()
 
@@ -62,12 +64,10 @@ class LayerOperations:
         functions for those. A ValueError names what is valid when the layer, channel or
         position is not.
         """
-        if layer_name not in self._index:
-            raise ValueError(f"unknown layer '{layer_name}' (layers: {', '.join(self._index)})")
-        layer = self.layers[self._index[layer_name]]
+        layer = named_layer(self.model, layer_name)
         shape = tuple(layer.output.shape[1:])
         position = _check_position(layer.name, shape, channel, y, x)
-        outputs = self._outputs(face)
+        outputs = self.reader.raw_outputs(face)
         source = self._sources[layer.name]
         inputs = None if source is None else (np.asarray(face, dtype=np.float32) if source == "face" else outputs[source])
         output = outputs[self._index[layer.name]]
@@ -82,10 +82,9 @@ class LayerOperations:
         """One layer's output for one preprocessed face, ``(H, W, C)`` or ``(N,)``.
 
         For the Live page's maps, a few times a second: a sub-model that stops at the layer
-        (built on first use and kept) costs 1 to 7 ms on the VGG model, where all 34 outputs take 10.
+        (built on first use and kept) costs 1 to 7 ms on the VGG model, where all 35 outputs take 10.
         """
-        if layer_name not in self._index:
-            raise ValueError(f"unknown layer '{layer_name}' (layers: {', '.join(self._index)})")
+        named_layer(self.model, layer_name)
         batch = np.asarray(face, dtype=np.float32)[None]
         with self._lock:  # built, and its compiled function traced, once; then threads share it
             if layer_name not in self._layer_models:
@@ -93,13 +92,6 @@ class LayerOperations:
                 to_layer.predict_on_batch(batch)
                 self._layer_models[layer_name] = to_layer
         return np.asarray(self._layer_models[layer_name].predict_on_batch(batch))[0]
-
-    def _outputs(self, face):
-        batch = np.asarray(face, dtype=np.float32)[None]
-        with self._lock:  # predict_on_batch builds its compiled function on the first call
-            outputs = self._outputs_model.predict_on_batch(batch)
-        return [np.asarray(output)[0] for output in outputs]
-
 
 def _check_position(name, shape, channel, y, x):
     """The index of ``(y, x, channel)`` in an output of ``shape``; a one-line ValueError if it is outside."""
@@ -257,11 +249,6 @@ def _pooled(is_max, window, padding, rows, columns):
                 "result": float(window[i, j])}
     count = int((~padding).sum())
     return {"pool": "average", "count": count, "result": float(window[~padding].sum() / count)}
-
-
-def flat_index(shape, y, x, channel):
-    """Where ``(y, x, channel)`` of a feature-map stack of ``shape`` ``(H, W, C)`` lands when flattened."""
-    return int(np.ravel_multi_index((y, x, channel), tuple(shape)))
 
 
 def flat_source(shape, index):

@@ -10,9 +10,9 @@ A prediction dict, the same in the JSON API, the desktop window and the video CS
      "uncertain": False,         # confidence under the threshold
      "whole_image": False}       # no face was found, so the whole image was classified
 
-The model runs through ``predict_on_batch``, Keras' compiled predict step: about 6 ms
-for one face where an eager call costs 35 ms and ``model.predict`` 50 ms (its
-per-call overhead). On a CPU with native bfloat16 it computes in bfloat16: batches go
+The model runs through ``predict_on_batch``, Keras' compiled predict step, which spares the
+per-call overhead of an eager call or ``model.predict`` (several times the model's own time
+for one face; ``bench/bench_predict.py`` prints the figures). On a CPU with native bfloat16 it computes in bfloat16: batches go
 1.5x faster and FER2013 test accuracy is unchanged. Calls are safe from several
 threads: the predictor holds no per-call state.
 """

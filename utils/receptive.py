@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from utils.layers import named_layer
+
 
 @dataclass(frozen=True)
 class Window:
@@ -71,7 +73,7 @@ def field_geometry(model, layer_name):
     position under the mouse without asking again. A flattened layer (Flatten, Dense,
     global pooling) sees the whole input.
     """
-    layer = _layer(model, layer_name)
+    layer = named_layer(model, layer_name)
     height, width = model.input.shape[1:3]
     chain = _chain_to(model, layer)
     if any(len(step.output.shape) != 4 for step in chain):
@@ -112,13 +114,6 @@ def receptive_field(model, layer_name, y=0, x=0):
     y1, x1 = np.minimum(first + geometry["field"], (height, width))
     return {"layer": name, "y": int(y), "x": int(x), "box": [int(y0), int(x0), int(y1), int(x1)],
             "field": geometry["field"], "jump": geometry["jump"], "input_shape": [height, width], "whole_input": False}
-
-
-def _layer(model, name):
-    names = [layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if name not in names:
-        raise ValueError(f"unknown layer '{name}' (layers: {', '.join(names)})")
-    return model.get_layer(name)
 
 
 def _chain_to(model, layer):

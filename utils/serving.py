@@ -9,9 +9,9 @@ import os
 import threading
 from dataclasses import dataclass
 
-from utils.channels import CACHE_FOLDER, ChannelExplainer
+from utils.channels import ChannelExplainer
 from utils.gradcam import GradCam
-from utils.defaults import ROOT
+from utils.defaults import CACHE_DIR, project_path
 from utils.layers import LayerReader
 from utils.files import file_stamp
 from utils.models import card_path, read_card
@@ -50,14 +50,15 @@ class LoadedModel:
     channels: ChannelExplainer    # what a channel looks for: its pattern and top test faces
 
     @classmethod
-    def load(cls, path, cache_folder=os.path.join(ROOT, CACHE_FOLDER)):
+    def load(cls, path, cache_folder=project_path(CACHE_DIR)):
         """Load a model and its card and build what explains it: a second or more, so once per process.
 
         ``cache_folder`` keeps the channels' top-test-face rankings (git-ignored ``cache/``).
         """
         predictor = Predictor.from_path(path)
         model = predictor.model
-        return cls(model_name(path), path, predictor, LayerReader(model), GradCam(model), LayerOperations(model),
+        reader = LayerReader(model)
+        return cls(model_name(path), path, predictor, reader, GradCam(model), LayerOperations(model, reader),
                    ChannelExplainer(model, predictor.classes, cache_folder))
 
     def target(self, class_index):

@@ -34,8 +34,10 @@ def describe_alignment(prediction, angle):
                 "The answer is then a guess about a picture, not about a face.")
     turn = (f"turned {abs(angle):.0f}\u00b0 {'clockwise' if angle > 0 else 'anticlockwise'} so its eyes are level, and "
             if abs(angle) >= 1 else "already upright, so only ")
-    return (f"The detector found this face (score {prediction.get('score', 0):.0%}) and marked its eyes, nose, "
-            f"mouth and ears. The face is {turn}scaled and cut out so that its eyes land where they sit in the "
+    marked = ("and marked its eyes, nose, mouth and ears" if prediction.get("keypoints") else
+              "(the Haar cascade marks no eyes: they are placed where they sit on average in its boxes)")
+    return (f"The detector found this face (score {prediction.get('score', 0):.0%}) {marked}. "
+            f"The face is {turn}scaled and cut out so that its eyes land where they sit in the "
             "training faces. The network learned from faces framed this way; a tilted or off-centre face "
             "would look unfamiliar to it.")
 

@@ -276,13 +276,13 @@ CROP_NOTE = "detected face turned upright by its eye line, eyes, nose and mouth 
 SERVED_FILE = "served_train.npy"
 
 
-def served_train_faces(run_dir, train):
+def served_train_faces(run_dir, train, context):
     """The training faces as the photo path serves them (:func:`utils.data.served_faces`), kept in
     the run's folder: a few minutes to compute, so a resumed run reads them back."""
     path = os.path.join(run_dir, SERVED_FILE)
     if os.path.isfile(path):
         return np.load(path)
-    served, found = data.served_faces(train.images)
+    served, found = data.served_faces(train.images, context=context)
     print(f"photo path: the detector found {found} of {len(train)} training faces on their grey squares")
     atomic_write(path, lambda temp_path: np.save(temp_path, served))
     return served

@@ -3,8 +3,8 @@
 Nothing here opens a window, so ``real_time.py``, the site's live page and the
 desktop window's webcam can all use it.
 
-Speed is the design constraint: the model itself takes about 12 ms a face on a 2-core
-CPU, and a whole-frame search costs BlazeFace 9 ms and the Haar cascade 11-70 ms
+Speed is the design constraint: cutting a face out and the model take about 10 ms a face
+on a 2-core CPU, and a whole-frame search costs BlazeFace 9 ms and the Haar cascade 11-70 ms
 (``bench/bench_real_time.py`` prints the figures). So the whole frame is searched only
 every few analysed frames (new faces appear rarely), or as soon as a followed face is
 lost; in between, each face already followed is looked for only in a small region around

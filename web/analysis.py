@@ -9,9 +9,8 @@ import cv2
 import numpy as np
 
 from utils import operation_text, pictures, plots
-from utils.channels import TEST_FACES
 from utils.data import DatasetError
-from utils.defaults import THRESHOLD
+from utils.defaults import FER2013_TEST, THRESHOLD, project_path
 from utils.layers import layer_kind
 from utils.models import LOGITS_LAYER
 from utils.perturbation import region_sensitivity
@@ -33,7 +32,7 @@ class ExplainError(ValueError):
 
 
 def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PARTS, threshold=THRESHOLD,
-            detail="thorough", detector=None, position=(0, 0, 0), test_folder=TEST_FACES):
+            detail="thorough", detector=None, position=(0, 0, 0), test_folder=project_path(FER2013_TEST)):
     """Everything the explorer shows for face ``index``, as a JSON-ready dict.
 
     Grad-CAM and the regions explain one target, the probability of the requested class
@@ -63,14 +62,7 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
                              "images": [_url(pictures.colour_map(kernels[:, :, 0, k], "gray"))
                                         for k in range(kernels.shape[-1])]}
     if "gradcam" in parts:
-        cam_layer = layer or loaded.gradcam.default_layer()
-        if cam_layer not in loaded.gradcam.layers():
-            raise ExplainError(f"Grad-CAM needs a layer with feature maps; choose one of "
-                               f"{', '.join(loaded.gradcam.layers())}")
-        cam = loaded.gradcam.gradcam(face, target, cam_layer)
-        result["gradcam"] = {"class": target.class_name, "layer": cam_layer, "layers": loaded.gradcam.layers(),
-                             "overlay": _url(plots.cam_overlay(_display(crop.image), cam)),
-                             "heatmap": _url(pictures.colour_map(cam, "jet", 0.0, 1.0))}
+        result["gradcam"] = gradcam(loaded, chosen, target, layer)
     if "regions" in parts:
         result["regions"] = {"class": target.class_name,
                              "rows": region_sensitivity(loaded.predictor, face, target,
@@ -81,6 +73,29 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
     if "channel" in parts:
         result["channel"] = channel_view(loaded, layer, position[0], test_folder)
     return result
+
+
+def gradcam(loaded, chosen, target, layer=None):
+    """Grad-CAM of ``target`` for one chosen face (:class:`utils.predict.ChosenFace`): overlay and heatmap."""
+    layer = layer or loaded.gradcam.default_layer()
+    if layer not in loaded.gradcam.layers():
+        raise ExplainError(f"Grad-CAM needs a layer with feature maps; choose one of "
+                           f"{', '.join(loaded.gradcam.layers())}")
+    cam = loaded.gradcam.gradcam(chosen.input, target, layer)
+    return {"class": target.class_name, "layer": layer, "layers": loaded.gradcam.layers(),
+            "overlay": _url(plots.cam_overlay(_display(chosen.crop.image), cam)),
+            "heatmap": _url(pictures.colour_map(cam, "jet", 0.0, 1.0))}
+
+
+def every_face_gradcam(loaded, image, threshold=THRESHOLD, detail="thorough", detector=None, layer=None):
+    """Grad-CAM of every face's own label, from one face search (a class photo has thirty faces):
+    ``{"model", "faces": [{"face_index", "face", "target", "gradcam"}]}``."""
+    found = []
+    for index, chosen in enumerate(loaded.predictor.choose_faces(image, threshold, detail, detector)):
+        target = loaded.target(loaded.predictor.classes.index(chosen.prediction["label"]))
+        found.append({"face_index": index, "face": chosen.prediction, "target": target.to_json(),
+                      "gradcam": gradcam(loaded, chosen, target, layer)})
+    return {"model": loaded.name, "faces": found}
 
 
 def operation(loaded, face, layer, channel, y, x):
@@ -110,7 +125,7 @@ def _geometry(model, layer):
         return None
 
 
-def channel_view(loaded, layer, channel, test_folder=TEST_FACES):
+def channel_view(loaded, layer, channel, test_folder=project_path(FER2013_TEST)):
     """What a convolution's channel looks for: the input that excites it most, and the test faces that do.
 
     ``{"layer", "channel", "pattern": {"image": PNG URL, "range": [low, high], "response", "grey_response",

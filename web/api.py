@@ -22,8 +22,8 @@ def predict():
     ``detail=fast`` searches for faces more coarsely, for live webcam frames; ``detector=haar``
     uses the 2001 cascade instead of BlazeFace (which also gives each face's keypoints).
     ``layer=NAME`` adds that layer's first feature maps for the first face (``layer``:
-    name, kind, shape, range, maps as PNG data URLs), for the Live page. Every parameter
-    is checked before the image is decoded, the costly step.
+    name, kind, shape, range, maps as PNG data URLs), for the Live page. Every parameter's
+    type is checked before the image is decoded, the costly step.
     """
     values = params()
     loaded = registry().get(model(values))
@@ -49,10 +49,15 @@ def explain():
     ``parts=operation`` with ``layer``, ``channel``, ``y`` and ``x`` (a position in that
     layer's output; 0 by default) adds ``operation`` (the numbers that made it) and
     ``receptive_field`` (the input pixels it sees); ``parts=channel`` with ``layer`` and
-    ``channel`` adds ``channel`` (its preferred input and top test faces).
+    ``channel`` adds ``channel`` (its preferred input and top test faces). ``face=all``
+    answers every face's Grad-CAM for its own label from one face search (the Analyse page).
     """
     values = params()
     loaded = registry().get(model(values))
+    if values.get("face") == "all":
+        options = {"threshold": threshold(values), "detail": detail(values), "detector": detector(values),
+                   "layer": text(values, "layer")}
+        return jsonify(analysis.every_face_gradcam(loaded, read_image(values), **options))
     options = {"index": whole_number(values, "face", 0), "requested_class": name_or_index(values, "class"),
                "layer": text(values, "layer"), "parts": analysis.parse_parts(text(values, "parts")),
                "threshold": threshold(values), "detail": detail(values), "detector": detector(values),
