@@ -67,7 +67,7 @@ train-baseline: setup
 	$(PY) train.py --data $(DATA) --arch baseline --epochs 80 --out models/baseline_cnn.h5
 
 evaluate: setup
-	$(PY) evaluate.py --model models/emotion_model.h5 --model models/baseline_cnn.h5 --data $(DATA)/test
+	$(PY) evaluate.py --model models/emotion_model.h5 --model models/baseline_cnn.h5 --data $(DATA)/test --photo-path
 
 # FER2013 (make data FER2013=/path/to/fer2013.csv, the Kaggle archive or its folder) and people's photos
 # (make data PEOPLE=/path/to/one-folder-per-person) go where the tools look; without either, where to get FER2013.
