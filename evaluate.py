@@ -359,7 +359,9 @@ def write_comparison(results, out):
     rows = {}
     for result in results:
         rows[result["name"]] = {
-            "accuracy": result["accuracy"], "macro F1": result["macro_f1"], "ECE": result["ece"],
+            "accuracy": result["accuracy"],
+            **({"photo path": result["photo_path"]["accuracy"]} if result["photo_path"] else {}),
+            "macro F1": result["macro_f1"], "ECE": result["ece"],
             "ms/face": result["ms_per_face"], "parameters": result["parameters"], "MB": result["file_mb"],
             **{cls: result["per_class"].get(cls, {}).get("accuracy", float("nan")) for cls in classes}}
     frame = pd.DataFrame.from_dict(rows, orient="index")
@@ -371,7 +373,8 @@ def write_comparison(results, out):
     with open(path, "w") as handle:
         handle.write(f"# Model comparison on `{results[0]['data']}`\n\n"
                      "ECE is the expected calibration error (15 bins) of the confidence the front ends show; "
-                     "ms/face is one face, without detection. Class columns are per-class accuracy.\n\n"
+                     "photo path, where measured, is the accuracy of the faces found, turned upright and cut out "
+                     "from grey squares (--photo-path); ms/face is one face, without detection. Class columns are per-class accuracy.\n\n"
                      f"{markdown_table(frame)}\n\nSpeed measured on {results[0]['machine']}.\n\n"
                      "![per-class accuracy](per_class_accuracy.png)\n")
     return path

@@ -153,6 +153,7 @@ def test_several_models_are_compared(evaluated):
     frame = pd.read_csv(out / "comparison.csv", index_col="model")
     assert list(frame.index) == ["brightness_model", "fixture_copy"]
     assert {"accuracy", "macro F1", "ECE", "ms/face", "parameters", "MB", *FER_CLASSES} <= set(frame.columns)
+    assert "photo path" not in frame.columns  # measured only with --photo-path
     for result in summary["models"]:
         assert frame.loc[result["name"], "accuracy"] == pytest.approx(result["accuracy"], abs=1e-4)
         assert frame.loc[result["name"], "parameters"] == result["parameters"]
@@ -255,3 +256,20 @@ def test_the_photo_path_reports_both_accuracies(model_path, astronaut_bgr, astro
     report = (tmp_path / "r" / "fixture_model" / "report.md").read_text()
     assert "## Through the photo path" in report and "3 of 4 found" in report
     assert f"accuracy **{photo['accuracy']:.3f}**, against {result['accuracy']:.3f}" in report
+
+
+def test_the_comparison_has_a_photo_path_column_when_measured(model_path, astronaut_bgr, astronaut_face_box, tmp_path):
+    x, y, w, h = astronaut_face_box
+    (tmp_path / "test" / "happy").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "test" / "happy" / "0.png"),
+                cv2.resize(cv2.cvtColor(astronaut_bgr[y - 5:y + h + 5, x - 5:x + w + 5], cv2.COLOR_BGR2GRAY), (48, 48)))
+    second = copy_model(model_path, str(tmp_path), "second_model", {})
+    status, stdout, _ = run(["--model", model_path, "--model", second, "--data", str(tmp_path / "test"),
+                             "--out", str(tmp_path / "r"), "--json", "--photo-path"])
+    assert status == 0
+    summary = json.loads(stdout)
+    frame = pd.read_csv(tmp_path / "r" / "comparison.csv", index_col="model")
+    assert list(frame.index) == ["fixture_model", "second_model"]
+    assert list(frame.columns[:2]) == ["accuracy", "photo path"]
+    for result in summary["models"]:
+        assert frame.loc[result["name"], "photo path"] == pytest.approx(result["photo_path"]["accuracy"], abs=1e-4)
