@@ -47,6 +47,10 @@ def parse_args(argv=None):
                         help="fit a softmax temperature on the model's validation split and store it in its card")
     parser.add_argument("--val-data", metavar="PATH",
                         help="the training data to rebuild the validation split from (default: the card's)")
+    parser.add_argument("--validation", action="store_true",
+                        help="report on the validation split training held out (rebuilt from the card's data, "
+                             "fraction and seed, or --val-data) instead of --data: for choosing between models "
+                             "without looking at the test split")
     parser.add_argument("--photo-path", action="store_true",
                         help="also classify each test face the way a photo is: centred on a grey square, found by "
                              "the face detector, turned upright and cut out; both accuracies are reported")
@@ -58,6 +62,8 @@ def parse_args(argv=None):
     args.model = args.model or [MODEL]
     if args.batch_size < 1 or args.mistakes < 0:
         parser.error("--batch-size must be positive and --mistakes not negative")
+    if args.validation and args.calibrate:
+        parser.error("--calibrate fits on the validation split: report it on a test split, not --validation")
     return args
 
 
@@ -90,6 +96,24 @@ def _csv_labels_in_card_order(labels, path, classes):
         raise DatasetError(f"{path} has classes {missing} that are not in the model card's {classes}")
     lookup = np.array([classes.index(name) if name in classes else -1 for name in FER2013_CLASSES])
     return lookup[labels]
+
+
+def validation_split(card, val_data):
+    """The validation faces training held out, rebuilt from the card's data (or ``val_data``), fraction and seed."""
+    from utils import data
+    training = card.get("training", {})
+    source = val_data or training.get("data")
+    if not source or not os.path.exists(source):
+        raise data.DatasetError(f"no training data at {source} to rebuild the validation split from "
+                                "(pass --val-data PATH)")
+    spec = card["input"]
+    dataset = data.load_dataset(source, training.get("val_fraction", 0.1), training.get("seed", 0),
+                                (spec["height"], spec["width"]), spec["channels"])
+    if [name.lower() for name in dataset.classes] != [name.lower() for name in card["classes"]]:
+        raise data.DatasetError(f"{source} has classes {dataset.classes}, the model card {card['classes']}")
+    if len(dataset.val) == 0:
+        raise data.DatasetError(f"{source} gives an empty validation split")
+    return source, dataset.val
 
 
 # Predict.
@@ -140,27 +164,17 @@ def calibrate(predictor, model_path, args, test_logits, test_labels):
     from utils import data, metrics, models
     from utils.predict import softmax
     card = predictor.card
-    training = card.get("training", {})
-    source = args.val_data or training.get("data")
-    if not source or not os.path.exists(source):
-        raise data.DatasetError(f"no training data at {source} to rebuild the validation split from "
-                                "(pass --val-data PATH)")
-    if os.path.realpath(source) == os.path.realpath(args.data):
+    source = args.val_data or card.get("training", {}).get("data")
+    if source and os.path.realpath(source) == os.path.realpath(args.data):
         raise data.DatasetError("--calibrate fits on validation data, never on the split being reported")
-    spec = card["input"]
-    dataset = data.load_dataset(source, training.get("val_fraction", 0.1), training.get("seed", 0),
-                                (spec["height"], spec["width"]), spec["channels"])
-    if [name.lower() for name in dataset.classes] != [name.lower() for name in card["classes"]]:
-        raise data.DatasetError(f"{source} has classes {dataset.classes}, the model card {card['classes']}")
-    if len(dataset.val) == 0:
-        raise data.DatasetError(f"{source} gives an empty validation split")
-    val_logits = batched_logits(predictor, dataset.val.images, args.batch_size, "validation")
-    temperature = round(metrics.fit_temperature(val_logits, dataset.val.labels), 4)
+    source, validation = validation_split(card, source)
+    val_logits = batched_logits(predictor, validation.images, args.batch_size, "validation")
+    temperature = round(metrics.fit_temperature(val_logits, validation.labels), 4)
     card["calibration"] = {
         "temperature": temperature,
         "ece_before": round(metrics.expected_calibration_error(softmax(test_logits), test_labels), 4),
         "ece_after": round(metrics.expected_calibration_error(softmax(test_logits, temperature), test_labels), 4),
-        "fitted_on": "validation", "val_images": len(dataset.val), "val_data": source,
+        "fitted_on": "validation", "val_images": len(validation), "val_data": source,
         "ece_bins": metrics.ECE_BINS, "ece_measured_on": args.data,
     }
     models.write_card(models.card_path(model_path), card)
@@ -175,7 +189,11 @@ def evaluate_model(model_path, args, split_cache):
     from utils.predict import softmax
     name = os.path.splitext(os.path.basename(model_path))[0]
     predictor = load_predictor(model_path)
-    split = load_split(args.data, predictor.card, args.usage, split_cache)
+    if args.validation:
+        source, split = validation_split(predictor.card, args.val_data)
+        reported_on = f"{source} (validation split)"
+    else:
+        split, reported_on = load_split(args.data, predictor.card, args.usage, split_cache), args.data
     classes = predictor.classes
     logits = batched_logits(predictor, split.images, args.batch_size, f"predicting {name}")
     if args.calibrate:
@@ -191,7 +209,7 @@ def evaluate_model(model_path, args, split_cache):
     mistakes = metrics.confident_mistakes(probabilities, split.labels, args.mistakes)
     result = {
         "name": name, "model": model_path, "architecture": predictor.card.get("architecture"),
-        "data": args.data, "images": len(split), "skipped": int(split.skipped),
+        "data": reported_on, "images": len(split), "skipped": int(split.skipped),
         **metrics.summary(split.labels, predicted, len(classes)),
         "per_class": {cls: {key: (int(value) if key == "support" else float(value)) for key, value in row.items()}
                       for cls, row in table.to_dict(orient="index").items()},

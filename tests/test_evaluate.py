@@ -183,6 +183,26 @@ def test_calibration_fits_on_validation_and_reaches_the_predictor(evaluated, tes
         metrics.expected_calibration_error(softmax(logits, calibration["temperature"]), test.labels), abs=1e-4)
 
 
+def test_validation_reports_on_the_split_training_held_out(evaluated, tmp_path):
+    _, _, paths = evaluated
+    card = read_card(paths["brightness_model"])
+    validation = data.load_dataset(card["training"]["data"], 0.5, 3).val
+    predicted = Predictor.from_path(paths["brightness_model"]).probabilities(validation.images).argmax(axis=1)
+    status, stdout, _ = run(["--model", paths["brightness_model"], "--validation", "--out", str(tmp_path), "--json"])
+    assert status == 0
+    result = json.loads(stdout)["models"][0]
+    assert result["images"] == len(validation) == 21
+    assert result["accuracy"] == pytest.approx(np.mean(predicted == validation.labels))
+    assert result["data"] == f"{card['training']['data']} (validation split)"
+
+
+def test_validation_cannot_be_calibrated_on(evaluated, tmp_path):
+    _, _, paths = evaluated
+    status, _, stderr = run(["--model", paths["brightness_model"], "--validation", "--calibrate",
+                             "--out", str(tmp_path)])
+    assert status == 2 and "--calibrate fits on the validation split" in stderr
+
+
 def test_fer2013_csv_labels_follow_the_card_by_name(tmp_path):
     rng = np.random.default_rng(5)
     rows = [(label, " ".join(map(str, rng.integers(0, 256, 48 * 48))), usage)
