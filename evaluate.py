@@ -52,7 +52,7 @@ def parse_args(argv=None):
                              "fraction and seed, or --val-data) instead of --data: for choosing between models "
                              "without looking at the test split")
     parser.add_argument("--photo-path", action="store_true",
-                        help="also classify each test face the way a photo is: centred on a grey square, found by "
+                        help="also classify each reported face the way a photo is: centred on a grey square, found by "
                              "the face detector, turned upright and cut out; both accuracies are reported")
     parser.add_argument("--detector", choices=DETECTORS, default=None,
                         help=f"the face detector of --photo-path (default {DEFAULT_DETECTOR})")
@@ -98,8 +98,9 @@ def _csv_labels_in_card_order(labels, path, classes):
     return lookup[labels]
 
 
-def validation_split(card, val_data):
-    """The validation faces training held out, rebuilt from the card's data (or ``val_data``), fraction and seed."""
+def validation_split(card, val_data, cache):
+    """``(source, split)``: the validation faces training held out, rebuilt from the card's data
+    (or ``val_data``), fraction and seed; read once per source, split and input shape."""
     from utils import data
     training = card.get("training", {})
     source = val_data or training.get("data")
@@ -107,8 +108,11 @@ def validation_split(card, val_data):
         raise data.DatasetError(f"no training data at {source} to rebuild the validation split from "
                                 "(pass --val-data PATH)")
     spec = card["input"]
-    dataset = data.load_dataset(source, training.get("val_fraction", 0.1), training.get("seed", 0),
-                                (spec["height"], spec["width"]), spec["channels"])
+    fraction, seed = training.get("val_fraction", 0.1), training.get("seed", 0)
+    key = ("validation", os.path.realpath(source), fraction, seed, spec["height"], spec["width"], spec["channels"])
+    if key not in cache:
+        cache[key] = data.load_dataset(source, fraction, seed, (spec["height"], spec["width"]), spec["channels"])
+    dataset = cache[key]
     if [name.lower() for name in dataset.classes] != [name.lower() for name in card["classes"]]:
         raise data.DatasetError(f"{source} has classes {dataset.classes}, the model card {card['classes']}")
     if len(dataset.val) == 0:
@@ -159,7 +163,7 @@ def ms_per_face(predictor, face):
 
 # Calibrate.
 
-def calibrate(predictor, model_path, args, test_logits, test_labels):
+def calibrate(predictor, model_path, args, test_logits, test_labels, split_cache):
     """Fit T on the validation split training held out, store it in the card, report ECE on test."""
     from utils import data, metrics, models
     from utils.predict import softmax
@@ -167,7 +171,7 @@ def calibrate(predictor, model_path, args, test_logits, test_labels):
     source = args.val_data or card.get("training", {}).get("data")
     if source and os.path.realpath(source) == os.path.realpath(args.data):
         raise data.DatasetError("--calibrate fits on validation data, never on the split being reported")
-    source, validation = validation_split(card, source)
+    source, validation = validation_split(card, source, split_cache)
     val_logits = batched_logits(predictor, validation.images, args.batch_size, "validation")
     temperature = round(metrics.fit_temperature(val_logits, validation.labels), 4)
     card["calibration"] = {
@@ -190,14 +194,14 @@ def evaluate_model(model_path, args, split_cache):
     name = os.path.splitext(os.path.basename(model_path))[0]
     predictor = load_predictor(model_path)
     if args.validation:
-        source, split = validation_split(predictor.card, args.val_data)
+        source, split = validation_split(predictor.card, args.val_data, split_cache)
         reported_on = f"{source} (validation split)"
     else:
         split, reported_on = load_split(args.data, predictor.card, args.usage, split_cache), args.data
     classes = predictor.classes
     logits = batched_logits(predictor, split.images, args.batch_size, f"predicting {name}")
     if args.calibrate:
-        calibrate(predictor, model_path, args, logits, split.labels)
+        calibrate(predictor, model_path, args, logits, split.labels, split_cache)
     probabilities = softmax(logits, predictor.temperature)
     predicted = probabilities.argmax(axis=1)
 
@@ -359,7 +363,7 @@ def photo_path_section(result):
         return ""
     return f"""## Through the photo path
 
-Each test face was centred on a grey square {photo['pad']} px wider on each side, found by
+Each face was centred on a grey square {photo['pad']} px wider on each side, found by
 the {photo['detector']} detector ({photo['found']:,} of {photo['faces']:,} found; the others were classified
 whole), turned upright, cut out and preprocessed, as every front end does with a photo:
 accuracy **{photo['accuracy']:.3f}**, against {result['accuracy']:.3f} for the 48x48 faces as they are.

@@ -21,7 +21,7 @@ import zipfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from utils.data import CSV_USAGES, FER2013_CLASSES, IMAGE_SUFFIXES  # noqa: E402
+from utils.data import CSV_USAGES, FER2013_CLASSES, IMAGE_SUFFIXES, fer2013_row  # noqa: E402
 from utils.defaults import FER2013, IDENTITY_DATA  # noqa: E402
 
 WHERE_TO_GET = """FER2013 is not here. Download it (free, with a Kaggle account) from either
@@ -38,7 +38,6 @@ class DataError(ValueError):
 def from_csv(path, target):
     """fer2013.csv's Training and PublicTest rows -> 48x48 PNGs in ``target``/train and /test, by class."""
     import cv2
-    import numpy as np
     written = 0
     with open(path, newline="") as handle:
         rows = csv.DictReader(handle)
@@ -46,13 +45,12 @@ def from_csv(path, target):
             raise DataError(f"{path} is not fer2013.csv (it needs the columns emotion, pixels and Usage)")
         folders = {CSV_USAGES["train"]: "train", CSV_USAGES["test"]: "test"}
         for number, row in enumerate(rows):
-            split = folders.get(row["Usage"])
-            pixels = row["pixels"].split()
-            if split is None or len(pixels) != 48 * 48 or not row["emotion"].isdigit():
+            split, parsed = folders.get(row["Usage"]), fer2013_row(row)
+            if split is None or parsed is None:
                 continue
-            folder = os.path.join(target, split, FER2013_CLASSES[int(row["emotion"])])
+            label, face = parsed
+            folder = os.path.join(target, split, FER2013_CLASSES[label])
             os.makedirs(folder, exist_ok=True)
-            face = np.array(pixels, dtype=np.uint8).reshape(48, 48)
             cv2.imwrite(os.path.join(folder, f"{row['Usage']}_{number}.png"), face)
             written += 1
     if not written:

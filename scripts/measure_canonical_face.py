@@ -25,24 +25,24 @@ from utils import detection  # noqa: E402
 from utils.faces import CANONICAL_FACE_FILE, on_grey_square  # noqa: E402
 from utils.images import read_image  # noqa: E402
 from utils.defaults import FER2013  # noqa: E402
+from utils.data import IMAGE_SUFFIXES, PHOTO_PAD  # noqa: E402
 from utils.files import write_json  # noqa: E402
 
 FRAME = 48
-PAD = FRAME // 2
 
 
 def measure(path):
     """``(keypoints (6, 2) in the 48 px frame, or None; the same as fractions of the Haar box, or None)``."""
-    canvas = on_grey_square(read_image(path), PAD)
+    canvas = on_grey_square(read_image(path), PHOTO_PAD)
     found = detection.find_faces(canvas, "fast", "blazeface")
     if not found:
         return None, None
-    points = np.array([found[0].keypoints[name] for name in detection.KEYPOINTS]) - PAD
+    points = np.array([found[0].keypoints[name] for name in detection.KEYPOINTS]) - PHOTO_PAD
     haar = detection.find_faces(canvas, "thorough", "haar")
     if not haar:
         return points, None
     x, y, w, h = haar[0].box
-    return points, (points + PAD - (x, y)) / (w, h)
+    return points, (points + PHOTO_PAD - (x, y)) / (w, h)
 
 
 def summary(points):
@@ -62,7 +62,8 @@ def main():
     parser.add_argument("--data", default=os.path.join(FER2013, "train"), help="FER2013 train/ (class folders of 48x48 faces)")
     parser.add_argument("--out", default=CANONICAL_FACE_FILE)
     args = parser.parse_args()
-    paths = sorted(glob.glob(os.path.join(args.data, "*", "*.jpg")))
+    paths = sorted(path for path in glob.glob(os.path.join(args.data, "*", "*"))
+                   if path.lower().endswith(IMAGE_SUFFIXES))
     if not paths:
         print(f"error: no faces under {args.data} (make data)", file=sys.stderr)
         return 2
@@ -86,7 +87,7 @@ def main():
         "pose": {"eye_line_degrees": spread_of(np.degrees(np.arctan2(gaps[:, 1], gaps[:, 0]))),
                  "eye_distance": spread_of(np.hypot(gaps[:, 0], gaps[:, 1]))},
         "faces": len(paths), "found": len(found), "found_by_both": len(in_haar_box),
-        "measured_on": f"{args.data}: each face centred on a {FRAME + 2 * PAD} px grey square, "
+        "measured_on": f"{args.data}: each face centred on a {FRAME + 2 * PHOTO_PAD} px grey square, "
                        "BlazeFace (both networks); Haar fractions of its box on the same faces",
         "command": "python scripts/measure_canonical_face.py --data " + args.data,
     }

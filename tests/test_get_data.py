@@ -32,6 +32,15 @@ def test_the_csv_becomes_train_and_test_class_folders(tmp_path):
     assert face.shape == (48, 48) and (face == 10).all()
 
 
+def test_csv_rows_outside_fer2013_are_skipped_not_fatal(tmp_path):
+    """A label past FER2013's seven classes or a pixel over 255 skips that row only."""
+    fer_csv(tmp_path / "fer2013.csv", [(3, "Training"), (9, "Training"), (6, "PublicTest")])
+    with open(tmp_path / "fer2013.csv", "a") as handle:
+        handle.write(f"2,{' '.join(['300'] * 48 * 48)},Training\n")
+    assert get_data.get_fer2013(str(tmp_path / "fer2013.csv"), str(tmp_path / "out")) == 2
+    assert os.listdir(tmp_path / "out" / "train") == ["happy"]
+
+
 def test_an_archive_of_image_folders_is_unpacked_and_copied(tmp_path):
     archive = tmp_path / "archive.zip"
     with zipfile.ZipFile(archive, "w") as handle:

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from utils.faces import aligned_crop, largest_face, on_grey_square, preprocess
+from utils.faces import largest_face, on_grey_square, preprocess
 from utils.predict import softmax
 
 # FER2013's own label order (the `emotion` column of fer2013.csv).
@@ -68,6 +68,22 @@ def canonical_class_order(names):
     return known + sorted(lowered - set(known))
 
 
+def fer2013_row(row):
+    """``(label, face)`` of one fer2013.csv row (``face`` a square uint8 array), or None for a row
+    that is not one: a label outside FER2013's classes, pixels that are not a square of 0-255."""
+    try:
+        label = int(row["emotion"])
+        pixels = np.array(row["pixels"].split(), dtype=np.float32)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    side = math.isqrt(pixels.size)
+    if not 0 <= label < len(FER2013_CLASSES) or side == 0 or side * side != pixels.size:
+        return None
+    if pixels.min() < 0 or pixels.max() > 255:
+        return None
+    return label, pixels.reshape(side, side).astype(np.uint8)
+
+
 def load_fer2013_csv(path, size=(48, 48), channels=1):
     """``fer2013.csv`` -> ``{usage: Split}`` for Training, PublicTest and PrivateTest."""
     rows = {}
@@ -78,18 +94,11 @@ def load_fer2013_csv(path, size=(48, 48), channels=1):
         if missing:
             raise DatasetError(f"{path} has no {', '.join(sorted(missing))} column")
         for row in tqdm(reader, desc=f"reading {os.path.basename(path)}", unit=" rows"):
-            try:
-                label = int(row["emotion"])
-                pixels = np.array(row["pixels"].split(), dtype=np.float32)
-                side = math.isqrt(pixels.size)
-                if not 0 <= label < len(FER2013_CLASSES) or side * side != pixels.size or side == 0:
-                    raise ValueError
-                if pixels.min() < 0 or pixels.max() > 255:
-                    raise ValueError
-            except (ValueError, TypeError, AttributeError):
+            parsed = fer2013_row(row)
+            if parsed is None:
                 skipped += 1
                 continue
-            face = pixels.reshape(side, side).astype(np.uint8)
+            label, face = parsed
             usage = (row.get("Usage") or "Training").strip()
             rows.setdefault(usage, ([], []))
             rows[usage][0].append(preprocess(face, size[0], size[1], channels))
@@ -312,15 +321,13 @@ def served_faces(images, detector=None, context=1.0):
     preprocessed again, as every front end does with a photo; a face the detector misses is
     kept as it was. ``found`` counts the faces the detector found.
     """
-    from utils.detection import find_faces
     height, width, channels = images.shape[1:]
     served, found = np.array(images, copy=True), 0
     for index, face in enumerate(tqdm(images, desc="photo path", unit=" faces")):
         photo = on_grey_square(np.uint8(np.round(face[:, :, 0] * 255)), PHOTO_PAD)
-        detected = find_faces(photo, detector=detector)
+        crop, detected = largest_face(photo, detector, context, multiple=width)
         if detected:
-            crop = aligned_crop(photo, detected[0], context=context, multiple=width)
-            served[index] = preprocess(crop.image, height, width, channels)
+            served[index] = preprocess(crop, height, width, channels)
             found += 1
     return served, found
 

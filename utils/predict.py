@@ -103,7 +103,7 @@ class Predictor:
         if not found:
             height, width = gray.shape
             return [detection.Face((0, 0, width, height), 0.0)], [faces.whole_image_crop(gray)], True
-        return found, [faces.aligned_crop(gray, face, context=self.crop_context, multiple=self.input_side) for face in found], False
+        return found, [self.crop(gray, face) for face in found], False
 
     def crop(self, image, face):
         """The upright crop of a :class:`utils.detection.Face` or of a prediction dict (the whole
@@ -163,9 +163,7 @@ class Predictor:
             chosen = self.choose_faces(image, threshold, detail, detector)
         else:
             gray = faces.to_gray(image)
-            chosen = self._chosen(found, [faces.aligned_crop(gray, face, context=self.crop_context,
-                                                             multiple=self.input_side) for face in found],
-                                  False, threshold)
+            chosen = self._chosen(found, [self.crop(gray, face) for face in found], False, threshold)
         return [face.prediction for face in chosen]
 
     def prediction_dict(self, face, probabilities, threshold, whole_image):

@@ -27,8 +27,9 @@ def parse_class(classes, requested):
 @dataclass(frozen=True)
 class Target:
     """The probability of one class as a predictor serves it. (On a CPU that computes bfloat16
-    natively the predictor serves a bfloat16 copy of the network; explanations use the float32
-    network, whose probabilities agree with it to about a hundredth.)"""
+    natively the predictor serves a bfloat16 copy of the network: occlusion, regions, SHAP and
+    LIME evaluate that copy, Grad-CAM and the layer views the float32 network, whose
+    probabilities agree with it to about a hundredth.)"""
     class_index: int
     class_name: str
     temperature: float = 1.0
