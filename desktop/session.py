@@ -93,11 +93,13 @@ class Session:
     def predict(self, image):
         """Every face in a still BGR image as a prediction dict (see :mod:`utils.predict`), largest first.
 
-        Each also keeps its ``input``, the array the model saw, so the explanations (and their
-        numbers) are of the face as the site explains it, not of one cut again from rounded keypoints.
+        Each also keeps its ``input``, the array the model saw, and its upright ``crop``, so the
+        explanations (and their numbers) are of the face as the site explains it, not of one cut
+        again from rounded keypoints.
         """
         chosen = self.model.predictor.choose_faces(image, self.threshold, detector=self.detector)
-        return [dict(face.prediction, id=index + 1, input=face.input) for index, face in enumerate(chosen)]
+        return [dict(face.prediction, id=index + 1, input=face.input, crop=face.crop)
+                for index, face in enumerate(chosen)]
 
     def start_live(self):
         """Webcam frames from now on go through the tracker and label smoothing ``real_time.py`` uses."""
@@ -175,6 +177,11 @@ class Session:
         """The selected (or ``index``) face as the model sees it: cropped, gray, resized, in [0, 1]."""
         face = self.predictions[self.selected if index is None else index]
         return face["input"] if "input" in face else self.model.predictor.face_input(self.image, face)
+
+    def face_crop(self, index=None):
+        """The selected (or ``index``) face's upright crop (:class:`utils.faces.FaceCrop`), keypoints included."""
+        face = self.predictions[self.selected if index is None else index]
+        return face["crop"] if "crop" in face else self.model.predictor.crop(self.image, face)
 
     # ---- explanations ------------------------------------------------------------
     def layer_names(self, kind=None):
@@ -286,7 +293,7 @@ class Session:
         """How much hiding each facial region (eyes, mouth ...) lowers a class's probability."""
         class_name = class_name or self.face["label"]
         face = self.face_input()
-        keypoints = self.model.predictor.crop(self.image, self.face).keypoints_at(*face.shape[:2])
+        keypoints = self.face_crop().keypoints_at(*face.shape[:2])
         regions = region_sensitivity(self.model.predictor, face, self.model.target(self.classes.index(class_name)),
                                      keypoints)
         return plots.region_figure(face, regions, class_name)

@@ -60,8 +60,8 @@ const EMO = {
 
   /* One colour per class index: the server's palette (utils/defaults.py), the one every figure and video uses. */
   colour(index) {
-    const palette = JSON.parse(document.body.dataset.palette);
-    return palette[index % palette.length];
+    EMO._palette = EMO._palette || JSON.parse(document.body.dataset.palette);
+    return EMO._palette[index % EMO._palette.length];
   },
 
   /* One face's box and caption on a canvas, in its class's colour. ``scale`` maps the API's pixels

@@ -18,6 +18,7 @@ import os
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from utils import identity, pictures
+from utils.cli import one_line
 from utils.images import ImageError, read_image
 from utils.defaults import IDENTITY_DATA, IDENTITY_MODEL, project_path
 from utils.jobs import JobBusy, TrainingJob
@@ -89,7 +90,7 @@ def page():
             path, person = samples[index]
             context.update(sample=index, true_person=person, result=_compare(read_image(path)))
     except (inputs.BadInput, ImageError, ModelNotFound, FileNotFoundError) as error:
-        context["error"] = str(error).splitlines()[0]
+        context["error"] = one_line(error)
         status = 400 if isinstance(error, (inputs.BadInput, ImageError)) else 200
     return render_template("identity.html", samples=len(samples), has_model=_model().exists(),
                            job=_job().status(), training_on=bool(current_app.config["TRAINING_TOKEN"]),
