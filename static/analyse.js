@@ -8,6 +8,7 @@
   const status = document.getElementById("status");
   const canvas = document.getElementById("photo");
   let last = null;  /* {bitmap, answer} of the photo on screen */
+  let analysed = 0;  /* the latest photo asked for: a late answer for an earlier one is dropped */
 
   slider.value = Math.round(EMO.threshold() * 100);
   sliderValue.textContent = `${slider.value}%`;
@@ -39,11 +40,13 @@
   });
 
   async function analyse(file) {
+    const request = ++analysed;
     status.textContent = "Looking for faces…";
     status.classList.remove("error");
     try {
       const answer = await EMO.post("/api/predict", file);
       const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+      if (request !== analysed) return;
       last = { bitmap, answer, file };
       EMO.rememberPhoto(file);
       drawPhoto();
@@ -51,8 +54,9 @@
       status.textContent = answer.faces[0].whole_image ? "" :
         `${answer.faces.length} face${answer.faces.length > 1 ? "s" : ""} found.`;
       document.getElementById("result").hidden = false;
-      await showGradcams(file);
+      await showGradcams(file, request);
     } catch (err) {
+      if (request !== analysed) return;
       status.textContent = `Could not analyse this file: ${err.message}`;
       status.classList.add("error");
     }
@@ -120,8 +124,9 @@
   }
 
   /* Every face's Grad-CAM for its own label, from one request (one face search for the whole photo). */
-  async function showGradcams(file) {
+  async function showGradcams(file, request) {
     const answer = await EMO.post("/api/explain", file, { face: "all", parts: "gradcam" });
+    if (request !== analysed) return;
     const cards = document.getElementById("faces").children;
     for (const face of answer.faces) {
       if (cards[face.face_index]) cards[face.face_index].querySelector(".cam img").src = face.gradcam.overlay;

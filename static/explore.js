@@ -16,6 +16,7 @@
   let photo = null;    /* the Blob being explored */
   let classes = [];
   let explored = 0;    /* counts explanation requests, so a late answer never replaces a newer one */
+  let camAsked = 0;    /* counts Grad-CAM refreshes, the same way */
   let opened = 0;      /* the same for operation requests */
 
   function fail(err) {
@@ -392,12 +393,15 @@
     }));
   }
 
+  /* Grad-CAM and regions again for the class and layer chosen; only the latest choice, for the face
+     on screen, is drawn (an earlier, slower answer would show the wrong class). */
   async function updateGradcam() {
+    const request = ++camAsked, view = explored;
     try {
       const answer = await EMO.post("/api/explain", photo, {
         face: faceSelect.value || 0, class: camClass.value, layer: camLayer.value, parts: "gradcam,regions" });
-      renderGradcam(answer);
-    } catch (err) { fail(err); }
+      if (request === camAsked && view === explored) renderGradcam(answer);
+    } catch (err) { if (request === camAsked && view === explored) fail(err); }
   }
 
   start().catch(fail);

@@ -448,6 +448,29 @@ def test_every_faces_gradcam_comes_from_one_search(client, monkeypatch):
     assert single["gradcam"]["overlay"] == answer["faces"][1]["gradcam"]["overlay"]
 
 
+@pytest.mark.parametrize("fields, named", [
+    ({"class": "nonsense"}, "class"), ({"class": "happy", "y": "3"}, "class, y"),
+    ({"parts": "gradcam,regions"}, "other parts"), ({"parts": "operation", "channel": "2"}, "channel"),
+])
+def test_every_face_refuses_what_only_one_face_reads(client, astronaut_jpg, monkeypatch, fields, named):
+    """face=all explains each face's own label: a class or position it would not read is a 400, before any search."""
+    import utils.predict
+    searches = []
+    monkeypatch.setattr(utils.predict.detection, "find_faces", lambda *args: searches.append(1))
+    reply = post_file(client, "/api/explain", astronaut_jpg, face="all", **fields)
+    assert reply.status_code == 400 and not searches
+    assert reply.get_json()["error"].endswith(f"for {named}, choose one face with face=N")
+
+
+def test_every_face_checks_the_gradcam_layer_before_the_search(client, astronaut_jpg, monkeypatch):
+    import utils.predict
+    searches = []
+    monkeypatch.setattr(utils.predict.detection, "find_faces", lambda *args: searches.append(1))
+    reply = post_file(client, "/api/explain", astronaut_jpg, face="all", layer="dense")
+    assert reply.status_code == 400 and not searches
+    assert reply.get_json()["error"].startswith("Grad-CAM needs a layer with feature maps; choose one of ")
+
+
 def test_without_blazeface_the_pages_say_faces_are_found_with_haar(client, monkeypatch):
     import utils.detection
     monkeypatch.setattr(utils.detection, "blazeface_available", lambda: False)

@@ -172,6 +172,34 @@ def test_live_page_labels_the_camera_feed_and_shows_a_chosen_layer(site, playwri
         browser.close()
 
 
+def test_a_late_answer_for_an_earlier_photo_does_not_replace_the_later_one(site, playwright, astronaut_bgr, tmp_path):
+    """The first photo's search is held back until the second (two faces) is on screen; when it
+    arrives at last, the page keeps the second photo's faces and their Grad-CAMs."""
+    import numpy as np
+    one, two = tmp_path / "one.jpg", tmp_path / "two.jpg"
+    cv2.imwrite(str(one), astronaut_bgr)
+    cv2.imwrite(str(two), np.hstack([astronaut_bgr, astronaut_bgr]))
+    browser, page = open_page(playwright)
+    held = []
+    page.route("**/api/predict", lambda route: route.continue_() if held else held.append(route))
+    page.goto(site + "/")
+    page.set_input_files("#file", str(one))
+    page.wait_for_function("document.getElementById('status').textContent === 'Looking for faces…'")
+    while not held:
+        page.wait_for_timeout(50)
+    page.set_input_files("#file", str(two))
+    page.wait_for_function("[...document.querySelectorAll('#faces .face .cam img')].length === 2 && "
+                           "[...document.querySelectorAll('#faces .face .cam img')].every("
+                           "(img) => img.src.startsWith('data:image/png'))")
+    cams = page.locator("#faces .face .cam img").evaluate_all("(imgs) => imgs.map((img) => img.src)")
+    with page.expect_response("**/api/predict"):
+        held[0].continue_()
+    page.wait_for_timeout(1500)     # time for the late answer to be drawn, were it drawn
+    assert page.locator("#faces .face").count() == 2 and page.locator("#status").inner_text() == "2 faces found."
+    assert page.locator("#faces .face .cam img").evaluate_all("(imgs) => imgs.map((img) => img.src)") == cams
+    browser.close()
+
+
 def test_live_page_says_when_there_is_no_camera(site, page):
     page.goto(site + "/live")
     page.click("#start")
@@ -246,6 +274,25 @@ def test_clicking_a_map_position_opens_its_operation_with_the_apis_result(site, 
     assert "make data" in page.locator("#channel .warning").inner_text()
     assert page.locator("#channel .pattern img").get_attribute("alt").startswith("The input that excites conv1 channel 1")
     page.keyboard.press("Escape")
+
+
+def test_only_the_latest_gradcam_class_is_drawn(site, playwright, photo):
+    """Grad-CAM of 'sad' is asked for, then of 'angry'; the 'sad' answer, held back, arrives last and is dropped."""
+    browser, page = open_page(playwright)
+    explore(site, page, photo)
+    held = []
+    page.route("**/api/explain", lambda route: route.continue_() if held else held.append(route))
+    page.select_option("#cam-class", "sad")
+    while not held:
+        page.wait_for_timeout(50)
+    page.select_option("#cam-class", "angry")
+    page.wait_for_function("document.getElementById('target-text').textContent.includes(\"'angry'\")")
+    with page.expect_response("**/api/explain"):
+        held[0].continue_()
+    page.wait_for_timeout(1500)     # time for the late answer to be drawn, were it drawn
+    assert "'angry'" in page.locator("#target-text").inner_text()
+    assert page.locator("#regions-class").inner_text() == "angry"
+    browser.close()
 
 
 def test_many_input_channels_are_shown_compactly(site, page, photo):

@@ -155,14 +155,18 @@ def test_served_faces_go_through_the_detector_and_the_upright_crop(astronaut_bgr
     turned = cv2.warpAffine(astronaut_bgr, cv2.getRotationMatrix2D(centre, 20, 1.0), astronaut_bgr.shape[1::-1])
     face = faces.preprocess(turned[y - 5:y + h + 5, x - 5:x + w + 5], SIDE, SIDE)
     blank = np.full((SIDE, SIDE, 1), 0.5, np.float32)
-    served, found = data.served_faces(np.stack([face, blank]))
-    assert found == 1 and served.shape == (2, SIDE, SIDE, 1) and served.dtype == np.float32
+    served, on_square = data.served_faces(np.stack([face, blank]))
+    assert served.shape == (2, SIDE, SIDE, 1) and served.dtype == np.float32
+    assert np.isnan(on_square[1])           # the blank face was not found
     np.testing.assert_array_equal(served[1], blank)
     photo = faces.on_grey_square(np.uint8(np.round(face[:, :, 0] * 255)), data.PHOTO_PAD)
     from utils.detection import find_faces
     upright = faces.aligned_crop(photo, find_faces(photo)[0], multiple=SIDE)
     assert abs(upright.angle - 20) < 8      # turned back (clockwise) by about the 20 degrees it was turned
     np.testing.assert_allclose(served[0], faces.preprocess(upright.image, SIDE, SIDE), atol=1e-6)
+    pad = data.PHOTO_PAD                    # turning it upright brings the grey square's corners in
+    assert on_square[0] == pytest.approx(upright.share_outside((pad, pad, SIDE, SIDE)))
+    assert 0.02 < on_square[0] < 0.5
 
 
 def test_a_resumed_run_sees_the_epoch_it_resumes_at():

@@ -273,9 +273,13 @@ def test_the_photo_path_reports_both_accuracies(model_path, astronaut_bgr, astro
     photo = result["photo_path"]
     assert (photo["found"], photo["faces"], photo["detector"]) == (3, 4, "blazeface")
     assert photo["accuracy"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    on_face, into_square = photo["on_face"], photo["into_square"]
+    assert on_face["faces"] + into_square["faces"] == 3 and into_square["faces"] >= 1   # the turned one
+    assert into_square["direct_accuracy"] in (0.0, 1 / 3, 0.5, 2 / 3, 1.0)
     report = (tmp_path / "r" / "fixture_model" / "report.md").read_text()
     assert "## Through the photo path" in report and "3 of 4 found" in report
     assert f"accuracy **{photo['accuracy']:.3f}**, against {result['accuracy']:.3f}" in report
+    assert f"reach further into the grey square:\n{into_square['accuracy']:.3f} through the photo path" in report
 
 
 def test_the_comparison_has_a_photo_path_column_when_measured(model_path, astronaut_bgr, astronaut_face_box, tmp_path):

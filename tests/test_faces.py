@@ -87,6 +87,18 @@ def test_the_crop_maps_back_to_the_picture():
     assert small["right_eye"] == pytest.approx(faces.canonical_keypoints(48, 48)["right_eye"], abs=1e-6)
 
 
+@pytest.mark.parametrize("side, transform, expected", [
+    (48, [[1, 0, -24], [0, 1, -24]], 0.0),                                 # exactly the box
+    (48, [[1, 0, -12], [0, 1, -24]], 0.25),                                # a quarter to its left
+    (480, cv2.getRotationMatrix2D((479.5, 479.5), 45, 1.0) - [[0, 0, 240], [0, 0, 240]], 1 - 2 * (np.sqrt(2) - 1)),
+])
+def test_the_share_of_a_crop_outside_a_box(side, transform, expected):
+    """Known geometry: a square turned 45 degrees about its centre keeps 2(sqrt 2 - 1) of itself
+    inside the square it was (an octagon); the rest of its corners come from outside."""
+    crop = faces.FaceCrop(np.zeros((side, side), np.uint8), {}, 0.0, np.asarray(transform, dtype=np.float64))
+    assert crop.share_outside((side / 2, side / 2, side, side)) == pytest.approx(expected, abs=0.002)
+
+
 def test_a_face_without_keypoints_is_framed_from_its_box():
     """Haar gives only a box: the eyes are placed where they sit on average in its boxes."""
     box = (50, 40, 100, 100)

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from utils.faces import largest_face, on_grey_square, preprocess
+from utils.faces import largest_crop, largest_face, on_grey_square, preprocess
 from utils.predict import softmax
 
 # FER2013's own label order (the `emotion` column of fer2013.csv).
@@ -314,22 +314,24 @@ PHOTO_PAD = 24
 
 
 def served_faces(images, detector=None, context=1.0):
-    """``(faces, found)``: preprocessed faces ``(N, H, W, C)`` as the photo path serves them.
+    """``(faces, on_square)``: preprocessed faces ``(N, H, W, C)`` as the photo path serves them.
 
     Each face goes back on a grey square (``PHOTO_PAD``), is found by the detector there, cut
     out upright (framed ``context`` times as wide as FER2013's, as the model's card says) and
     preprocessed again, as every front end does with a photo; a face the detector misses is
-    kept as it was. ``found`` counts the faces the detector found.
+    kept as it was. ``on_square`` is the share of each crop cut from the grey square rather than
+    the face (what turning it upright brings in that FER2013 did not keep); NaN where the
+    detector missed the face.
     """
     height, width, channels = images.shape[1:]
-    served, found = np.array(images, copy=True), 0
+    served, on_square = np.array(images, copy=True), np.full(len(images), np.nan)
     for index, face in enumerate(tqdm(images, desc="photo path", unit=" faces")):
         photo = on_grey_square(np.uint8(np.round(face[:, :, 0] * 255)), PHOTO_PAD)
-        crop, detected = largest_face(photo, detector, context, multiple=width)
-        if detected:
-            served[index] = preprocess(crop, height, width, channels)
-            found += 1
-    return served, found
+        crop = largest_crop(photo, detector, context, multiple=width)
+        if crop:
+            served[index] = preprocess(crop.image, height, width, channels)
+            on_square[index] = crop.share_outside((PHOTO_PAD, PHOTO_PAD, face.shape[1], face.shape[0]))
+    return served, on_square
 
 
 class AugmentedBatches(keras.utils.PyDataset):

@@ -79,6 +79,16 @@ class FaceCrop:
         points = np.asarray(points, dtype=np.float64)
         return points @ inverse[:, :2].T + inverse[:, 2]
 
+    def share_outside(self, box):
+        """The share of the crop's pixels taken from outside ``box`` ``(x, y, w, h)`` of the picture:
+        how much of a FER2013 face's crop shows the grey square around it instead of the face."""
+        height, width = self.image.shape[:2]
+        rows, columns = np.mgrid[0:height, 0:width]
+        x, y = self.to_picture(np.stack([columns.ravel(), rows.ravel()], axis=1)).T  # where warpAffine samples
+        left, top, box_width, box_height = np.asarray(box, dtype=np.float64) - (0.5, 0.5, 0, 0)  # pixel edges
+        inside = (x >= left) & (x < left + box_width) & (y >= top) & (y < top + box_height)
+        return float(1.0 - inside.mean())
+
 
 def face_keypoints(face):
     """A detected face's keypoints; for a detector without any (Haar), where they sit on average
@@ -152,10 +162,15 @@ def largest_face(image, detector=None, context=1.0, multiple=None):
     How a photo becomes a face when a data set holds whole heads on a background (Yale):
     training then sees the same kind of crop as inference.
     """
+    crop = largest_crop(image, detector, context, multiple)
+    return (crop.image, True) if crop else (to_gray(image), False)
+
+
+def largest_crop(image, detector=None, context=1.0, multiple=None):
+    """The largest face of a photo as a :class:`FaceCrop` (see :func:`largest_face`), or None."""
     from utils.detection import find_faces
     found = find_faces(image, detector=detector)
-    crop = aligned_crop(image, found[0], context=context, multiple=multiple) if found else None
-    return (crop.image, True) if found else (to_gray(image), False)
+    return aligned_crop(image, found[0], context=context, multiple=multiple) if found else None
 
 
 def on_grey_square(face, pad):

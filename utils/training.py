@@ -282,8 +282,9 @@ def served_train_faces(run_dir, train, context):
     path = os.path.join(run_dir, SERVED_FILE)
     if os.path.isfile(path):
         return np.load(path)
-    served, found = data.served_faces(train.images, context=context)
-    print(f"photo path: the detector found {found} of {len(train)} training faces on their grey squares")
+    served, on_square = data.served_faces(train.images, context=context)
+    print(f"photo path: the detector found {np.isfinite(on_square).sum()} of {len(train)} training faces "
+          "on their grey squares")
     atomic_write(path, lambda temp_path: np.save(temp_path, served))
     return served
 

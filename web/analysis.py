@@ -77,14 +77,20 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
 
 def gradcam(loaded, chosen, target, layer=None):
     """Grad-CAM of ``target`` for one chosen face (:class:`utils.predict.ChosenFace`): overlay and heatmap."""
-    layer = layer or loaded.gradcam.default_layer()
-    if layer not in loaded.gradcam.layers():
-        raise ExplainError(f"Grad-CAM needs a layer with feature maps; choose one of "
-                           f"{', '.join(loaded.gradcam.layers())}")
+    layer = gradcam_layer(loaded, layer)
     cam = loaded.gradcam.gradcam(chosen.input, target, layer)
     return {"class": target.class_name, "layer": layer, "layers": loaded.gradcam.layers(),
             "overlay": _url(plots.cam_overlay(_display(chosen.crop.image), cam)),
             "heatmap": _url(pictures.colour_map(cam, "jet", 0.0, 1.0))}
+
+
+def gradcam_layer(loaded, layer=None):
+    """The layer Grad-CAM will read: ``layer``, or the last convolution when None; one without feature maps is refused."""
+    layer = layer or loaded.gradcam.default_layer()
+    if layer not in loaded.gradcam.layers():
+        raise ExplainError(f"Grad-CAM needs a layer with feature maps; choose one of "
+                           f"{', '.join(loaded.gradcam.layers())}")
+    return layer
 
 
 def every_face_gradcam(loaded, image, threshold=THRESHOLD, detail="thorough", detector=None, layer=None):

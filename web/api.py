@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 from utils.predict import NoSuchFace
 from utils.targets import UnknownClass
 from web import analysis
-from web.inputs import BadInput, detail, detector, model, name_or_index, params, read_image, text, threshold, whole_number
+from web.inputs import BadInput, absent, detail, detector, model, name_or_index, params, read_image, text, threshold, whole_number
 from web.registry import ModelNotFound, registry
 
 bp = Blueprint("api", __name__)
@@ -55,15 +55,28 @@ def explain():
     values = params()
     loaded = registry().get(model(values))
     if values.get("face") == "all":
-        options = {"threshold": threshold(values), "detail": detail(values), "detector": detector(values),
-                   "layer": text(values, "layer")}
-        return jsonify(analysis.every_face_gradcam(loaded, read_image(values), **options))
+        return jsonify(every_face(loaded, values))
     options = {"index": whole_number(values, "face", 0), "requested_class": name_or_index(values, "class"),
                "layer": text(values, "layer"), "parts": analysis.parse_parts(text(values, "parts")),
                "threshold": threshold(values), "detail": detail(values), "detector": detector(values),
                "position": tuple(whole_number(values, name, 0) for name in ("channel", "y", "x")),
                "test_folder": current_app.config["GALLERY_DIR"]}
     return jsonify(analysis.explain(loaded, read_image(values), **options))
+
+
+# What only one face's explanation reads: face=all refuses them rather than leave them unread.
+ONE_FACE_PARAMETERS = ("class", "channel", "y", "x")
+
+
+def every_face(loaded, values):
+    """``face=all``: every face's Grad-CAM for its own label; the layer is checked before the face search."""
+    given = [name for name in ONE_FACE_PARAMETERS if not absent(values, name)]
+    if given or analysis.parse_parts(text(values, "parts", "gradcam")) != ("gradcam",):
+        raise BadInput(f"face=all answers every face's Grad-CAM for its own label (parts=gradcam); "
+                       f"for {', '.join(given) or 'other parts'}, choose one face with face=N")
+    options = {"threshold": threshold(values), "detail": detail(values), "detector": detector(values),
+               "layer": analysis.gradcam_layer(loaded, text(values, "layer"))}
+    return analysis.every_face_gradcam(loaded, read_image(values), **options)
 
 
 @bp.get("/api/models")

@@ -97,7 +97,7 @@ def read_image(values):
 
 def text(values, name, default=None):
     """A string parameter (a model or layer name)."""
-    if _absent(values, name):
+    if absent(values, name):
         return default
     value = values[name]
     if not isinstance(value, str):
@@ -129,7 +129,7 @@ def number(values, name, default, low, high):
 def _numeric(values, name, default, kind, described):
     """``kind(value)`` for a JSON number or a form's text; true/false, null, lists, objects (and 1.5 as an
     integer) are refused."""
-    if _absent(values, name):
+    if absent(values, name):
         return default
     value = values[name]
     if isinstance(value, (int, float, str)) and not isinstance(value, bool) and not (
@@ -141,7 +141,7 @@ def _numeric(values, name, default, kind, described):
     raise BadInput(f"'{name}' must be {described}, not {_kind(value)}")
 
 
-def _absent(values, name):
+def absent(values, name):
     """Not sent, or sent empty (a form's blank field): the default applies. JSON null is a wrong type."""
     return name not in values or values[name] == ""
 
@@ -185,7 +185,7 @@ def detail(values):
 def detector(values):
     """Which face detector: "blazeface" or "haar" (the 2001 cascade, for comparison); when not
     named, BlazeFace where it is installed (see :func:`utils.detection.default_detector`)."""
-    value = choice(values, "detector", DETECTORS) if not _absent(values, "detector") else None
+    value = choice(values, "detector", DETECTORS) if not absent(values, "detector") else None
     try:
         return check_detector(value)
     except DetectorUnavailable as error:
