@@ -133,22 +133,6 @@ def batched_logits(predictor, images, batch_size, description):
                            for start in tqdm(starts, desc=description, unit=" batches")])
 
 
-def machine():
-    """The CPU the speed was measured on, in words: speed figures mean nothing without it."""
-    import platform
-    name, flags = platform.processor() or platform.machine(), ""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            info = handle.read()
-        name = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
-        flags = next(line for line in info.splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        pass
-    vector = ("AVX512-BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags
-              else "AVX2" if "avx2" in flags else "")
-    return f"{os.cpu_count()} cores of {name}" + (f" ({vector})" if vector else "")
-
-
 def ms_per_face(predictor, face):
     """Median milliseconds of one single-face call, after a warm-up: what a front end waits."""
     import numpy as np
@@ -191,7 +175,7 @@ def calibrate(predictor, model_path, args, test_logits, test_labels, split_cache
 
 def evaluate_model(model_path, args, split_cache):
     """Every figure for one model, written under OUT/<name>/; returns the summary."""
-    from utils import metrics, plots
+    from utils import cpu, metrics, plots
     from utils.predict import softmax
     name = os.path.splitext(os.path.basename(model_path))[0]
     predictor = load_predictor(model_path)
@@ -220,7 +204,7 @@ def evaluate_model(model_path, args, split_cache):
         "per_class": {cls: {key: (int(value) if key == "support" else float(value)) for key, value in row.items()}
                       for cls, row in table.to_dict(orient="index").items()},
         "temperature": predictor.temperature, "ece": ece, "ece_uncalibrated": ece_raw,
-        "ms_per_face": ms_per_face(predictor, split.images[0]), "machine": machine(),
+        "ms_per_face": ms_per_face(predictor, split.images[0]), "machine": cpu.describe(),
         "photo_path": photo_path_summary(predictor, split, args, predicted) if args.photo_path else None,
         "parameters": int(predictor.model.count_params()),
         "file_mb": os.path.getsize(model_path) / 1e6,

@@ -343,6 +343,26 @@ def test_model_is_loaded_once_per_process(client, app, astronaut_jpg):
     assert app.extensions["models"].loads == 1
 
 
+def test_a_recalibrated_model_is_read_again_on_its_next_request(model_path, astronaut_jpg, tmp_path):
+    """evaluate.py --calibrate rewrites a served model's card: the next request uses the new temperature."""
+    import shutil
+
+    from utils import models
+    for suffix in (".h5", ".json"):
+        shutil.copy(model_path.replace(".h5", suffix), tmp_path / f"served{suffix}")
+    app = make_app(str(tmp_path / "served.h5"), WARM_UP=False)
+    before = post_file(app.test_client(), "/api/predict", astronaut_jpg).get_json()["faces"][0]
+    card = models.read_card(str(tmp_path / "served.h5"))
+    card["calibration"] = {"temperature": 0.01}
+    models.write_card(models.card_path(str(tmp_path / "served.h5")), card)
+    after = post_file(app.test_client(), "/api/predict", astronaut_jpg).get_json()["faces"][0]
+    assert max(before["probabilities"].values()) < 0.5 < 0.99 < max(after["probabilities"].values())  # T = 0.01: sharp
+    assert after["label"] == before["label"]
+    assert app.extensions["models"].loads == 2
+    post_file(app.test_client(), "/api/predict", astronaut_jpg)
+    assert app.extensions["models"].loads == 2                      # unchanged since: not read again
+
+
 def test_twenty_parallel_requests_are_all_answered_correctly(app, astronaut_jpg, model_path):
     """Predictions and Grad-CAMs at once, on an app whose model the first requests race to load."""
     calls = [("/api/predict", {}), ("/api/explain", {"parts": "gradcam", "class": "fear"})]

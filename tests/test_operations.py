@@ -317,3 +317,18 @@ def test_shipped_models_every_layer_reproduces_its_output(shipped):
         assert view["output"] == pytest.approx(actual, abs=TOLERANCE, rel=TOLERANCE), layer.name
         kinds.add(view["kind"])
     assert "generic" not in kinds and {"conv", "pool", "flatten", "dense", "dropout", "softmax"} <= kinds
+
+
+def test_a_layers_output_comes_from_one_run_of_its_sub_model(tiny, monkeypatch):
+    """The Live page's maps: the layer's own output, and the first call (which builds the sub-model) runs it once."""
+    model, _, face = tiny
+    expected = layer_io(model, face, "conv_same")[1]
+    operations = LayerOperations(model)
+    runs = []
+    run = keras.Model.predict_on_batch
+    monkeypatch.setattr(keras.Model, "predict_on_batch", lambda self, batch: runs.append(1) or run(self, batch))
+    first = operations.layer_output(face, "conv_same")
+    assert len(runs) == 1
+    np.testing.assert_allclose(first, expected, atol=1e-5)
+    np.testing.assert_allclose(operations.layer_output(face, "conv_same"), first, atol=1e-6)
+    assert len(runs) == 2

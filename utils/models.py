@@ -140,16 +140,6 @@ def multiply_adds(model):
     return total
 
 
-def native_bfloat16():
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where it is 2-3x faster."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            flags = handle.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def bfloat16_copy(model):
     """The same network computing in bfloat16 (weights shared by value, logits and softmax in float32).
 

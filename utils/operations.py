@@ -89,9 +89,11 @@ class LayerOperations:
         with self._lock:  # built, and its compiled function traced, once; then threads share it
             if layer_name not in self._layer_models:
                 to_layer = keras.Model(self.model.input, self.model.get_layer(layer_name).output)
-                to_layer.predict_on_batch(batch)
+                first = to_layer.predict_on_batch(batch)
                 self._layer_models[layer_name] = to_layer
+                return np.asarray(first)[0]
         return np.asarray(self._layer_models[layer_name].predict_on_batch(batch))[0]
+
 
 def _check_position(name, shape, channel, y, x):
     """The index of ``(y, x, channel)`` in an output of ``shape``; a one-line ValueError if it is outside."""

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from utils import detection, faces
+from utils.cpu import native_bfloat16
 from utils.defaults import THRESHOLD
-from utils.models import LOGITS_LAYER, bfloat16_copy, load_model, native_bfloat16
+from utils.models import LOGITS_LAYER, bfloat16_copy, load_model
 
 
 

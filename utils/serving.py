@@ -78,6 +78,7 @@ class ModelFile:
         self.path, self.hint = path, hint
         self._loaded, self._stamp = None, None
         self._lock = threading.Lock()
+        self.loads = 0  # how many times the file was read (tests check it is once per version)
 
     def exists(self):
         return os.path.isfile(self.path)
@@ -91,4 +92,5 @@ class ModelFile:
         with self._lock:
             if stamp != self._stamp:
                 self._loaded, self._stamp = LoadedModel.load(self.path), stamp
+                self.loads += 1
             return self._loaded

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from utils import data, plots
+from utils.cpu import native_bfloat16
 from utils.files import atomic_write
-from utils.models import LOGITS_LAYER, build_model, load_model, native_bfloat16
+from utils.models import LOGITS_LAYER, build_model, load_model
 from utils.predict import Predictor
 
 HISTORY_FILE = "history.csv"

@@ -1,13 +1,15 @@
-"""The models a process serves, each loaded once on first use and kept.
+"""The models a process serves, each loaded on first use and kept until its file or card changes.
 
 Loading a Keras model and building its explanation sub-models takes about a second;
 a request must never pay that. The registry is a lock-protected dict
-``name -> LoadedModel`` stored on the app; the models folder is scanned on each
-listing, so a model trained while the site runs appears without a restart.
+``name -> ModelFile`` stored on the app; the models folder is scanned on each
+listing, so a model trained while the site runs appears without a restart, and a
+model retrained or recalibrated (``evaluate.py --calibrate`` rewrites its card) is read
+again on its next request.
 
-The dict's lock is held only to read or add an entry, never while a model loads, so
-a request for a loaded model is not held up by another model's first request; a lock
-per name makes concurrent first requests for one model load it once.
+The dict's lock is held only to read or add an entry, never while a model loads; each
+model's own lock (in :class:`utils.serving.ModelFile`) makes concurrent first requests
+for one model load it once, and holds up no request for another.
 """
 import os
 import threading
@@ -16,7 +18,7 @@ import numpy as np
 from flask import current_app, request
 
 from utils.models import read_card
-from utils.serving import LoadedModel, find_models, model_name
+from utils.serving import ModelFile, find_models, model_name
 
 
 MODEL_COOKIE = "model"
@@ -31,10 +33,14 @@ class ModelRegistry:
         self.folder = folder
         self.default_path = default_path
         self.default_name = model_name(default_path)
-        self.loads = 0  # how many times a model file was read (tests check it stays at one per model)
-        self._loaded = {}
-        self._loading = {}   # name -> the lock its first requests load it under
+        self._files = {}     # name -> ModelFile
         self._lock = threading.Lock()
+
+    @property
+    def loads(self):
+        """How many times a model file was read (tests check it stays at one per model and version)."""
+        with self._lock:
+            return sum(model_file.loads for model_file in self._files.values())
 
     def paths(self):
         """``name -> path`` for every model with a card in the folder, plus the default model."""
@@ -58,26 +64,21 @@ class ModelRegistry:
         return name
 
     def get(self, name=None):
-        """The loaded model called ``name`` (default: the shipped one), loading it on first use.
+        """The loaded model called ``name`` (default: the shipped one), loading it on first use and
+        again when its file or card has changed.
 
-        A model already loaded is served without rescanning the folder (a millisecond a request).
+        A model already known is served without rescanning the folder (two file stats a request).
         """
         with self._lock:
-            loaded = self._loaded.get(name or self.default_name)
-        if loaded is not None:
-            return loaded
-        name = self.resolve(name)
-        with self._lock:
-            loading = self._loading.setdefault(name, threading.Lock())
-        with loading:
+            model_file = self._files.get(name or self.default_name)
+        if model_file is None:
+            name = self.resolve(name)
             with self._lock:
-                loaded = self._loaded.get(name)
-            if loaded is None:
-                loaded = LoadedModel.load(self.paths()[name])
-                with self._lock:
-                    self._loaded[name] = loaded
-                    self.loads += 1
-            return loaded
+                model_file = self._files.setdefault(name, ModelFile(self.paths()[name]))
+        try:
+            return model_file.get()
+        except FileNotFoundError as error:  # deleted while the site runs
+            raise ModelNotFound(str(error)) from None
 
 
 def init_app(app):
