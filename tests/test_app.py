@@ -251,7 +251,8 @@ def test_explain_any_class_and_layer(client, astronaut_jpg):
 
 @pytest.mark.parametrize("fields, message", [
     ({"face": "3"}, "no face 3"), ({"face": "x"}, "must be a number"), ({"class": "bored"}, "unknown class"),
-    ({"layer": "dense"}, "Grad-CAM needs"), ({"parts": "everything"}, "unknown part"),
+    ({"layer": "dense"}, "layer 'dense' has no feature maps for Grad-CAM"), ({"layer": "nowhere"}, "unknown layer 'nowhere'"),
+    ({"parts": "everything"}, "unknown part"),
 ])
 def test_explain_bad_parameters_are_400(client, astronaut_jpg, fields, message):
     response = post_file(client, "/api/explain", astronaut_jpg, **fields)
@@ -488,7 +489,7 @@ def test_every_face_checks_the_gradcam_layer_before_the_search(client, astronaut
     monkeypatch.setattr(utils.predict.detection, "find_faces", lambda *args: searches.append(1))
     reply = post_file(client, "/api/explain", astronaut_jpg, face="all", layer="dense")
     assert reply.status_code == 400 and not searches
-    assert reply.get_json()["error"].startswith("Grad-CAM needs a layer with feature maps; choose one of ")
+    assert reply.get_json()["error"].startswith("layer 'dense' has no feature maps for Grad-CAM (choose one of: ")
 
 
 def test_without_blazeface_the_pages_say_faces_are_found_with_haar(client, monkeypatch):

@@ -86,11 +86,10 @@ def gradcam(loaded, chosen, target, layer=None):
 
 def gradcam_layer(loaded, layer=None):
     """The layer Grad-CAM will read: ``layer``, or the last convolution when None; one without feature maps is refused."""
-    layer = layer or loaded.gradcam.default_layer()
-    if layer not in loaded.gradcam.layers():
-        raise ExplainError(f"Grad-CAM needs a layer with feature maps; choose one of "
-                           f"{', '.join(loaded.gradcam.layers())}")
-    return layer
+    try:
+        return loaded.gradcam.check_layer(layer)
+    except ValueError as error:
+        raise ExplainError(str(error)) from None
 
 
 def every_face_gradcam(loaded, image, threshold=THRESHOLD, detail="thorough", detector=None, layer=None):
