@@ -46,7 +46,8 @@
     try {
       const answer = await EMO.post("/api/predict", file);
       const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
-      if (request !== analysed) return;
+      if (request !== analysed) return bitmap.close();
+      if (last) last.bitmap.close();
       last = { bitmap, answer, file };
       EMO.rememberPhoto(file);
       drawPhoto();

@@ -58,10 +58,11 @@
       if (request !== explored) return;   /* another photo or face was asked for meanwhile */
       status.textContent = "";
       render(answer);
-    } catch (err) { fail(err); }
+    } catch (err) { if (request === explored) fail(err); }
   }
 
   function render(answer) {
+    camAsked++;   /* a Grad-CAM refresh asked for before this answer came is for the choices it replaces */
     document.getElementById("explorer").hidden = false;
     document.getElementById("face-choice").hidden = answer.faces < 2;
     fillSelect(faceSelect, [...Array(answer.faces).keys()].map((i) => [i, `face ${i + 1}`]), answer.face_index);
@@ -400,7 +401,10 @@
     try {
       const answer = await EMO.post("/api/explain", photo, {
         face: faceSelect.value || 0, class: camClass.value, layer: camLayer.value, parts: "gradcam,regions" });
-      if (request === camAsked && view === explored) renderGradcam(answer);
+      if (request !== camAsked || view !== explored) return;
+      status.textContent = "";
+      status.classList.remove("error");
+      renderGradcam(answer);
     } catch (err) { if (request === camAsked && view === explored) fail(err); }
   }
 

@@ -364,6 +364,23 @@ def test_a_recalibrated_model_is_read_again_on_its_next_request(model_path, astr
     assert app.extensions["models"].loads == 2                      # unchanged since: not read again
 
 
+def test_a_card_that_cannot_be_read_keeps_the_model_loaded_before(model_path, astronaut_jpg, tmp_path):
+    """A card half-edited by hand while the site runs: requests keep their answers (no 500), and the
+    model is read again once the card is whole."""
+    import shutil
+    for suffix in (".h5", ".json"):
+        shutil.copy(model_path.replace(".h5", suffix), tmp_path / f"served{suffix}")
+    app = make_app(str(tmp_path / "served.h5"), WARM_UP=False)
+    before = post_file(app.test_client(), "/api/predict", astronaut_jpg)
+    card = (tmp_path / "served.json").read_text()
+    (tmp_path / "served.json").write_text(card[:len(card) // 2])
+    during = post_file(app.test_client(), "/api/predict", astronaut_jpg)
+    assert during.status_code == 200 and during.get_json() == before.get_json()
+    (tmp_path / "served.json").write_text(card)
+    assert post_file(app.test_client(), "/api/predict", astronaut_jpg).get_json() == before.get_json()
+    assert app.extensions["models"].loads == 2
+
+
 def test_twenty_parallel_requests_are_all_answered_correctly(app, astronaut_jpg, model_path):
     """Predictions and Grad-CAMs at once, on an app whose model the first requests race to load."""
     calls = [("/api/predict", {}), ("/api/explain", {"parts": "gradcam", "class": "fear"})]
@@ -471,7 +488,7 @@ def test_every_faces_gradcam_comes_from_one_search(client, monkeypatch):
 
 @pytest.mark.parametrize("fields, named", [
     ({"class": "nonsense"}, "class"), ({"class": "happy", "y": "3"}, "class, y"),
-    ({"parts": "gradcam,regions"}, "other parts"), ({"parts": "operation", "channel": "2"}, "channel"),
+    ({"parts": "gradcam,regions"}, "parts=gradcam,regions"), ({"parts": "operation", "channel": "2"}, "channel, parts=operation"),
 ])
 def test_every_face_refuses_what_only_one_face_reads(client, astronaut_jpg, monkeypatch, fields, named):
     """face=all explains each face's own label: a class or position it would not read is a 400, before any search."""

@@ -172,27 +172,41 @@ def test_live_page_labels_the_camera_feed_and_shows_a_chosen_layer(site, playwri
         browser.close()
 
 
-def test_a_late_answer_for_an_earlier_photo_does_not_replace_the_later_one(site, playwright, astronaut_bgr, tmp_path):
-    """The first photo's search is held back until the second (two faces) is on screen; when it
-    arrives at last, the page keeps the second photo's faces and their Grad-CAMs."""
+def hold_first(page, pattern):
+    """Hold the first request matching ``pattern`` back (the list gets its route), let the others through."""
+    held = []
+    page.route(pattern, lambda route: route.continue_() if held else held.append(route))
+    return held
+
+
+def wait_until_held(page, held, seconds=30):
+    for _ in range(seconds * 20):
+        if held:
+            return
+        page.wait_for_timeout(50)
+    pytest.fail("the request to hold back was never sent")
+
+
+@pytest.mark.parametrize("held_back", ["**/api/predict", "**/api/explain"])
+def test_a_late_answer_for_an_earlier_photo_does_not_replace_the_later_one(site, playwright, astronaut_bgr, tmp_path,
+                                                                         held_back):
+    """The first photo's search (or its Grad-CAMs) is held back until the second photo (two faces) is on
+    screen; when it arrives at last, the page keeps the second photo's faces and their Grad-CAMs."""
     import numpy as np
     one, two = tmp_path / "one.jpg", tmp_path / "two.jpg"
     cv2.imwrite(str(one), astronaut_bgr)
     cv2.imwrite(str(two), np.hstack([astronaut_bgr, astronaut_bgr]))
     browser, page = open_page(playwright)
-    held = []
-    page.route("**/api/predict", lambda route: route.continue_() if held else held.append(route))
+    held = hold_first(page, held_back)
     page.goto(site + "/")
     page.set_input_files("#file", str(one))
-    page.wait_for_function("document.getElementById('status').textContent === 'Looking for faces…'")
-    while not held:
-        page.wait_for_timeout(50)
+    wait_until_held(page, held)
     page.set_input_files("#file", str(two))
     page.wait_for_function("[...document.querySelectorAll('#faces .face .cam img')].length === 2 && "
                            "[...document.querySelectorAll('#faces .face .cam img')].every("
                            "(img) => img.src.startsWith('data:image/png'))")
     cams = page.locator("#faces .face .cam img").evaluate_all("(imgs) => imgs.map((img) => img.src)")
-    with page.expect_response("**/api/predict"):
+    with page.expect_response(held_back):
         held[0].continue_()
     page.wait_for_timeout(1500)     # time for the late answer to be drawn, were it drawn
     assert page.locator("#faces .face").count() == 2 and page.locator("#status").inner_text() == "2 faces found."
@@ -280,11 +294,9 @@ def test_only_the_latest_gradcam_class_is_drawn(site, playwright, photo):
     """Grad-CAM of 'sad' is asked for, then of 'angry'; the 'sad' answer, held back, arrives last and is dropped."""
     browser, page = open_page(playwright)
     explore(site, page, photo)
-    held = []
-    page.route("**/api/explain", lambda route: route.continue_() if held else held.append(route))
+    held = hold_first(page, "**/api/explain")
     page.select_option("#cam-class", "sad")
-    while not held:
-        page.wait_for_timeout(50)
+    wait_until_held(page, held)
     page.select_option("#cam-class", "angry")
     page.wait_for_function("document.getElementById('target-text').textContent.includes(\"'angry'\")")
     with page.expect_response("**/api/explain"):

@@ -28,7 +28,7 @@ def test_the_first_processors_name_and_flags_are_read():
     ({"sse2"}, False, ""), ({"avx512_bf16_extra"}, False, ""),
 ])
 def test_bfloat16_is_native_only_with_its_flags(monkeypatch, flags, native, words):
-    monkeypatch.setattr(cpu, "cpu", lambda: ("Some CPU", frozenset(flags)))
+    monkeypatch.setattr(cpu, "read", lambda: ("Some CPU", frozenset(flags)))
     assert cpu.native_bfloat16() is native
-    assert cpu.vector_extension(flags) == words
+    assert cpu.fastest_extension(flags) == words
     assert cpu.describe().endswith(f"cores of Some CPU ({words})" if words else "cores of Some CPU")

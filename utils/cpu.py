@@ -22,8 +22,8 @@ def parse_cpuinfo(text):
     return name, flags
 
 
-@functools.lru_cache(maxsize=1)
-def cpu():
+@functools.cache
+def read():
     """``(model name, flags)`` of this machine's CPU."""
     try:
         with open("/proc/cpuinfo") as handle:
@@ -35,11 +35,11 @@ def cpu():
 
 def native_bfloat16():
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
-    return bool({"avx512_bf16", "amx_bf16"} & cpu()[1])
+    return bool({"avx512_bf16", "amx_bf16"} & read()[1])
 
 
-def vector_extension(flags):
-    """The widest vector extension among ``flags`` that sets a model's speed, in words ("" if none known)."""
+def fastest_extension(flags):
+    """The fastest extension among ``flags`` that a network computes with, in words ("" if none known)."""
     for flag, words in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")):
         if flag in flags:
             return words
@@ -48,6 +48,6 @@ def vector_extension(flags):
 
 def describe():
     """The machine in words, for beside a speed figure: "2 cores of AMD EPYC (AVX2)"."""
-    name, flags = cpu()
-    vector = vector_extension(flags)
+    name, flags = read()
+    vector = fastest_extension(flags)
     return f"{os.cpu_count()} cores of {name}" + (f" ({vector})" if vector else "")

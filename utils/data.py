@@ -328,7 +328,7 @@ def served_faces(images, detector=None, context=1.0):
     for index, face in enumerate(tqdm(images, desc="photo path", unit=" faces")):
         photo = on_grey_square(np.uint8(np.round(face[:, :, 0] * 255)), PHOTO_PAD)
         crop = largest_crop(photo, detector, context, multiple=width)
-        if crop:
+        if crop is not None:
             served[index] = preprocess(crop.image, height, width, channels)
             on_square[index] = crop.share_outside((PHOTO_PAD, PHOTO_PAD, face.shape[1], face.shape[0]))
     return served, on_square

@@ -163,7 +163,7 @@ def largest_face(image, detector=None, context=1.0, multiple=None):
     training then sees the same kind of crop as inference.
     """
     crop = largest_crop(image, detector, context, multiple)
-    return (crop.image, True) if crop else (to_gray(image), False)
+    return (crop.image, True) if crop is not None else (to_gray(image), False)
 
 
 def largest_crop(image, detector=None, context=1.0, multiple=None):

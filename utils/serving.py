@@ -5,6 +5,7 @@ keep each loaded model's Predictor, layer reader, Grad-CAM, operations and chann
 together; this is that one place.
 """
 import glob
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from utils.models import card_path, read_card
 from utils.operations import LayerOperations
 from utils.predict import Predictor
 from utils.targets import Target
+
+logger = logging.getLogger(__name__)
 
 MODEL_SUFFIXES = (".h5", ".keras")
 
@@ -84,13 +87,25 @@ class ModelFile:
         return os.path.isfile(self.path)
 
     def get(self):
-        """The loaded model; FileNotFoundError with a hint when there is none yet."""
+        """The loaded model; FileNotFoundError with a hint when there is none yet.
+
+        A changed file that cannot be read (a card edited by hand, a retrain still saving) keeps
+        the model loaded before, with a warning; the next call tries again.
+        """
         if not self.exists():
             raise FileNotFoundError(f"no model at {self.path}: {self.hint}")
         card = card_path(self.path)
-        stamp = file_stamp(self.path), file_stamp(card) if os.path.isfile(card) else None  # no card: load says so
         with self._lock:
+            stamp = file_stamp(self.path), file_stamp(card) if os.path.isfile(card) else None  # no card: load says so
             if stamp != self._stamp:
-                self._loaded, self._stamp = LoadedModel.load(self.path), stamp
+                try:
+                    loaded = LoadedModel.load(self.path)
+                except (OSError, ValueError, KeyError) as error:
+                    if self._loaded is None:
+                        raise
+                    logger.warning("keeping the model loaded before: %s changed but cannot be read (%s)",
+                                   self.path, str(error).splitlines()[0] if str(error) else repr(error))
+                    return self._loaded
+                self._loaded, self._stamp = loaded, stamp
                 self.loads += 1
             return self._loaded

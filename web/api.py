@@ -13,6 +13,8 @@ from web.inputs import BadInput, absent, detail, detector, model, name_or_index,
 from web.registry import ModelNotFound, registry
 
 bp = Blueprint("api", __name__)
+# What only one face's explanation reads: face=all refuses them rather than leave them unread.
+ONE_FACE_PARAMETERS = ("class", "channel", "y", "x")
 
 
 @bp.post("/api/predict")
@@ -64,16 +66,15 @@ def explain():
     return jsonify(analysis.explain(loaded, read_image(values), **options))
 
 
-# What only one face's explanation reads: face=all refuses them rather than leave them unread.
-ONE_FACE_PARAMETERS = ("class", "channel", "y", "x")
-
-
 def every_face(loaded, values):
     """``face=all``: every face's Grad-CAM for its own label; the layer is checked before the face search."""
-    given = [name for name in ONE_FACE_PARAMETERS if not absent(values, name)]
-    if given or analysis.parse_parts(text(values, "parts", "gradcam")) != ("gradcam",):
+    parts = text(values, "parts", "gradcam")
+    refused = [name for name in ONE_FACE_PARAMETERS if not absent(values, name)]
+    if analysis.parse_parts(parts) != ("gradcam",):
+        refused.append(f"parts={parts}")
+    if refused:
         raise BadInput(f"face=all answers every face's Grad-CAM for its own label (parts=gradcam); "
-                       f"for {', '.join(given) or 'other parts'}, choose one face with face=N")
+                       f"for {', '.join(refused)}, choose one face with face=N")
     options = {"threshold": threshold(values), "detail": detail(values), "detector": detector(values),
                "layer": analysis.gradcam_layer(loaded, text(values, "layer"))}
     return analysis.every_face_gradcam(loaded, read_image(values), **options)

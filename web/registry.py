@@ -55,26 +55,31 @@ class ModelRegistry:
 
     def resolve(self, name=None):
         """A valid model name: ``name`` itself, or the default model when ``name`` is empty."""
+        return self.locate(name)[0]
+
+    def locate(self, name=None):
+        """``(name, path)`` of a model that is there (``name`` empty: the default one); ModelNotFound otherwise."""
         name = name or self.default_name
-        if name not in self.paths():
+        paths = self.paths()
+        if name not in paths:
             if name == self.default_name:
                 raise ModelNotFound(f"no model at {self.default_path}: train one with "
                                     "`python train.py --data dataset/fer2013` or start with --model PATH")
-            raise ModelNotFound(f"unknown model {name!r} (available: {', '.join(self.paths()) or 'none'})")
-        return name
+            raise ModelNotFound(f"unknown model {name!r} (available: {', '.join(paths) or 'none'})")
+        return name, paths[name]
 
     def get(self, name=None):
         """The loaded model called ``name`` (default: the shipped one), loading it on first use and
         again when its file or card has changed.
 
-        A model already known is served without rescanning the folder (two file stats a request).
+        A model already known is served without rescanning the folder (a few file stats a request).
         """
         with self._lock:
             model_file = self._files.get(name or self.default_name)
         if model_file is None:
-            name = self.resolve(name)
+            name, path = self.locate(name)   # the folder is scanned outside the lock
             with self._lock:
-                model_file = self._files.setdefault(name, ModelFile(self.paths()[name]))
+                model_file = self._files.setdefault(name, ModelFile(path))
         try:
             return model_file.get()
         except FileNotFoundError as error:  # deleted while the site runs
