@@ -274,12 +274,39 @@ def test_the_photo_path_reports_both_accuracies(model_path, astronaut_bgr, astro
     assert (photo["found"], photo["faces"], photo["detector"]) == (3, 4, "blazeface")
     assert photo["accuracy"] in (0.0, 0.25, 0.5, 0.75, 1.0)
     on_face, into_square = photo["on_face"], photo["into_square"]
-    assert on_face["faces"] + into_square["faces"] == 3 and into_square["faces"] >= 1   # the turned one
+    assert on_face["faces"] + into_square["faces"] == 3 and into_square["faces"] >= 1   # framed tight: grey comes in
     assert into_square["direct_accuracy"] in (0.0, 1 / 3, 0.5, 2 / 3, 1.0)
     report = (tmp_path / "r" / "fixture_model" / "report.md").read_text()
     assert "## Through the photo path" in report and "3 of 4 found" in report
     assert f"accuracy **{photo['accuracy']:.3f}**, against {result['accuracy']:.3f}" in report
     assert f"reach further into the grey square:\n{into_square['accuracy']:.3f} through the photo path" in report
+
+
+def test_the_photo_path_splits_crops_on_the_face_from_those_reaching_into_the_square(model_path, astronaut_bgr,
+                                                                                   astronaut_face_box, tmp_path):
+    """The astronaut framed loosely (25 px around the face: its upright crop lies inside the picture) and
+    tightly (5 px: the crop takes in the grey square), under two labels so the direct answers differ."""
+    from utils import faces
+    from utils.predict import Predictor
+    x, y, w, h = astronaut_face_box
+    pictures = {}
+    for label, margin in (("happy", 25), ("sad", 5)):
+        (tmp_path / "test" / label).mkdir(parents=True)
+        crop = cv2.resize(faces.to_gray(astronaut_bgr[y - margin:y + h + margin, x - margin:x + w + margin]), (48, 48))
+        cv2.imwrite(str(tmp_path / "test" / label / "0.png"), crop)
+        pictures[label] = crop
+    status, stdout, _ = run(["--model", model_path, "--data", str(tmp_path / "test"), "--out", str(tmp_path / "r"),
+                             "--json", "--photo-path"])
+    assert status == 0
+    photo = json.loads(stdout)["models"][0]["photo_path"]
+    assert photo["found"] == 2 and photo["on_face"]["faces"] == 1 and photo["into_square"]["faces"] == 1
+    predictor = Predictor.from_path(model_path)
+    for part, label in (("on_face", "happy"), ("into_square", "sad")):
+        direct = predictor.probabilities(faces.preprocess(pictures[label], 48, 48)[None])[0].argmax()
+        assert photo[part]["direct_accuracy"] == float(predictor.classes[direct] == label)
+        assert photo[part]["accuracy"] in (0.0, 1.0)
+    report = (tmp_path / "r" / "fixture_model" / "report.md").read_text()
+    assert "found, 1 crops come at least 90% from the face itself:\n" in report
 
 
 def test_the_comparison_has_a_photo_path_column_when_measured(model_path, astronaut_bgr, astronaut_face_box, tmp_path):
