@@ -8,16 +8,15 @@ they explain: ``targets``), ``plots`` draws and ``pictures`` encodes, ``data``, 
 ``identity`` sets "who" beside "how they feel", ``jobs`` trains in the background, and
 ``defaults`` holds every shared value.
 
-Importing it first quiets TensorFlow's start-up chatter, so a command-line tool's stderr
-holds only its own one-line messages.
+Importing it first keeps native libraries' start-up chatter off stderr (see ``quiet``), so a
+command-line tool's stderr holds only its own one-line messages.
 """
-import os
-
 from absl import logging as absl_logging
 
-# TensorFlow prints start-up chatter (absl's "log messages before InitializeLog", cpu_feature_guard,
-# oneDNN notes) on stderr as it loads, ahead of a tool's one-line error. Its C++ logging reads this
-# once, when TensorFlow is imported; every front end imports ``utils`` first, so this is the one place.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from utils.quiet import quiet_imports
+
+# TensorFlow's C++ notes as its libraries load, on whichever CPU, wherever it is first imported
+# (Keras imports it too); every front end imports ``utils`` first, so this is the one place.
+quiet_imports("tensorflow")
 # Keras' Python-side notes ("WARNING:absl:... HDF5 file format is considered legacy") go through absl.
 absl_logging.set_verbosity(absl_logging.ERROR)

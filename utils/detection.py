@@ -16,7 +16,6 @@ Two levels of search: ``fast`` (video frames) looks once at the whole picture;
 photo are found: the network sees its input at 192x192, where a 100 px face of a
 3000 px photo would be 6 px across.
 """
-import contextlib
 import functools
 import importlib.metadata
 import os
@@ -26,6 +25,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from utils.quiet import native_stderr_filtered
 
 DETECTORS = ("blazeface", "haar")
 DEFAULT_DETECTOR = "blazeface"
@@ -65,9 +66,6 @@ NEAR_HAAR_SIDE = 64
 NEAR_MIN_IOU = 0.3
 
 _thread_state = threading.local()
-# Making an interpreter silences the process's stderr for a moment: one thread at a time, or a second
-# thread would save the silenced stream and put it back for good.
-_STDERR_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -250,27 +248,12 @@ def _interpreter(network):
     if interpreters is None:
         interpreters = _thread_state.interpreters = {}
     if network.name not in interpreters:
-        with _STDERR_LOCK, _native_stderr_quiet():
+        with native_stderr_filtered():
             interpreter = _interpreter_class()(model_path=blazeface_model_path(network.file), num_threads=1)
             interpreter.allocate_tensors()
         outputs = {detail["shape"][-1]: detail["index"] for detail in interpreter.get_output_details()}
         interpreters[network.name] = (interpreter, interpreter.get_input_details()[0]["index"], outputs[16], outputs[1])
     return interpreters[network.name]
-
-
-@contextlib.contextmanager
-def _native_stderr_quiet():
-    """LiteRT's C++ core announces "INFO: Created TensorFlow Lite XNNPACK delegate" on the process's
-    stderr, which Python cannot filter; a tool's stderr is for its own one-line messages."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _rgb(image):
