@@ -1,16 +1,53 @@
-"""Predictions: the contract's fields, calibration, whole-image fallback, threads."""
+"""Predictions: the contract's fields, calibration, whole-image fallback, threads, in both precisions.
+
+Every test that takes ``predictor`` runs once in float32 and once in bfloat16 (emulated, slower,
+on a CPU without it), whatever this CPU serves by default. A served answer is compared with
+exact float32 arithmetic within :func:`probability_tolerance` for its precision.
+"""
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
+import keras
 import numpy as np
 import pytest
 
-from utils.models import load_model
-from utils.predict import Predictor, softmax
+from utils import detection, faces
+from utils.defaults import EMOTION_MODEL, project_path
+from utils.models import LOGITS_LAYER, load_model
+from utils.predict import PRECISIONS, Predictor, serving_precision, softmax
+
+# A number rounded to bfloat16 (8 significant bits) or float32 (24) is off by at most this share of it.
+UNIT_ROUNDOFF = {"bfloat16": 2.0 ** -8, "float32": 2.0 ** -24}
+# float32 sums in another order for another batch size or kernel: measured under 1e-6 in a probability.
+FLOAT32_PROBABILITY_TOLERANCE = 1e-5
 
 
-@pytest.fixture(scope="module")
-def predictor(model_path):
-    return Predictor.from_path(model_path)
+def probability_tolerance(predictor, logits):
+    """How far ``predictor``'s probabilities may lie from exact float32 arithmetic's on faces whose
+    float32 logits are ``logits``.
+
+    float32: :data:`FLOAT32_PROBABILITY_TOLERANCE`. bfloat16: every layer with weights that computes
+    in it rounds its input and its weights once each, one unit roundoff each; n independent
+    roundings add up to about sqrt(n) of them, relative to the logits' largest magnitude. A
+    probability moves at most half as far as the largest logit does, divided by the temperature:
+    dp_i = p_i (1 - p_i) (dz_i - the mean of the others' dz) / T, with p (1 - p) <= 1/4.
+    """
+    if predictor.precision == "float32":
+        return FLOAT32_PROBABILITY_TOLERANCE
+    rounding = [layer for layer in predictor._logits.layers if layer.compute_dtype == "bfloat16" and layer.weights]
+    logit_error = np.sqrt(2 * len(rounding)) * UNIT_ROUNDOFF["bfloat16"] * np.abs(logits).max()
+    return logit_error / (2 * predictor.temperature)
+
+
+@pytest.fixture(scope="module", params=PRECISIONS)
+def predictor(model_path, request):
+    return Predictor.from_path(model_path, precision=request.param)
+
+
+@pytest.fixture(scope="module", params=PRECISIONS)
+def shipped(request):
+    """The shipped emotion model (its card mirrors faces and has a temperature), in each precision."""
+    return Predictor.from_path(project_path(EMOTION_MODEL), precision=request.param)
 
 
 def test_prediction_follows_the_contract(predictor, astronaut_bgr, astronaut_face_box):
@@ -37,19 +74,44 @@ def test_no_face_classifies_the_whole_image_and_says_so(predictor):
     assert list(results[0]["probabilities"].values()) == pytest.approx(whole, abs=1e-4)
 
 
-def test_a_face_is_classified_from_its_upright_crop(predictor, astronaut_bgr):
-    """The prediction is the model's answer on the aligned crop, not on the box."""
+def test_a_face_is_classified_from_its_upright_crop(shipped, astronaut_bgr):
+    """The astronaut turned 30 degrees: the crop the prediction came from is upright, with the face's
+    keypoints where the canonical face has them (found again in the crop by the detector), and its
+    probabilities are the model's on that crop and its mirror, averaged as logits and calibrated,
+    computed here with Keras directly in float32."""
+    turned = cv2.warpAffine(astronaut_bgr, cv2.getRotationMatrix2D((224, 114), 30, 1.0), astronaut_bgr.shape[1::-1],
+                            borderMode=cv2.BORDER_REPLICATE)
+    chosen = shipped.choose_face(turned, 0)
+    crop = chosen.crop.image
+    side = crop.shape[0]
+    again = detection.find_faces(faces.on_grey_square(crop, side))
+    assert len(again) == 1
+    seen = {name: ((x - side) * 48 / side, (y - side) * 48 / side) for name, (x, y) in again[0].keypoints.items()}
+    canonical = faces.canonical_keypoints(48, 48)
+    for name in faces.FITTED:   # within 2 of the 48 pixels; a crop left turned would put each eye 4 px off
+        assert np.hypot(*np.subtract(seen[name], canonical[name])) < 2.0, name
+    (rx, ry), (lx, ly) = seen["right_eye"], canonical["right_eye"]
+    eye_line = np.degrees(np.arctan2(seen["left_eye"][1] - ry, seen["left_eye"][0] - rx))
+    assert abs(eye_line - np.degrees(np.arctan2(canonical["left_eye"][1] - ly, canonical["left_eye"][0] - lx))) < 4
+
+    face = cv2.resize(crop, (48, 48), interpolation=cv2.INTER_AREA).astype(np.float32)[None, :, :, None] / 255
+    logits_of = keras.Model(shipped.model.input, shipped.model.get_layer(LOGITS_LAYER).output)
+    logits = np.asarray(logits_of.predict_on_batch(np.concatenate([face, face[:, :, ::-1]])), np.float64).mean(axis=0)
+    scaled = np.exp((logits - logits.max()) / shipped.card["calibration"]["temperature"])
+    expected = scaled / scaled.sum()
+    served = np.array(list(chosen.prediction["probabilities"].values()))
+    np.testing.assert_allclose(served, expected, atol=probability_tolerance(shipped, logits) + 5e-5)  # + JSON's rounding
+    assert chosen.prediction["label"] == shipped.classes[int(np.argmax(expected))]
+    assert chosen.count == 1 and chosen.prediction["whole_image"] is False
+    with pytest.raises(ValueError, match="there is no face 1: the image has 1 face"):
+        shipped.choose_face(turned, 1)
+
+
+def test_a_prediction_given_back_as_json_gives_the_same_answer(predictor, astronaut_bgr):
+    """The JSON's keypoints are rounded to a tenth of a pixel: the crop barely moves, in either precision."""
     face = predictor.predict_image(astronaut_bgr)[0]
-    crop = predictor.crop(astronaut_bgr, face)
-    expected = predictor.probabilities(predictor.preprocess(crop.image)[None])[0]
-    assert list(face["probabilities"].values()) == pytest.approx(expected, abs=1e-4)
-    # Again from the JSON (keypoints rounded to a tenth of a pixel): the same answer.
     again = predictor.predict_face(astronaut_bgr, face)["probabilities"]
     assert list(again.values()) == pytest.approx(list(face["probabilities"].values()), abs=2e-3)
-    chosen = predictor.choose_face(astronaut_bgr, 0)
-    assert chosen.count == 1 and chosen.prediction["probabilities"] == face["probabilities"]
-    with pytest.raises(ValueError, match="there is no face 1: the image has 1 face"):
-        predictor.choose_face(astronaut_bgr, 1)
 
 
 def test_threshold_marks_uncertain_faces(predictor, astronaut_bgr):
@@ -72,7 +134,7 @@ def test_batch_of_faces_matches_single_faces(predictor):
     batch = np.random.default_rng(1).random((5, 48, 48, 1), dtype=np.float32)
     together = predictor.probabilities(batch)
     one_by_one = np.concatenate([predictor.probabilities(face[None]) for face in batch])
-    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    np.testing.assert_allclose(together, one_by_one, atol=probability_tolerance(predictor, predictor.logits(batch)))
 
 
 def test_safe_from_several_threads(predictor, astronaut_bgr):
@@ -91,8 +153,27 @@ def test_bfloat16_serving_agrees_with_float32(model_path):
     assert convolutions and all(layer.compute_dtype == "bfloat16" for layer in convolutions)
     assert fast._logits.get_layer("logits").compute_dtype == "float32"
     assert fast.model is model and all(layer.compute_dtype == "float32" for layer in model.layers)
-    faces = np.random.default_rng(2).random((32, 48, 48, 1), dtype=np.float32)
-    wanted, got = exact.probabilities(faces), fast.probabilities(faces)
+    batch = np.random.default_rng(2).random((32, 48, 48, 1), dtype=np.float32)
+    wanted, got = exact.probabilities(batch), fast.probabilities(batch)
     assert not np.array_equal(wanted, got)                      # it really computed differently
-    np.testing.assert_allclose(got, wanted, atol=0.02)
+    np.testing.assert_allclose(got, wanted, atol=probability_tolerance(fast, exact.logits(batch)))
     assert np.mean(got.argmax(axis=1) == wanted.argmax(axis=1)) >= 0.9
+
+
+@pytest.mark.parametrize("variable, native, served", [
+    ("", True, "bfloat16"), ("", False, "float32"), ("float32", True, "float32"),
+    ("bfloat16", False, "bfloat16"), (" BFloat16 ", False, "bfloat16"), ("auto", True, "bfloat16")])
+def test_the_environment_chooses_what_auto_serves(monkeypatch, variable, native, served):
+    monkeypatch.setenv("EMODETECT_PRECISION", variable)
+    monkeypatch.setattr("utils.predict.native_bfloat16", lambda: native)
+    assert serving_precision("auto") == served
+    assert serving_precision("float32") == "float32"   # an explicit choice wins over the environment
+
+
+def test_a_wrong_precision_is_refused_with_the_choices(monkeypatch):
+    monkeypatch.setenv("EMODETECT_PRECISION", "float16")
+    with pytest.raises(ValueError, match="EMODETECT_PRECISION must be one of float32, bfloat16 or auto, not 'float16'"):
+        serving_precision("auto")
+    monkeypatch.delenv("EMODETECT_PRECISION")
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        serving_precision("half")

@@ -13,9 +13,12 @@ A prediction dict, the same in the JSON API, the desktop window and the video CS
 The model runs through ``predict_on_batch``, Keras' compiled predict step, which spares the
 per-call overhead of an eager call or ``model.predict`` (several times the model's own time
 for one face; ``bench/bench_predict.py`` prints the figures). On a CPU with native bfloat16 it computes in bfloat16: batches go
-1.5x faster and FER2013 test accuracy is unchanged. Calls are safe from several
+1.5x faster and FER2013 test accuracy is unchanged. ``EMODETECT_PRECISION`` (float32 or
+bfloat16) chooses for every front end instead: the bfloat16 path then runs, emulated and
+slower, on a CPU without it, so it can be tested anywhere. Calls are safe from several
 threads: the predictor holds no per-call state.
 """
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +28,22 @@ from utils.cpu import native_bfloat16
 from utils.defaults import THRESHOLD
 from utils.models import LOGITS_LAYER, bfloat16_copy, load_model
 
+PRECISIONS = ("float32", "bfloat16")
+PRECISION_VARIABLE = "EMODETECT_PRECISION"   # float32, bfloat16 or auto: what "auto" serves
+
+
+def serving_precision(requested="auto"):
+    """"float32" or "bfloat16": ``requested``, or for "auto" the one ``EMODETECT_PRECISION`` names,
+    else bfloat16 where the CPU computes it natively. ValueError naming the choices otherwise."""
+    if requested == "auto":
+        requested = os.environ.get(PRECISION_VARIABLE, "").strip().lower() or "auto"
+        if requested not in PRECISIONS + ("auto",):
+            raise ValueError(f"{PRECISION_VARIABLE} must be one of {', '.join(PRECISIONS)} or auto, not '{requested}'")
+    if requested == "auto":
+        return "bfloat16" if native_bfloat16() else "float32"
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision '{requested}' (choose from {', '.join(PRECISIONS)} or auto)")
+    return requested
 
 
 def softmax(logits, temperature=1.0):
@@ -52,13 +71,13 @@ class Predictor:
     """Faces in, calibrated emotion probabilities out, in the card's class order."""
 
     def __init__(self, model, card, precision="auto"):
-        """``precision``: "float32", "bfloat16", or "auto" (bfloat16 where the CPU has it natively).
+        """``precision``: "float32", "bfloat16", or "auto" (see :func:`serving_precision`).
 
         ``self.model`` stays the float32 model: explanations read its layers and gradients.
         """
         import keras
         self.model, self.card = model, card
-        self.precision = ("bfloat16" if native_bfloat16() else "float32") if precision == "auto" else precision
+        self.precision = serving_precision(precision)
         serving = bfloat16_copy(model) if self.precision == "bfloat16" else model
         self.classes = list(card["classes"])
         self.temperature = float(card.get("calibration", {}).get("temperature", 1.0))
