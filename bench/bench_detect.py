@@ -1,6 +1,13 @@
-"""BlazeFace beside the Haar cascade: cost per frame, recall by face size and by tilt, and a class photo.
+"""BlazeFace beside the Haar cascade: cost per frame, false faces, recall by face size and by tilt, and a class photo.
 
     python bench/bench_detect.py [--yale dataset/yalefaces]
+
+False faces: the thorough search on 87 pictures without a person (scikit-image's textures,
+scenery, animals, astronomy, drawings and text, each as it is, blurred, turned and enlarged to
+3000x2000; window blinds and blurred noise), counted per detector; then every candidate
+BlazeFace proposes (score 0.5 and up) on those pictures and on the pictures with faces below,
+with its second-look score (``utils.detection.second_look``): the lowest a real face gets, the
+highest a false one gets. A portrait on a blurred background checks that face 1 is the face.
 
 Cost: CPU milliseconds per search of a 640x480 frame (the astronaut), one thread,
 "fast" (video) and "thorough" (photos). Recall: each Yale photo (one face each;
@@ -25,6 +32,11 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.bench_web import one_face_jpeg  # noqa: E402
 from utils import detection  # noqa: E402
+
+# scikit-image's pictures without a person (all ship with the package: no download).
+NO_PERSON = ("brick", "cell", "chelsea", "clock", "coffee", "coins", "colorwheel", "grass", "gravel", "horse",
+             "hubble_deep_field", "immunohistochemistry", "logo", "microaneurysms", "moon", "page", "retina",
+             "rocket", "text")
 
 FRAME = (480, 640)
 FACE_WIDTHS = (24, 32, 40, 50, 75, 100, 140, 200)
@@ -95,6 +107,61 @@ def class_photo(photos, face_width, size, seed=1):
     return canvas, centres
 
 
+def bgr(picture):
+    """A scikit-image picture (RGB, RGBA, gray or boolean) as OpenCV BGR or gray uint8."""
+    picture = np.asarray(picture)
+    if picture.dtype == bool:
+        picture = picture.astype(np.uint8) * 255
+    if picture.ndim == 3:
+        return np.ascontiguousarray(picture[:, :, 2::-1])
+    return picture
+
+
+def without_a_person():
+    """``(name, picture)``: the pictures the false faces are counted on."""
+    from skimage import data
+    for name in NO_PERSON:
+        picture = bgr(getattr(data, name)())
+        yield name, picture
+        yield f"{name} blurred", cv2.GaussianBlur(picture, (0, 0), 8)
+        yield f"{name} turned", np.ascontiguousarray(np.rot90(picture))
+        yield f"{name} 3000x2000", cv2.resize(picture, (3000, 2000))
+    for period in (12, 24, 48, 96):
+        blinds = np.tile(((np.arange(1200) // period) % 2 * 120 + 60).astype(np.uint8)[:, None], (1, 1600))
+        yield f"blinds every {period} px", blinds
+        yield f"blinds every {period} px, blurred", cv2.GaussianBlur(blinds, (0, 0), period / 3)
+    rng = np.random.default_rng(0)
+    for sigma in (2, 8, 32):
+        yield f"noise blurred by {sigma}", cv2.GaussianBlur(rng.integers(0, 256, (600, 800, 3), dtype=np.uint8),
+                                                            (0, 0), sigma)
+
+
+def blurred_portrait():
+    """``(picture, face centre, face width)``: the astronaut's head on a blurred photo of a rocket, where the
+    plain search also proposes a large false face in the blurred background."""
+    from skimage import data
+    astronaut = bgr(data.astronaut())
+    picture = cv2.GaussianBlur(cv2.resize(cv2.GaussianBlur(bgr(data.rocket()), (0, 0), 8), (640, 480)), (0, 0), 6)
+    picture[200:440, 400:610] = astronaut[20:260, 120:330]
+    return picture, (400 + 176 - 120 + 48, 200 + 66 - 20 + 48), 96
+
+
+def candidates(picture):
+    """Every candidate BlazeFace proposes in a thorough search, before the second look, with its second-look score."""
+    source = detection._rgb(picture)
+    height, width = source.shape[:2]
+    levels = [(detection.SHORT_RANGE, max(width, height))] + [(detection.FULL_RANGE, side)
+                                                               for side in detection.search_sides(width, height)]
+    return [(face, detection.second_look(source, face.box)) for face in detection._search(source, levels)]
+
+
+def false_faces(pictures):
+    """``{detector: [(name, faces)]}`` for the pictures where a detector finds any face."""
+    return {detector: [(name, found) for name, picture in pictures
+                       if (found := detection.find_faces(picture, "thorough", detector))]
+            for detector in detection.DETECTORS}
+
+
 def cpu_ms(search, frame, repeats=20):
     search(frame)
     start = time.process_time()
@@ -114,9 +181,24 @@ def main():
         costs = ", ".join(f"{detail} {cpu_ms(lambda image: detection.find_faces(image, detail, detector), frame):.1f}"
                           for detail in detection.DETAILS)
         print(f"  {detector:<10} {costs}")
+    pictures = list(without_a_person())
+    print(f"\nfalse faces on {len(pictures)} pictures without a person (thorough search)")
+    for detector, fooled in false_faces(pictures).items():
+        print(f"  {detector:<10} {sum(len(faces) for _, faces in fooled)} on {len(fooled)} pictures"
+              + "".join(f"\n    {name}: " + ", ".join(f"{face.score:.2f}" for face in faces) for name, faces in fooled))
+    proposed = [score for _, picture in pictures for _, score in candidates(picture)]
+    print(f"  BlazeFace's candidates there: {len(proposed)}; second look {min(proposed, default=0):.2f}-"
+          f"{max(proposed, default=0):.2f}, accepted at {detection.ACCEPT_SCORE}: "
+          f"{sum(score >= detection.ACCEPT_SCORE for score in proposed)}")
+    portrait, centre, face_width = blurred_portrait()
+    plain = candidates(portrait)
+    faces = detection.find_faces(portrait)
+    print(f"  portrait on a blurred background: {len(plain)} candidates (second looks "
+          + ", ".join(f"{score:.2f}" for _, score in plain) + f"), {len(faces)} face(s); face 1 is the face: "
+          f"{bool(faces) and found(faces[:1], centre, face_width)}")
     photos = yale_faces(args.yale) if os.path.isdir(args.yale) else []
     if not photos:
-        print(f"no Yale faces at {args.yale} (make data PEOPLE=...): printing the cost only")
+        print(f"no Yale faces at {args.yale} (make data PEOPLE=...): no recall figures")
         return 0
     print(f"\nrecall by face width, {len(photos)} Yale photos on 640x480 (thorough search)")
     print("  " + " " * 10 + "".join(f"{f'{width} px':>8}" for width in FACE_WIDTHS))
@@ -126,6 +208,21 @@ def main():
     print("  " + " " * 10 + "".join(f"{f'{tilt} deg':>8}" for tilt in TILTS))
     for detector in detection.DETECTORS:
         print(f"  {detector:<10}" + "".join(f"{recall(photos, detector, 100, tilt):>8.2f}" for tilt in TILTS))
+    print("\nsecond look of the candidates that are real faces (class photos, tilts, 40-100 px)")
+    looks = []
+    rng = np.random.default_rng(0)
+    for width, degrees in [(100, tilt) for tilt in TILTS] + [(40, 0), (50, 0), (75, 0)]:
+        for photo, box in photos:
+            frame, centre = pasted(photo, box, width, rng, degrees)
+            looks += [score for face, score in candidates(frame) if found([face], centre, width)]
+    for size in CLASS_PHOTOS:
+        for face_width in CLASS_FACES:
+            photo, centres = class_photo(photos, face_width, size)
+            looks += [score for face, score in candidates(photo) if any(found([face], c, face_width) for c in centres)]
+    looks = np.array(looks)
+    print(f"  {len(looks)} faces: lowest {looks.min():.2f}, 1st percentile {np.percentile(looks, 1):.2f}, "
+          f"under {detection.ACCEPT_SCORE}: {int((looks < detection.ACCEPT_SCORE).sum())}, "
+          f"under {detection.SURE_SCORE} (not sure): {int((looks < detection.SURE_SCORE).sum())}")
     print("\nclass photo, 30 faces: found (extra boxes), seconds of the thorough search")
     for detector in detection.DETECTORS:
         cells = []

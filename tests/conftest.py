@@ -73,6 +73,23 @@ def astronaut_bgr():
     return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
 
 
+def scikit_image_picture(name):
+    """One of the pictures scikit-image ships (no download) as OpenCV BGR."""
+    from skimage import data
+    return np.ascontiguousarray(np.asarray(getattr(data, name)())[:, :, 2::-1])
+
+
+@pytest.fixture(scope="session")
+def blurred_portrait(astronaut_bgr):
+    """``(picture, face box)``: the astronaut's head on a blurred photo of a rocket, 640x480, where
+    BlazeFace's first pass proposes a false face larger than the real one in the background."""
+    import cv2
+    background = cv2.resize(cv2.GaussianBlur(scikit_image_picture("rocket"), (0, 0), 8), (640, 480))
+    picture = cv2.GaussianBlur(background, (0, 0), 6)
+    picture[200:440, 400:610] = astronaut_bgr[20:260, 120:330]
+    return picture, (400 + 176 - 120, 200 + 66 - 20, 96, 96)
+
+
 @pytest.fixture(scope="session")
 def astronaut_face_box():
     """Where the astronaut's face is in that photo, (x, y, w, h), checked by hand."""

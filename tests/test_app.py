@@ -158,6 +158,15 @@ def test_predict_multipart_follows_the_contract(client, app, astronaut_jpg, astr
     assert near(face["box"], astronaut_face_box) and face["whole_image"] is False
 
 
+def test_predict_finds_the_portrait_not_its_blurred_background_and_says_how_faces_are_ordered(client, blurred_portrait):
+    picture, box = blurred_portrait
+    answer = post_file(client, "/api/predict", encode(picture)).get_json()
+    assert len(answer["faces"]) == 1 and near(answer["faces"][0]["box"], box, 12)
+    assert answer["faces"][0]["score"] >= 0.75
+    assert answer["order"] == ("faces the detector is sure of (score at least 0.75) first, "
+                               "then the others; largest first within each")
+
+
 def test_predict_base64_and_data_url_match_multipart(client, astronaut_jpg):
     expected = post_file(client, "/api/predict", astronaut_jpg).get_json()
     encoded = base64.b64encode(astronaut_jpg).decode()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from utils import detection, faces
+from conftest import scikit_image_picture
 from utils.detection import Face, find_faces, iou
 
 
@@ -147,6 +148,53 @@ def test_decoding_places_boxes_and_keypoints_at_their_anchors():
     np.testing.assert_allclose(keypoints[0, 0], [0.15, 0.5], atol=1e-6)
     np.testing.assert_allclose(keypoints[0, 1], anchors[0], atol=1e-6)
     assert len(detection.decode(np.zeros((1, 16), np.float32), anchors, np.array([0.9]))[0]) == 0  # no area
+
+
+@pytest.mark.parametrize("name, blur", [("chelsea", 0), ("colorwheel", 0), ("hubble_deep_field", 0), ("rocket", 8)])
+def test_pictures_without_a_person_have_no_face(name, blur):
+    """A cat, a colour wheel, a galaxy field and a blurred rocket: each gave BlazeFace candidates at 0.50-0.61
+    (the cat and the wheel whole, the galaxies in tiles); a second look turns every one of them down."""
+    picture = scikit_image_picture(name)
+    if blur:
+        picture = cv2.GaussianBlur(picture, (0, 0), blur)
+    assert find_faces(picture, "thorough", "blazeface") == []
+
+
+def test_a_portrait_on_a_blurred_background_has_one_face_and_it_is_face_1(blurred_portrait):
+    picture, box = blurred_portrait
+    for detail in detection.DETAILS:
+        found = find_faces(picture, detail, "blazeface")
+        assert len(found) == 1 and iou(found[0].box, box) > 0.6, detail
+        assert found[0].score >= detection.SURE_SCORE
+
+
+def test_the_second_look_is_sure_of_a_face_and_not_of_a_colour_wheel(astronaut_bgr, astronaut_face_box):
+    assert detection.second_look(detection._rgb(astronaut_bgr), astronaut_face_box) > 0.8
+    wheel = scikit_image_picture("colorwheel")
+    assert detection.second_look(detection._rgb(wheel), (51, 50, 274, 274)) < detection.ACCEPT_SCORE
+    # A box off the picture's edge is looked at against grey, not refused for its position.
+    shifted = np.full((400, 500, 3), 128, np.uint8)
+    x, y, w, h = astronaut_face_box
+    shifted[:h + 30, :w + 40] = astronaut_bgr[y - 30:y + h, x - 40:x + w]
+    assert detection.second_look(detection._rgb(shifted), (40, 30, w, h)) > 0.7
+
+
+def test_faces_come_sure_ones_first_then_largest_first():
+    big_doubtful = Face((0, 0, 300, 300), detection.SURE_SCORE - 0.05)
+    small_sure, large_sure = Face((400, 0, 40, 40), 0.9), Face((500, 0, 80, 80), detection.SURE_SCORE)
+    small_doubtful = Face((600, 0, 30, 30), 0.7)
+    ordered = detection.face_order([small_doubtful, big_doubtful, small_sure, large_sure])
+    assert ordered == [large_sure, small_sure, big_doubtful, small_doubtful]
+
+
+def test_a_face_of_40_pixels_is_found(astronaut_bgr, astronaut_face_box):
+    x, y, w, h = astronaut_face_box
+    head = cv2.resize(astronaut_bgr[y - 40:y + h + 40, x - 40:x + w + 40], None, fx=40 / w, fy=40 / h,
+                      interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 120, np.uint8)
+    frame[300:300 + head.shape[0], 200:200 + head.shape[1]] = head
+    found = find_faces(frame, "thorough", "blazeface")
+    assert len(found) == 1 and iou(found[0].box, (200 + 40 * 40 // w, 300 + 40 * 40 // h, 40, 40)) > 0.4
 
 
 def test_a_blank_picture_has_no_face():

@@ -6,6 +6,7 @@ script or the site's own JavaScript never has to parse an HTML error page.
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from utils.detection import FACE_ORDER
 from utils.predict import NoSuchFace
 from utils.targets import UnknownClass
 from web import analysis
@@ -19,7 +20,8 @@ ONE_FACE_PARAMETERS = ("class", "channel", "y", "x")
 
 @bp.post("/api/predict")
 def predict():
-    """Every face in the image: box, label, confidence, probabilities, uncertain, whole_image.
+    """Every face in the image: box, label, confidence, probabilities, uncertain, whole_image;
+    ``order`` says in what order they come (sure faces first, each group largest first).
 
     ``detail=fast`` searches for faces more coarsely, for live webcam frames; ``detector=haar``
     uses the 2001 cascade instead of BlazeFace (which also gives each face's keypoints).
@@ -34,7 +36,7 @@ def predict():
     image = read_image(values)
     chosen = loaded.predictor.choose_faces(image, **options)
     answer = {"model": loaded.name, "image": {"width": image.shape[1], "height": image.shape[0]},
-              "faces": [face.prediction for face in chosen]}
+              "faces": [face.prediction for face in chosen], "order": FACE_ORDER}
     if layer is not None:
         answer["layer"] = analysis.layer_maps(loaded, chosen[0].input, layer)
     return jsonify(answer)
