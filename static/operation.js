@@ -4,7 +4,7 @@
 "use strict";
 
 const OPERATION = (() => {
-  const SHOWN_CHANNELS = 8;   /* a convolution's input channels drawn as grids before "show all" */
+  const SHOWN_CHANNELS = 8;   /* a convolution's input planes drawn as grids before "show all" */
   const STRIP_COLUMNS = 64;   /* a vector's values are drawn in rows of this many */
 
   function element(tag, className, text) {
@@ -59,34 +59,66 @@ const OPERATION = (() => {
     return `${what} ${EMO.round(view.sum)}${bias}${activation}`;
   }
 
-  function conv(view, box) {
-    const channels = view.kernel[0][0].length;
-    const sums = [...Array(channels).keys()].map((c) => plane(view.products, c).flat().reduce((a, b) => a + b, 0));
+  /* The planes of a convolution's window: each is an input channel, or a separable convolution's depthwise filter. */
+  const planeNoun = (view) => view.kind === "separable" ? "depthwise filter" : "input channel";
+  const planeNumber = (view, p) => view.kind === "separable" ? p : view.input_channels[p];
+  const planeName = (view, p) => `${planeNoun(view)} ${planeNumber(view, p)}` +
+    (view.kind === "separable" ? ` (on input channel ${view.input_channels[p]})` : "");
+
+  /* The window, weights and products plane by plane (the first few as grids, all as their sums). */
+  function planes(view, box) {
+    const count = view.kernel[0][0].length;
+    const sums = [...Array(count).keys()].map((c) => plane(view.products, c).flat().reduce((a, b) => a + b, 0));
     box.appendChild(element("p", "hint", `Input rows ${view.rows.join(", ")} and columns ${view.columns.join(", ")}` +
       (view.padding.flat().some(Boolean) ? "; the hatched cells are the zero padding around the border." : ".")));
     const channelsBox = element("div", "op-channels");
-    const drawn = (count) => {
-      for (let c = channelsBox.children.length; c < count; c += 1) {
+    const drawn = (shown) => {
+      for (let c = channelsBox.children.length; c < shown; c += 1) {
         const figure = element("figure", "op-channel");
         figure.append(grid(plane(view.window, c), "input", padMark(view)), element("span", "op-sign", "×"),
           grid(plane(view.kernel, c), "weights"), element("span", "op-sign", "="), grid(plane(view.products, c), "products"));
-        figure.appendChild(element("figcaption", "", `input channel ${c}: the products add up to ${EMO.round(sums[c])}`));
+        figure.appendChild(element("figcaption", "", `${planeName(view, c)}: the products add up to ${EMO.round(sums[c])}`));
         channelsBox.appendChild(figure);
       }
     };
-    drawn(Math.min(SHOWN_CHANNELS, channels));
+    drawn(Math.min(SHOWN_CHANNELS, count));
     box.appendChild(channelsBox);
-    if (channels > SHOWN_CHANNELS) {
-      const more = element("button", "button secondary", `Show all ${channels} input channels`);
+    if (count > SHOWN_CHANNELS) {
+      const more = element("button", "button secondary", `Show all ${count} ${planeNoun(view)}s`);
       more.type = "button";
-      more.addEventListener("click", () => { drawn(channels); more.remove(); });
+      more.addEventListener("click", () => { drawn(count); more.remove(); });
       box.appendChild(more);
       const list = element("ol", "op-sums");
-      list.setAttribute("aria-label", "the sum of each input channel's products");
-      sums.forEach((sum, c) => list.appendChild(element("li", sum > 0 ? "positive" : sum < 0 ? "negative" : "", `${c}: ${EMO.round(sum)}`)));
-      box.append(element("p", "", "Each input channel's products add up to:"), list);
+      list.setAttribute("aria-label", `the sum of each ${planeNoun(view)}'s products`);
+      sums.forEach((sum, c) => list.appendChild(element("li", sum > 0 ? "positive" : sum < 0 ? "negative" : "",
+        `${planeNumber(view, c)}: ${EMO.round(sum)}`)));
+      box.append(element("p", "", `Each ${planeNoun(view)}'s products add up to:`), list);
     }
+  }
+
+  function conv(view, box) {
+    planes(view, box);
     box.append(...resultLine(view, summed(view, "sum of all products")));
+  }
+
+  /* Depthwise: a filter per input channel (or several), each giving one sum; pointwise: those sums weighted and added. */
+  function separable(view, box) {
+    box.appendChild(element("h4", "", "Depthwise step"));
+    planes(view, box);
+    box.appendChild(element("h4", "", "Pointwise step"));
+    const table = element("table", "op-table");
+    table.appendChild(element("caption", "", `output channel ${view.position.channel}'s weight on each depthwise filter's sum`));
+    const head = table.createTHead().insertRow();
+    for (const title of ["depthwise filter", "its sum", "weight", "weight × sum"]) head.appendChild(element("th", "", title));
+    const body = table.createTBody();
+    view.depthwise.forEach((sum, index) => {
+      const row = body.insertRow();
+      for (const text of [String(index), EMO.round(sum), EMO.round(view.pointwise[index]),
+        EMO.round(view.pointwise_products[index])]) row.insertCell().textContent = text;
+      const product = view.pointwise_products[index];
+      row.className = product > 0 ? "positive" : product < 0 ? "negative" : "";
+    });
+    box.append(table, ...resultLine(view, summed(view, "sum of the pointwise products")));
   }
 
   function facts(pairs) {
@@ -221,7 +253,7 @@ const OPERATION = (() => {
     box.append(facts([["value in", view.input === null ? "(not the same shape)" : EMO.round(view.input)]]), ...resultLine(view));
   }
 
-  const KINDS = { conv, batchnorm, activation, pool, flatten, dense, softmax, dropout, generic };
+  const KINDS = { conv, separable, batchnorm, activation, pool, flatten, dense, softmax, dropout, generic };
 
   return {
     /* Lay out ``view`` (the API's "operation") in ``container``; ``labels`` name a class layer's units. */

@@ -66,6 +66,27 @@ def model_path(tmp_path_factory):
     return path
 
 
+def convolutions_model(classes=FER_CLASSES, size=48):
+    """Every kind of convolution the explorer opens, with random weights and biases: plain, grouped,
+    depthwise (two filters per input channel) and separable (the same, then a pointwise step); then a
+    ReLU layer capped at 6, as MobileNetV2 has."""
+    import keras
+    from keras import layers
+
+    from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
+    keras.utils.set_random_seed(7)
+    bias = {"bias_initializer": "random_normal"}
+    inputs = keras.Input((size, size, 1), name="face")
+    x = layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="conv", **bias)(inputs)
+    x = layers.Conv2D(6, 3, groups=2, padding="same", name="grouped", **bias)(x)
+    x = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu", name="depthwise", **bias)(x)
+    x = layers.SeparableConv2D(5, 3, strides=2, depth_multiplier=2, name="separable", **bias)(x)
+    x = layers.ReLU(6.0, name="relu6")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    logits = layers.Dense(len(classes), name=LOGITS_LAYER)(x)
+    return keras.Model(inputs, layers.Activation("softmax", name=PROBABILITIES_LAYER)(logits), name="convolutions")
+
+
 @pytest.fixture(scope="session")
 def astronaut_bgr():
     """scikit-image's public-domain astronaut photo (one clear face), as OpenCV BGR."""

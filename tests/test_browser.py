@@ -320,6 +320,32 @@ def test_many_input_channels_are_shown_compactly(site, page, photo):
     page.keyboard.press("Escape")
 
 
+def test_depthwise_and_separable_views_name_their_planes_and_show_every_pointwise_weight(site, page):
+    """The page lays out the views utils.operations computes for the two convolutions that are not plain."""
+    import numpy as np
+
+    from conftest import convolutions_model
+    from utils import operation_text
+    from utils.operations import LayerOperations
+    operations = LayerOperations(convolutions_model(size=16))
+    face = np.random.default_rng(8).random((16, 16, 1)).astype(np.float32)
+    page.goto(site + "/explore")
+    page.evaluate("document.getElementById('zoom').showModal()")   # the dialog the views open in
+    render = "view => OPERATION.render(document.getElementById('operation'), view, null)"
+    for layer, channel, first_caption in (("depthwise", 7, "input channel 3"),
+                                          ("separable", 3, "depthwise filter 0 (on input channel 0)")):
+        view = operations.operation(face, layer, channel, 1, 1)
+        page.evaluate(render, {**view, "summary": operation_text.summary(view), "check": operation_text.check(view)})
+        assert float(page.locator("#operation .op-result").get_attribute("data-value")) == view["result"]
+        assert page.locator("#operation .op-channel figcaption").first.inner_text().startswith(first_caption)
+    assert page.locator("#operation .op-channel").count() == 8                      # of 24 depthwise filters
+    assert page.locator("#operation .op-sums li").nth(23).inner_text().startswith("23: ")
+    assert page.locator("#operation .op-table tbody tr").count() == 24              # every pointwise weight
+    page.get_by_role("button", name="Show all 24 depthwise filters").click()
+    assert page.locator("#operation .op-channel").count() == 24
+    page.keyboard.press("Escape")
+
+
 def test_keyboard_only_tab_to_a_map_move_with_arrows_and_open(site, page, photo):
     explore(site, page, photo)
     page.locator("body").focus()

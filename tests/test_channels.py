@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from keras import layers
 
+from conftest import FER_CLASSES, convolutions_model
 from utils import data
 from utils.channels import TOP_FACES, ChannelExplainer
 from utils.faces import preprocess
@@ -70,6 +71,28 @@ def test_pattern_refuses_what_is_not_a_convolution_channel(explainer):
         explainer.pattern("relu", 0)
     with pytest.raises(ValueError, match="channels 0..2, not 3"):
         explainer.pattern("conv2", 3)
+
+
+@pytest.fixture(scope="module")
+def every_convolution():
+    return ChannelExplainer(convolutions_model(size=16), classes=FER_CLASSES)
+
+
+def test_every_kind_of_convolution_has_patterns(every_convolution):
+    assert every_convolution.convolutions() == ["conv", "grouped", "depthwise", "separable"]
+
+
+@pytest.mark.parametrize("name, channel", [("grouped", 4), ("depthwise", 7), ("separable", 3)])
+def test_the_pattern_of_a_grouped_depthwise_or_separable_channel_excites_that_channel(every_convolution, name, channel):
+    """No batch normalisation follows these layers: the response is the mean of the channel's own output, rectified."""
+    model = every_convolution.model
+    pattern = every_convolution.pattern(name, channel)
+    image, grey = np.array(pattern["image"], dtype=np.float32), np.full((16, 16, 1), 0.5, np.float32)
+    output = keras.Model(model.input, model.get_layer(name).output).predict_on_batch(np.stack([image, grey]))
+    response, grey_response = np.maximum(output[..., channel], 0).mean(axis=(1, 2))
+    assert pattern["response"] == pytest.approx(response, rel=1e-4, abs=1e-6)
+    assert pattern["grey_response"] == pytest.approx(grey_response, rel=1e-4, abs=1e-6)
+    assert pattern["response"] > pattern["grey_response"]
 
 
 # ---- the test faces that excite a channel most -----------------------------------------------------

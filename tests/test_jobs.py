@@ -4,6 +4,7 @@ A stand-in for train.py (a shell script given as the job's "python") prints what
 train.py prints and waits for a file, so the tests decide when a run ends; no
 TensorFlow runs here.
 """
+import logging
 import os
 import subprocess
 import sys
@@ -173,10 +174,12 @@ def test_two_workers_answer_from_one_job(model_path, tmp_path, fake_train):
     wait_for(lambda: second.get("/identity/train").get_json()["state"] == "finished")
 
 
-def test_a_start_that_fails_answers_500_with_the_reason(model_path, tmp_path, monkeypatch):
+def test_a_start_that_fails_answers_503_with_the_reason_and_logs_it(model_path, tmp_path, caplog):
     client = make_client(model_path, tmp_path, str(tmp_path / "no-such-python"), TRAINING_TOKEN="t")
-    response = client.post("/identity/train", headers={"X-Training-Token": "t"})
-    answer = response.get_json()
-    assert response.status_code == 500 and answer["state"] == "failed"
-    assert answer["error"].startswith("could not start train.py:") and "no-such-python" in answer["error"]
+    with caplog.at_level(logging.ERROR, logger=client.application.logger.name):
+        response = client.post("/identity/train", headers={"X-Training-Token": "t"})
+    assert response.status_code == 503 and list(response.get_json()) == ["error"]
+    error = response.get_json()["error"]
+    assert error.startswith("could not start train.py:") and "no-such-python" in error and "\n" not in error
+    assert [record.levelno for record in caplog.records if error in record.getMessage()] == [logging.ERROR]
     assert client.get("/identity/train").get_json()["state"] == "failed"

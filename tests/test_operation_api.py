@@ -16,7 +16,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from app import create_app
-from conftest import FER_CLASSES, make_card
+from conftest import FER_CLASSES, convolutions_model, make_card
 from utils.models import build_vgg, save_model
 
 TOLERANCE = 1e-4
@@ -335,6 +335,36 @@ def test_without_the_test_faces_the_channel_says_how_to_get_them(site, astronaut
     assert channel["top_faces"]["faces"] == []
     assert "make data" in channel["top_faces"]["missing"] and "dataset/fer2013" in channel["top_faces"]["missing"]
     assert channel["pattern"]["image"].startswith("data:image/png")
+
+
+@pytest.fixture(scope="module")
+def convolutions_client(tmp_path_factory):
+    """A site on a model with a plain, a grouped, a depthwise and a separable convolution, without test faces."""
+    model = convolutions_model()
+    card = make_card("convolutions", arch="convolutions")
+    card["parameters"] = int(model.count_params())
+    folder = tmp_path_factory.mktemp("convolutions")
+    save_model(model, str(folder / "convolutions.h5"), card)
+    app = create_app({"TESTING": True, "DEFAULT_MODEL": str(folder / "convolutions.h5"), "MODELS_DIR": str(folder),
+                      "GALLERY_DIR": str(folder / "no_test_faces"), "WARM_UP": False})
+    return app.test_client()
+
+
+def test_every_step_the_explorer_calls_a_convolution_has_an_operation_and_a_pattern(convolutions_client, astronaut_png):
+    """The explorer offers "What does channel N look for?" under every step of kind "conv": each must answer."""
+    client = convolutions_client
+    steps = explain(client, astronaut_png, parts="layers").get_json()["layers"]
+    convolutions = [step for step in steps if step["kind"] == "conv"]
+    assert [step["name"] for step in convolutions] == ["conv", "grouped", "depthwise", "separable"]
+    for step in convolutions:
+        last = str(step["shape"][-1] - 1)
+        operation = explain(client, astronaut_png, parts="operation", layer=step["name"], channel=last, y="1", x="2")
+        assert operation.status_code == 200, operation.get_json()
+        view = operation.get_json()["operation"]
+        assert view["kind"] in ("conv", "separable") and "the same number" in view["check"], step["name"]
+        channel = explain(client, astronaut_png, parts="channel", layer=step["name"], channel=last)
+        assert channel.status_code == 200, channel.get_json()
+        assert channel.get_json()["channel"]["pattern"]["image"].startswith("data:image/png")
 
 
 # ---- the Live page's layer maps ---------------------------------------------------------------------

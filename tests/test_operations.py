@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from keras import layers
 
+from conftest import convolutions_model
+from utils import operation_text
 from utils.models import PROBABILITIES_LAYER, load_model
 from utils.operations import LayerOperations, flat_source
 
@@ -161,6 +163,71 @@ def test_activation_shows_the_channel_before_and_after(tiny):
     assert view["zeroed"]["layer"] == pytest.approx((inputs < 0).mean())
     assert view["zeroed"]["channel"] == pytest.approx((inputs[..., channel] < 0).mean())
     assert 0 < view["zeroed"]["channel"] < 1 and view["zeroed"]["channel"] != view["zeroed"]["layer"]
+
+
+# ---- grouped, depthwise and separable convolutions ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def convolutions():
+    model = convolutions_model(size=16)
+    return model, LayerOperations(model), np.random.default_rng(8).random((16, 16, 1)).astype(np.float32)
+
+
+def window_under(view, inputs, channels):
+    """The input values of ``channels`` at the view's rows and columns, 0 on its padding."""
+    rows, columns = np.array(view["rows"]), np.array(view["columns"])
+    height, width = inputs.shape[:2]
+    values = inputs[np.clip(rows, 0, height - 1)][:, np.clip(columns, 0, width - 1)][..., channels]
+    return values * ~np.array(view["padding"])[..., None]
+
+
+def reproduces_the_output(view, outputs):
+    y, x, channel = view["position"]["y"], view["position"]["x"], view["position"]["channel"]
+    assert view["result"] == pytest.approx(outputs[y, x, channel], rel=TOLERANCE, abs=TOLERANCE)
+    assert "the same number" in operation_text.check(view)
+
+
+@pytest.mark.parametrize("channel, y, x, group", [(4, 0, 0, [2, 3]), (1, 5, 3, [0, 1])])
+def test_a_grouped_convolution_reads_its_groups_input_channels(convolutions, channel, y, x, group):
+    model, operations, face = convolutions
+    inputs, outputs = layer_io(model, face, "grouped")
+    view = operations.operation(face, "grouped", channel, y, x)
+    assert view["kind"] == "conv" and view["input_channels"] == group
+    assert np.allclose(view["window"], window_under(view, inputs, group))
+    assert np.allclose(view["kernel"], model.get_layer("grouped").get_weights()[0][..., channel])
+    reproduces_the_output(view, outputs)
+
+
+@pytest.mark.parametrize("channel, y, x", [(7, 0, 7), (2, 4, 4)])
+def test_a_depthwise_convolution_reads_one_input_channel(convolutions, channel, y, x):
+    model, operations, face = convolutions
+    inputs, outputs = layer_io(model, face, "depthwise")
+    view = operations.operation(face, "depthwise", channel, y, x)
+    source, multiplier = divmod(channel, 2)     # two filters per input channel
+    assert view["kind"] == "conv" and view["input_channels"] == [source]
+    kernel = model.get_layer("depthwise").get_weights()[0][:, :, source, multiplier]
+    assert np.allclose(np.array(view["kernel"])[..., 0], kernel)
+    assert np.allclose(view["window"], window_under(view, inputs, [source]))
+    reproduces_the_output(view, outputs)
+    assert f"input channel {source}" in operation_text.summary(view)
+
+
+@pytest.mark.parametrize("channel, y, x", [(3, 0, 0), (4, 2, 1)])
+def test_a_separable_convolution_shows_its_depthwise_and_pointwise_steps(convolutions, channel, y, x):
+    model, operations, face = convolutions
+    inputs, outputs = layer_io(model, face, "separable")
+    layer = model.get_layer("separable")
+    depthwise_kernel, pointwise_kernel, _ = layer.get_weights()
+    view = operations.operation(face, "separable", channel, y, x)
+    assert view["kind"] == "separable" and view["input_channels"] == [plane // 2 for plane in range(24)]
+    depthwise_step = keras.ops.convert_to_numpy(keras.ops.depthwise_conv(
+        inputs[None].astype(np.float32), depthwise_kernel, strides=2, padding="valid"))[0]
+    assert np.allclose(view["depthwise"], depthwise_step[y, x], atol=TOLERANCE)
+    assert np.allclose(view["pointwise"], pointwise_kernel[0, 0, :, channel])
+    assert view["sum"] == pytest.approx(np.dot(depthwise_step[y, x], pointwise_kernel[0, 0, :, channel]), abs=TOLERANCE)
+    reproduces_the_output(view, outputs)
+    text = "\n".join(operation_text.lines(view))
+    assert "pointwise" in text and "depthwise" in text
 
 
 # ---- pooling ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 from utils.faces import preprocess
 from utils.defaults import CACHE_DIR, FER2013_TEST, project_path
 from utils.files import write_json
+from utils.layers import conv_layers, convolution_inputs
 
 TOP_FACES = 9
 DATA_HINT = "put FER2013 in dataset/fer2013 ('make data' unpacks it; see dataset/README.md)"
@@ -64,9 +65,8 @@ class ChannelExplainer:
         return self._patterns[key]
 
     def convolutions(self):
-        """Names of the layers whose channels have a pattern, in network order."""
-        return [layer.name for layer in self.model.layers
-                if isinstance(layer, keras.layers.Conv2D) and layer.groups == 1]
+        """Names of the layers whose channels have a pattern, in network order: every convolution."""
+        return conv_layers(self.model)
 
     def _convolution(self, name):
         if name not in self.convolutions():
@@ -117,9 +117,7 @@ class ChannelExplainer:
                     with tf.GradientTape() as tape:
                         tape.watch(image)
                         inputs = to_layer(tf.roll(image, shift, axis=[1, 2]), training=False)
-                        response = layer.convolution_op(inputs, layer.kernel[..., channel:channel + 1])
-                        if layer.use_bias:
-                            response = response + layer.bias[channel]
+                        response = _convolution_channel(layer, inputs, channel)
                         for norm in normalisations:
                             response = _normalise(norm, response, channel)
                         rectified = tf.reduce_mean(tf.nn.relu(response))
@@ -199,6 +197,25 @@ class ChannelExplainer:
                 "paths": [os.path.relpath(path, test_folder) for path in split.paths],
                 "labels": split.labels.tolist(), "top": top.tolist(),
                 "activations": np.take_along_axis(means.T, top, axis=1).astype(float).tolist()}
+
+
+def _convolution_channel(layer, inputs, channel):
+    """Output ``channel`` (a tensor) of a convolution before its activation ``(N, H, W, 1)``, from
+    that channel's weights alone (a separable convolution's depthwise step serves all its channels)."""
+    first, count = convolution_inputs(layer, channel)
+    inputs = keras.ops.slice(inputs, (0, 0, 0, first), (-1, -1, -1, count))
+    settings = {"strides": layer.strides, "padding": layer.padding, "dilation_rate": layer.dilation_rate,
+                "data_format": layer.data_format}
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        rows, columns = layer.kernel_size
+        kernel = keras.ops.slice(layer.kernel, (0, 0, first, channel % layer.depth_multiplier), (rows, columns, 1, 1))
+        response = keras.ops.depthwise_conv(inputs, kernel, **settings)
+    elif isinstance(layer, keras.layers.SeparableConv2D):
+        response = keras.ops.separable_conv(inputs, layer.depthwise_kernel,
+                                            layer.pointwise_kernel[..., channel:channel + 1], **settings)
+    else:
+        response = keras.ops.conv(inputs, layer.kernel[..., channel:channel + 1], **settings)
+    return response + layer.bias[channel] if layer.use_bias else response
 
 
 def _normalisations_after(model, layer):

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-# Keras layer class -> the kind of step a student sees.
+# Every 2-D convolution (plain or grouped, depthwise, separable): one definition for the kind a student
+# sees, the operation views and the channel patterns, so the explorer only offers what they can show.
+CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+
+# Keras layer class -> the kind of step a student sees (convolutions are "conv", see is_convolution).
 LAYER_KINDS = {
-    "Conv2D": "conv", "DepthwiseConv2D": "conv", "SeparableConv2D": "conv",
     "MaxPooling2D": "pool", "AveragePooling2D": "pool",
     "GlobalAveragePooling2D": "pool", "GlobalMaxPooling2D": "pool",
     "BatchNormalization": "batchnorm", "Activation": "activation", "ReLU": "activation",
@@ -32,9 +35,29 @@ class LayerOutput:
         return tuple(self.array.shape)
 
 
+def is_convolution(layer):
+    """Whether ``layer`` slides a kernel over its input: its operation view is a window times a
+    kernel, and each of its channels has a pattern (:mod:`utils.channels`)."""
+    return isinstance(layer, CONVOLUTIONS)
+
+
+def convolution_inputs(layer, channel):
+    """``(first, count)``: output ``channel`` of a convolution reads ``count`` input channels from
+    ``first`` on: one for a depthwise convolution, its group's for a grouped one, all of them
+    otherwise. ``channel`` may be a tensor (``count`` never is: it is the layer's)."""
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return channel // layer.depth_multiplier, 1
+    if isinstance(layer, keras.layers.Conv2D):
+        count = layer.input.shape[-1] // layer.groups
+        return channel // (layer.filters // layer.groups) * count, count
+    return 0, layer.input.shape[-1]
+
+
 def layer_kind(layer):
+    if is_convolution(layer):
+        return "conv"
     kind = LAYER_KINDS.get(type(layer).__name__, "other")
-    if kind == "activation" and getattr(layer.activation, "__name__", "") == "softmax":
+    if isinstance(layer, keras.layers.Activation) and getattr(layer.activation, "__name__", "") == "softmax":
         return "softmax"
     return kind
 

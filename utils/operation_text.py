@@ -10,7 +10,7 @@ import textwrap
 from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
 from utils.steps import ACTIVATION_NAMES
 
-SHOWN_CHANNELS = 8   # a convolution's input channels drawn as grids; the others as their sums
+SHOWN_CHANNELS = 8   # a convolution's input planes drawn as grids; the others as their sums
 LINE_WIDTH = 100     # sentences are wrapped to this many characters in the text tables
 AGREEMENT = 1e-4     # relative difference under which the view's result is the layer's output
 
@@ -83,11 +83,47 @@ def _unit_name(view, labels):
     return f"unit {unit} ({labels[unit]})" if labels else f"unit {unit}"
 
 
+def _planes(view):
+    """``(noun, numbers)`` for the planes of a convolution's window: the input channel of each,
+    or for a separable convolution the number of each depthwise filter."""
+    if view["kind"] == "separable":
+        return "depthwise filter", list(range(len(view["input_channels"])))
+    return "input channel", view["input_channels"]
+
+
+def _plane_names(view):
+    """Each plane's name; a separable convolution's also says which input channel its filter reads."""
+    noun, numbers = _planes(view)
+    names = [f"{noun} {number}" for number in numbers]
+    if view["kind"] == "separable":
+        names = [f"{name} (on input channel {channel})" for name, channel in zip(names, view["input_channels"])]
+    return names
+
+
+def _read_channels(view):
+    """A sentence naming the input channels a filter reads when it reads only some (grouped, depthwise)."""
+    channels = view["input_channels"]
+    if len(channels) == view["input_shape"][-1]:
+        return ""
+    return f" This filter reads input channel{'s' if len(channels) > 1 else ''} {_span(channels)} only."
+
+
 def _conv(view, labels):
     rows, columns, channels = len(view["rows"]), len(view["columns"]), len(view["kernel"][0][0])
-    return (f"The filter's {rows} x {columns} x {channels} weights lie on {_window_place(view)}. Each input "
-            f"number is multiplied by the weight on it and the {rows * columns * channels} products add up to "
-            f"{rounded(view['sum'])}{_bias(view)}{_then(view)}")
+    return (f"The filter's {rows} x {columns} x {channels} weights lie on {_window_place(view)}.{_read_channels(view)} "
+            f"Each input number is multiplied by the weight on it and the {rows * columns * channels} products add up "
+            f"to {rounded(view['sum'])}{_bias(view)}{_then(view)}")
+
+
+def _separable(view, labels):
+    rows, columns, filters = len(view["rows"]), len(view["columns"]), len(view["depthwise"])
+    inputs = view["input_shape"][-1]
+    each = "a filter" if filters == inputs else f"{filters // inputs} filters"
+    return (f"Two steps. Depthwise: each of the {inputs} input channels has {each} of {rows} x {columns} weights of "
+            f"its own, lying on {_window_place(view)}; each filter's {rows * columns} products add up to one number, "
+            f"{filters} in all. Pointwise: output channel {view['position']['channel']} multiplies those {filters} "
+            f"numbers by its own {filters} weights and adds the products: {rounded(view['sum'])}{_bias(view)}"
+            f"{_then(view)}")
 
 
 def _batchnorm(view, labels):
@@ -155,8 +191,9 @@ def _generic(view, labels):
     return f"A {view['type']} layer, shown without its steps: {before}its output is {rounded(view['output'])}."
 
 
-SUMMARIES = {"conv": _conv, "batchnorm": _batchnorm, "activation": _activation_view, "pool": _pool,
-             "flatten": _flatten, "dense": _dense, "softmax": _softmax, "dropout": _dropout, "generic": _generic}
+SUMMARIES = {"conv": _conv, "separable": _separable, "batchnorm": _batchnorm, "activation": _activation_view,
+             "pool": _pool, "flatten": _flatten, "dense": _dense, "softmax": _softmax, "dropout": _dropout,
+             "generic": _generic}
 
 
 def summary(view, labels=None):
@@ -189,24 +226,41 @@ def _padding_marks(padding):
     return {row: {column: "pad" for column, padded in enumerate(cells) if padded} for row, cells in enumerate(padding)}
 
 
-def _conv_lines(view, labels, shown):
+def _plane_lines(view, shown):
+    """A convolution's window, weights and products, plane by plane (``shown`` of them as grids,
+    the others as their sums)."""
     window, kernel, products = view["window"], view["kernel"], view["products"]
-    channels = len(kernel[0][0])
-    sums = [sum(products[i][j][c] for i in range(len(products)) for j in range(len(products[0])))
-            for c in range(channels)]
+    planes = len(kernel[0][0])
+    sums = [sum(products[i][j][p] for i in range(len(products)) for j in range(len(products[0]))) for p in range(planes)]
     marks = _padding_marks(view["padding"])
+    names = _plane_names(view)
     lines = [f"input rows {view['rows']}, columns {view['columns']} (pad: outside the input, read as 0)"]
-    for channel in range(min(shown, channels)):
-        planes = [[[cells[channel] for cells in row] for row in grid] for grid in (window, kernel, products)]
-        lines += ["", f"input channel {channel}: its products add up to {rounded(sums[channel])}"]
-        lines += _grids(("input", "weights", "products"), planes, [marks, {}, {}])
-    if channels > shown:
-        lines += ["", f"input channels {shown} to {channels - 1}, the sum of each one's products:"]
-        rest = sums[shown:]
-        lines += [f"  {shown + start:4d}: " + _cells(rest[start:start + 8]) for start in range(0, len(rest), 8)]
-    lines += ["", f"sum of all products {rounded(view['sum'])} + bias {rounded(view['bias'])} = "
-                  f"{rounded(view['pre_activation'])}; {_activation(view['activation'])}: {rounded(view['result'])}"]
+    for plane in range(min(shown, planes)):
+        grids = [[[cells[plane] for cells in row] for row in grid] for grid in (window, kernel, products)]
+        lines += ["", f"{names[plane]}: its products add up to {rounded(sums[plane])}"]
+        lines += _grids(("input", "weights", "products"), grids, [marks, {}, {}])
+    if planes > shown:
+        noun, numbers = _planes(view)
+        lines += ["", f"{noun}s {numbers[shown]} to {numbers[-1]}, the sum of each one's products:"]
+        lines += [f"  {numbers[start]:4d}: " + _cells(sums[start:start + 8]) for start in range(shown, planes, 8)]
     return lines
+
+
+def _summed(view, what):
+    return (f"{what} {rounded(view['sum'])} + bias {rounded(view['bias'])} = {rounded(view['pre_activation'])}; "
+            f"{_activation(view['activation'])}: {rounded(view['result'])}")
+
+
+def _conv_lines(view, labels, shown):
+    return _plane_lines(view, shown) + ["", _summed(view, "sum of all products")]
+
+
+def _separable_lines(view, labels, shown):
+    lines = ["depthwise step:", *_plane_lines(view, shown), "", "pointwise step:",
+             f"{'filter':>8}{'depthwise':>{CELL}}{'weight':>{CELL}}{'product':>{CELL}}"]
+    lines += [f"{plane:>8}" + _cells(values) for plane, values
+              in enumerate(zip(view["depthwise"], view["pointwise"], view["pointwise_products"]))]
+    return lines + [_summed(view, "sum of the pointwise products")]
 
 
 def _pool_lines(view, labels, shown):
@@ -225,8 +279,7 @@ def _dense_lines(view, labels, shown):
     others = view["inputs"] - len(view["top"])
     if others:
         lines.append(f"{'the other ' + str(others):>{8 + 2 * CELL}}" + _cells([view["rest"]]))
-    return lines + [f"sum {rounded(view['sum'])} + bias {rounded(view['bias'])} = {rounded(view['pre_activation'])}; "
-                    f"{_activation(view['activation'])}: {rounded(view['result'])}"]
+    return lines + [_summed(view, "sum")]
 
 
 def _softmax_lines(view, labels, shown):
@@ -238,7 +291,7 @@ def _softmax_lines(view, labels, shown):
 
 
 DETAILS = {
-    "conv": _conv_lines, "pool": _pool_lines, "dense": _dense_lines, "softmax": _softmax_lines,
+    "conv": _conv_lines, "separable": _separable_lines, "pool": _pool_lines, "dense": _dense_lines, "softmax": _softmax_lines,
     "batchnorm": lambda view, labels, shown: [view["formula"]],
     "activation": lambda view, labels, shown: [
         f"{view['function']}({rounded(view['input'])}) = {rounded(view['result'])}; set to zero: "

@@ -1,9 +1,10 @@
 """The operation behind one number of a layer, with every number taken from the model on this face.
 
 A student clicks a position in a feature map (or a unit of a dense layer) and sees
-what made it: the input window and the kernel of a convolution, the learned mean and
-variance of a batch normalisation, the window a pool chose from, the largest
-contributions to a dense unit, the exponentials of a softmax. Each view is a
+what made it: the input window and the kernel of a convolution (a separable one's
+depthwise sums, then its pointwise weights on them), the learned mean and variance of
+a batch normalisation, the window a pool chose from, the largest contributions to a
+dense unit, the exponentials of a softmax. Each view is a
 JSON-ready dict of plain numbers (floats, ints, bools, strings and nested lists), so
 the site, the desktop window and visualize.py show the same numbers. Its ``result``
 is computed from the numbers it shows; ``output`` beside it is the layer's own
@@ -18,7 +19,7 @@ import threading
 import keras
 import numpy as np
 
-from utils.layers import LayerReader, layer_kind, named_layer
+from utils.layers import LayerReader, convolution_inputs, is_convolution, layer_kind, named_layer
 from utils.receptive import producer, windows
 
 TOP_CONTRIBUTIONS = 10  # a dense unit's inputs listed one by one; the rest are summed
@@ -59,8 +60,8 @@ class LayerOperations:
         must be 0). Always ``{"layer": str, "type": str (the Keras class), "kind": str,
         "position": {"y": int, "x": int, "channel": int}, "input_shape": [int] or None,
         "output_shape": [int], "output": float}`` plus the keys of the kind's view, one of
-        "conv", "batchnorm", "activation", "pool", "flatten", "dense", "softmax", "dropout"
-        and "generic" (any other layer); see the ``_convolution`` ... ``_generic``
+        "conv", "separable", "batchnorm", "activation", "pool", "flatten", "dense", "softmax",
+        "dropout" and "generic" (any other layer); see the ``_convolution`` ... ``_generic``
         functions for those. A ValueError names what is valid when the layer, channel or
         position is not.
         """
@@ -117,7 +118,9 @@ def _view(layer, inputs, output, position, top):
     """``(kind, view)`` for the layer's own kind; a generic record for kinds without a view."""
     if inputs is None:
         return "generic", _generic(inputs, output, position)
-    if isinstance(layer, keras.layers.Conv2D) and layer.groups == 1:
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        return "separable", _separable_convolution(layer, inputs, position)
+    if is_convolution(layer):
         return "conv", _convolution(layer, inputs, position)
     if isinstance(layer, keras.layers.BatchNormalization) and layer.axis in (-1, len(inputs.shape)):
         return "batchnorm", _batch_normalisation(layer, inputs, position)
@@ -166,23 +169,62 @@ def _window(layer, inputs, y, x):
 
 
 def _convolution(layer, inputs, position):
-    """``{"window": (kh, kw, C_in), "padding": (kh, kw) bools, "rows": [int], "columns": [int],
-    "kernel": (kh, kw, C_in), "products": (kh, kw, C_in), "sum": float, "bias": float,
-    "pre_activation": float, "activation": str, "result": float, "strides": [int], "dilation": [int],
-    "padding_mode": str}``. ``rows`` and ``columns`` are the input indices under the kernel
-    (outside the input where ``padding`` is true, and the window is 0 there)."""
+    """``{"window": (kh, kw, C), "padding": (kh, kw) bools, "rows": [int], "columns": [int],
+    "input_channels": [int], "kernel": (kh, kw, C), "products": (kh, kw, C), "sum": float,
+    "bias": float, "pre_activation": float, "activation": str, "result": float, "strides": [int],
+    "dilation": [int], "padding_mode": str}``. The ``C`` planes are the input channels the
+    output channel reads, named in ``input_channels``: all of them for a plain convolution,
+    its group's for a grouped one, one for a depthwise one. ``rows`` and ``columns`` are the
+    input indices under the kernel (outside the input where ``padding`` is true, and the
+    window is 0 there)."""
+    y, x, channel = position
+    first, count = convolution_inputs(layer, channel)
+    sources = range(first, first + count)
+    window, padding, rows, columns = _window(layer, inputs[..., first:first + count], y, x)
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        kernel = _weights(layer.kernel)[:, :, sources, channel % layer.depth_multiplier]
+    else:
+        kernel = _weights(layer.kernel)[..., channel]
+    products = window * kernel
+    return {"window": window.tolist(), "padding": padding.tolist(), "rows": rows.tolist(), "columns": columns.tolist(),
+            "input_channels": list(sources), "kernel": kernel.tolist(), "products": products.tolist(),
+            **_weighted_sum(layer, channel, float(products.sum())), **_sliding(layer)}
+
+
+def _separable_convolution(layer, inputs, position):
+    """The depthwise step, then the pointwise one: the keys of :func:`_convolution` for the
+    depthwise step (each plane of ``window`` is the input channel named in ``input_channels``,
+    repeated for each of its depthwise filters, and ``kernel`` holds those filters), plus
+    ``"depthwise": [float]`` (each plane's sum of products: the depthwise step's output here),
+    ``"pointwise": [float]`` (this output channel's weight on each) and ``"pointwise_products":
+    [float]``; ``sum`` adds the pointwise products."""
     y, x, channel = position
     window, padding, rows, columns = _window(layer, inputs, y, x)
-    kernel = _weights(layer.kernel)[..., channel]
+    multiplier = layer.depth_multiplier
+    kernel = _weights(layer.depthwise_kernel).reshape(window.shape[:2] + (-1,))  # plane = input x multiplier + filter
+    window = np.repeat(window, multiplier, axis=-1)
     products = window * kernel
-    total = float(products.sum())
-    bias = float(_weights(layer.bias)[channel]) if layer.use_bias else 0.0
-    pre_activation = total + bias
+    depthwise = products.sum(axis=(0, 1))
+    pointwise = _weights(layer.pointwise_kernel)[0, 0, :, channel]
+    pointwise_products = depthwise * pointwise
     return {"window": window.tolist(), "padding": padding.tolist(), "rows": rows.tolist(), "columns": columns.tolist(),
-            "kernel": kernel.tolist(), "products": products.tolist(), "sum": total, "bias": bias,
-            "pre_activation": pre_activation, "activation": _activation_name(layer.activation),
-            "result": _activate(layer.activation, pre_activation), "strides": list(layer.strides),
-            "dilation": list(layer.dilation_rate), "padding_mode": layer.padding}
+            "input_channels": [plane // multiplier for plane in range(kernel.shape[-1])], "kernel": kernel.tolist(),
+            "products": products.tolist(), "depthwise": depthwise.tolist(), "pointwise": pointwise.tolist(),
+            "pointwise_products": pointwise_products.tolist(),
+            **_weighted_sum(layer, channel, float(pointwise_products.sum())), **_sliding(layer)}
+
+
+def _weighted_sum(layer, unit, total):
+    """``{"sum", "bias", "pre_activation", "activation", "result"}``: how a sum of products becomes
+    the output of ``unit``: plus its bias, through the layer's activation."""
+    bias = float(_weights(layer.bias)[unit]) if layer.use_bias else 0.0
+    return {"sum": total, "bias": bias, "pre_activation": total + bias, "activation": _activation_name(layer.activation),
+            "result": _activate(layer.activation, total + bias)}
+
+
+def _sliding(layer):
+    """How a convolution's window moves: the settings every convolution view shows."""
+    return {"strides": list(layer.strides), "dilation": list(layer.dilation_rate), "padding_mode": layer.padding}
 
 
 def _batch_normalisation(layer, inputs, position):
@@ -280,12 +322,10 @@ def _dense(layer, inputs, position, top):
     products = values * weights
     order = np.argsort(-np.abs(products), kind="stable")[:top]
     total = float(products.sum())
-    bias = float(_weights(layer.bias)[unit]) if layer.use_bias else 0.0
     return {"top": [{"index": int(i), "value": float(values[i]), "weight": float(weights[i]),
                      "product": float(products[i])} for i in order],
-            "rest": float(total - products[order].sum()), "inputs": int(values.size), "bias": bias, "sum": total,
-            "pre_activation": total + bias, "activation": _activation_name(layer.activation),
-            "result": _activate(layer.activation, total + bias)}
+            "rest": float(total - products[order].sum()), "inputs": int(values.size),
+            **_weighted_sum(layer, unit, total)}
 
 
 def _softmax(inputs, position):

@@ -107,7 +107,8 @@ def start_training():
     """Start training in the background and answer at once (202); the page polls the GET.
 
     403 while training from the site is off or the token is wrong, 409 while a run is
-    under way (in any worker), 500 when train.py could not be started.
+    under way (in any worker), 503 when train.py could not be started: the request was
+    fine, the server cannot serve it now, so the reason is logged for whoever runs it.
     """
     refusal = _training_refusal()
     if refusal:
@@ -118,7 +119,8 @@ def start_training():
     except JobBusy as error:
         return jsonify(error=str(error)), 409
     if status["state"] != "running":
-        return jsonify({**status, "error": status["message"]}), 500
+        current_app.logger.error("identity training: %s", status["message"])
+        return jsonify(error=status["message"]), 503
     return jsonify(status), 202
 
 
