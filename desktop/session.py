@@ -91,7 +91,8 @@ class Session:
 
     # ---- picture and faces -----------------------------------------------------
     def predict(self, image):
-        """Every face in a still BGR image as a prediction dict (see :mod:`utils.predict`), largest first.
+        """Every face in a still BGR image as a prediction dict (see :mod:`utils.predict`), in
+        :func:`utils.detection.face_order`.
 
         Each also keeps its ``input``, the array the model saw, and its upright ``crop``, so the
         explanations (and their numbers) are of the face as the site explains it, not of one cut
@@ -109,12 +110,16 @@ class Session:
         self._live = None
 
     def predict_frame(self, frame):
-        """A webcam frame's faces, tracked (a stable ``id``) and smoothed over the last frames.
+        """A webcam frame's faces, tracked (a stable ``id``) and smoothed over the last frames, each
+        with this frame's ``input`` and upright ``crop`` as :meth:`predict` keeps them.
 
         A frame still queued when the camera stopped gets no faces.
         """
         live = self._live
-        return live.analyse(frame)[0] if live is not None else []
+        if live is None:
+            return []
+        found, _ = live.analyse(frame)
+        return [dict(face, input=chosen.input, crop=chosen.crop) for face, chosen in zip(found, live.chosen)]
 
     def show(self, image, predictions):
         """Make ``image`` and its predictions current, keeping the selected face when it is still there."""

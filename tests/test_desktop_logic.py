@@ -170,6 +170,39 @@ def test_live_frames_are_tracked_and_keep_the_selected_face(session, astronaut_b
     assert session.predict_frame(astronaut_bgr) == []  # a frame queued after the camera stopped
 
 
+def test_a_live_face_is_explained_from_the_crop_it_was_predicted_from(session, astronaut_bgr, monkeypatch):
+    """Not cut again from the rounded keypoints of its dict: its own crop and input are kept."""
+    session.start_live()
+    for _ in range(10):
+        session.show(astronaut_bgr, session.predict_frame(astronaut_bgr))
+    followed = session._live.tracker.tracks[0].face      # as the detector gave it, keypoints unrounded
+    session.stop_live()
+    face = session.face
+    expected = session.model.predictor.crop(astronaut_bgr, followed)
+    np.testing.assert_array_equal(session.face_crop().image, expected.image)
+    assert session.face_crop().keypoints == expected.keypoints
+    np.testing.assert_array_equal(session.face_input(), session.model.predictor.preprocess(expected.image))
+    assert face["keypoints"]["right_eye"] != list(followed.keypoints["right_eye"])   # the dict's are rounded
+
+    def cut_again(*_):
+        raise AssertionError("the face was cut out again")
+    monkeypatch.setattr(session.model.predictor, "crop", cut_again)
+    assert session.face_crop() is face["crop"] and session.face_input() is face["input"]
+
+
+def test_the_video_numbers_a_sure_face_before_a_larger_doubtful_one(session):
+    from utils import detection
+    from utils.video import VideoAnalyser
+    analyser = VideoAnalyser(session.model.predictor, 0.35, detect_every=1, smooth=1)
+    sure, doubtful = detection.Face((300, 40, 60, 60), 0.9), detection.Face((0, 0, 200, 200), 0.7)
+    analyser.tracker.update([doubtful, sure])
+    for track in analyser.tracker.tracks:
+        track.hits = 10
+    faces = analyser._predict(np.full((300, 400, 3), 120, np.uint8))
+    assert [face["box"] for face in faces] == [[300, 40, 60, 60], [0, 0, 200, 200]]
+    assert [chosen.prediction["box"] for chosen in analyser.chosen] == [[300, 40, 60, 60], [0, 0, 200, 200]]
+
+
 def test_worker_hands_results_and_errors_back_on_poll():
     worker = Worker()
     results, errors = [], []

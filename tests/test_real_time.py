@@ -14,6 +14,7 @@ import pytest
 from conftest import FER_CLASSES, ROOT
 from utils import video
 from utils.detection import Face, iou
+from utils.predict import ChosenFace
 
 FRAMES, EVERY = 12, 2
 
@@ -40,11 +41,12 @@ class FlickeringPredictor:
     def __init__(self):
         self.calls = 0
 
-    def predict_image(self, image, threshold, found):
+    def choose_found(self, image, found, threshold):
         self.calls += 1
         happy = 0.7 if self.calls % 2 else 0.45
-        return [{**face.to_json(), "label": "happy" if happy > 0.5 else "sad", "confidence": max(happy, 1 - happy),
-                 "probabilities": {"happy": happy, "sad": 1 - happy}, "uncertain": False, "whole_image": False}
+        return [ChosenFace({**face.to_json(), "label": "happy" if happy > 0.5 else "sad",
+                            "confidence": max(happy, 1 - happy), "probabilities": {"happy": happy, "sad": 1 - happy},
+                            "uncertain": False, "whole_image": False}, crop=None, input=None, count=len(found))
                 for face in found]
 
 

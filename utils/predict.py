@@ -139,7 +139,7 @@ class Predictor:
         return self.preprocess(self.crop(image, face).image)
 
     def choose_faces(self, image, threshold=THRESHOLD, detail="thorough", detector=None):
-        """Every face of ``image`` as a :class:`ChosenFace`, largest first, from one search.
+        """Every face of ``image`` as a :class:`ChosenFace`, in :func:`utils.detection.face_order`, from one search.
 
         A picture without a face has one: the whole image. Each ``input`` is the very array
         its probabilities came from, so an explanation of it explains that prediction.
@@ -148,7 +148,7 @@ class Predictor:
         return self._chosen(found, crops, whole, threshold)
 
     def choose_face(self, image, index=0, threshold=THRESHOLD, detail="thorough", detector=None):
-        """Face number ``index`` of ``image`` (0: the largest) as a :class:`ChosenFace`.
+        """Face number ``index`` of ``image`` (0: the first in :func:`utils.detection.face_order`) as a :class:`ChosenFace`.
 
         :class:`NoSuchFace` for a number the picture lacks.
         """
@@ -173,17 +173,17 @@ class Predictor:
         face = detection.Face.from_json(face) if isinstance(face, dict) else face
         return self.prediction_dict(face, probabilities, threshold, whole)
 
-    def predict_image(self, image, threshold=THRESHOLD, found=None, detail="thorough", detector=None):
-        """Every face in ``image`` (BGR or gray array) as a prediction dict, largest first.
+    def choose_found(self, image, found, threshold=THRESHOLD):
+        """The faces ``found`` (already detected, or followed from frame to frame by the video loop)
+        as :class:`ChosenFace`, in their order: each with the upright crop and input it was predicted from."""
+        gray = faces.to_gray(image)
+        return self._chosen(found, [self.crop(gray, face) for face in found], False, threshold)
 
-        ``found`` (faces already detected) skips detection: the video loop follows faces
-        between detections.
-        """
-        if found is None:
-            chosen = self.choose_faces(image, threshold, detail, detector)
-        else:
-            gray = faces.to_gray(image)
-            chosen = self._chosen(found, [self.crop(gray, face) for face in found], False, threshold)
+    def predict_image(self, image, threshold=THRESHOLD, found=None, detail="thorough", detector=None):
+        """Every face in ``image`` (BGR or gray array) as a prediction dict, in
+        :func:`utils.detection.face_order` (``found``: faces already detected, see :meth:`choose_found`)."""
+        chosen = (self.choose_faces(image, threshold, detail, detector) if found is None
+                  else self.choose_found(image, found, threshold))
         return [face.prediction for face in chosen]
 
     def prediction_dict(self, face, probabilities, threshold, whole_image):

@@ -227,10 +227,13 @@ class FaceTracker:
 # Analysis --------------------------------------------------------------------------------
 
 class VideoAnalyser:
-    """Frames in, smoothed per-face predictions out (:mod:`utils.predict`'s dicts plus a face ``id``).
+    """Frames in, smoothed per-face predictions out (:mod:`utils.predict`'s dicts plus a face ``id``),
+    in :func:`utils.detection.face_order`.
 
     Every ``every``-th frame is analysed; the frames between show the last results.
-    :attr:`seconds` adds up the time spent detecting and predicting, for the figures.
+    :attr:`chosen` holds each face's :class:`utils.predict.ChosenFace` (its upright crop and the
+    model's input), for explaining a live face as it was predicted. :attr:`seconds` adds up the
+    time spent detecting and predicting, for the figures.
     """
 
     def __init__(self, predictor, threshold, every=1, detect_every=None, smooth=SMOOTH_FRAMES, detector=None):
@@ -242,7 +245,7 @@ class VideoAnalyser:
         self.predictor, self.threshold = predictor, threshold
         self.every, self.detect_every = every, detect_every
         self.tracker = FaceTracker(smooth=smooth)
-        self.faces, self.frames, self.analysed = [], 0, 0
+        self.faces, self.chosen, self.frames, self.analysed = [], [], 0, 0
         self.seconds = collections.Counter()
 
     @property
@@ -272,12 +275,13 @@ class VideoAnalyser:
         self.seconds[phase] += time.perf_counter() - start
 
     def _predict(self, frame):
-        tracks = [track for track in self.tracker.tracks if track.confirmed]
+        tracks = sorted((track for track in self.tracker.tracks if track.confirmed),
+                        key=lambda track: detection.order_key(track.face))
         if not tracks:
+            self.chosen = []
             return []
-        results = self.predictor.predict_image(frame, self.threshold, found=[track.face for track in tracks])
-        smoothed = [self._smooth(track, result) for track, result in zip(tracks, results)]
-        return sorted(smoothed, key=lambda face: face["box"][2] * face["box"][3], reverse=True)
+        self.chosen = self.predictor.choose_found(frame, [track.face for track in tracks], self.threshold)
+        return [self._smooth(track, face.prediction) for track, face in zip(tracks, self.chosen)]
 
     def _smooth(self, track, result):
         """The face's mean probabilities over its last few analysed frames, so labels do not flicker."""
