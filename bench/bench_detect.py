@@ -1,6 +1,6 @@
 """BlazeFace beside the Haar cascade: cost per frame, false faces, recall by face size and by tilt, and a class photo.
 
-    python bench/bench_detect.py [--yale dataset/yalefaces]
+    python bench/bench_detect.py [--yale dataset/people]
 
 False faces: the thorough search on 87 pictures without a person (scikit-image's textures,
 scenery, animals, astronomy, drawings and text, each as it is, blurred, turned and enlarged to
@@ -11,7 +11,7 @@ highest a false one gets. A portrait on a blurred background checks that face 1 
 
 Cost: CPU milliseconds per search of a 640x480 frame (the astronaut), one thread,
 "fast" (video) and "thorough" (photos). Recall: each Yale photo (one face each;
-``make data PEOPLE=...`` puts them in dataset/yalefaces) is shrunk so its face is
+``make data PEOPLE=/path/to/yalefaces`` puts them in dataset/people) is shrunk so its face is
 24-200 px wide and pasted at a random place on a grey 640x480 frame (thorough search),
 then, at 100 px, turned 0-45 degrees about its face. A face counts as found when a
 found box's centre lies within half a face of the true centre and its width is within
@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.bench_web import one_face_jpeg  # noqa: E402
 from utils import detection  # noqa: E402
+from utils.defaults import IDENTITY_DATA  # noqa: E402
 
 # scikit-image's pictures without a person (all ship with the package: no download).
 NO_PERSON = ("brick", "cell", "chelsea", "clock", "coffee", "coins", "colorwheel", "grass", "gravel", "horse",
@@ -172,7 +173,7 @@ def cpu_ms(search, frame, repeats=20):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--yale", default="dataset/yalefaces", help="the Yale faces folder (one folder per person)")
+    parser.add_argument("--yale", default=IDENTITY_DATA, help="the Yale faces folder (one folder per person)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     frame = cv2.resize(cv2.imdecode(np.frombuffer(one_face_jpeg(), np.uint8), cv2.IMREAD_COLOR), FRAME[::-1])
