@@ -56,7 +56,7 @@ def build_video(path, frames, blurred_background=False):
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 30, SIZE)
     for index in range(frames):
         frame = background.copy()
-        left = 80 + int(60 * np.sin(index / 20)) + (300 if blurred_background else 0)
+        left = 80 + int(60 * np.sin(index / 20)) + (250 if blurred_background else 0)
         frame[SIZE[1] - photo.shape[0]:, left:left + photo.shape[1]] = photo
         writer.write(frame)
     writer.release()
