@@ -22,10 +22,10 @@ import numpy as np
 from utils import defaults, detection, faces, video
 
 CLASSIFY_BATCH = 2   # a face and its mirror image, in one call
-# OpenCV's fixed-point weights of R, G and B in its 8-bit BGR2GRAY (14 fractional bits): the gray
+# OpenCV's fixed-point weights of R, G and B in its 8-bit BGR2GRAY (15 fractional bits): the gray
 # every face passes through (utils.faces.to_gray). tests/test_export.py holds them to cv2.
-GRAY_WEIGHTS = (4899, 9617, 1868)
-GRAY_SHIFT = 14
+GRAY_WEIGHTS = (9798, 19235, 3735)
+GRAY_SHIFT = 15
 
 
 def exported_paths(name, folder):
@@ -38,10 +38,22 @@ def model_name(h5_path):
     return os.path.splitext(os.path.basename(h5_path))[0]
 
 
+_digests = {}
+
+
 def source_digest(h5_path):
-    """sha256 over a model's ``.h5`` and its card: what an export was made from."""
+    """sha256 over a model's ``.h5`` and its card: what an export was made from (kept while neither
+    file changes, so the site can check every request cheaply)."""
+    card_path = os.path.splitext(h5_path)[0] + ".json"
+    stamp = tuple((os.stat(path).st_mtime_ns, os.stat(path).st_size) for path in (h5_path, card_path))
+    if _digests.get(h5_path, (None,))[0] != stamp:
+        _digests[h5_path] = (stamp, _digest(h5_path, card_path))
+    return _digests[h5_path][1]
+
+
+def _digest(*paths):
     digest = hashlib.sha256()
-    for path in (h5_path, os.path.splitext(h5_path)[0] + ".json"):
+    for path in paths:
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
