@@ -10,17 +10,20 @@ into build/browser.
 import base64
 import json
 import os
+import sys
 import threading
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import scikit_image_picture
+from conftest import ROOT, scikit_image_picture
 from test_browser import CHROMIUM, open_page, playwright, write_y4m  # noqa: F401 (playwright: the fixture)
 from test_detection import class_photo, rotated
 from utils import defaults
 from utils.export import export_model
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))   # make_site.build_site, as `make site` runs it
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is missing (install Debian's chromium package)")
@@ -254,5 +257,44 @@ def test_live_falls_back_to_the_server_saying_why(engine_site, playwright, astro
                 else "cannot run WebAssembly" in where)
         assert page.locator("#live-result").get_attribute("data-label") != ""
         page.click("#stop")
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def static_site(browser_dir, tmp_path_factory):
+    """``make site``'s folder, served by Python's plain static file server (no EmoDetect-Pro code)."""
+    import re
+    import subprocess
+
+    from make_site import build_site
+    folder = tmp_path_factory.mktemp("site") / "site"
+    build_site(str(folder), MODEL, browser_dir)
+    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(folder)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port = re.search(r"port (\d+)", server.stdout.readline()).group(1)
+    yield f"http://127.0.0.1:{port}", server
+    server.terminate()
+    server.wait()
+
+
+def test_the_static_site_runs_live_and_analyse_without_a_server(static_site, playwright, reference,  # noqa: F811
+                                                                astronaut_bgr, tmp_path):
+    url, server = static_site
+    browser, page = live_page(playwright, url, astronaut_bgr, tmp_path)
+    try:
+        page.goto(url + "/live.html")
+        assert page.locator("#engine").count() == 0 and "never leaves it" in page.locator("#where").inner_text()
+        page.click("#start")
+        page.wait_for_function("Number(document.getElementById('live-result').dataset.frames) >= 5")
+        assert page.locator("#live-result").get_attribute("data-engine") == "browser"
+        assert page.locator("#live-result").get_attribute("data-label") != ""
+        page.click("#stop")
+        photo = tmp_path / "astronaut.png"
+        cv2.imwrite(str(photo), astronaut_bgr)
+        page.click("text=Analyse")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_function("document.getElementById('result').dataset.result")
+        deviations(json.loads(page.locator("#result").get_attribute("data-result")), reference.predict_image(astronaut_bgr))
     finally:
         browser.close()

@@ -36,10 +36,10 @@ def page_context():
     site = current_app.config["STATIC_SITE"]
     return {"current_model": chosen_model(), "threshold": current_app.config["THRESHOLD"],
             "palette": list(CLASS_PALETTE), "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
-            "static_site": site, "asset": static_asset if not site else (lambda filename: f"static/{filename}"),
+            "static_site": site, "asset": static_asset if not site else (lambda filename: f"./static/{filename}"),
             "page_url": url_for if not site else (lambda endpoint: SITE_PAGES[endpoint]),
             "nav_pages": [(endpoint, label) for endpoint, label in NAV_PAGES if not site or endpoint in SITE_PAGES],
-            "engine_url": url_for("engine.constants_file").rsplit("/", 1)[0] + "/" if not site else "engine/"}
+            "engine_url": url_for("engine.constants_file").rsplit("/", 1)[0] + "/" if not site else "./engine/"}
 
 
 NAV_PAGES = [("pages.analyse", "Analyse"), ("pages.explore", "Explore the CNN"), ("pages.live", "Live"),
