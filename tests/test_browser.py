@@ -100,12 +100,12 @@ def predicted(page, site, photo_bytes, **fields):
         headers: {{'Content-Type': 'application/json'}}, body: JSON.stringify({{image: '{encoded}'}})}})).json()).faces""")
 
 
-def write_y4m(path, image_bgr, frames=10):
+def write_y4m(path, image_bgr, frames=10, fps=5):
     """A short raw video of one still photo: Chromium's fake camera plays it in a loop."""
     image = cv2.resize(image_bgr, (640, 480))
     frame = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).tobytes()
     with open(path, "wb") as handle:
-        handle.write(b"YUV4MPEG2 W640 H480 F5:1 Ip A1:1 C420jpeg\n")
+        handle.write(f"YUV4MPEG2 W640 H480 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
             handle.write(b"FRAME\n" + frame)
 

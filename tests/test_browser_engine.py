@@ -218,8 +218,10 @@ def live_page(playwright, site, frame, tmp_path, *extra):  # noqa: F811
 
 def test_live_runs_in_the_browser_and_sends_nothing(engine_site, playwright, reference, astronaut_bgr, tmp_path):  # noqa: F811
     browser, page = live_page(playwright, engine_site, astronaut_bgr, tmp_path)
-    posted = []
+    posted, elsewhere = [], []
     page.on("request", lambda request: posted.append(request.url) if request.method != "GET" else None)
+    page.on("request", lambda request: None if request.url.startswith((engine_site, "data:", "blob:"))
+            else elsewhere.append(request.url))
     try:
         page.goto(engine_site + "/live")
         page.click("#start")
@@ -234,7 +236,7 @@ def test_live_runs_in_the_browser_and_sends_nothing(engine_site, playwright, ref
         page.wait_for_function("document.querySelectorAll('#live-maps img').length === 16")
         assert page.locator("#live-layer-title").inner_text().startswith("block2_conv1 (conv): the first 16 of 64 channels")
         page.click("#stop")
-        assert posted == []
+        assert posted == [] and elsewhere == []   # no frame sent, nothing fetched from another site
     finally:
         browser.close()
 
