@@ -8,12 +8,13 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 MODEL  ?= models/emotion_model.h5
 DATA   ?= dataset/fer2013
+SITE   ?= site
 
-.PHONY: run test setup setup-dev system-check test-system-deps train train-baseline evaluate data clean
+.PHONY: run test setup setup-dev system-check test-system-deps browser-models site train train-baseline evaluate data clean
 
 # The classroom server (gunicorn with gunicorn.conf.py: 2 workers x 4 threads) where it is installed;
 # Flask's development server where it is not (Windows). On this computer only unless HOST says otherwise.
-run: setup
+run: setup browser-models
 	@if [ -x $(VENV)/bin/gunicorn ]; then \
 		echo "EmoDetect-Pro on http://$(HOST):$(PORT)/ (gunicorn; Ctrl+C to stop)"; \
 		$(VENV)/bin/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) 'app:create_app({"DEFAULT_MODEL": "$(MODEL)"})'; \
@@ -27,6 +28,16 @@ test: setup-dev test-system-deps
 	else \
 		$(PY) -m pytest -ra; \
 	fi
+
+# Each emotion model exported for the in-browser engine (LiteRT.js) into build/browser/, again whenever
+# its .h5 or card has changed since (a few seconds a model); nothing to do when they are current.
+browser-models: setup
+	@$(PY) scripts/export_browser.py --out build/browser
+
+# The Live and Analyse pages as static files (SITE=site by default) for any static web server: a classroom
+# with no server (README: Running it for a classroom).
+site: browser-models
+	$(PY) scripts/make_site.py --model $(MODEL) --out $(SITE)
 
 # What pip cannot install (Python's venv module, Tk) is checked first, with the command that adds it.
 system-check:
@@ -79,4 +90,4 @@ data: setup
 	$(PY) scripts/get_data.py $(if $(FER2013),--fer2013 "$(FER2013)") $(if $(PEOPLE),--people "$(PEOPLE)")
 
 clean:
-	rm -rf $(VENV) reports visualizations .pytest_cache
+	rm -rf $(VENV) reports visualizations .pytest_cache build $(SITE)

@@ -8,8 +8,8 @@ A classroom (several workers, each loading the model once at start-up):
 
     gunicorn 'app:create_app()'        # with gunicorn.conf.py: 2 workers x 4 threads, on 127.0.0.1:5000
 
-Everything the pages need (CSS, JavaScript) is served from ``static/``; the site
-works offline.
+Everything the pages need (CSS, JavaScript, the LiteRT.js runtime) is served from ``static/``,
+and the in-browser engine's models from ``/engine/``; the site works offline.
 """
 import argparse
 import os
@@ -27,18 +27,20 @@ DEFAULTS = {
     "MAX_PIXELS": defaults.MAX_PIXELS,            # bigger images get 400, checked from the header
     "THRESHOLD": defaults.THRESHOLD,              # under this confidence a prediction is "uncertain"
     "WARM_UP": True,                              # load the default model when the app is created
+    "BROWSER_DIR": defaults.BROWSER_DIR,          # the models exported for the in-browser engine
+    "STATIC_SITE": False,                         # pages rendered as static files (make site): no server behind them
 }
 
 
 def create_app(config=None):
     """Build the site: defaults, then ``config`` on top; relative paths are from the project root."""
-    from web import api, gallery, identity, inputs, pages, registry
+    from web import api, engine, gallery, identity, inputs, pages, registry
 
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
     app.config.update(config or {})
     app.config["MAX_FORM_MEMORY_SIZE"] = app.config["MAX_CONTENT_LENGTH"]  # base64 sent as a form field
-    for key in ("MODELS_DIR", "DEFAULT_MODEL", "GALLERY_DIR"):
+    for key in ("MODELS_DIR", "DEFAULT_MODEL", "GALLERY_DIR", "BROWSER_DIR"):
         app.config[key] = defaults.project_path(app.config[key])
     app.request_class = inputs.InMemoryRequest
     app.json.sort_keys = False  # probabilities stay in the card's class order
@@ -47,6 +49,7 @@ def create_app(config=None):
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(identity.bp)
+    app.register_blueprint(engine.bp)
     return app
 
 

@@ -1,6 +1,14 @@
-/* Analyse: upload (button or drag and drop) -> boxes on the photo, one card per face. */
+/* Analyse: upload (button or drag and drop) -> boxes on the photo, one card per face. Faces are found and
+   labelled on this device by the in-browser engine (static/engine/); the server does it when the student
+   chooses it, the Haar detector (server only), or when the engine cannot load (the page says why). Grad-CAM
+   and the explorer need the server: asked for only when the student opens them. The result region
+   carries the faces as the JSON API gives them (data-result), for tests and tools. */
 "use strict";
 (() => {
+  const WHERE = {
+    browser: "Faces are found and read on this device: the photo is not sent anywhere.",
+    server: "The photo is sent to this site's server, analysed, and forgotten.",
+  };
   const fileInput = document.getElementById("file");
   const drop = document.getElementById("drop");
   const slider = document.getElementById("threshold");
@@ -18,13 +26,21 @@
     if (last) flagUncertain();
   });
 
-  const detectorSelect = document.getElementById("detector");
+  const detectorSelect = document.getElementById("detector");   /* these two: none on a static copy of the site */
+  const engineSelect = document.getElementById("engine");
   const keypointsBox = document.getElementById("keypoints");
-  detectorSelect.value = EMO.detector();
-  detectorSelect.addEventListener("change", () => {
-    EMO.setDetector(detectorSelect.value);
-    if (last) analyse(last.file);
-  });
+  const gradcamButton = document.getElementById("gradcam");
+  if (detectorSelect) {
+    detectorSelect.value = EMO.detector();
+    engineSelect.value = EMO.engineChoice();
+    for (const [select, remember] of [[detectorSelect, EMO.setDetector], [engineSelect, EMO.setEngineChoice]]) {
+      select.addEventListener("change", () => {
+        remember(select.value);
+        if (last) analyse(last.file); else where().catch(() => {});
+      });
+    }
+    gradcamButton.addEventListener("click", () => last && showGradcams(last.file, analysed));
+  }
   keypointsBox.addEventListener("change", () => last && drawPhoto());
 
   fileInput.addEventListener("change", () => fileInput.files[0] && analyse(fileInput.files[0]));
@@ -39,23 +55,53 @@
     if (event.dataTransfer.files[0]) analyse(event.dataTransfer.files[0]);
   });
 
+  /* Where this photo will be analysed: "browser" or "server", the page saying which (and why, when the
+     engine could not load); rejects on a static copy of the site whose engine cannot load. */
+  async function where() {
+    const say = (mode, sentence) => { document.getElementById("where").textContent = sentence; return mode; };
+    if (detectorSelect && (EMO.engineChoice() === "server" || EMO.detector() === "haar")) return say("server", WHERE.server);
+    try {
+      await EMO.engine();
+      return say("browser", WHERE.browser);
+    } catch (err) {
+      if (EMO.staticSite()) throw new Error(`faces cannot be read in this browser: ${err.message}`);
+      return say("server", `The photo is sent to this site's server, because ${err.message}.`);
+    }
+  }
+
+  /* The faces of a photo, found on this device or on the server: ``{answer, bitmap}``. */
+  async function facesOf(file, mode) {
+    if (mode === "server") {
+      const answer = await EMO.post("/api/predict", file);
+      return { answer, bitmap: await createImageBitmap(file, { imageOrientation: "from-image" }) };
+    }
+    const engine = await EMO.engine();
+    const bitmap = await engine.constructor.decode(file);
+    const answer = await engine.analysePhoto(bitmap, EMO.threshold());
+    delete answer.chosen;
+    return { answer, bitmap };
+  }
+
   async function analyse(file) {
     const request = ++analysed;
     status.textContent = "Looking for faces…";
     status.classList.remove("error");
     try {
-      const answer = await EMO.post("/api/predict", file);
-      const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+      const mode = await where();
+      const { answer, bitmap } = await facesOf(file, mode);
       if (request !== analysed) return bitmap.close();
       if (last) last.bitmap.close();
       last = { bitmap, answer, file };
-      EMO.rememberPhoto(file);
+      if (!EMO.staticSite()) EMO.rememberPhoto(file);
       drawPhoto();
       showFaces(answer);
       status.textContent = answer.faces[0].whole_image ? "" :
         `${answer.faces.length} face${answer.faces.length > 1 ? "s" : ""} found.`;
-      document.getElementById("result").hidden = false;
-      await showGradcams(file, request);
+      const result = document.getElementById("result");
+      result.dataset.result = JSON.stringify(answer.faces);
+      result.hidden = false;
+      if (gradcamButton) document.getElementById("gradcam-ask").hidden = mode === "server";
+      if (mode === "server") await showGradcams(file, request);   /* the photo is on the server already */
     } catch (err) {
       if (request !== analysed) return;
       status.textContent = `Could not analyse this file: ${err.message}`;
@@ -110,7 +156,8 @@
       card.querySelector(".label").textContent = face.label;
       card.querySelector(".confidence").textContent = EMO.percent(face.confidence);
       EMO.bars(card.querySelector(".bars"), face.probabilities, face.label);
-      card.querySelector(".explore-link").href = `/explore?face=${index}`;
+      const explore = card.querySelector(".explore-link");
+      if (explore) explore.href = `/explore?face=${index}`;
       return card;
     }));
     flagUncertain();
@@ -126,11 +173,27 @@
 
   /* Every face's Grad-CAM for its own label, from one request (one face search for the whole photo). */
   async function showGradcams(file, request) {
-    const answer = await EMO.post("/api/explain", file, { face: "all", parts: "gradcam" });
+    let answer;
+    try {
+      answer = await EMO.post("/api/explain", file, { face: "all", parts: "gradcam" });
+    } catch (err) {
+      if (request !== analysed) return;
+      status.textContent = `Grad-CAM could not be computed: ${err.message}`;
+      return status.classList.add("error");
+    }
     if (request !== analysed) return;
+    document.getElementById("gradcam-ask").hidden = true;
     const cards = document.getElementById("faces").children;
     for (const face of answer.faces) {
-      if (cards[face.face_index]) cards[face.face_index].querySelector(".cam img").src = face.gradcam.overlay;
+      const card = cards[face.face_index];
+      if (!card) continue;
+      card.querySelector(".cam img").src = face.gradcam.overlay;
+      card.querySelector(".cam").hidden = false;
     }
   }
+  /* Say at once where the work will happen (and start loading the engine meanwhile). */
+  where().catch((err) => {
+    status.textContent = `${err.message[0].toUpperCase()}${err.message.slice(1)}.`;
+    status.classList.add("error");
+  });
 })();

@@ -17,6 +17,26 @@ const EMO = {
   detector() { return localStorage.getItem("detector") || document.body.dataset.detector; },
   setDetector(value) { localStorage.setItem("detector", value); },
 
+  /* Where faces are found and read: "browser" (this device, the default) or "server" (the student's choice). */
+  engineChoice() { return localStorage.getItem("engine") || "browser"; },
+  setEngineChoice(value) { localStorage.setItem("engine", value); },
+
+  /* The in-browser engine for the chosen model, loaded once per page (static/engine/engine.js); rejects
+     with a one-line reason when this browser or the site cannot run it. */
+  engine() {
+    if (!EMO._engine) {
+      const url = (name) => new URL(document.body.dataset[name], location.href);
+      EMO._engine = (typeof WebAssembly !== "object" ? Promise.reject(new Error("this browser cannot run WebAssembly"))
+        : import(new URL("engine/engine.js", url("static")).href)).then((module) =>
+        module.loadEngine({ engineUrl: url("engine"), vendorUrl: url("vendor"), model: EMO.model() }));
+      EMO._engine.catch(() => {});   /* each caller reports the reason */
+    }
+    return EMO._engine;
+  },
+
+  /* Whether the page was written by `make site` (no server behind it). */
+  staticSite() { return document.body.dataset.staticSite === "true"; },
+
   /* POST an image (Blob or File) with extra fields; resolves to the JSON answer, rejects with its error. */
   async post(url, image, fields = {}) {
     const form = new FormData();

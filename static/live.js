@@ -1,13 +1,23 @@
-/* Live: the browser's camera, a few frames a second to /api/predict, boxes and labels over the video. */
+/* Live: the browser's camera, its faces found and labelled on this device by the in-browser engine
+   (static/engine/), or, when the student chooses it or the engine cannot load, a few frames a second sent
+   to /api/predict. The result region says which (data-engine), how many frames were analysed since the
+   camera started (data-frames) and the first face's label (data-label), for tests and tools. */
 "use strict";
 (() => {
-  const FRAMES_PER_SECOND = 5;
-  const LAYER_EVERY = 2;   /* the chosen layer's maps come with every 2nd frame: 2.5 times a second (bench/bench_web.py) */
+  const SERVER_FRAMES_PER_SECOND = 5;
+  const LAYER_EVERY = 2;   /* the chosen layer's maps come with every 2nd frame (on the server: 2.5 times a second, bench/bench_web.py) */
   const TIMELINE_SECONDS = 60;
+  const TIMELINE_COLUMNS_PER_SECOND = 5;
+  const WHERE = {
+    browser: "Faces are found and read on this device: your camera's picture never leaves it.",
+    server: "A few frames a second are sent to this site's server, classified, and forgotten.",
+  };
   const video = document.getElementById("video");
   const overlay = document.getElementById("overlay");
   const status = document.getElementById("status");
+  const result = document.getElementById("live-result");
   const cameraSelect = document.getElementById("camera");
+  const engineSelect = document.getElementById("engine");   /* none on a static copy of the site */
   const timeline = document.getElementById("timeline");
   const startButton = document.getElementById("start");
   const stopButton = document.getElementById("stop");
@@ -18,8 +28,13 @@
   let busy = false;
   let history = [];  /* [{time, label index or -1, confidence}] */
   let classes = [];
-  let sent = [];     /* when recent answers arrived, for the frame rate shown */
-  let frames = 0;    /* frames sent, to ask for the layer's maps with every LAYER_EVERY-th */
+  let answers = [];  /* when recent answers arrived, for the frame rate shown */
+  let frames = 0;    /* frames analysed since the camera started */
+  let mode = "";     /* "browser" or "server": where this camera's frames are analysed */
+  let engine = null;
+  let analyser = null;
+  let layerNow = false;   /* a layer was just chosen: show it with the next frame */
+  let running = 0;   /* which start() the loop belongs to: a stopped loop's late frame is dropped */
 
   function say(message, isError = false) {
     status.textContent = message;
@@ -64,10 +79,73 @@
     startButton.hidden = true;
     stopButton.hidden = false;
     await listCameras();
-    timer = setInterval(sendFrame, 1000 / FRAMES_PER_SECOND);
+    frames = 0;
+    result.dataset.frames = "0";
+    await run();
+  }
+
+  /* Where the frames go: the in-browser engine unless the student chose the server; the server, saying
+     why in one line, when the engine cannot load (a static copy of the site has no server to fall back to). */
+  async function chooseMode() {
+    if (engineSelect && EMO.engineChoice() === "server") return show("server", WHERE.server);
+    try {
+      engine = await EMO.engine();
+      return show("browser", WHERE.browser);
+    } catch (err) {
+      if (EMO.staticSite()) {
+        show("", "");
+        throw new Error(`Faces cannot be read in this browser: ${err.message}.`);
+      }
+      return show("server", `Frames are sent to this site's server, because ${err.message}.`);
+    }
+  }
+
+  function show(where, sentence) {
+    mode = where;
+    result.dataset.engine = where;
+    document.getElementById("where").textContent = sentence;
+    if (engineSelect) engineSelect.value = where || "browser";
+  }
+
+  /* Analyse the camera's frames where chooseMode says, until stopped. */
+  async function run() {
+    const run = ++running;
+    clearInterval(timer);
+    try {
+      await chooseMode();
+    } catch (err) {
+      stop();
+      return say(err.message, true);
+    }
+    if (run !== running || !stream) return;
+    if (mode === "server") {
+      timer = setInterval(sendFrame, 1000 / SERVER_FRAMES_PER_SECOND);
+      return;
+    }
+    analyser = engine.analyser();
+    const next = () => (video.requestVideoFrameCallback ? video.requestVideoFrameCallback(step) : requestAnimationFrame(step));
+    const step = async () => {
+      if (run !== running || !stream) return;
+      if (video.videoWidth) {
+        try {
+          const faces = await engine.analyseFrame(analyser, video, EMO.threshold());
+          if (run !== running) return;
+          answered(faces);
+          if (layerSelect.value && wantLayer() && analyser.chosen.length) {
+            showLayer(await engine.layer(analyser.chosen[0].input, layerSelect.value, engine.constants.live_channels));
+          }
+        } catch (err) {
+          stop();
+          return say(`The analysis stopped: ${err.message}`, true);
+        }
+      }
+      next();
+    };
+    next();
   }
 
   function stop() {
+    running += 1;
     clearInterval(timer);
     if (stream) stream.getTracks().forEach((track) => track.stop());
     stream = null;
@@ -85,20 +163,37 @@
     grab.getContext("2d").drawImage(video, 0, 0);
     try {
       const blob = await new Promise((resolve) => grab.toBlob(resolve, "image/jpeg", 0.8));
-      const layer = layerSelect.value && frames % LAYER_EVERY === 0 ? { layer: layerSelect.value } : {};
-      frames += 1;
+      const layer = layerSelect.value && wantLayer() ? { layer: layerSelect.value } : {};
+      const run = running;
       const answer = await EMO.postFrame("/api/predict", blob, { detail: "fast", ...layer });
-      draw(answer.faces);
+      if (run !== running) return;
+      answered(answer.faces);
       if (answer.layer && layerSelect.value === answer.layer.name) showLayer(answer.layer);
-      remember(answer.faces[0]);
-      const now = performance.now();
-      sent = sent.filter((t) => now - t < 2000).concat(now);
-      document.getElementById("rate").textContent = `${(sent.length / 2).toFixed(1)} frames/s analysed`;
     } catch (err) {
       say(`The server did not answer: ${err.message}`, true);
     } finally {
       busy = false;
     }
+  }
+
+  /* Whether this frame brings the chosen layer's maps: every LAYER_EVERY-th, and the first after a choice. */
+  function wantLayer() {
+    const now = layerNow || frames % LAYER_EVERY === 0;
+    layerNow = false;
+    return now;
+  }
+
+  /* One analysed frame's faces on the page, and in the result region's data attributes. */
+  function answered(faces) {
+    frames += 1;
+    draw(faces);
+    remember(faces[0]);
+    const real = faces.filter((face) => !face.whole_image);
+    result.dataset.frames = String(frames);
+    result.dataset.label = real.length ? real[0].label : "";
+    const now = performance.now();
+    answers = answers.filter((t) => now - t < 2000).concat(now);
+    document.getElementById("rate").textContent = `${(answers.length / 2).toFixed(1)} frames/s analysed`;
   }
 
   function draw(faces) {
@@ -149,9 +244,9 @@
     timeline.width = timeline.clientWidth;
     const ctx = timeline.getContext("2d");
     ctx.clearRect(0, 0, timeline.width, timeline.height);
-    const column = timeline.width / (TIMELINE_SECONDS * FRAMES_PER_SECOND);
+    const column = timeline.width / (TIMELINE_SECONDS * TIMELINE_COLUMNS_PER_SECOND);
     for (const entry of history) {
-      const x = timeline.width - ((now - entry.time) / 1000) * FRAMES_PER_SECOND * column - column;
+      const x = timeline.width - ((now - entry.time) / 1000) * TIMELINE_COLUMNS_PER_SECOND * column - column;
       const height = entry.label < 0 ? 4 : Math.max(4, entry.confidence * timeline.height);
       ctx.fillStyle = entry.label < 0 ? "#ccc" : EMO.colour(entry.label);
       ctx.fillRect(x, timeline.height - height, Math.ceil(column), height);
@@ -161,9 +256,17 @@
   startButton.addEventListener("click", () => start());
   stopButton.addEventListener("click", stop);
   cameraSelect.addEventListener("change", () => start(cameraSelect.value));
+  if (engineSelect) {
+    engineSelect.value = EMO.engineChoice();
+    engineSelect.addEventListener("change", () => {
+      EMO.setEngineChoice(engineSelect.value);
+      if (stream) run(); else chooseMode().catch((err) => say(err.message, true));
+    });
+  }
   layerSelect.addEventListener("change", () => {
-    frames = 0;   /* the next frame brings the new layer */
+    layerNow = true;   /* the next frame brings the new layer */
     if (!layerSelect.value) document.getElementById("live-layer-box").hidden = true;
   });
   if (!window.isSecureContext) say(cameraProblem({}), true);
+  else chooseMode().catch((err) => say(err.message, true));   /* the page says at once where the work will happen */
 })();

@@ -23,12 +23,17 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 
 @pytest.fixture(scope="module")
 def site(model_path, tmp_path_factory):
-    """The site on 127.0.0.1 and a free port, served from a thread for the module's tests.
+    """The site on 127.0.0.1 and a free port, served from a thread for the module's tests, its model
+    exported for the in-browser engine into the tests' own folder.
 
     Its test-face folder is missing, so a channel's view says how to get FER2013 and nothing is cached.
     """
     from werkzeug.serving import make_server
-    app = create_app({"DEFAULT_MODEL": model_path, "MODELS_DIR": os.path.dirname(model_path),
+
+    from utils.export import export_model
+    browser_dir = str(tmp_path_factory.mktemp("browser"))
+    export_model(model_path, browser_dir)
+    app = create_app({"DEFAULT_MODEL": model_path, "MODELS_DIR": os.path.dirname(model_path), "BROWSER_DIR": browser_dir,
                       "GALLERY_DIR": str(tmp_path_factory.mktemp("no_test_faces") / "test")})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -95,12 +100,12 @@ def predicted(page, site, photo_bytes, **fields):
         headers: {{'Content-Type': 'application/json'}}, body: JSON.stringify({{image: '{encoded}'}})}})).json()).faces""")
 
 
-def write_y4m(path, image_bgr, frames=10):
+def write_y4m(path, image_bgr, frames=10, fps=5):
     """A short raw video of one still photo: Chromium's fake camera plays it in a loop."""
     image = cv2.resize(image_bgr, (640, 480))
     frame = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).tobytes()
     with open(path, "wb") as handle:
-        handle.write(b"YUV4MPEG2 W640 H480 F5:1 Ip A1:1 C420jpeg\n")
+        handle.write(f"YUV4MPEG2 W640 H480 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
             handle.write(b"FRAME\n" + frame)
 
@@ -116,6 +121,7 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
     labels = card.locator(".bar .name").all_inner_texts()
     assert len(labels) == 7 and card.locator(".label").text_content() in labels
     assert card.locator(".bar.top .name").text_content() == card.locator(".label").text_content()
+    page.click("#gradcam")   # found on this device; Grad-CAM is the server's, asked for
     page.wait_for_function("document.querySelector('.face .cam img').src.startsWith('data:image/png')")
     assert "1 face found" in page.locator("#status").inner_text()
     face = predicted(page, site, photo.read_bytes())[0]
@@ -199,6 +205,7 @@ def test_a_late_answer_for_an_earlier_photo_does_not_replace_the_later_one(site,
     browser, page = open_page(playwright)
     held = hold_first(page, held_back)
     page.goto(site + "/")
+    page.select_option("#engine", "server")   # both photos go to the server, their Grad-CAMs with them
     page.set_input_files("#file", str(one))
     wait_until_held(page, held)
     page.set_input_files("#file", str(two))
@@ -413,6 +420,7 @@ def serious_violations(page):
 def test_axe_finds_nothing_serious_on_analyse_explore_and_live(site, page, photo):
     page.goto(site + "/")
     page.set_input_files("#file", str(photo))
+    page.click("#gradcam")
     page.wait_for_function("document.querySelector('.face .cam img') && "
                            "document.querySelector('.face .cam img').src.startsWith('data:image/png')")
     assert serious_violations(page) == []

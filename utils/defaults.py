@@ -18,6 +18,8 @@ FER2013_TEST = os.path.join(FER2013, "test")          # the Gallery's faces, and
 IDENTITY_DATA = os.path.join("dataset", "people")     # one folder of photos per person (make data PEOPLE=...)
 RUNS_DIR = "runs"                                     # train.py's checkpoints (runs/NAME/) and the training job's state
 CACHE_DIR = "cache"                                   # what explanations keep between runs (channels' top faces)
+BROWSER_DIR = os.path.join("build", "browser")        # each emotion model exported for the browser (make browser-models)
+SITE_DIR = "site"                                     # make site: the pages as static files, for any web server
 
 HOST, PORT = "127.0.0.1", 5000   # where the site listens: this computer only, unless told otherwise
 THRESHOLD = 0.35          # under this confidence a prediction is flagged "uncertain"

@@ -27,10 +27,27 @@ def model_not_found(error):
     return render_template("no_model.html", message=str(error)), 404
 
 
+# The pages a static copy of the site has (make site), and their file names there.
+SITE_PAGES = {"pages.analyse": "index.html", "pages.live": "live.html"}
+
+
 @bp.app_context_processor
 def page_context():
+    site = current_app.config["STATIC_SITE"]
     return {"current_model": chosen_model(), "threshold": current_app.config["THRESHOLD"],
-            "palette": list(CLASS_PALETTE), "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL}
+            "palette": list(CLASS_PALETTE), "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
+            "static_site": site, "asset": static_asset if not site else (lambda filename: f"./static/{filename}"),
+            "page_url": url_for if not site else (lambda endpoint: SITE_PAGES[endpoint]),
+            "nav_pages": [(endpoint, label) for endpoint, label in NAV_PAGES if not site or endpoint in SITE_PAGES],
+            "engine_url": url_for("engine.constants_file").rsplit("/", 1)[0] + "/" if not site else "./engine/"}
+
+
+NAV_PAGES = [("pages.analyse", "Analyse"), ("pages.explore", "Explore the CNN"), ("pages.live", "Live"),
+             ("pages.gallery", "Gallery"), ("identity.page", "Identity and emotion"), ("pages.models", "Models")]
+
+
+def static_asset(filename):
+    return url_for("static", filename=filename)
 
 
 @bp.get("/")

@@ -1,0 +1,93 @@
+/* Faces in, calibrated emotion probabilities out: utils/predict.py's Predictor in the browser. The
+   model is the input-to-logits sub-model Keras exported for a batch of two (a face and its mirror);
+   the mirror average and the card's temperature are applied here, as Python applies them. */
+import * as faces from "./faces.js";
+import { Model } from "./litert.js";
+import { faceJson, roundTo } from "./detection.js";
+
+/* Calibrated probabilities from logits: a softmax of logits / temperature (softmax). */
+export function softmax(logits, temperature = 1) {
+  const scaled = Array.from(logits, (v) => v / temperature);
+  const top = Math.max(...scaled);
+  const exp = scaled.map((v) => Math.exp(v - top));
+  const total = exp.reduce((a, b) => a + b, 0);
+  return exp.map((v) => v / total);
+}
+
+export class Predictor {
+  /* ``card``: the exported card (the model card plus how to read the browser's files). */
+  constructor(model, card, faceConstants) {
+    this.model = model;
+    this.card = card;
+    this.faceConstants = faceConstants;
+    this.classes = card.classes;
+    this.temperature = Number((card.calibration || {}).temperature || 1);
+    this.testTimeFlip = Boolean((card.preprocessing || {}).test_time_flip);
+    this.cropContext = Number((card.preprocessing || {}).crop_context || 1);
+    ({ height: this.height, width: this.width, channels: this.channels } = card.input);
+  }
+
+  static async load(modelsUrl, name, faceConstants) {
+    const url = new URL(`${name}.json`, modelsUrl);
+    const response = await fetch(url);
+    if (!response.ok) {
+      let reason = `the server answered ${response.status}`;
+      try { reason = (await response.json()).error || reason; } catch (err) { /* not JSON: the status says it */ }
+      throw new Error(`the model files of ${name} could not be loaded: ${reason}`);
+    }
+    const card = await response.json();
+    return new Predictor(await Model.load(new URL(card.browser.logits, modelsUrl).href), card, faceConstants);
+  }
+
+  /* The upright crop of a face of the gray picture (crop). */
+  crop(gray, face) {
+    return faces.alignedCrop(gray, face, this.faceConstants, this.cropContext, this.width);
+  }
+
+  /* A gray face image as the model receives it (preprocess_for_card). */
+  preprocess(gray) {
+    return faces.preprocess(gray, this.height, this.width, this.channels);
+  }
+
+  /* Logits for one preprocessed face, averaged with its mirror's when the card says so (logits). */
+  async logits(input) {
+    const size = this.height * this.width * this.channels;
+    const batch = new Float32Array(2 * size);
+    batch.set(input);
+    batch.set(this.testTimeFlip ? faces.mirrored(input, this.height, this.width, this.channels) : input, size);
+    const logits = Object.values(await this.model.run(batch))[0];
+    const count = this.classes.length;
+    if (!this.testTimeFlip) return logits.slice(0, count);
+    return Float32Array.from({ length: count }, (_, k) => (logits[k] + logits[count + k]) / 2);
+  }
+
+  async probabilities(input) {
+    return softmax(await this.logits(input), this.temperature);
+  }
+
+  /* Every face found as a prediction dict, with the input it was predicted from (choose_found); no
+     face: the whole picture, said so (face_crops). */
+  async chooseFaces(gray, found, threshold) {
+    if (!found.length) {
+      const input = this.preprocess(gray);
+      const whole = { box: [0, 0, gray.width, gray.height], score: 0, keypoints: {} };
+      return [{ prediction: this.predictionDict(whole, await this.probabilities(input), threshold, true), input }];
+    }
+    const chosen = [];
+    for (const face of found) {
+      const input = this.preprocess(this.crop(gray, face).image);
+      chosen.push({ prediction: this.predictionDict(face, await this.probabilities(input), threshold, false), input });
+    }
+    return chosen;
+  }
+
+  /* A face and its probabilities as the API's dict (prediction_dict). */
+  predictionDict(face, probabilities, threshold, wholeImage) {
+    let best = 0;
+    probabilities.forEach((p, i) => { if (p > probabilities[best]) best = i; });
+    const confidence = probabilities[best];
+    return { ...faceJson(face), label: this.classes[best], confidence: roundTo(confidence, 4),
+             probabilities: Object.fromEntries(this.classes.map((name, i) => [name, roundTo(probabilities[i], 4)])),
+             uncertain: confidence < threshold, whole_image: wholeImage };
+  }
+}

@@ -1,0 +1,302 @@
+"""The in-browser engine held to Python, in Chromium: OpenCV's pixel operations bit for bit, then whole
+photos (the astronaut, a class photo of 24 faces, a face turned 40 degrees, a picture without a face, a
+large JPEG): the same faces (boxes and keypoints within 2 px of the float32 Python path), the same
+labels, probabilities within 1e-3. Then the pages: Analyse and Live work in the browser, send nothing,
+and fall back to the server, saying why, when the engine cannot load.
+
+The shipped emotion model is exported into the tests' own folder (utils.export), as ``make run`` does
+into build/browser.
+"""
+import base64
+import json
+import os
+import sys
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT, scikit_image_picture
+from test_browser import CHROMIUM, open_page, playwright, write_y4m  # noqa: F401 (playwright: the fixture)
+from test_detection import class_photo, rotated
+from utils import defaults
+from utils.export import export_model
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))   # make_site.build_site, as `make site` runs it
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason=f"{CHROMIUM} is missing (install Debian's chromium package)")
+
+BOX_PX = 2                  # boxes and keypoints: within 2 px of Python's
+PROBABILITY = 1e-3          # probabilities: within this of Python's float32 path
+MODEL = defaults.project_path(defaults.EMOTION_MODEL)
+
+
+@pytest.fixture(scope="module")
+def browser_dir(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("browser"))
+    export_model(MODEL, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engine_site(browser_dir):
+    """The site on the shipped emotion model, its browser copy in the tests' folder."""
+    from werkzeug.serving import make_server
+
+    from app import create_app
+    app = create_app({"DEFAULT_MODEL": MODEL, "BROWSER_DIR": browser_dir, "WARM_UP": False})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def engine_page(engine_site, playwright):  # noqa: F811
+    """A page with the engine loaded (the Analyse page loads it on opening)."""
+    browser, page = open_page(playwright)
+    page.goto(engine_site + "/")
+    page.evaluate("EMO.engine()")
+    yield page
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from utils.predict import Predictor
+    return Predictor.from_path(MODEL, precision="float32")
+
+
+def in_browser(page, encoded, threshold=defaults.THRESHOLD):
+    """The engine's answer for an encoded picture (PNG or JPEG bytes), decoded by the browser."""
+    return page.evaluate("""async ([data, threshold]) => {
+        const engine = await EMO.engine();
+        const blob = await (await fetch('data:application/octet-stream;base64,' + data)).blob();
+        const answer = await engine.analysePhoto(await engine.constructor.decode(blob), threshold);
+        return {image: answer.image, faces: answer.faces};
+    }""", [base64.b64encode(encoded).decode(), threshold])
+
+
+def deviations(ours, theirs):
+    """The largest differences between two lists of prediction dicts, face by face; AssertionError
+    when they disagree on the number of faces, a label or a whole-image flag."""
+    assert len(ours) == len(theirs), (len(ours), len(theirs))
+    box = points = probability = score = 0.0
+    for mine, python in zip(ours, theirs):
+        assert mine["label"] == python["label"] and mine["whole_image"] == python["whole_image"], (mine, python)
+        assert mine["uncertain"] == python["uncertain"] and set(mine) == set(python)
+        box = max(box, np.abs(np.subtract(mine["box"], python["box"])).max())
+        assert mine["keypoints"].keys() == python["keypoints"].keys()
+        for name, point in python["keypoints"].items():
+            points = max(points, np.abs(np.subtract(mine["keypoints"][name], point)).max())
+        probability = max(probability, max(abs(mine["probabilities"][k] - p) for k, p in python["probabilities"].items()))
+        score = max(score, abs(mine["score"] - python["score"]))
+    return {"box": box, "keypoints": points, "probability": probability, "score": score}
+
+
+def pictures(astronaut_bgr, astronaut_face_box):
+    """name -> (encoded bytes, how Python reads them): the pictures the engine is held to Python on."""
+    x, y, w, h = astronaut_face_box
+    head = astronaut_bgr[max(0, y - h // 2):y + h + h // 2, max(0, x - w // 2):x + w + w // 2]
+    crowd, _ = class_photo(head, 70, 1600, 1000, 6, 4)
+    big, _ = class_photo(head, 100, 3000, 2000, 6, 4, seed=3)
+    tilted = rotated(astronaut_bgr, (x + w / 2, y + h / 2), 40)
+    encoded = {"astronaut": cv2.imencode(".png", astronaut_bgr)[1], "class photo": cv2.imencode(".png", crowd)[1],
+               "tilted 40 degrees": cv2.imencode(".png", tilted)[1],
+               "no face": cv2.imencode(".png", scikit_image_picture("chelsea"))[1],
+               "large JPEG": cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]}
+    return {name: data.tobytes() for name, data in encoded.items()}
+
+
+FACES = {"astronaut": 1, "class photo": 24, "tilted 40 degrees": 1, "no face": 1, "large JPEG": 24}
+
+
+def test_the_engine_finds_and_labels_what_python_does(engine_page, reference, astronaut_bgr, astronaut_face_box):
+    found = {}
+    for name, encoded in pictures(astronaut_bgr, astronaut_face_box).items():
+        image = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)
+        python = reference.predict_image(image)
+        answer = in_browser(engine_page, encoded)
+        assert answer["image"] == {"width": image.shape[1], "height": image.shape[0]}
+        found[name] = deviations(answer["faces"], python)
+        assert len(python) == FACES[name], name
+        assert found[name]["box"] <= BOX_PX and found[name]["keypoints"] <= BOX_PX, (name, found[name])
+        assert found[name]["probability"] <= PROBABILITY, (name, found[name])
+    assert answer["faces"][0]["whole_image"] is False
+    print("largest differences from Python's float32 path:", json.dumps(found))
+
+
+def test_pixel_operations_are_opencvs_bit_for_bit(engine_page):
+    """gray, every resize the search and the crops use (halving, whole and fractional area shrinks,
+    bilinear enlarging) and the upright crop's warpAffine, on photo-like random pictures."""
+    rng = np.random.default_rng(4)
+
+    def photo(height, width, channels):
+        small = rng.integers(0, 256, (height // 8 + 2, width // 8 + 2, channels), dtype=np.uint8)
+        big = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC).reshape(height, width, channels)
+        return np.clip(big.astype(int) + rng.integers(-20, 20, big.shape), 0, 255).astype(np.uint8)
+
+    cases = []
+    for height, width, channels, out_height, out_width in [(480, 640, 3, 240, 320), (480, 640, 3, 144, 192),
+                                                           (101, 77, 3, 50, 38), (2000, 3000, 3, 128, 192),
+                                                           (97, 131, 1, 48, 48), (384, 384, 1, 48, 48),
+                                                           (60, 50, 3, 128, 107), (143, 97, 3, 128, 87)]:
+        source = photo(height, width, channels)
+        how = cv2.INTER_AREA if out_width < width else cv2.INTER_LINEAR
+        cases.append(("resize", source, [out_width, out_height], cv2.resize(source, (out_width, out_height), interpolation=how)))
+    colour = photo(200, 300, 3)
+    cases.append(("gray", colour[:, :, ::-1], [], cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)))
+    for side in (48, 96, 192):
+        source = photo(300, 250, 1)[:, :, 0]
+        turn, scale = rng.uniform(-0.8, 0.8), rng.uniform(0.2, 1.5)
+        matrix = np.array([[scale * np.cos(turn), -scale * np.sin(turn), rng.uniform(-50, 10)],
+                           [scale * np.sin(turn), scale * np.cos(turn), rng.uniform(-50, 10)]])
+        cases.append(("warp", source, [matrix.ravel().tolist(), side], cv2.warpAffine(
+            source, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)))
+    for kind, source, arguments, expected in cases:
+        height, width = source.shape[:2]
+        channels = source.shape[2] if source.ndim == 3 else 1
+        result = engine_page.evaluate("""async ([kind, data, width, height, channels, args]) => {
+            const P = await import(new URL('engine/pixels.js', new URL(document.body.dataset.static, location.href)).href);
+            const constants = (await EMO.engine()).constants.faces;
+            const source = P.image(width, height, channels, Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
+            const out = kind === 'resize' ? P.resize(source, ...args) : kind === 'gray'
+                ? P.gray(source, constants.gray_weights, constants.gray_shift) : P.warpAffine(source, ...args);
+            let text = '';
+            for (const value of out.data) text += String.fromCharCode(value);
+            return btoa(text);
+        }""", [kind, base64.b64encode(source.tobytes()).decode(), width, height, channels, arguments])
+        ours = np.frombuffer(base64.b64decode(result), np.uint8)
+        assert ours.size == expected.size and np.array_equal(ours, expected.ravel()), (kind, source.shape, arguments)
+
+
+def test_analyse_page_works_on_this_device_and_sends_the_photo_only_for_gradcam(engine_site, playwright, reference,  # noqa: F811
+                                                                                 astronaut_bgr, tmp_path):
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), astronaut_bgr)
+    browser, page = open_page(playwright)
+    posted = []
+    page.on("request", lambda request: posted.append(request.url) if request.method == "POST" else None)
+    try:
+        page.goto(engine_site + "/")
+        assert "on this device" in page.locator("#where").inner_text()
+        page.set_input_files("#file", str(photo))
+        page.wait_for_function("document.getElementById('result').dataset.result")
+        faces = json.loads(page.locator("#result").get_attribute("data-result"))
+        deviations(faces, reference.predict_image(astronaut_bgr))
+        assert posted == [] and page.locator(".face .cam").first.is_hidden()
+        assert "sends the photo" in page.locator("#gradcam-ask").inner_text()
+        page.click("#gradcam")
+        page.wait_for_function("document.querySelector('.face .cam img').src.startsWith('data:image/png')")
+        assert [url.split("?")[0].rsplit("/", 2)[-2:] for url in posted] == [["api", "explain"]]
+    finally:
+        browser.close()
+
+
+def test_a_photo_that_will_not_decode_gets_one_line(engine_page, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    engine_page.goto(engine_page.url)
+    engine_page.set_input_files("#file", str(broken))
+    engine_page.wait_for_function("document.getElementById('status').classList.contains('error')")
+    text = engine_page.locator("#status").inner_text()
+    assert text.startswith("Could not analyse this file: ") and "decode" in text and "\n" not in text
+
+
+def live_page(playwright, site, frame, tmp_path, *extra):  # noqa: F811
+    """Chromium's fake camera playing ``frame``, on the Live page, the camera started."""
+    video = tmp_path / "camera.y4m"
+    write_y4m(video, frame)
+    browser, page = open_page(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                              f"--use-file-for-fake-video-capture={video}", *extra)
+    return browser, page
+
+
+def test_live_runs_in_the_browser_and_sends_nothing(engine_site, playwright, reference, astronaut_bgr, tmp_path):  # noqa: F811
+    browser, page = live_page(playwright, engine_site, astronaut_bgr, tmp_path)
+    posted, elsewhere = [], []
+    page.on("request", lambda request: posted.append(request.url) if request.method != "GET" else None)
+    page.on("request", lambda request: None if request.url.startswith((engine_site, "data:", "blob:"))
+            else elsewhere.append(request.url))
+    try:
+        page.goto(engine_site + "/live")
+        page.click("#start")
+        page.wait_for_function("Number(document.getElementById('live-result').dataset.frames) >= 6")
+        result = page.locator("#live-result")
+        assert result.get_attribute("data-engine") == "browser"
+        assert "never leaves it" in page.locator("#where").inner_text()
+        frame = cv2.resize(astronaut_bgr, (640, 480))
+        frame = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420)   # as the camera gives it
+        assert result.get_attribute("data-label") == reference.predict_image(frame, detail="fast")[0]["label"]
+        page.select_option("#live-layer", "block2_conv1")
+        page.wait_for_function("document.querySelectorAll('#live-maps img').length === 16")
+        assert page.locator("#live-layer-title").inner_text().startswith("block2_conv1 (conv): the first 16 of 64 channels")
+        page.click("#stop")
+        assert posted == [] and elsewhere == []   # no frame sent, nothing fetched from another site
+    finally:
+        browser.close()
+
+
+@pytest.mark.parametrize("broken", ["model file", "WebAssembly"])
+def test_live_falls_back_to_the_server_saying_why(engine_site, playwright, astronaut_bgr, tmp_path, broken):  # noqa: F811
+    browser, page = live_page(playwright, engine_site, astronaut_bgr, tmp_path)
+    if broken == "WebAssembly":   # a browser without it (or with it switched off)
+        page.add_init_script("delete globalThis.WebAssembly")
+    else:
+        page.route("**/engine/models/emotion_model.tflite", lambda route: route.fulfill(status=404, body="gone"))
+    try:
+        page.goto(engine_site + "/live")
+        page.click("#start")
+        page.wait_for_function("Number(document.getElementById('live-result').dataset.frames) >= 2")
+        assert page.locator("#live-result").get_attribute("data-engine") == "server"
+        where = page.locator("#where").inner_text()
+        assert where.startswith("Frames are sent to this site's server, because ") and "\n" not in where
+        assert ("emotion_model.tflite could not be loaded" in where if broken == "model file"
+                else "cannot run WebAssembly" in where)
+        assert page.locator("#live-result").get_attribute("data-label") != ""
+        page.click("#stop")
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def static_site(browser_dir, tmp_path_factory):
+    """``make site``'s folder, served by Python's plain static file server (no EmoDetect-Pro code)."""
+    import re
+    import subprocess
+
+    from make_site import build_site
+    folder = tmp_path_factory.mktemp("site") / "site"
+    build_site(str(folder), MODEL, browser_dir)
+    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(folder)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port = re.search(r"port (\d+)", server.stdout.readline()).group(1)
+    yield f"http://127.0.0.1:{port}", server
+    server.terminate()
+    server.wait()
+
+
+def test_the_static_site_runs_live_and_analyse_without_a_server(static_site, playwright, reference,  # noqa: F811
+                                                                astronaut_bgr, tmp_path):
+    url, server = static_site
+    browser, page = live_page(playwright, url, astronaut_bgr, tmp_path)
+    try:
+        page.goto(url + "/live.html")
+        assert page.locator("#engine").count() == 0 and "never leaves it" in page.locator("#where").inner_text()
+        page.click("#start")
+        page.wait_for_function("Number(document.getElementById('live-result').dataset.frames) >= 5")
+        assert page.locator("#live-result").get_attribute("data-engine") == "browser"
+        assert page.locator("#live-result").get_attribute("data-label") != ""
+        page.click("#stop")
+        photo = tmp_path / "astronaut.png"
+        cv2.imwrite(str(photo), astronaut_bgr)
+        page.click("text=Analyse")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_function("document.getElementById('result').dataset.result")
+        deviations(json.loads(page.locator("#result").get_attribute("data-result")), reference.predict_image(astronaut_bgr))
+    finally:
+        browser.close()

@@ -1,0 +1,100 @@
+"""The browser engine's files are derived, never hand-made: the exported model computes what Keras
+computes on real faces, an export knows when its model has changed, the constants are Python's, and the
+vendored LiteRT.js runtime is the pinned one."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from utils import defaults, detection, faces
+from utils.export import GRAY_SHIFT, GRAY_WEIGHTS, engine_constants, export_model, export_models, is_current
+
+MODEL = defaults.project_path(defaults.EMOTION_MODEL)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("browser"))
+    return folder, export_model(MODEL, folder)
+
+
+def real_faces(astronaut_bgr):
+    """Model inputs of real faces: the astronaut, upright and turned, and mirrored copies."""
+    from utils.predict import Predictor
+    predictor = Predictor.from_path(MODEL, precision="float32")
+    turned = cv2.warpAffine(astronaut_bgr, cv2.getRotationMatrix2D((224, 118), 30, 1.0), (512, 512))
+    inputs = [chosen.input for picture in (astronaut_bgr, turned, astronaut_bgr[:, ::-1])
+              for chosen in predictor.choose_faces(picture)]
+    return predictor, np.stack(inputs)
+
+
+def test_the_exported_model_computes_what_keras_does_on_real_faces(exported, astronaut_bgr):
+    """The batch-2 logits model (a face and its mirror) and the layer-maps model, run by LiteRT as
+    the browser runs them, against Keras float32."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+    folder, card = exported
+    predictor, inputs = real_faces(astronaut_bgr)
+    logits = Interpreter(os.path.join(folder, card["browser"]["logits"])).get_signature_runner()
+    worst = 0.0
+    for face in inputs:
+        pair = np.stack([face, face[:, ::-1]])
+        ours = list(logits(args_0=pair).values())[0]
+        worst = max(worst, float(np.abs(ours - np.asarray(predictor._logits.predict_on_batch(pair))).max()))
+    assert worst < 1e-4
+    layers = Interpreter(os.path.join(folder, card["browser"]["layers_file"])).get_signature_runner()
+    outputs = layers(args_0=inputs[:1])
+    for layer in card["browser"]["layers"][::7]:
+        expected = predictor.model.get_layer(layer["name"]).output
+        keras_output = keras.Model(predictor.model.input, expected).predict_on_batch(inputs[:1])
+        assert list(outputs[layer["output"]].shape[1:]) == layer["shape"]
+        assert np.abs(outputs[layer["output"]] - keras_output).max() < 1e-3 * max(1.0, np.abs(keras_output).max())
+
+
+def test_an_export_knows_when_its_model_has_changed(exported, tmp_path):
+    folder, _ = exported
+    models = tmp_path / "models"
+    models.mkdir()
+    for suffix in (".h5", ".json"):
+        shutil.copy(os.path.splitext(MODEL)[0] + suffix, models / f"emotion_model{suffix}")
+    copy = str(models / "emotion_model.h5")
+    for name in os.listdir(folder):
+        shutil.copy(os.path.join(folder, name), tmp_path / name)
+    assert is_current(copy, str(tmp_path))
+    assert export_models(str(models), str(tmp_path), say=lambda _: None) == []   # current: left alone
+    card = json.loads((models / "emotion_model.json").read_text())
+    card["calibration"]["temperature"] = 2.0
+    (models / "emotion_model.json").write_text(json.dumps(card))
+    assert not is_current(copy, str(tmp_path))
+
+
+def test_the_gray_weights_are_opencvs_for_every_colour():
+    """Every one of the 16.7 million 8-bit colours, through the engine's integer formula and cv2."""
+    codes = np.arange(1 << 24, dtype=np.uint32)
+    bgr = np.stack([codes & 255, (codes >> 8) & 255, codes >> 16], axis=-1).astype(np.uint8).reshape(4096, 4096, 3)
+    blue, green, red = (bgr[:, :, k].astype(np.int64) for k in range(3))
+    ours = (red * GRAY_WEIGHTS[0] + green * GRAY_WEIGHTS[1] + blue * GRAY_WEIGHTS[2] + (1 << (GRAY_SHIFT - 1))) >> GRAY_SHIFT
+    assert np.array_equal(ours, faces.to_gray(bgr))
+
+
+def test_the_engine_constants_are_pythons():
+    constants = json.loads(json.dumps(engine_constants()))
+    found = constants["detection"]
+    assert (found["accept_score"], found["look_spreads"], found["contained"]) == (
+        detection.ACCEPT_SCORE, list(detection.LOOK_SPREADS), detection.CONTAINED)
+    assert found["networks"]["short"] == {"name": "short range", "file": "face_detection_short_range.tflite",
+                                          "side": 128, "grids": [[8, 2], [16, 6]]}
+    assert constants["faces"]["keypoints"] == faces.canonical_face()["keypoints"]
+    assert len(constants["viridis"]) == 256 and constants["palette"] == list(defaults.CLASS_PALETTE)
+
+
+def test_the_vendored_runtime_is_the_pinned_one():
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "vendor_litertjs.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
