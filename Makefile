@@ -86,8 +86,8 @@ data: setup
 	$(PY) scripts/get_data.py $(if $(FER2013),--fer2013 "$(FER2013)") $(if $(PEOPLE),--people "$(PEOPLE)")
 
 # The walkthrough in notebooks/ (teaching the CNN by experiment), opened in JupyterLab with the project's
-# environment; notebooks-html runs every notebook with its defaults (FER2013 in place; about a quarter of an
-# hour on a 2-core CPU) and writes them as HTML in reports/notebooks/, for reading without Jupyter.
+# environment; notebooks-html runs every notebook with its defaults (FER2013 in place; 8 to 11 minutes on a
+# 2-core CPU) and writes them as HTML in reports/notebooks/, for reading without Jupyter.
 notebooks: setup-notebooks
 	$(VENV)/bin/jupyter lab notebooks/01_fer2013.ipynb
 
