@@ -30,6 +30,14 @@ def test_baseline_is_exactly_the_seed_cnn():
     assert model.count_params() == 355_847   # the seed's Dense(7, softmax) has the same weights
 
 
+def test_the_baseline_without_dropout_keeps_its_weights_and_fits_its_training_batch_exactly():
+    """dropout=0 (the notebooks' overfitting experiment): the same weights, and training mode changes nothing."""
+    plain = models.build_model("baseline", (48, 48, 1), 7, dropout=0.0)
+    assert plain.get_layer("dropout").rate == 0.0 and plain.count_params() == 355_847
+    batch = np.random.default_rng(0).random((4, 48, 48, 1), dtype=np.float32)
+    np.testing.assert_allclose(plain(batch, training=True), plain(batch, training=False), atol=1e-6)
+
+
 def test_stronger_architecture_has_batch_norm_and_more_blocks():
     model = models.build_model("vgg", (48, 48, 1), 7)
     kinds = [type(layer).__name__ for layer in model.layers]

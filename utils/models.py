@@ -29,8 +29,12 @@ def _head(x, num_classes):
     return layers.Activation("softmax", name=PROBABILITIES_LAYER, dtype="float32")(logits)
 
 
-def build_baseline(input_shape, num_classes, weights=None):
-    """The seed CNN, exactly: three conv+pool stages, Dense(128), Dropout(0.5), softmax."""
+def build_baseline(input_shape, num_classes, weights=None, dropout=0.5):
+    """The seed CNN, exactly: three conv+pool stages, Dense(128), Dropout(0.5), softmax.
+
+    ``dropout`` changes the dropout rate (0 switches it off: the notebooks overfit on purpose
+    with it); the weights are the same either way.
+    """
     inputs = keras.Input(input_shape, name="face")
     x = inputs
     for stage, filters in enumerate((32, 64, 128), start=1):
@@ -38,7 +42,7 @@ def build_baseline(input_shape, num_classes, weights=None):
         x = layers.MaxPooling2D((2, 2), name=f"pool{stage}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(128, activation="relu", name="dense")(x)
-    x = layers.Dropout(0.5, name="dropout")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, _head(x, num_classes), name="baseline")
 
 
@@ -156,10 +160,11 @@ def bfloat16_copy(model):
     return copy
 
 
-def build_model(arch, input_shape, num_classes, weights=None):
+def build_model(arch, input_shape, num_classes, weights=None, **options):
+    """The architecture called ``arch``; ``options`` go to its builder (``dropout=`` for "baseline")."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture '{arch}' (choose from {', '.join(ARCHITECTURES)})")
-    return ARCHITECTURES[arch](tuple(input_shape), num_classes, weights)
+    return ARCHITECTURES[arch](tuple(input_shape), num_classes, weights, **options)
 
 
 def card_path(model_path):

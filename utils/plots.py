@@ -362,21 +362,29 @@ def reliability_diagram(curves):
     return figure
 
 
-def mistakes_grid(faces, true_labels, predicted_labels, confidences, columns=6):
-    """The given faces (``(N, H, W, C)`` in [0, 1]) titled with true and predicted class."""
+def face_grid(faces, titles, columns=6, title=None):
+    """Faces (``(N, H, W, C)`` in [0, 1]) in a grid, each above its title (a line break allowed)."""
     count = max(1, len(faces))
     columns = min(columns, count)
     rows = int(np.ceil(count / columns))
-    figure = Figure(figsize=(columns * 1.6, rows * 1.9 + 0.4))
+    figure = Figure(figsize=(columns * 1.6, rows * 1.9 + (0.4 if title else 0.0)))
     axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
     for axis in axes:
         axis.set_axis_off()
-    for axis, face, true, predicted, confidence in zip(axes, faces, true_labels, predicted_labels, confidences):
+    for axis, face, text in zip(axes, faces, titles):
         axis.imshow(face[:, :, 0], cmap="gray", vmin=0, vmax=1)
-        axis.set_title(f"true {true}\npred {predicted} {confidence:.2f}", fontsize=8)
-    figure.suptitle("Most confident mistakes" if len(faces) else "No mistakes", fontsize=11)
+        axis.set_title(text, fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     return figure
+
+
+def mistakes_grid(faces, true_labels, predicted_labels, confidences, columns=6):
+    """The given faces (``(N, H, W, C)`` in [0, 1]) titled with true and predicted class."""
+    titles = [f"true {true}\npred {predicted} {confidence:.2f}"
+              for true, predicted, confidence in zip(true_labels, predicted_labels, confidences)]
+    return face_grid(faces, titles, columns, "Most confident mistakes" if len(faces) else "No mistakes")
 
 
 def per_class_accuracy_bars(accuracies, classes):

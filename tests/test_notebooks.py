@@ -1,0 +1,118 @@
+"""The notebooks run top to bottom on a small data set, and are committed without outputs.
+
+Each notebook runs in its own kernel with the working folder under ``tmp_path`` and its
+parameters cell overridden (papermill's way): the project folder, a FER2013-shaped set of
+class folders the test builds from the astronaut's face, and a few faces and one epoch,
+so all of them run in a minute or two. A cell that raises fails the test with its traceback.
+"""
+import os
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import FER_CLASSES, ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import notebooks  # noqa: E402
+
+TRAIN_PER_CLASS = 20   # enough for the validation split to keep two faces of every class
+TEST_PER_CLASS = 3
+# Small versions of each notebook's data-hungry parameters (a name the notebook lacks is an error).
+SMALL = {
+    "01_fer2013": {"EXAMPLES": 3},
+    "02_why_a_cnn": {"TRAIN_PER_CLASS": 6, "EPOCHS": 1, "BATCH_SIZE": 16},
+    "03_overfitting": {"TRAIN_PER_CLASS": 6, "VAL_PER_CLASS": 1, "EPOCHS": 1, "BATCH_SIZE": 16},
+    "04_softmax_and_cross_entropy": {},
+    "05_inside_the_shipped_model": {},
+    "06_where_it_fails": {"MISTAKES": 4},
+}
+NAMES = [os.path.splitext(os.path.basename(path))[0] for path in notebooks.notebook_paths()]
+
+
+@pytest.fixture(scope="module")
+def small_fer2013(tmp_path_factory, astronaut_bgr, astronaut_face_box):
+    """``train/`` and ``test/`` class folders of 48x48 JPEGs: the astronaut's face shifted, brightened
+    and noised differently for every file, plus what part 1 looks for in FER2013 (one picture
+    filed under two emotions, one blank picture)."""
+    root = tmp_path_factory.mktemp("fer2013")
+    x, y, w, h = astronaut_face_box
+    gray = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2GRAY)
+    rng = np.random.default_rng(0)
+
+    def face():
+        dx, dy = rng.integers(-8, 9, size=2)
+        crop = cv2.resize(gray[y + dy:y + dy + h, x + dx:x + dx + w], (48, 48), interpolation=cv2.INTER_AREA)
+        noisy = crop * rng.uniform(0.7, 1.2) + rng.normal(0, 12, crop.shape)
+        return np.uint8(np.clip(noisy, 0, 255))
+
+    for split, count in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
+        for name in FER_CLASSES:
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                cv2.imwrite(str(folder / f"{split}_{name}_{index:03d}.jpg"), face())
+    twice = face()
+    cv2.imwrite(str(root / "train" / "sad" / "copy_a.jpg"), twice)
+    cv2.imwrite(str(root / "train" / "angry" / "copy_b.jpg"), twice)
+    cv2.imwrite(str(root / "train" / "fear" / "blank.jpg"), np.full((48, 48), 128, np.uint8))
+    return str(root)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_notebook_runs_top_to_bottom_on_a_small_data_set(name, small_fer2013, tmp_path):
+    pytest.importorskip("nbclient", reason="the notebook tests need nbclient and ipykernel (make setup-dev)")
+    pytest.importorskip("ipykernel", reason="the notebook tests need nbclient and ipykernel (make setup-dev)")
+    parameters = {"PROJECT": ROOT, "DATA": small_fer2013, **SMALL[name]}
+    executed = notebooks.execute(os.path.join(notebooks.NOTEBOOKS, name + ".ipynb"), str(tmp_path), parameters)
+    errors = [output for cell in executed.cells for output in cell.get("outputs", [])
+              if output.get("output_type") == "error"]
+    assert not errors
+    assert any("image/png" in output.get("data", {}) for cell in executed.cells
+               for output in cell.get("outputs", [])), "the notebook drew no figure"
+
+
+def test_every_notebook_is_tested_and_overrides_only_parameters_it_has():
+    assert sorted(NAMES) == sorted(SMALL) and len(NAMES) >= 2
+    for name in NAMES:
+        names = notebooks.parameter_names(notebooks.read(os.path.join(notebooks.NOTEBOOKS, name + ".ipynb")))
+        assert {"PROJECT", "DATA"} | set(SMALL[name]) <= set(names), name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_notebook_is_committed_without_outputs(name):
+    notebook = notebooks.read(os.path.join(notebooks.NOTEBOOKS, name + ".ipynb"))
+    assert not notebooks.cells_with_outputs(notebook), (
+        f"{name}.ipynb holds outputs: run python scripts/notebooks.py clear before committing")
+
+
+def test_parameters_are_injected_after_the_parameters_cell_and_misspelt_ones_refused():
+    nbformat = pytest.importorskip("nbformat")
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell('DATA = "dataset"\nEPOCHS = 10', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("print(DATA, EPOCHS)"),
+    ])
+    changed = notebooks.with_parameters(notebook, {"DATA": "/tmp/small", "EPOCHS": 1})
+    assert [cell.source for cell in changed.cells[1:3]] == [
+        'DATA = "dataset"\nEPOCHS = 10', "# Injected parameters\nDATA = '/tmp/small'\nEPOCHS = 1\n"]
+    assert changed.cells[2].metadata["tags"] == ["injected-parameters"]
+    assert len(notebook.cells) == 3                         # the original is left as it was
+    with pytest.raises(ValueError, match="unknown parameter EPOCH "):
+        notebooks.with_parameters(notebook, {"EPOCH": 1})
+    with pytest.raises(ValueError, match="no code cell tagged 'parameters'"):
+        notebooks.with_parameters(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), {"x": 2})
+
+
+def test_clear_removes_outputs_and_execution_counts():
+    nbformat = pytest.importorskip("nbformat")
+    cell = nbformat.v4.new_code_cell("1 + 1", execution_count=3,
+                                     outputs=[nbformat.v4.new_output("execute_result", {"text/plain": "2"},
+                                                                     execution_count=3)])
+    cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00Z"}
+    notebook = nbformat.v4.new_notebook(cells=[cell, nbformat.v4.new_markdown_cell("text")])
+    assert notebooks.cells_with_outputs(notebook) == [0]
+    assert notebooks.clear(notebook)
+    assert notebooks.cells_with_outputs(notebook) == [] and "execution" not in cell.metadata
+    assert not notebooks.clear(notebook)                    # nothing left to clear
