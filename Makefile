@@ -100,7 +100,7 @@ data: setup
 # environment; notebooks-html runs every notebook with its defaults (FER2013 in place; 8 to 11 minutes on a
 # 2-core CPU) and writes them as HTML in reports/notebooks/, for reading without Jupyter.
 notebooks: setup-notebooks
-	$(VENV)/bin/jupyter lab notebooks/01_fer2013.ipynb
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/01_fer2013.ipynb
 
 notebooks-html: setup-notebooks
 	$(PY) scripts/notebooks.py html --out reports/notebooks
