@@ -250,6 +250,7 @@ def evaluate_model(model_path, args, split_cache):
                           else dict(zip(classes, (float(v) for v in predictor.logit_offsets)))),
         "ece": ece, "ece_uncalibrated": ece_raw,
         "ms_per_face": ms_per_face(predictor, split.images[0]), "machine": cpu.describe(),
+        "precision": predictor.precision,
         "photo_path": photo_path_summary(predictor, split, args, predicted) if args.photo_path else None,
         "faces_benchmark": faces_benchmark_summary(predictor, args) if args.faces_benchmark else None,
         "parameters": int(predictor.model.count_params()),
@@ -374,7 +375,7 @@ def report_markdown(result, table):
 
 Model `{result['model']}` ({result['architecture']}, {result['parameters']:,} parameters,
 {result['file_mb']:.1f} MB) on `{result['data']}`: {result['images']:,} faces
-({result['skipped']} unreadable skipped). Written {created}.
+({result['skipped']} unreadable skipped), served in {result['precision']}. Written {created}.
 
 ## Overall
 
@@ -514,7 +515,8 @@ def write_comparison(results, out):
                      "from grey squares (--photo-path); macro recall is the balanced accuracy (the mean of the "
                      "classes' accuracies); ms/face is one face, without detection. Class columns are per-class "
                      f"accuracy on `{results[0]['data']}`.{benchmark_note}\n\n"
-                     f"{markdown_table(frame)}\n\nSpeed measured on {results[0]['machine']}.\n\n"
+                     f"{markdown_table(frame)}\n\nEvery figure computed in {results[0]['precision']}; "
+                     f"speed measured on {results[0]['machine']}.\n\n"
                      "![per-class accuracy](per_class_accuracy.png)\n")
     return path
 
