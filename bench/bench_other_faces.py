@@ -108,7 +108,8 @@ def main():
 
     def sharpness(inputs):
         return np.mean([cv2.Laplacian(face[:, :, 0], cv2.CV_32F).var() for face in inputs])
-    print(f"   FER2013 training faces: mean {fer_mean:.2f}, contrast (std) {fer_std:.2f}, sharpness {sharpness(fer[..., None]):.3f}; "
+    print(f"   FER2013 training faces: mean {fer_mean:.2f}, contrast (std) {fer_std:.2f}, "
+          f"sharpness {sharpness(fer[..., None]):.3f}; "
           f"Yale's served: {served.mean():.2f}, {served.reshape(len(served), -1).std(axis=1).mean():.2f}, "
           f"{sharpness(served):.3f}")
     variants = {f"framed {context} x FER2013's": np.stack([
@@ -138,8 +139,8 @@ def main():
     neutral = classes.index("neutral")
     for name in ("sad", "happy", "surprise"):
         index = classes.index(name)
-        pairs = [(np.flatnonzero((people == person) & (labels == neutral)), np.flatnonzero((people == person) & (labels == index)))
-                 for person in np.unique(people)]
+        pairs = [(np.flatnonzero((people == person) & (labels == neutral)),
+                  np.flatnonzero((people == person) & (labels == index))) for person in np.unique(people)]
         pairs = np.array([(n[0], e[0]) for n, e in pairs if len(n) and len(e)])
         counts = []
         for amount in CARICATURE:
@@ -169,10 +170,12 @@ def main():
         held = people == person
         probe = LogisticRegression(C=0.01, max_iter=5000).fit(yale_features[~held], labels[~held])
         predicted[held] = probe.predict(yale_features[held])
-    print(f"   last layer trained on the other Yale people (leave one out): Yale {yale_counts(predicted, labels, classes)}")
+    print("   last layer trained on the other Yale people (leave one out): "
+          f"Yale {yale_counts(predicted, labels, classes)}")
     train_features, val_features = features(dataset.train.images), features(dataset.val.images)
     for weighting in (None, "balanced"):
-        head = LogisticRegression(C=0.01, max_iter=3000, class_weight=weighting).fit(train_features, dataset.train.labels)
+        head = LogisticRegression(C=0.01, max_iter=3000, class_weight=weighting)
+        head.fit(train_features, dataset.train.labels)
         print(f"   last layer refitted on FER2013's training faces ({weighting or 'plain'}): "
               f"Yale {yale_counts(head.predict(yale_features), labels, classes)}  |  "
               f"{val_figures(head.predict(val_features), dataset.val.labels, len(classes))}")

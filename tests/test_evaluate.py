@@ -390,7 +390,8 @@ def test_the_photo_benchmark_reads_the_yale_layout_through_the_photo_path(model_
         assert (row["photos"], row["right"]) == (2, int(np.sum(served[truth == cls] == cls)))
         assert row["recall"] == pytest.approx(row["right"] / 2)
     assert benchmark["accuracy"] == pytest.approx(np.mean(served == truth))
-    assert benchmark["macro_recall"] == pytest.approx(np.mean([row["recall"] for row in benchmark["per_class"].values()]))
+    recalls = [row["recall"] for row in benchmark["per_class"].values()]
+    assert benchmark["macro_recall"] == pytest.approx(np.mean(recalls))
     confusion = benchmark["confusion"]
     assert confusion["columns"] == FER_CLASSES and confusion["rows"] == ["happy", "sad", "surprise", "neutral"]
     for row, cls in zip(confusion["counts"], confusion["rows"]):
