@@ -6,10 +6,13 @@
 The story, top to bottom: load the split the way training loaded faces (classes matched
 to the model card by name), predict it in batches, then write under ``reports/<model>/``
 the overall and per-class figures, confusion matrices, the most confident mistakes and
-a reliability diagram, tied together in ``report.md``. ``--calibrate`` first fits a
-softmax temperature on the validation part of the model's own training data (never on
-the split being reported) and stores it in the model card, so every front end shows
-calibrated confidence. With several models, ``reports/comparison.md`` sets them side by side.
+a reliability diagram, tied together in ``report.md``. A second benchmark, whole photos of
+other people's posed expressions (the Yale faces when ``dataset/yalefaces`` is there), is read
+end to end through the photo path, as a front end reads a photo. ``--calibrate`` first fits a
+softmax temperature (and with ``--logit-offsets`` per-class logit offsets) on the validation
+part of the model's own training data (never on the split being reported) and stores it in
+the model card, so every front end shows calibrated confidence. With several models,
+``reports/comparison.md`` sets them side by side.
 """
 import argparse
 import csv
@@ -20,7 +23,7 @@ import time
 from datetime import datetime, timezone
 
 from utils.cli import run_cli  # first: importing utils quiets TensorFlow's start-up chatter
-from utils.defaults import EMOTION_MODEL, FER2013_TEST
+from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013_TEST
 from utils.detection import DEFAULT_DETECTOR, DETECTORS
 
 # Defaults: the shipped model on FER2013's PublicTest images.
@@ -30,6 +33,8 @@ USAGE = "PublicTest"
 OUT = "reports"
 BATCH_SIZE = 256
 MISTAKES = 24
+OFFSET_STRENGTH = 1.0    # --logit-offsets: the fitted offsets are multiplied by this
+NO_BENCHMARK = "none"    # --faces-benchmark none: skip the second benchmark
 TIMING_CALLS = 50
 TIMING_WARMUP = 5
 # A photo-path crop counts as on the face when at most this share of it comes from the grey square.
@@ -47,6 +52,15 @@ def parse_args(argv=None):
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     parser.add_argument("--calibrate", action="store_true",
                         help="fit a softmax temperature on the model's validation split and store it in its card")
+    parser.add_argument("--logit-offsets", action="store_true",
+                        help="with --calibrate: also fit per-class logit offsets for balanced accuracy on the "
+                             "validation split and store them in the card beside the temperature")
+    parser.add_argument("--offset-strength", type=float, default=OFFSET_STRENGTH, metavar="S",
+                        help=f"with --logit-offsets: store S times the fitted offsets (default {OFFSET_STRENGTH})")
+    parser.add_argument("--faces-benchmark", metavar="PATH",
+                        help="a second benchmark of whole photos read through the photo path: one folder per "
+                             "person with photos named by expression (the Yale faces), or a folder of class "
+                             f"folders of photos (default {FACES_BENCHMARK} when it is there; 'none' to skip)")
     parser.add_argument("--val-data", metavar="PATH",
                         help="the training data to rebuild the validation split from (default: the card's)")
     parser.add_argument("--validation", action="store_true",
@@ -66,6 +80,14 @@ def parse_args(argv=None):
         parser.error("--batch-size must be positive and --mistakes not negative")
     if args.validation and args.calibrate:
         parser.error("--calibrate fits on the validation split: report it on a test split, not --validation")
+    if args.logit_offsets and not args.calibrate:
+        parser.error("--logit-offsets are fitted with the temperature: add --calibrate")
+    if args.offset_strength < 0:
+        parser.error("--offset-strength must not be negative")
+    if args.faces_benchmark is None:
+        args.faces_benchmark = FACES_BENCHMARK if os.path.isdir(FACES_BENCHMARK) else NO_BENCHMARK
+    if args.faces_benchmark == NO_BENCHMARK:
+        args.faces_benchmark = None
     return args
 
 
@@ -150,7 +172,11 @@ def ms_per_face(predictor, face):
 # Calibrate.
 
 def calibrate(predictor, model_path, args, test_logits, test_labels, split_cache):
-    """Fit T on the validation split training held out, store it in the card, report ECE on test."""
+    """Fit T (and with ``--logit-offsets`` per-class offsets) on the validation split training held
+    out, store them in the card, report ECE on test. The card's calibration is replaced whole: a run
+    without ``--logit-offsets`` leaves none."""
+    import numpy as np
+
     from utils import data, metrics, models
     from utils.predict import softmax
     card = predictor.card
@@ -160,21 +186,37 @@ def calibrate(predictor, model_path, args, test_logits, test_labels, split_cache
     source, validation = validation_split(card, source, split_cache)
     val_logits = batched_logits(predictor, validation.images, args.batch_size, "validation")
     temperature = round(metrics.fit_temperature(val_logits, validation.labels), 4)
+    offsets = None
+    if args.logit_offsets:
+        fitted = metrics.fit_logit_offsets(val_logits, validation.labels, temperature) * args.offset_strength
+        offsets = [round(float(value), 4) for value in fitted]
     card["calibration"] = {
         "temperature": temperature,
+        **({"logit_offsets": dict(zip(predictor.classes, offsets))} if offsets is not None else {}),
         "ece_before": round(metrics.expected_calibration_error(softmax(test_logits), test_labels), 4),
-        "ece_after": round(metrics.expected_calibration_error(softmax(test_logits, temperature), test_labels), 4),
+        "ece_after": round(metrics.expected_calibration_error(softmax(test_logits, temperature, offsets),
+                                                              test_labels), 4),
         "fitted_on": "validation", "val_images": len(validation), "val_data": source,
         "ece_bins": metrics.ECE_BINS, "ece_measured_on": args.data,
     }
+    if offsets is not None:
+        def val_macro_recall(offsets):
+            predicted = softmax(val_logits, temperature, offsets).argmax(axis=1)
+            return round(metrics.summary(validation.labels, predicted, len(predictor.classes))["macro_recall"], 4)
+        card["calibration"].update({"offsets_fitted_for": "balanced accuracy (macro recall) on validation",
+                                    "offset_strength": args.offset_strength,
+                                    "val_macro_recall_before": val_macro_recall(None),
+                                    "val_macro_recall_after": val_macro_recall(offsets)})
     models.write_card(models.card_path(model_path), card)
-    predictor.temperature = temperature
+    predictor.temperature, predictor.logit_offsets = temperature, None if offsets is None else np.array(offsets)
 
 
 # Evaluate one model and write its report.
 
 def evaluate_model(model_path, args, split_cache):
     """Every figure for one model, written under OUT/<name>/; returns the summary."""
+    import numpy as np
+
     from utils import cpu, metrics, plots
     from utils.predict import softmax
     name = os.path.splitext(os.path.basename(model_path))[0]
@@ -188,7 +230,7 @@ def evaluate_model(model_path, args, split_cache):
     logits = batched_logits(predictor, split.images, args.batch_size, f"predicting {name}")
     if args.calibrate:
         calibrate(predictor, model_path, args, logits, split.labels, split_cache)
-    probabilities = softmax(logits, predictor.temperature)
+    probabilities = predictor.calibrated(logits)
     predicted = probabilities.argmax(axis=1)
 
     table = metrics.per_class_table(split.labels, predicted, classes)
@@ -203,9 +245,14 @@ def evaluate_model(model_path, args, split_cache):
         **metrics.summary(split.labels, predicted, len(classes)),
         "per_class": {cls: {key: (int(value) if key == "support" else float(value)) for key, value in row.items()}
                       for cls, row in table.to_dict(orient="index").items()},
-        "temperature": predictor.temperature, "ece": ece, "ece_uncalibrated": ece_raw,
+        "temperature": predictor.temperature,
+        "logit_offsets": (None if predictor.logit_offsets is None
+                          else dict(zip(classes, (float(v) for v in predictor.logit_offsets)))),
+        "ece": ece, "ece_uncalibrated": ece_raw,
         "ms_per_face": ms_per_face(predictor, split.images[0]), "machine": cpu.describe(),
+        "precision": predictor.precision,
         "photo_path": photo_path_summary(predictor, split, args, predicted) if args.photo_path else None,
+        "faces_benchmark": faces_benchmark_summary(predictor, args) if args.faces_benchmark else None,
         "parameters": int(predictor.model.count_params()),
         "file_mb": os.path.getsize(model_path) / 1e6,
     }
@@ -216,8 +263,9 @@ def evaluate_model(model_path, args, split_cache):
     with open(os.path.join(folder, "per_class.md"), "w") as handle:
         handle.write(markdown_table(table) + "\n")
     curves = [("uncalibrated", raw_bins, ece_raw)]
-    if predictor.temperature != 1.0:
-        curves.append((f"T = {predictor.temperature:.2f}", metrics.reliability_bins(probabilities, split.labels), ece))
+    if predictor.temperature != 1.0 or predictor.logit_offsets is not None:
+        label = f"T = {predictor.temperature:.2f}" + (" and offsets" if predictor.logit_offsets is not None else "")
+        curves.append((label, metrics.reliability_bins(probabilities, split.labels), ece))
     figures = {
         "confusion_counts.png": plots.confusion_heatmap(counts, classes, title=f"{name}: confusion matrix (faces)"),
         "confusion_normalised.png": plots.confusion_heatmap(shares, classes, normalised=True,
@@ -227,6 +275,12 @@ def evaluate_model(model_path, args, split_cache):
                                             [classes[i] for i in predicted[mistakes]],
                                             probabilities[mistakes].max(axis=1)),
     }
+    benchmark = result["faces_benchmark"]
+    if benchmark:
+        confusion = benchmark["confusion"]
+        figures["faces_confusion.png"] = plots.confusion_heatmap(
+            np.array(confusion["counts"]), confusion["columns"], row_classes=confusion["rows"],
+            title=f"{name}: {benchmark['name']} (photos)")
     for file_name, figure in figures.items():
         figure.savefig(os.path.join(folder, file_name), dpi=100)
     result["report"] = os.path.join(folder, "report.md")
@@ -243,11 +297,10 @@ def photo_path_summary(predictor, split, args, direct_predicted):
     import numpy as np
     from utils.data import PHOTO_PAD, served_faces
     from utils.detection import check_detector
-    from utils.predict import softmax
     detector = check_detector(args.detector)
     served, on_square = served_faces(split.images, detector, predictor.crop_context)
     logits = batched_logits(predictor, served, args.batch_size, "predicting the photo path")
-    right = softmax(logits, predictor.temperature).argmax(axis=1) == split.labels
+    right = predictor.calibrated(logits).argmax(axis=1) == split.labels
     direct_right = direct_predicted == split.labels
     found = np.isfinite(on_square)
     on_face = found & (on_square <= MOSTLY_FACE)
@@ -257,6 +310,21 @@ def photo_path_summary(predictor, split, args, direct_predicted):
                 "direct_accuracy": float(direct_right[faces].mean()) if faces.any() else None}
     return {"detector": detector, "pad": PHOTO_PAD, "found": int(found.sum()), "faces": len(split),
             "accuracy": float(right.mean()), "on_face": part(on_face), "into_square": part(found & ~on_face)}
+
+
+def faces_benchmark_summary(predictor, args):
+    """The second benchmark: each photo's first face found, turned upright, cut out and classified as
+    a front end does (:mod:`utils.photo_benchmark`); accuracy, macro recall, per-class recall, confusion."""
+    from utils import photo_benchmark
+    from utils.detection import check_detector
+    detector = check_detector(args.detector)
+    paths, labels, layout = photo_benchmark.find_photos(args.faces_benchmark, predictor.classes)
+    inputs, found = photo_benchmark.photo_inputs(predictor, paths, detector)
+    logits = batched_logits(predictor, inputs, args.batch_size, "predicting the photo benchmark")
+    predicted = predictor.calibrated(logits).argmax(axis=1)
+    name = os.path.basename(os.path.normpath(args.faces_benchmark))
+    return {"name": name, "data": args.faces_benchmark, "layout": layout, "detector": detector,
+            "found": int(found.sum()), **photo_benchmark.summary(labels, predicted, predictor.classes)}
 
 
 def load_predictor(model_path):
@@ -291,7 +359,11 @@ def report_markdown(result, table):
          "recall": [result["macro_recall"], result["weighted_recall"]],
          "f1": [result["macro_f1"], result["weighted_f1"]]},
         index=pd.Index(["macro", "weighted"], name="average"))
-    if result["temperature"] != 1.0:
+    if result["logit_offsets"]:
+        calibration = (f"With the card's temperature T = {result['temperature']:.3f} and per-class logit offsets "
+                       f"(fitted on validation data) the expected calibration error is {result['ece']:.3f}; "
+                       f"without them, {result['ece_uncalibrated']:.3f}.")
+    elif result["temperature"] != 1.0:
         calibration = (f"With the card's temperature T = {result['temperature']:.3f} (fitted on validation data) "
                        f"the expected calibration error is {result['ece']:.3f}; "
                        f"without it, {result['ece_uncalibrated']:.3f}.")
@@ -303,11 +375,12 @@ def report_markdown(result, table):
 
 Model `{result['model']}` ({result['architecture']}, {result['parameters']:,} parameters,
 {result['file_mb']:.1f} MB) on `{result['data']}`: {result['images']:,} faces
-({result['skipped']} unreadable skipped). Written {created}.
+({result['skipped']} unreadable skipped), served in {result['precision']}. Written {created}.
 
 ## Overall
 
-Accuracy **{result['accuracy']:.3f}**. Macro averages weigh every class the same, so rare
+Accuracy **{result['accuracy']:.3f}**; balanced accuracy (macro recall, the mean of the classes'
+accuracies) **{result['macro_recall']:.3f}**. Macro averages weigh every class the same, so rare
 classes (disgust) count as much as common ones; weighted averages follow the class sizes.
 
 {markdown_table(overall)}
@@ -344,6 +417,7 @@ which expressions look alike to the network.
 ![most confident mistakes](mistakes.png)
 
 {photo_path_section(result)}
+{faces_benchmark_section(result)}
 ## Speed
 
 {result['ms_per_face']:.2f} ms per face: the median of {TIMING_CALLS} single-face calls, after a warm-up,
@@ -376,6 +450,32 @@ found, {on_face['faces']:,} crops come at least {1 - MOSTLY_FACE:.0%} from the f
 """
 
 
+def faces_benchmark_section(result):
+    """report.md's paragraph on the second benchmark, when it was read."""
+    import pandas as pd
+    benchmark = result.get("faces_benchmark")
+    if not benchmark:
+        return ""
+    table = pd.DataFrame({"photos": [row["photos"] for row in benchmark["per_class"].values()],
+                          "right": [row["right"] for row in benchmark["per_class"].values()],
+                          "recall": [row["recall"] for row in benchmark["per_class"].values()]},
+                         index=pd.Index(list(benchmark["per_class"]), name="class"))
+    layout = ("one folder per person, each photo named by its expression" if benchmark["layout"] == "people"
+              else "one folder of photos per class")
+    return f"""## Other people's faces: {benchmark['name']}
+
+{benchmark['photos']} whole photos of posed expressions from `{benchmark['data']}` ({layout}), read
+end to end as a front end reads a photo: the first face found by the {benchmark['detector']} detector
+({benchmark['found']} of {benchmark['photos']} found; the others were classified whole), turned upright,
+cut out and classified. Accuracy **{benchmark['accuracy']:.3f}**, balanced accuracy (macro recall over
+the {len(benchmark['per_class'])} classes it has) **{benchmark['macro_recall']:.3f}**.
+
+{markdown_table(table)}
+
+![confusion matrix of the photo benchmark](faces_confusion.png)
+"""
+
+
 # Compare the models.
 
 def write_comparison(results, out):
@@ -386,15 +486,25 @@ def write_comparison(results, out):
     classes = list(dict.fromkeys(cls for result in results for cls in result["per_class"]))
     rows = {}
     for result in results:
+        benchmark = result["faces_benchmark"]
         rows[result["name"]] = {
             "accuracy": result["accuracy"],
             **({"photo path": result["photo_path"]["accuracy"]} if result["photo_path"] else {}),
+            "macro recall": result["macro_recall"],
             "macro F1": result["macro_f1"], "ECE": result["ece"],
+            **({f"{benchmark['name']} accuracy": benchmark["accuracy"],
+                f"{benchmark['name']} macro recall": benchmark["macro_recall"],
+                **{f"{benchmark['name']} {cls}": row["recall"] for cls, row in benchmark["per_class"].items()}}
+               if benchmark else {}),
             "ms/face": result["ms_per_face"], "parameters": result["parameters"], "MB": result["file_mb"],
             **{cls: result["per_class"].get(cls, {}).get("accuracy", float("nan")) for cls in classes}}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "model"
     frame.to_csv(os.path.join(out, "comparison.csv"), float_format="%.4f")
+    benchmark = results[0]["faces_benchmark"]
+    benchmark_note = (f" Columns starting `{benchmark['name']}` are the second benchmark: {benchmark['photos']} whole "
+                      f"photos of other people's posed expressions from `{benchmark['data']}`, read through the photo "
+                      "path (accuracy, macro recall over its classes, and each class's recall)." if benchmark else "")
     chart = plots.per_class_accuracy_bars({name: frame.loc[name, classes].tolist() for name in frame.index}, classes)
     chart.savefig(os.path.join(out, "per_class_accuracy.png"), dpi=100)
     path = os.path.join(out, "comparison.md")
@@ -402,8 +512,11 @@ def write_comparison(results, out):
         handle.write(f"# Model comparison on `{results[0]['data']}`\n\n"
                      "ECE is the expected calibration error (15 bins) of the confidence the front ends show; "
                      "photo path, where measured, is the accuracy of the faces found, turned upright and cut out "
-                     "from grey squares (--photo-path); ms/face is one face, without detection. Class columns are per-class accuracy.\n\n"
-                     f"{markdown_table(frame)}\n\nSpeed measured on {results[0]['machine']}.\n\n"
+                     "from grey squares (--photo-path); macro recall is the balanced accuracy (the mean of the "
+                     "classes' accuracies); ms/face is one face, without detection. Class columns are per-class "
+                     f"accuracy on `{results[0]['data']}`.{benchmark_note}\n\n"
+                     f"{markdown_table(frame)}\n\nEvery figure computed in {results[0]['precision']}; "
+                     f"speed measured on {results[0]['machine']}.\n\n"
                      "![per-class accuracy](per_class_accuracy.png)\n")
     return path
 
@@ -420,8 +533,13 @@ def main(argv=None):
         photo = result["photo_path"]
         photo = (f"; photo path {photo['accuracy']:.3f} ({photo['found']} of {photo['faces']} faces found)"
                  if photo else "")
-        print(f"{result['name']}: accuracy {result['accuracy']:.3f}, macro F1 {result['macro_f1']:.3f}, {ece}{photo}; "
-              f"report {result['report']}", file=log)
+        benchmark = result["faces_benchmark"]
+        benchmark = (f"; {benchmark['name']}: accuracy {benchmark['accuracy']:.3f}, macro recall "
+                     f"{benchmark['macro_recall']:.3f} ("
+                     + ", ".join(f"{cls} {row['right']}/{row['photos']}" for cls, row in benchmark["per_class"].items())
+                     + ")" if benchmark else "")
+        print(f"{result['name']}: accuracy {result['accuracy']:.3f}, macro recall {result['macro_recall']:.3f}, "
+              f"macro F1 {result['macro_f1']:.3f}, {ece}{photo}{benchmark}; report {result['report']}", file=log)
     comparison = write_comparison(results, args.out) if len(results) > 1 else None
     if comparison:
         print(f"comparison: {comparison}", file=log)

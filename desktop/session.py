@@ -78,7 +78,8 @@ class Session:
         if scores:
             lines.append(", ".join(scores))
         if "calibration" in card:
-            lines.append(f"calibrated: temperature {card['calibration'].get('temperature', 1.0):.2f}")
+            offsets = ", per-class logit offsets" if card["calibration"].get("logit_offsets") else ""
+            lines.append(f"calibrated: temperature {card['calibration'].get('temperature', 1.0):.2f}{offsets}")
         return "\n".join(lines)
 
     def model_figure(self):

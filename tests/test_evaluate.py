@@ -1,7 +1,8 @@
 """evaluate.py end to end on the fixture model and tiny generated splits.
 
 The figures it reports must equal those computed directly with scikit-learn on the
-same predictions; calibration must write the card and reach every front end.
+same predictions; calibration must write the card and reach every front end; the second
+benchmark (whole photos, read through the photo path) must agree with the predictor.
 """
 import contextlib
 import io
@@ -67,6 +68,13 @@ def brightness_model(path, training):
     card["training"].update(training)
     save_model(model, path, card)
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_default_photo_benchmark(monkeypatch, tmp_path_factory):
+    """The project's own dataset/yalefaces is not read by these tests: the default points nowhere
+    unless a test says otherwise."""
+    monkeypatch.setattr(evaluate, "FACES_BENCHMARK", str(tmp_path_factory.getbasetemp() / "no_benchmark_here"))
 
 
 def run(argv):
@@ -250,7 +258,8 @@ def test_help_names_every_option():
     with contextlib.redirect_stdout(io.StringIO()) as stdout, pytest.raises(SystemExit) as end:
         evaluate.parse_args(["--help"])
     assert end.value.code == 0
-    for option in ("--model", "--data", "--usage", "--out", "--json", "--calibrate", "--val-data"):
+    for option in ("--model", "--data", "--usage", "--out", "--json", "--calibrate", "--val-data",
+                   "--faces-benchmark", "--logit-offsets", "--offset-strength"):
         assert option in stdout.getvalue()
 
 
@@ -324,3 +333,158 @@ def test_the_comparison_has_a_photo_path_column_when_measured(model_path, astron
     assert list(frame.columns[:2]) == ["accuracy", "photo path"]
     for result in summary["models"]:
         assert frame.loc[result["name"], "photo path"] == pytest.approx(result["photo_path"]["accuracy"], abs=1e-4)
+
+
+# ---- the second benchmark: whole photos of other people, through the photo path ----------------
+
+YALE_FILES = {"happy": "happy", "normal": "neutral", "sad": "sad", "surprised": "surprise"}
+
+
+def astronaut_photos(astronaut_bgr, count):
+    """``count`` different whole photos of the astronaut: shifted, mirrored, darker or turned."""
+    small = cv2.resize(astronaut_bgr, (256, 256), interpolation=cv2.INTER_AREA)
+    photos = []
+    for index in range(count):
+        photo = np.roll(small, 6 * index, axis=1)
+        photo = photo[:, ::-1] if index % 2 else photo
+        photo = np.clip(photo.astype(np.float32) * (1 - 0.07 * (index % 4)), 0, 255).astype(np.uint8)
+        turn = cv2.getRotationMatrix2D((128, 128), 4 * (index % 3) - 4, 1.0)
+        photos.append(cv2.warpAffine(np.ascontiguousarray(photo), turn, (256, 256), borderMode=cv2.BORDER_REFLECT))
+    return photos
+
+
+@pytest.fixture(scope="module")
+def yale_layout(astronaut_bgr, tmp_path_factory):
+    """Two "people", each with the four expressions Yale names and two photos that are not expressions."""
+    root = tmp_path_factory.mktemp("yalefaces")
+    photos = iter(astronaut_photos(astronaut_bgr, 8))
+    for person in ("subject01", "subject02"):
+        (root / person).mkdir()
+        for name in YALE_FILES:
+            cv2.imwrite(str(root / person / f"{name}.png"), cv2.cvtColor(next(photos), cv2.COLOR_BGR2GRAY))
+        for other in ("glasses.png", "leftlight.png"):
+            cv2.imwrite(str(root / person / other), np.full((64, 64), 128, np.uint8))
+    return root
+
+
+def test_the_photo_benchmark_reads_the_yale_layout_through_the_photo_path(model_path, yale_layout, test_split,
+                                                                          tmp_path):
+    """Eight photos named by expression (glasses and lighting left out), each classified as predict_image
+    classifies its first face; the figures, the report section and the confusion figure follow."""
+    from utils.images import read_image
+    status, stdout, _ = run(["--model", model_path, "--data", str(test_split), "--faces-benchmark", str(yale_layout),
+                             "--out", str(tmp_path / "r"), "--json"])
+    assert status == 0
+    benchmark = json.loads(stdout)["models"][0]["faces_benchmark"]
+    assert (benchmark["layout"], benchmark["photos"], benchmark["found"]) == ("people", 8, 8)
+    assert benchmark["name"] == yale_layout.name
+    predictor = Predictor.from_path(model_path)
+    truth, served = [], []
+    for person in ("subject01", "subject02"):
+        for name, cls in YALE_FILES.items():
+            truth.append(cls)
+            served.append(predictor.predict_image(read_image(str(yale_layout / person / f"{name}.png")))[0]["label"])
+    truth, served = np.array(truth), np.array(served)
+    assert set(benchmark["per_class"]) == {"happy", "neutral", "sad", "surprise"}
+    for cls, row in benchmark["per_class"].items():
+        assert (row["photos"], row["right"]) == (2, int(np.sum(served[truth == cls] == cls)))
+        assert row["recall"] == pytest.approx(row["right"] / 2)
+    assert benchmark["accuracy"] == pytest.approx(np.mean(served == truth))
+    recalls = [row["recall"] for row in benchmark["per_class"].values()]
+    assert benchmark["macro_recall"] == pytest.approx(np.mean(recalls))
+    confusion = benchmark["confusion"]
+    assert confusion["columns"] == FER_CLASSES and confusion["rows"] == ["happy", "sad", "surprise", "neutral"]
+    for row, cls in zip(confusion["counts"], confusion["rows"]):
+        assert row == [int(np.sum(served[truth == cls] == name)) for name in FER_CLASSES]
+    report = (tmp_path / "r" / "fixture_model" / "report.md").read_text()
+    assert f"## Other people's faces: {yale_layout.name}" in report and "(8 of 8 found" in report
+    assert (tmp_path / "r" / "fixture_model" / "faces_confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_photo_benchmark_reads_class_folders_by_name(model_path, astronaut_bgr, test_split, tmp_path):
+    photos = astronaut_photos(astronaut_bgr, 3)
+    for folder, photo in zip(("Happy", "surprised", "bored"), photos):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "photos" / folder / "0.jpg"), photo)
+    status, stdout, _ = run(["--model", model_path, "--data", str(test_split), "--faces-benchmark",
+                             str(tmp_path / "photos"), "--out", str(tmp_path / "r"), "--json"])
+    assert status == 0
+    benchmark = json.loads(stdout)["models"][0]["faces_benchmark"]
+    assert benchmark["layout"] == "classes" and benchmark["photos"] == 2        # bored is not a class of the card
+    assert list(benchmark["per_class"]) == ["happy", "surprise"]
+
+
+def test_the_default_photo_benchmark_is_read_when_there_and_none_skips_it(model_path, yale_layout, test_split,
+                                                                         tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate, "FACES_BENCHMARK", str(yale_layout))
+    status, stdout, _ = run(["--model", model_path, "--data", str(test_split), "--out", str(tmp_path / "r"), "--json"])
+    assert status == 0 and json.loads(stdout)["models"][0]["faces_benchmark"]["photos"] == 8
+    status, stdout, _ = run(["--model", model_path, "--data", str(test_split), "--faces-benchmark", "none",
+                             "--out", str(tmp_path / "r"), "--json"])
+    assert status == 0 and json.loads(stdout)["models"][0]["faces_benchmark"] is None
+
+
+def test_the_comparison_shows_balanced_accuracy_and_the_photo_benchmark(model_path, yale_layout, test_split, tmp_path):
+    second = copy_model(model_path, str(tmp_path), "second_model", {})
+    status, stdout, _ = run(["--model", model_path, "--model", second, "--data", str(test_split),
+                             "--faces-benchmark", str(yale_layout), "--out", str(tmp_path / "r"), "--json"])
+    assert status == 0
+    frame = pd.read_csv(tmp_path / "r" / "comparison.csv", index_col="model")
+    name = yale_layout.name
+    for result in json.loads(stdout)["models"]:
+        row = frame.loc[result["name"]]
+        assert row["macro recall"] == pytest.approx(result["macro_recall"], abs=1e-4)
+        assert row[f"{name} macro recall"] == pytest.approx(result["faces_benchmark"]["macro_recall"], abs=1e-4)
+        assert row[f"{name} sad"] == pytest.approx(result["faces_benchmark"]["per_class"]["sad"]["recall"], abs=1e-4)
+    assert f"Columns starting `{name}` are the second benchmark" in (tmp_path / "r" / "comparison.md").read_text()
+
+
+@pytest.mark.parametrize("problem, argv, expected", [
+    ("no such folder", ["--faces-benchmark", "{tmp}/nowhere"], "no photo benchmark at"),
+    ("no expressions", ["--faces-benchmark", "{tmp}/people"], "holds no photos of the model's classes"),
+])
+def test_photo_benchmark_mistakes_end_in_one_line(problem, argv, expected, model_path, test_split, tmp_path):
+    (tmp_path / "people" / "subject01").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "people" / "subject01" / "wink.png"), np.full((32, 32), 90, np.uint8))
+    status, _, stderr = run(["--model", model_path, "--data", str(test_split), "--out", str(tmp_path / "r"),
+                             *[arg.replace("{tmp}", str(tmp_path)) for arg in argv]])
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert status == 2 and "Traceback" not in stderr
+    assert len(lines) == 1 and expected in lines[0], stderr
+
+
+def test_logit_offsets_need_calibrate(model_path, test_split, tmp_path):
+    status, _, stderr = run(["--model", model_path, "--data", str(test_split), "--logit-offsets"])
+    assert status == 2 and "add --calibrate" in stderr and "Traceback" not in stderr
+
+
+def test_logit_offsets_are_fitted_on_validation_stored_by_class_and_served(model_path, test_split, tmp_path,
+                                                                          monkeypatch):
+    """--calibrate --logit-offsets: offsets fitted for balanced accuracy on the validation split (times
+    --offset-strength), in the card by class name beside T; the predictor serves softmax(logits / T + offsets).
+    Compared in float32 throughout (evaluate.py too)."""
+    monkeypatch.setenv("EMODETECT_PRECISION", "float32")
+    write_class_folders(tmp_path / "data" / "train", per_class=6, seed=2)
+    training = {"data": str(tmp_path / "data"), "val_fraction": 0.5, "seed": 3}
+    path = brightness_model(str(tmp_path / "biased.h5"), training)
+    status, stdout, _ = run(["--model", path, "--data", str(test_split), "--out", str(tmp_path / "r"), "--json",
+                             "--calibrate", "--logit-offsets", "--offset-strength", "0.5"])
+    assert status == 0
+    calibration = read_card(path)["calibration"]
+    validation = data.load_dataset(str(tmp_path / "data"), 0.5, 3).val
+    plain = Predictor.from_path(path, precision="float32")
+    val_logits = plain.logits(validation.images)
+    fitted = 0.5 * metrics.fit_logit_offsets(val_logits, validation.labels, calibration["temperature"])
+    assert list(calibration["logit_offsets"]) == FER_CLASSES
+    np.testing.assert_allclose(list(calibration["logit_offsets"].values()), fitted, atol=1e-3)
+    assert calibration["offset_strength"] == 0.5
+    assert {"val_macro_recall_before", "val_macro_recall_after"} <= set(calibration)
+    test = data.load_class_folders(str(test_split), FER_CLASSES)
+    served = Predictor.from_path(path, precision="float32")
+    offsets = np.array(list(calibration["logit_offsets"].values()))
+    np.testing.assert_allclose(served.probabilities(test.images),
+                               softmax(served.logits(test.images) / calibration["temperature"] + offsets), atol=1e-5)
+    assert json.loads(stdout)["models"][0]["logit_offsets"] == calibration["logit_offsets"]
+    # Calibrating again without --logit-offsets leaves none.
+    assert run(["--model", path, "--data", str(test_split), "--out", str(tmp_path / "r"), "--calibrate"])[0] == 0
+    assert "logit_offsets" not in read_card(path)["calibration"]

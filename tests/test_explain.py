@@ -94,9 +94,10 @@ def area_mask(area):
     return mask
 
 
-def predictor_for(model, classes, test_time_flip=False, temperature=1.0):
+def predictor_for(model, classes, test_time_flip=False, temperature=1.0, offsets=None):
+    calibration = {"temperature": temperature, **({"logit_offsets": offsets} if offsets else {})}
     card = {"classes": classes, "input": {"height": 48, "width": 48, "channels": 1},
-            "preprocessing": {"test_time_flip": test_time_flip}, "calibration": {"temperature": temperature}}
+            "preprocessing": {"test_time_flip": test_time_flip}, "calibration": calibration}
     return Predictor(model, card, precision="float32")
 
 
@@ -155,6 +156,18 @@ def test_gradcam_explains_the_probability_it_says_it_does(known):
     calibrated = predictor_for(gradcam.model, ["eyes", "mouth"], temperature=3.0)
     _, _, values = gradcam.activations_and_gradients(face[None], [Target.of(calibrated, 1)], "evidence")
     assert values[0] == pytest.approx(calibrated.probabilities(face[None])[0, 1], abs=1e-6)
+
+
+def test_gradcam_explains_the_probability_with_the_cards_logit_offsets(known):
+    """With per-class offsets in the card, the target and Grad-CAM's forward value are the served probability."""
+    _, gradcam, face = known
+    plain = predictor_for(gradcam.model, ["eyes", "mouth"], temperature=3.0)
+    offset = predictor_for(gradcam.model, ["eyes", "mouth"], temperature=3.0, offsets={"eyes": 1.5, "mouth": -1.5})
+    target = Target.of(offset, 1)
+    _, _, values = gradcam.activations_and_gradients(face[None], [target], "evidence")
+    assert values[0] == pytest.approx(offset.probabilities(face[None])[0, 1], abs=1e-6)
+    assert abs(values[0] - plain.probabilities(face[None])[0, 1]) > 0.1
+    assert target.to_json()["offsets"] == [1.5, -1.5] and "offsets" in target.describe()
 
 
 def test_gradcam_refuses_a_layer_without_feature_maps(known):

@@ -90,3 +90,33 @@ def test_confident_mistakes_are_wrong_and_sorted():
     labels = np.array([1, 1, 1, 0, 0])
     assert metrics.confident_mistakes(probabilities, labels, 5).tolist() == [0, 3, 2]
     assert metrics.confident_mistakes(probabilities, labels, 1).tolist() == [0]
+
+
+def test_logit_offsets_undo_a_bias_toward_one_class():
+    """A fixture biased toward neutral (its logit raised by 1.5 for every face): offsets fitted on one
+    half take the bias back and raise the other half's balanced accuracy; they sum to zero."""
+    rng = np.random.default_rng(4)
+    labels = rng.choice(7, 4000, p=[0.2, 0.05, 0.15, 0.25, 0.15, 0.1, 0.1])
+    logits = rng.normal(0.0, 1.0, (4000, 7))
+    logits[np.arange(4000), labels] += 1.5
+    logits[:, 6] += 1.5                                               # the bias toward neutral
+    fit, held = slice(0, 2000), slice(2000, None)
+    offsets = metrics.fit_logit_offsets(logits[fit], labels[fit], temperature=1.0)
+    assert offsets.sum() == pytest.approx(0.0, abs=1e-9)
+    assert offsets[6] == min(offsets) and offsets[6] - np.delete(offsets, 6).mean() < -1.0
+
+    def balanced(offsets):
+        return skm.balanced_accuracy_score(labels[held], (logits[held] + offsets).argmax(axis=1))
+    assert balanced(offsets) > balanced(0.0) + 0.05
+    assert metrics.balanced_negative_log_likelihood(logits[fit], labels[fit], 1.0, offsets) < \
+        metrics.balanced_negative_log_likelihood(logits[fit], labels[fit], 1.0)
+
+
+def test_logit_offsets_leave_an_absent_class_at_zero_and_follow_the_temperature():
+    rng = np.random.default_rng(5)
+    labels = rng.choice([0, 2, 3, 4, 5, 6], 600)
+    logits = rng.normal(0.0, 1.0, (600, 7)) + 2 * np.eye(7)[labels]
+    logits[:, 3] += 1.0
+    offsets = metrics.fit_logit_offsets(logits, labels, temperature=2.0)
+    assert offsets[1] == 0.0
+    np.testing.assert_allclose(metrics.fit_logit_offsets(logits / 2.0, labels), offsets, atol=1e-3)

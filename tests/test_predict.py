@@ -130,6 +130,28 @@ def test_temperature_from_the_card_softens_probabilities(model_path, astronaut_b
     assert calibrated.probabilities(face).max() < plain.probabilities(face).max()
 
 
+def test_logit_offsets_from_the_card_are_added_after_the_temperature(model_path, astronaut_bgr):
+    """probabilities = softmax(logits / T + offsets), the offsets named by class in the card (one left out: 0)."""
+    model, card = load_model(model_path)
+    plain = Predictor(model, card, precision="float32")
+    named = {"angry": 0.5, "sad": 1.25, "neutral": -2.0}
+    offset = Predictor(model, dict(card, calibration={"temperature": 2.0, "logit_offsets": named}), precision="float32")
+    face = plain.preprocess(plain.face_crops(astronaut_bgr)[1][0].image)[None]
+    logits = plain.logits(face)
+    offsets = np.array([named.get(name, 0.0) for name in card["classes"]])
+    scaled = logits / 2.0 + offsets
+    expected = np.exp(scaled - scaled.max()) / np.exp(scaled - scaled.max()).sum()
+    np.testing.assert_allclose(offset.probabilities(face), expected, rtol=1e-5)
+    np.testing.assert_allclose(offset.calibrated(logits), softmax(logits, 2.0, offsets))
+    assert offset.predict_image(astronaut_bgr)[0]["probabilities"]["sad"] == pytest.approx(expected[0][4], abs=1e-4)
+
+
+def test_offsets_for_a_class_the_card_lacks_are_refused(model_path):
+    model, card = load_model(model_path)
+    with pytest.raises(ValueError, match="contempt"):
+        Predictor(model, dict(card, calibration={"temperature": 1.0, "logit_offsets": {"contempt": 1.0}}))
+
+
 def test_batch_of_faces_matches_single_faces(predictor):
     batch = np.random.default_rng(1).random((5, 48, 48, 1), dtype=np.float32)
     together = predictor.probabilities(batch)

@@ -58,7 +58,7 @@ class GradCam:
         """``(activations, gradients, values)``: a layer's maps for every view of every face
         ``(V, N, h, w, k)`` (V = 2 with the mirror image), the gradient of each face's target
         with respect to them, and the targets' values ``(N,)``. The targets share their
-        temperature and mirroring (they describe one predictor)."""
+        temperature, offsets and mirroring (they describe one predictor)."""
         import tensorflow as tf
         faces = np.asarray(faces, dtype=np.float32)
         first = targets[0]
@@ -68,7 +68,10 @@ class GradCam:
         with tf.GradientTape() as tape:
             activations, logits = self._model(layer_name)(batch, training=False)
             mean_logits = tf.reduce_mean(tf.reshape(logits, (len(views), len(faces), -1)), axis=0)
-            probabilities = tf.nn.softmax(mean_logits / first.temperature, axis=-1)
+            scaled = mean_logits / first.temperature
+            if first.offsets is not None:
+                scaled = scaled + tf.constant(first.offsets, dtype=scaled.dtype)
+            probabilities = tf.nn.softmax(scaled, axis=-1)
             values = tf.gather(probabilities, indices, axis=1, batch_dims=1)
         gradients = tape.gradient(values, activations)
         shape = (len(views), len(faces), *activations.shape[1:])

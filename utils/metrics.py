@@ -97,3 +97,48 @@ def confident_mistakes(probabilities, labels, count):
     wrong = np.flatnonzero(probabilities.argmax(axis=1) != np.asarray(labels))
     order = np.argsort(-probabilities[wrong].max(axis=1), kind="stable")
     return wrong[order[:count]]
+
+
+def balanced_negative_log_likelihood(logits, labels, temperature=1.0, offsets=0.0):
+    """The cross-entropy of softmax(logits / T + offsets) averaged within each class, then over the
+    classes present: every class weighs the same, however many faces it has."""
+    labels = np.asarray(labels)
+    log_probabilities = log_softmax(np.asarray(logits, dtype=np.float64) / temperature + offsets, axis=1)
+    losses = -log_probabilities[np.arange(len(labels)), labels]
+    return float(np.mean([losses[labels == label].mean() for label in np.unique(labels)]))
+
+
+def fit_logit_offsets(logits, labels, temperature=1.0):
+    """Per-class offsets ``b`` (summing to zero) for probabilities softmax(logits / T + b) that weigh
+    every class the same: fitted on validation data only, for balanced accuracy (macro recall).
+
+    They minimise :func:`balanced_negative_log_likelihood`, the smooth, convex stand-in for
+    balanced accuracy (which is a step function of ``b``): a class the network favours only for
+    being common in training gets a negative offset, a rare or under-read class a positive one
+    (the logit adjustment of Menon et al., 2021, "Long-tail learning via logit adjustment",
+    measured instead of taken from the class counts). A class absent from ``labels`` keeps 0.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import softmax as scipy_softmax
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    labels = np.asarray(labels)
+    num_classes = scaled.shape[1]
+    present = np.unique(labels)
+    counts = np.bincount(labels, minlength=num_classes)
+    weights = 1.0 / (len(present) * counts[labels])          # each face's share of the balanced mean
+    one_hot = np.eye(num_classes)[labels]
+    free = np.isin(np.arange(num_classes), present)
+
+    def loss_and_gradient(values):
+        offsets = np.zeros(num_classes)
+        offsets[free] = values
+        log_probabilities = log_softmax(scaled + offsets, axis=1)
+        loss = -np.sum(weights * log_probabilities[np.arange(len(labels)), labels])
+        gradient = (weights[:, None] * (scipy_softmax(scaled + offsets, axis=1) - one_hot)).sum(axis=0)
+        return loss, gradient[free]
+
+    result = minimize(loss_and_gradient, np.zeros(free.sum()), jac=True, method="L-BFGS-B")
+    offsets = np.zeros(num_classes)
+    offsets[free] = result.x
+    offsets[free] -= offsets[free].mean()                     # softmax ignores a shared shift: centre them
+    return offsets

@@ -25,7 +25,7 @@ from utils.receptive import producer, windows
 TOP_CONTRIBUTIONS = 10  # a dense unit's inputs listed one by one; the rest are summed
 RAW_NETWORK_NOTE = ("These are the network's own numbers for this face. The probabilities shown as the "
                     "prediction can differ a little: they divide the logits by the model card's calibration "
-                    "temperature and, when the card asks for it, average the face with its mirror image.")
+                    "temperature (and add its per-class offsets, when it has them) and, when the card asks for it, average the face with its mirror image.")
 DROPOUT_NOTE = ("Dropout only acts while the network trains, switching off a random share of the units so "
                 "that none can be relied on alone. When predicting it passes every value through unchanged.")
 STABLE_SOFTMAX = ("e is raised to each logit minus the largest logit: that keeps every power at most 1, so "

@@ -318,13 +318,14 @@ def region_figure(face, regions, class_name):
 
 # Evaluation figures (evaluate.py): confusion matrices, calibration, mistakes, model comparison.
 
-def confusion_heatmap(matrix, classes, normalised=False, title="Confusion matrix"):
-    """Rows are true classes, columns predicted: counts, or each row's shares when ``normalised``."""
+def confusion_heatmap(matrix, classes, normalised=False, title="Confusion matrix", row_classes=None):
+    """Rows are true classes, columns predicted: counts, or each row's shares when ``normalised``.
+    ``row_classes``: the true classes of the rows when they are not all of ``classes``."""
     import seaborn as sns  # slow to import; only this figure needs it
     figure = Figure(figsize=(7, 6))
     axis = figure.subplots()
     sns.heatmap(matrix, annot=True, fmt=".2f" if normalised else "d", cmap="Blues", square=True,
-                vmin=0, vmax=1 if normalised else None, xticklabels=classes, yticklabels=classes,
+                vmin=0, vmax=1 if normalised else None, xticklabels=classes, yticklabels=row_classes or classes,
                 cbar_kws={"label": "share of the true class" if normalised else "faces"}, ax=axis)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")

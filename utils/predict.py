@@ -6,7 +6,7 @@ A prediction dict, the same in the JSON API, the desktop window and the video CS
      "score": 0.97,              # the detector's confidence that this is a face (0 for the whole image)
      "keypoints": {"right_eye": [x, y], ...},   # BlazeFace's six; none from Haar or for the whole image
      "label": "happy", "confidence": 0.83,
-     "probabilities": {"angry": 0.01, ...},     # card order; calibrated when the card has a temperature
+     "probabilities": {"angry": 0.01, ...},     # card order; calibrated as the card's calibration says
      "uncertain": False,         # confidence under the threshold
      "whole_image": False}       # no face was found, so the whole image was classified
 
@@ -46,11 +46,29 @@ def serving_precision(requested="auto"):
     return requested
 
 
-def softmax(logits, temperature=1.0):
+def softmax(logits, temperature=1.0, offsets=None):
+    """softmax(logits / temperature + offsets) over the last axis (``offsets``: one per class, or None)."""
     scaled = np.asarray(logits, dtype=np.float64) / temperature
+    if offsets is not None:
+        scaled = scaled + np.asarray(offsets, dtype=np.float64)
     scaled -= scaled.max(axis=-1, keepdims=True)
     exp = np.exp(scaled)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def calibration(card):
+    """``(temperature, offsets)`` from the card's ``calibration`` entry: T (1 without one) and the
+    per-class logit offsets as an array in the card's class order, or None when the card has none.
+    A class the offsets leave out gets 0."""
+    entry = card.get("calibration") or {}
+    temperature = float(entry.get("temperature", 1.0))
+    named = entry.get("logit_offsets")
+    if not named:
+        return temperature, None
+    unknown = sorted(set(named) - set(card["classes"]))
+    if unknown:
+        raise ValueError(f"the card's logit_offsets name classes it does not have: {', '.join(unknown)}")
+    return temperature, np.array([float(named.get(name, 0.0)) for name in card["classes"]])
 
 
 class NoSuchFace(ValueError):
@@ -80,7 +98,7 @@ class Predictor:
         self.precision = serving_precision(precision)
         serving = bfloat16_copy(model) if self.precision == "bfloat16" else model
         self.classes = list(card["classes"])
-        self.temperature = float(card.get("calibration", {}).get("temperature", 1.0))
+        self.temperature, self.logit_offsets = calibration(card)
         self.test_time_flip = bool(card.get("preprocessing", {}).get("test_time_flip", False))
         self.crop_context = float(card.get("preprocessing", {}).get("crop_context", 1.0))
         self.input_side = int(card["input"]["width"])
@@ -107,7 +125,12 @@ class Predictor:
 
     def probabilities(self, batch):
         """Calibrated class probabilities for a preprocessed batch."""
-        return softmax(self.logits(batch), self.temperature)
+        return self.calibrated(self.logits(batch))
+
+    def calibrated(self, logits):
+        """The probabilities served for ``logits``: softmax(logits / T + offsets), the card's temperature
+        and per-class logit offsets (none: 0). The one place they are applied."""
+        return softmax(logits, self.temperature, self.logit_offsets)
 
     def preprocess(self, face):
         return faces.preprocess_for_card(face, self.card)

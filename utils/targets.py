@@ -2,7 +2,7 @@
 
 Grad-CAM, occlusion, the facial regions, SHAP and LIME all explain a :class:`Target`:
 the probability of one class exactly as the front ends show it beside the face (the
-model card's temperature applied, and averaged with the face's mirror image when the
+model card's temperature and logit offsets applied, and averaged with the face's mirror image when the
 card says so). Every method on a page is given the same target of the same face, so
 their maps answer the same question (pytorch-grad-cam calls these "targets" too).
 """
@@ -34,11 +34,14 @@ class Target:
     class_name: str
     temperature: float = 1.0
     mirror: bool = False    # the logits are averaged over the face and its left-right mirror image
+    offsets: tuple = None   # per-class logit offsets added after the temperature (card order), or None
 
     @classmethod
     def of(cls, predictor, class_index):
         """The probability of class ``class_index`` as ``predictor`` serves it."""
-        return cls(int(class_index), predictor.classes[class_index], predictor.temperature, predictor.test_time_flip)
+        offsets = None if predictor.logit_offsets is None else tuple(float(v) for v in predictor.logit_offsets)
+        return cls(int(class_index), predictor.classes[class_index], predictor.temperature, predictor.test_time_flip,
+                   offsets)
 
     def values(self, source, faces):
         """The target for each face of a batch, computed by ``source`` (the predictor it describes,
@@ -48,10 +51,12 @@ class Target:
     def describe(self):
         """The sentence a page shows: which number every explanation on it explains."""
         how = [f"softmax at temperature {self.temperature:.2f}" if self.temperature != 1.0 else "softmax",
-               "of the logits averaged over the face and its mirror image" if self.mirror else "of the logits"]
+               "of the logits averaged over the face and its mirror image" if self.mirror else "of the logits",
+               *(["plus the card's per-class offsets"] if self.offsets is not None else [])]
         return (f"the probability of '{self.class_name}' shown beside the face ({' '.join(how)}): "
                 "every explanation here shows what raises or lowers this number")
 
     def to_json(self):
         return {"class": self.class_name, "class_index": self.class_index, "temperature": self.temperature,
-                "mirror": self.mirror, "description": self.describe()}
+                "mirror": self.mirror, "offsets": None if self.offsets is None else list(self.offsets),
+                "description": self.describe()}
