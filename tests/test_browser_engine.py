@@ -300,3 +300,21 @@ def test_the_static_site_runs_live_and_analyse_without_a_server(static_site, pla
         deviations(json.loads(page.locator("#result").get_attribute("data-result")), reference.predict_image(astronaut_bgr))
     finally:
         browser.close()
+
+
+@pytest.mark.parametrize("calibration_entry", [
+    {}, {"temperature": 1.3}, {"temperature": 0.8, "logit_offsets": {"angry": 0.5, "neutral": -0.75, "sad": 1.25}}])
+def test_the_cards_calibration_is_applied_as_python_applies_it(engine_page, calibration_entry):
+    """The temperature and the per-class logit offsets a card may carry (classes left out: 0)."""
+    from utils.predict import calibration, softmax
+    card = {"classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], "calibration": calibration_entry}
+    logits = [[2.0, -1.0, 0.5, 3.5, 1.0, -0.25, 2.75], [0.1, 0.2, -3.0, 0.0, 4.0, 1.0, -2.0]]
+    ours = engine_page.evaluate("""async ([card, rows]) => {
+        const P = await import(new URL('engine/predict.js', new URL(document.body.dataset.static, location.href)).href);
+        const { temperature, offsets } = P.calibration(card);
+        return rows.map((row) => P.softmax(row, temperature, offsets));
+    }""", [card, logits])
+    temperature, offsets = calibration(card)
+    np.testing.assert_allclose(ours, softmax(np.array(logits), temperature, offsets), atol=1e-12)
+    if calibration_entry.get("logit_offsets"):
+        assert not np.allclose(ours, softmax(np.array(logits), temperature), atol=1e-3)   # the offsets count

@@ -5,13 +5,22 @@ import * as faces from "./faces.js";
 import { Model } from "./litert.js";
 import { faceJson, roundTo } from "./detection.js";
 
-/* Calibrated probabilities from logits: a softmax of logits / temperature (softmax). */
-export function softmax(logits, temperature = 1) {
-  const scaled = Array.from(logits, (v) => v / temperature);
+/* Calibrated probabilities from logits: a softmax of logits / temperature + offsets (softmax). */
+export function softmax(logits, temperature = 1, offsets = null) {
+  const scaled = Array.from(logits, (v, k) => v / temperature + (offsets ? offsets[k] : 0));
   const top = Math.max(...scaled);
   const exp = scaled.map((v) => Math.exp(v - top));
   const total = exp.reduce((a, b) => a + b, 0);
   return exp.map((v) => v / total);
+}
+
+/* The card's calibration: its temperature (1 without one) and its per-class logit offsets in the
+   card's class order (a class they leave out gets 0), or null without any (calibration). */
+export function calibration(card) {
+  const entry = card.calibration || {};
+  const named = entry.logit_offsets;
+  const offsets = named && Object.keys(named).length ? card.classes.map((name) => Number(named[name] || 0)) : null;
+  return { temperature: Number(entry.temperature || 1), offsets };
 }
 
 export class Predictor {
@@ -21,7 +30,7 @@ export class Predictor {
     this.card = card;
     this.faceConstants = faceConstants;
     this.classes = card.classes;
-    this.temperature = Number((card.calibration || {}).temperature || 1);
+    ({ temperature: this.temperature, offsets: this.offsets } = calibration(card));
     this.testTimeFlip = Boolean((card.preprocessing || {}).test_time_flip);
     this.cropContext = Number((card.preprocessing || {}).crop_context || 1);
     ({ height: this.height, width: this.width, channels: this.channels } = card.input);
@@ -62,7 +71,7 @@ export class Predictor {
   }
 
   async probabilities(input) {
-    return softmax(await this.logits(input), this.temperature);
+    return softmax(await this.logits(input), this.temperature, this.offsets);
   }
 
   /* Every face found as a prediction dict, with the input it was predicted from (choose_found); no
