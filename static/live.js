@@ -123,9 +123,25 @@
       return;
     }
     analyser = engine.analyser();
-    const next = () => (video.requestVideoFrameCallback ? video.requestVideoFrameCallback(step) : requestAnimationFrame(step));
-    const step = async () => {
+    /* Each camera frame is analysed once, and the next one as soon as this one is done: when the
+       analysis outlasts a frame, a newer frame is already there and waiting for yet another would
+       idle half a frame on average. ``presented`` counts the frames the camera has shown. */
+    const frameCallbacks = "requestVideoFrameCallback" in video;
+    let presented = 0;
+    const watch = () => video.requestVideoFrameCallback((now, meta) => {
+      presented = meta.presentedFrames;
+      if (run === running && stream) watch();
+    });
+    const soon = new MessageChannel();   // a task at once (a chain of setTimeout(0) waits 4 ms each)
+    soon.port1.onmessage = () => step();
+    const next = (analysed) => {
+      if (!frameCallbacks) requestAnimationFrame(() => step());
+      else if (presented > analysed) soon.port2.postMessage(null);
+      else video.requestVideoFrameCallback((now, meta) => step(now, meta));
+    };
+    const step = async (now, meta) => {
       if (run !== running || !stream) return;
+      const analysed = meta ? meta.presentedFrames : presented;
       if (video.videoWidth) {
         try {
           const faces = await engine.analyseFrame(analyser, video, EMO.threshold());
@@ -139,9 +155,10 @@
           return say(`The analysis stopped: ${err.message}`, true);
         }
       }
-      next();
+      next(analysed);
     };
-    next();
+    if (frameCallbacks) watch();
+    next(0);
   }
 
   function stop() {
@@ -197,8 +214,10 @@
   }
 
   function draw(faces) {
-    overlay.width = video.videoWidth;
-    overlay.height = video.videoHeight;
+    if (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight) {
+      overlay.width = video.videoWidth;
+      overlay.height = video.videoHeight;
+    }
     const ctx = overlay.getContext("2d");
     ctx.clearRect(0, 0, overlay.width, overlay.height);
     const real = faces.filter((face) => !face.whole_image);

@@ -98,46 +98,56 @@ function areaWhole(source, sx, sy) {
   return out;
 }
 
-/* OpenCV's computeResizeAreaTab: which source cells feed each destination cell, and how much. */
+/* OpenCV's computeResizeAreaTab: which source cells feed each destination cell, and how much, as
+   typed arrays ``{destination, source, weight}`` (one entry per pair; a video frame's search walks
+   them hundreds of thousands of times). */
 function areaTable(sourceSize, size, scale) {
-  const table = [];
+  const destination = [], cells = [], weights = [];
+  const add = (d, s, weight) => { destination.push(d); cells.push(s); weights.push(weight); };
   for (let d = 0; d < size; d++) {
     const start = d * scale, end = start + scale;
     const cell = Math.min(scale, sourceSize - start);
     let first = Math.ceil(start), last = Math.floor(end);
     last = Math.min(last, sourceSize - 1);
     first = Math.min(first, last);
-    if (first - start > 1e-3) table.push([d, first - 1, Math.fround((first - start) / cell)]);
-    for (let s = first; s < last; s++) table.push([d, s, Math.fround(1 / cell)]);
-    if (end - last > 1e-3) table.push([d, last, Math.fround(Math.min(Math.min(end - last, 1), cell) / cell)]);
+    if (first - start > 1e-3) add(d, first - 1, Math.fround((first - start) / cell));
+    for (let s = first; s < last; s++) add(d, s, Math.fround(1 / cell));
+    if (end - last > 1e-3) add(d, last, Math.fround(Math.min(Math.min(end - last, 1), cell) / cell));
   }
-  return table;
+  return { destination: Int32Array.from(destination), source: Int32Array.from(cells), weight: Float32Array.from(weights) };
 }
 
-/* INTER_AREA by a fractional factor: weighted cells summed in float32, row by row, as OpenCV does. */
+/* INTER_AREA by a fractional factor: weighted cells summed in float32, row by row, as OpenCV does
+   (a Float32Array rounds every sum to float32, as OpenCV's float buffers do). */
 function areaFraction(source, width, height, scaleX, scaleY) {
   const { channels } = source;
+  const data = source.data;
   const out = image(width, height, channels);
   const xs = areaTable(source.width, width, scaleX), ys = areaTable(source.height, height, scaleY);
-  const buffer = new Float32Array(width * channels), sum = new Float32Array(width * channels);
+  const length = width * channels;
+  const buffer = new Float32Array(length), sum = new Float32Array(length);
+  const xCount = xs.destination.length;
+  const xTo = new Int32Array(xCount), xFrom = new Int32Array(xCount);
+  for (let i = 0; i < xCount; i++) { xTo[i] = xs.destination[i] * channels; xFrom[i] = xs.source[i] * channels; }
   const flush = (row) => {
-    for (let i = 0; i < sum.length; i++) out.data[row * width * channels + i] = roundEven(sum[i]);
+    const at = row * length;
+    for (let i = 0; i < length; i++) out.data[at + i] = roundEven(sum[i]);
   };
-  let previous = ys[0][0];
-  for (const [dy, sy, beta] of ys) {
+  let previous = ys.destination[0];
+  for (let j = 0; j < ys.destination.length; j++) {
+    const dy = ys.destination[j], beta = ys.weight[j];
     buffer.fill(0);
-    const at = sy * source.width * channels;
-    for (const [dx, sx, alpha] of xs) {
-      for (let c = 0; c < channels; c++) {
-        buffer[dx * channels + c] += Math.fround(source.data[at + sx * channels + c] * alpha);
-      }
+    const at = ys.source[j] * source.width * channels;
+    for (let i = 0; i < xCount; i++) {
+      const to = xTo[i], from = at + xFrom[i], alpha = xs.weight[i];
+      for (let c = 0; c < channels; c++) buffer[to + c] += Math.fround(data[from + c] * alpha);
     }
     if (dy !== previous) {
       flush(previous);
-      for (let i = 0; i < sum.length; i++) sum[i] = Math.fround(beta * buffer[i]);
+      for (let i = 0; i < length; i++) sum[i] = Math.fround(beta * buffer[i]);
       previous = dy;
     } else {
-      for (let i = 0; i < sum.length; i++) sum[i] += Math.fround(beta * buffer[i]);
+      for (let i = 0; i < length; i++) sum[i] += Math.fround(beta * buffer[i]);
     }
   }
   flush(previous);
