@@ -228,6 +228,24 @@ def test_live_page_says_when_there_is_no_camera(site, page):
     assert "camera" in page.locator("#status").inner_text().lower()
 
 
+def test_live_page_says_how_to_allow_a_refused_camera(site, playwright):
+    """A camera is there, but the page may not use it (permission refused): one line on what to do,
+    the Start button back, nothing frozen."""
+    browser, page = open_page(playwright, "--use-fake-device-for-media-stream")
+    try:
+        page.context.clear_permissions()
+        page.goto(site + "/live")
+        page.evaluate("""() => { navigator.mediaDevices.getUserMedia = () =>
+            Promise.reject(new DOMException('Permission denied', 'NotAllowedError')); }""")
+        page.click("#start")
+        page.wait_for_function("document.getElementById('status').textContent.length > 0")
+        assert page.locator("#status").inner_text() == ("The camera was blocked. Allow it in the browser's address "
+                                                        "bar (camera icon) and press Start again.")
+        assert page.locator("#start").is_visible() and not page.locator("#stop").is_visible()
+    finally:
+        browser.close()
+
+
 # ---- the operation behind a position ------------------------------------------------------------
 
 def explore(site, page, photo):
