@@ -26,6 +26,9 @@ import tempfile
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from utils.files import file_sha256  # noqa: E402
+
 VENDOR = os.path.join(ROOT, "static", "vendor", "litertjs")
 SUMS = os.path.join(VENDOR, "SHA256SUMS")
 REGISTRY = "https://registry.npmjs.org"
@@ -38,14 +41,6 @@ FILES = {
     "wasm/litert_wasm_compat_internal.wasm": ("@litertjs/core", "package/wasm/litert_wasm_compat_internal.wasm"),
 }
 WASM_BUILD = "wasm/litert_wasm_compat_internal.js"   # the path the engine hands to loadLiteRt
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pinned():
@@ -61,7 +56,7 @@ def check():
         path = os.path.join(VENDOR, name)
         if not os.path.isfile(path):
             problems.append(f"{name} is missing")
-        elif sha256(path) != digest:
+        elif file_sha256(path) != digest:
             problems.append(f"{name} differs from its pinned sha256")
     missing = sorted(set(FILES) - set(pinned()))
     problems += [f"{name} has no pinned sha256" for name in missing]

@@ -3,8 +3,10 @@
 Nothing here needs FER2013 or the network. The model is the seed architecture with
 random weights, saved the way train.py saves, so every front end can load it.
 """
+import contextlib
 import os
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -92,6 +94,20 @@ def astronaut_bgr():
     """scikit-image's public-domain astronaut photo (one clear face), as OpenCV BGR."""
     from skimage import data
     return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
+@contextlib.contextmanager
+def served(app):
+    """``app`` on 127.0.0.1 and a free port, from a thread, for as long as the block lasts: its URL."""
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
 
 
 def scikit_image_picture(name):

@@ -8,12 +8,12 @@ the ``axe-playwright-python`` package (no network). The site runs in a thread on
 loopback port. Screenshots go to each test's ``tmp_path``: tests write nothing into the project.
 """
 import os
-import threading
 
 import cv2
 import pytest
 
 from app import create_app
+from conftest import served
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -28,19 +28,13 @@ def site(model_path, tmp_path_factory):
 
     Its test-face folder is missing, so a channel's view says how to get FER2013 and nothing is cached.
     """
-    from werkzeug.serving import make_server
-
     from utils.export import export_model
     browser_dir = str(tmp_path_factory.mktemp("browser"))
     export_model(model_path, browser_dir)
     app = create_app({"DEFAULT_MODEL": model_path, "MODELS_DIR": os.path.dirname(model_path), "BROWSER_DIR": browser_dir,
                       "GALLERY_DIR": str(tmp_path_factory.mktemp("no_test_faces") / "test")})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,12 @@ import base64
 import json
 import os
 import sys
-import threading
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, scikit_image_picture
+from conftest import ROOT, scikit_image_picture, served
 from test_browser import CHROMIUM, open_page, playwright, write_y4m  # noqa: F401 (playwright: the fixture)
 from test_detection import class_photo, rotated
 from utils import defaults
@@ -43,16 +42,9 @@ def browser_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def engine_site(browser_dir):
     """The site on the shipped emotion model, its browser copy in the tests' folder."""
-    from werkzeug.serving import make_server
-
     from app import create_app
-    app = create_app({"DEFAULT_MODEL": MODEL, "BROWSER_DIR": browser_dir, "WARM_UP": False})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+    with served(create_app({"DEFAULT_MODEL": MODEL, "BROWSER_DIR": browser_dir, "WARM_UP": False})) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
