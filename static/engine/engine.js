@@ -2,21 +2,14 @@
    chosen emotion model and the constants Python serves), then find and label faces in a photo or follow
    them through a video, all on this device. What it answers has the JSON API's fields. */
 import * as pixels from "./pixels.js";
-import { loadRuntime } from "./litert.js";
+import { fetchFile, loadRuntime } from "./litert.js";
 import { Detector, Network } from "./detection.js";
 import { Predictor } from "./predict.js";
 import { VideoAnalyser } from "./video.js";
 import { LayerMaps } from "./layers.js";
 
 async function json(url, what) {
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (error) {
-    throw new Error(`${what} could not be fetched (${error.message})`);
-  }
-  if (!response.ok) throw new Error(`${what} could not be loaded (the server answered ${response.status})`);
-  return response.json();
+  return (await fetchFile(url, what)).json();
 }
 
 /* ``engineUrl``: where constants.json, blazeface/ and models/ are; ``vendorUrl``: the LiteRT.js folder. */

@@ -18,6 +18,18 @@ export function loadRuntime(vendorUrl) {
   return runtime;
 }
 
+/* ``url``'s answer when the server has it; rejects with a one-line reason naming ``what`` otherwise. */
+export async function fetchFile(url, what = url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new Error(`${what} could not be fetched (${error.message})`);
+  }
+  if (!response.ok) throw new Error(`${what} could not be loaded (the server answered ${response.status})`);
+  return response;
+}
+
 /* One compiled .tflite model, run on float32 inputs of its fixed shape. */
 export class Model {
   constructor(compiled, url) {
@@ -30,14 +42,7 @@ export class Model {
 
   /* Fetch and compile ``url``; a missing or broken file rejects with a one-line reason. */
   static async load(url) {
-    let response;
-    try {
-      response = await fetch(url);
-    } catch (error) {
-      throw new Error(`${url} could not be fetched (${error.message})`);
-    }
-    if (!response.ok) throw new Error(`${url} could not be loaded (the server answered ${response.status})`);
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    const bytes = new Uint8Array(await (await fetchFile(url)).arrayBuffer());
     try {
       return new Model(await loadAndCompile(bytes, { accelerator: "wasm" }), url);
     } catch (error) {
