@@ -87,9 +87,12 @@ def write_y4m(path, image_bgr, frames=10):
 
 
 def analysed(page, photo):
-    """Upload ``photo`` on the Analyse page and wait for every face's label and Grad-CAM."""
+    """Upload ``photo`` on the Analyse page (labelled in the browser), ask for Grad-CAM (the photo then goes
+    to the server) and wait for every face's."""
     page.set_input_files("#file", photo)
     page.locator(".face .label").first.wait_for()
+    if page.locator("#gradcam").is_visible():
+        page.click("#gradcam")
     page.wait_for_function("[...document.querySelectorAll('.face .cam img')].every(img => img.src.startsWith('data:image/png'))")
 
 

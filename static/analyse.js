@@ -8,6 +8,7 @@
   const WHERE = {
     browser: "Faces are found and read on this device: the photo is not sent anywhere.",
     server: "The photo is sent to this site's server, analysed, and forgotten.",
+    gradcam: "Faces were found and read on this device; for Grad-CAM the photo was sent to this site's server, and forgotten.",
   };
   const fileInput = document.getElementById("file");
   const drop = document.getElementById("drop");
@@ -183,6 +184,8 @@
     }
     if (request !== analysed) return;
     document.getElementById("gradcam-ask").hidden = true;
+    const sentence = document.getElementById("where");
+    if (sentence.textContent === WHERE.browser) sentence.textContent = WHERE.gradcam;
     const cards = document.getElementById("faces").children;
     for (const face of answer.faces) {
       const card = cards[face.face_index];

@@ -185,6 +185,8 @@ def test_analyse_page_works_on_this_device_and_sends_the_photo_only_for_gradcam(
         page.click("#gradcam")
         page.wait_for_function("document.querySelector('.face .cam img').src.startsWith('data:image/png')")
         assert [url.split("?")[0].rsplit("/", 2)[-2:] for url in posted] == [["api", "explain"]]
+        assert page.locator("#where").inner_text() == ("Faces were found and read on this device; for Grad-CAM the "
+                                                       "photo was sent to this site's server, and forgotten.")
     finally:
         browser.close()
 
