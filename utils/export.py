@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from utils import defaults, detection, faces, video
+from utils.models import card_path
 
 CLASSIFY_BATCH = 2   # a face and its mirror image, in one call
 # OpenCV's fixed-point weights of R, G and B in its 8-bit BGR2GRAY (15 fractional bits): the gray
@@ -44,10 +45,10 @@ _digests = {}
 def source_digest(h5_path):
     """sha256 over a model's ``.h5`` and its card: what an export was made from (kept while neither
     file changes, so the site can check every request cheaply)."""
-    card_path = os.path.splitext(h5_path)[0] + ".json"
-    stamp = tuple((os.stat(path).st_mtime_ns, os.stat(path).st_size) for path in (h5_path, card_path))
+    card = card_path(h5_path)
+    stamp = tuple((os.stat(path).st_mtime_ns, os.stat(path).st_size) for path in (h5_path, card))
     if _digests.get(h5_path, (None,))[0] != stamp:
-        _digests[h5_path] = (stamp, _digest(h5_path, card_path))
+        _digests[h5_path] = (stamp, _digest(h5_path, card))
     return _digests[h5_path][1]
 
 
@@ -79,11 +80,11 @@ def emotion_models(models_dir):
     """The ``.h5`` files of ``models_dir`` whose card says they read emotions (the pages classify with these)."""
     found = []
     for entry in sorted(os.listdir(models_dir)):
-        card_path = os.path.join(models_dir, os.path.splitext(entry)[0] + ".json")
-        if entry.endswith(".h5") and os.path.isfile(card_path):
-            with open(card_path) as handle:
+        path = os.path.join(models_dir, entry)
+        if entry.endswith(".h5") and os.path.isfile(card_path(path)):
+            with open(card_path(path)) as handle:
                 if json.load(handle).get("task", "emotion") == "emotion":
-                    found.append(os.path.join(models_dir, entry))
+                    found.append(path)
     return found
 
 
