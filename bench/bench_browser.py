@@ -142,7 +142,7 @@ def main(argv=None):
     print(f"  Live loop: {frames / elapsed:.1f} frames/s over {elapsed:.0f} s (the camera gives 30)")
     print(f"  requests to the server during Live: {sum(during.values())}"
           + "".join(f"\n    {count} x {method} {path}" for (method, path), count in during.items()))
-    print(f"A 3000x2000 class photo, 30 faces of 100 px, thorough search and labels:")
+    print("A 3000x2000 class photo, 30 faces of 100 px, thorough search and labels:")
     print(f"  browser {statistics.median(in_browser['times']) / 1000:.2f} s ({in_browser['faces']} faces), "
           f"Python float32 {statistics.median(python_times) / 1000:.2f} s ({len(found)} faces)")
     return 0

@@ -25,7 +25,6 @@ first (see :func:`face_order`).
 """
 import functools
 import importlib.metadata
-import os
 import sys
 import threading
 from dataclasses import dataclass, field

@@ -13,6 +13,7 @@ feature maps for one face (the Live page's layer maps). ``NAME.json`` is the car
 browser needs to read them, and the sha256 of the ``.h5`` and card they came from, so a stale
 export is noticed (:func:`is_current`).
 """
+import functools
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ import os
 import numpy as np
 
 from utils import defaults, detection, faces, video
+from utils.files import atomic_write, file_sha256, file_stamp, write_json
 from utils.models import card_path
 
 CLASSIFY_BATCH = 2   # a face and its mirror image, in one call
@@ -45,20 +47,12 @@ _digests = {}
 def source_digest(h5_path):
     """sha256 over a model's ``.h5`` and its card: what an export was made from (kept while neither
     file changes, so the site can check every request cheaply)."""
-    card = card_path(h5_path)
-    stamp = tuple((os.stat(path).st_mtime_ns, os.stat(path).st_size) for path in (h5_path, card))
+    sources = (h5_path, card_path(h5_path))
+    stamp = tuple(file_stamp(path) for path in sources)
     if _digests.get(h5_path, (None,))[0] != stamp:
-        _digests[h5_path] = (stamp, _digest(h5_path, card))
+        combined = hashlib.sha256("".join(file_sha256(path) for path in sources).encode()).hexdigest()
+        _digests[h5_path] = (stamp, combined)
     return _digests[h5_path][1]
-
-
-def _digest(*paths):
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def read_export(name, folder):
@@ -106,17 +100,15 @@ def export_model(h5_path, folder):
     maps = keras.Model(model.input, [model.get_layer(layer).output for layer in layers])
     for sub, path, batch in ((logits, paths["logits"], CLASSIFY_BATCH), (maps, paths["layers"], 1)):
         signature = [tf.TensorSpec((batch, *shape), tf.float32)]   # fixed: LiteRT.js runs fixed shapes
-        sub.export(path + ".tmp.tflite", format="litert", input_signature=signature, verbose=False)
-        os.replace(path + ".tmp.tflite", path)
+        atomic_write(path, lambda temp, sub=sub, signature=signature: sub.export(
+            temp, format="litert", input_signature=signature, verbose=False))
     exported = dict(card, browser={
         "source_sha256": source_digest(h5_path), "batch": CLASSIFY_BATCH,
         "logits": os.path.basename(paths["logits"]), "layers_file": os.path.basename(paths["layers"]),
         # Keras output k is the signature's "output_k" (the file's own tensor order is another one)
         "layers": [{"name": layer, "kind": layer_kind(model.get_layer(layer)), "output": f"output_{index}",
                     "shape": list(model.get_layer(layer).output.shape[1:])} for index, layer in enumerate(layers)]})
-    with open(paths["card"] + ".tmp", "w") as handle:
-        json.dump(exported, handle, indent=1)
-    os.replace(paths["card"] + ".tmp", paths["card"])
+    write_json(paths["card"], exported, indent=1)
     return exported
 
 
@@ -137,10 +129,11 @@ def blazeface_files():
             for network in (detection.FULL_RANGE, detection.SHORT_RANGE)}
 
 
+@functools.cache
 def viridis():
     """The Live page's colour scale for feature maps, as 256 RGB triples (what utils.pictures.colour_map draws)."""
     import matplotlib
-    return np.uint8(matplotlib.colormaps["viridis"](np.arange(256))[:, :3] * 255).tolist()
+    return tuple(map(tuple, np.uint8(matplotlib.colormaps["viridis"](np.arange(256))[:, :3] * 255).tolist()))
 
 
 def engine_constants():

@@ -4,7 +4,7 @@ Analyse, Explore and Live are drawn in the browser from the JSON API; Gallery an
 Models are rendered here. The chosen model lives in a cookie, so every page and
 every API call a page makes use the same one.
 """
-from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, send_file, url_for
 
 from utils.defaults import CLASS_PALETTE
 from utils.detection import BLAZEFACE_INSTALL, default_detector
