@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 
 from utils.cli import run_cli  # first: importing utils quiets TensorFlow's start-up chatter
 from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013_TEST
-from utils.detection import DEFAULT_DETECTOR, DETECTORS
+from utils.faces.detect import DEFAULT_DETECTOR, DETECTORS
 
 # Defaults: the shipped model on FER2013's PublicTest images.
 MODEL = EMOTION_MODEL
@@ -95,15 +95,15 @@ def parse_args(argv=None):
 
 def load_split(path, card, usage, cache):
     """The split with labels in the card's class order; read once per input shape and class list."""
-    from utils import data
+    from utils.train import datasets
     classes = [name.lower() for name in card["classes"]]
     spec = card["input"]
     key = (tuple(classes), spec["height"], spec["width"], spec["channels"])
     if key not in cache:
         try:
-            split = data.load_test_split(path, classes, (spec["height"], spec["width"]), spec["channels"], usage)
+            split = datasets.load_test_split(path, classes, (spec["height"], spec["width"]), spec["channels"], usage)
         except (UnicodeDecodeError, csv.Error):
-            raise data.DatasetError(f"{path} is neither a folder of class folders nor a readable fer2013.csv")
+            raise datasets.DatasetError(f"{path} is neither a folder of class folders nor a readable fer2013.csv")
         if os.path.isfile(path):
             split.labels = _csv_labels_in_card_order(split.labels, path, classes)
         cache[key] = split
@@ -114,7 +114,7 @@ def _csv_labels_in_card_order(labels, path, classes):
     """fer2013.csv numbers FER2013's own classes; the card may order or choose them differently."""
     import numpy as np
 
-    from utils.data import FER2013_CLASSES, DatasetError
+    from utils.train.datasets import FER2013_CLASSES, DatasetError
     missing = sorted({FER2013_CLASSES[label] for label in labels} - set(classes))
     if missing:
         raise DatasetError(f"{path} has classes {missing} that are not in the model card's {classes}")
@@ -125,22 +125,22 @@ def _csv_labels_in_card_order(labels, path, classes):
 def validation_split(card, val_data, cache):
     """``(source, split)``: the validation faces training held out, rebuilt from the card's data
     (or ``val_data``), fraction and seed; read once per source, split and input shape."""
-    from utils import data
+    from utils.train import datasets
     training = card.get("training", {})
     source = val_data or training.get("data")
     if not source or not os.path.exists(source):
-        raise data.DatasetError(f"no training data at {source} to rebuild the validation split from "
+        raise datasets.DatasetError(f"no training data at {source} to rebuild the validation split from "
                                 "(pass --val-data PATH)")
     spec = card["input"]
     fraction, seed = training.get("val_fraction", 0.1), training.get("seed", 0)
     key = ("validation", os.path.realpath(source), fraction, seed, spec["height"], spec["width"], spec["channels"])
     if key not in cache:
-        cache[key] = data.load_dataset(source, fraction, seed, (spec["height"], spec["width"]), spec["channels"])
+        cache[key] = datasets.load_dataset(source, fraction, seed, (spec["height"], spec["width"]), spec["channels"])
     dataset = cache[key]
     if [name.lower() for name in dataset.classes] != [name.lower() for name in card["classes"]]:
-        raise data.DatasetError(f"{source} has classes {dataset.classes}, the model card {card['classes']}")
+        raise datasets.DatasetError(f"{source} has classes {dataset.classes}, the model card {card['classes']}")
     if len(dataset.val) == 0:
-        raise data.DatasetError(f"{source} gives an empty validation split")
+        raise datasets.DatasetError(f"{source} gives an empty validation split")
     return source, dataset.val
 
 
@@ -177,12 +177,13 @@ def calibrate(predictor, model_path, args, test_logits, test_labels, split_cache
     without ``--logit-offsets`` leaves none."""
     import numpy as np
 
-    from utils import data, metrics, models
-    from utils.predict import softmax
+    from utils import models
+    from utils.train import datasets, metrics
+    from utils.model.predict import softmax
     card = predictor.card
     source = args.val_data or card.get("training", {}).get("data")
     if source and os.path.realpath(source) == os.path.realpath(args.data):
-        raise data.DatasetError("--calibrate fits on validation data, never on the split being reported")
+        raise datasets.DatasetError("--calibrate fits on validation data, never on the split being reported")
     source, validation = validation_split(card, source, split_cache)
     val_logits = batched_logits(predictor, validation.images, args.batch_size, "validation")
     temperature = round(metrics.fit_temperature(val_logits, validation.labels), 4)
@@ -217,8 +218,10 @@ def evaluate_model(model_path, args, split_cache):
     """Every figure for one model, written under OUT/<name>/; returns the summary."""
     import numpy as np
 
-    from utils import cpu, metrics, plots
-    from utils.predict import softmax
+    from utils import cpu
+    from utils.train import metrics
+    from utils.media import charts, grids
+    from utils.model.predict import softmax
     name = os.path.splitext(os.path.basename(model_path))[0]
     predictor = load_predictor(model_path)
     if args.validation:
@@ -267,18 +270,18 @@ def evaluate_model(model_path, args, split_cache):
         label = f"T = {predictor.temperature:.2f}" + (" and offsets" if predictor.logit_offsets is not None else "")
         curves.append((label, metrics.reliability_bins(probabilities, split.labels), ece))
     figures = {
-        "confusion_counts.png": plots.confusion_heatmap(counts, classes, title=f"{name}: confusion matrix (faces)"),
-        "confusion_normalised.png": plots.confusion_heatmap(shares, classes, normalised=True,
+        "confusion_counts.png": charts.confusion_heatmap(counts, classes, title=f"{name}: confusion matrix (faces)"),
+        "confusion_normalised.png": charts.confusion_heatmap(shares, classes, normalised=True,
                                                             title=f"{name}: confusion matrix (row shares)"),
-        "reliability.png": plots.reliability_diagram(curves),
-        "mistakes.png": plots.mistakes_grid(split.images[mistakes], [classes[i] for i in split.labels[mistakes]],
+        "reliability.png": charts.reliability_diagram(curves),
+        "mistakes.png": grids.mistakes_grid(split.images[mistakes], [classes[i] for i in split.labels[mistakes]],
                                             [classes[i] for i in predicted[mistakes]],
                                             probabilities[mistakes].max(axis=1)),
     }
     benchmark = result["faces_benchmark"]
     if benchmark:
         confusion = benchmark["confusion"]
-        figures["faces_confusion.png"] = plots.confusion_heatmap(
+        figures["faces_confusion.png"] = charts.confusion_heatmap(
             np.array(confusion["counts"]), confusion["columns"], row_classes=confusion["rows"],
             title=f"{name}: {benchmark['name']} (photos)")
     for file_name, figure in figures.items():
@@ -295,8 +298,8 @@ def photo_path_summary(predictor, split, args, direct_predicted):
     """Accuracy of the photo path beside the direct one, how many faces the detector found, and both
     accuracies apart for the crops that stay on the face and for those reaching into the grey square."""
     import numpy as np
-    from utils.data import PHOTO_PAD, served_faces
-    from utils.detection import check_detector
+    from utils.train.photo_path import PHOTO_PAD, served_faces
+    from utils.faces.detect import check_detector
     detector = check_detector(args.detector)
     served, on_square = served_faces(split.images, detector, predictor.crop_context)
     logits = batched_logits(predictor, served, args.batch_size, "predicting the photo path")
@@ -315,8 +318,8 @@ def photo_path_summary(predictor, split, args, direct_predicted):
 def faces_benchmark_summary(predictor, args):
     """The second benchmark: each photo's first face found, turned upright, cut out and classified as
     a front end does (:mod:`utils.photo_benchmark`); accuracy, macro recall, per-class recall, confusion."""
-    from utils import photo_benchmark
-    from utils.detection import check_detector
+    from utils.train import photo_benchmark
+    from utils.faces.detect import check_detector
     detector = check_detector(args.detector)
     paths, labels, layout = photo_benchmark.find_photos(args.faces_benchmark, predictor.classes)
     inputs, found = photo_benchmark.photo_inputs(predictor, paths, detector)
@@ -329,7 +332,7 @@ def faces_benchmark_summary(predictor, args):
 
 def load_predictor(model_path):
     """The model and its card, or a one-line error saying what is wrong with the file."""
-    from utils.predict import Predictor
+    from utils.model.predict import Predictor
     try:
         return Predictor.from_path(model_path)
     except FileNotFoundError:
@@ -482,7 +485,7 @@ def write_comparison(results, out):
     """comparison.csv/.md and one bar chart of per-class accuracy across the models."""
     import pandas as pd
 
-    from utils import plots
+    from utils.media import charts
     classes = list(dict.fromkeys(cls for result in results for cls in result["per_class"]))
     rows = {}
     for result in results:
@@ -505,7 +508,7 @@ def write_comparison(results, out):
     benchmark_note = (f" Columns starting `{benchmark['name']}` are the second benchmark: {benchmark['photos']} whole "
                       f"photos of other people's posed expressions from `{benchmark['data']}`, read through the photo "
                       "path (accuracy, macro recall over its classes, and each class's recall)." if benchmark else "")
-    chart = plots.per_class_accuracy_bars({name: frame.loc[name, classes].tolist() for name in frame.index}, classes)
+    chart = charts.per_class_accuracy_bars({name: frame.loc[name, classes].tolist() for name in frame.index}, classes)
     chart.savefig(os.path.join(out, "per_class_accuracy.png"), dpi=100)
     path = os.path.join(out, "comparison.md")
     with open(path, "w") as handle:

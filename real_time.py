@@ -17,7 +17,9 @@ import time
 
 import cv2
 
-from utils import detection, video
+from utils.faces.detect import DEFAULT_DETECTOR, DETECTORS, check_detector
+from utils.live.tracking import DETECT_EVERY, FpsMeter, SMOOTH_FRAMES, VideoAnalyser
+from utils.live import drawing, records, sources
 from utils.cli import fail, run_cli
 from utils.defaults import EMOTION_MODEL, THRESHOLD, project_path
 
@@ -45,13 +47,13 @@ def parse_args(argv):
     parser.add_argument("--no-display", action="store_true", help="no window (servers, CI)")
     parser.add_argument("--every", type=positive, default=1, metavar="N",
                         help="analyse every Nth frame, showing the last labels in between (default 1)")
-    parser.add_argument("--detector", choices=detection.DETECTORS, default=None,
-                        help=f"how faces are found (default {detection.DEFAULT_DETECTOR}; haar is the 2001 cascade)")
+    parser.add_argument("--detector", choices=DETECTORS, default=None,
+                        help=f"how faces are found (default {DEFAULT_DETECTOR}; haar is the 2001 cascade)")
     parser.add_argument("--detect-every", type=positive, default=None, metavar="N",
                         help="search the whole frame for faces every N analysed frames, tracking in between "
-                             "(default: " + ", ".join(f"{n} with {d}" for d, n in video.DETECT_EVERY.items()) + ")")
-    parser.add_argument("--smooth", type=positive, default=video.SMOOTH_FRAMES, metavar="N",
-                        help=f"average a face's labels over its last N analysed frames (default {video.SMOOTH_FRAMES})")
+                             "(default: " + ", ".join(f"{n} with {d}" for d, n in DETECT_EVERY.items()) + ")")
+    parser.add_argument("--smooth", type=positive, default=SMOOTH_FRAMES, metavar="N",
+                        help=f"average a face's labels over its last N analysed frames (default {SMOOTH_FRAMES})")
     parser.add_argument("--threshold", type=float, default=THRESHOLD,
                         help=f"confidence under which a face is 'uncertain' (default {THRESHOLD})")
     return parser.parse_args(argv)
@@ -108,7 +110,7 @@ class Timeline:
         self.rows, self._file, self._writer = [], None, None
         if path:
             self._file = open(path, "w", newline="")
-            self._writer = csv.DictWriter(self._file, fieldnames=video.timeline_fields(classes))
+            self._writer = csv.DictWriter(self._file, fieldnames=records.timeline_fields(classes))
             self._writer.writeheader()
 
     def add(self, rows):
@@ -123,14 +125,14 @@ class Timeline:
 
 def play(source, analyser, timeline, writer, window):
     """The loop: read, analyse, draw, write, show; until the end, q, Ctrl-C or a lost camera."""
-    colours = video.label_colours(analyser.classes)
-    meter = video.FpsMeter()
+    colours = drawing.label_colours(analyser.classes)
+    meter = FpsMeter()
     try:
         while (frame := source.read()) is not None:
             found, analysed = analyser.analyse(frame)
             if analysed:
-                timeline.add(video.timeline_rows(source.frame_time, source.frames_read - 1, found))
-            video.draw_fps(video.draw_faces(frame, found, colours), meter.tick())
+                timeline.add(records.timeline_rows(source.frame_time, source.frames_read - 1, found))
+            drawing.draw_fps(drawing.draw_faces(frame, found, colours), meter.tick())
             if writer:
                 writer.write(frame)
             if window and not window.show(frame):
@@ -141,7 +143,7 @@ def play(source, analyser, timeline, writer, window):
 
 def summarise(timeline, classes, plots_stem, analyser, elapsed):
     """Print speed and the emotion table; save the two summary plots when files were asked for."""
-    from utils import plots
+    from utils.media import charts
     frames = analyser.frames
     print(f"{frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} frames/s), "
           f"{len(timeline.rows)} face rows")
@@ -151,12 +153,12 @@ def summarise(timeline, classes, plots_stem, analyser, elapsed):
     if not timeline.rows:
         print("no faces found")
         return
-    table = video.summary_table(timeline.rows, classes)
+    table = records.summary_table(timeline.rows, classes)
     print(table.to_string())
     if plots_stem:
         figures = {
-            "distribution": plots.emotion_distribution(table["faces"].to_dict()),
-            "over_time": plots.emotion_timeline(*video.probabilities_over_time(timeline.rows, classes), classes),
+            "distribution": charts.emotion_distribution(table["faces"].to_dict()),
+            "over_time": charts.emotion_timeline(*records.probabilities_over_time(timeline.rows, classes), classes),
         }
         for name, figure in figures.items():
             path = f"{plots_stem}_{name}.png"
@@ -168,11 +170,11 @@ def main(argv=None):
     args = parse_args(argv)
     if not os.path.isfile(args.model):
         fail(f"no model at {args.model} (train one with train.py, or pass --model)")
-    detector = detection.check_detector(args.detector)
-    with video.VideoSource(args.source) as source:
-        from utils.predict import Predictor  # TensorFlow loads slowly: only once the source is known good
+    detector = check_detector(args.detector)
+    with sources.VideoSource(args.source) as source:
+        from utils.model.predict import Predictor  # TensorFlow loads slowly: only once the source is known good
         predictor = Predictor.from_path(args.model)
-        analyser = video.VideoAnalyser(predictor, args.threshold, args.every, args.detect_every, args.smooth,
+        analyser = VideoAnalyser(predictor, args.threshold, args.every, args.detect_every, args.smooth,
                                        detector)
         timeline = Timeline(args.csv, predictor.classes)
         writer = AnnotatedVideo(args.output, source.fps) if args.output else None

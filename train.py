@@ -141,29 +141,31 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from utils import data, models, training
-    from utils.predict import Predictor
+    from utils import models
+    from utils.train.batches import AugmentedBatches, DistilledBatches
+    from utils.train import datasets, fit
+    from utils.model.predict import Predictor
 
     # Prepare the data: identity photos are cropped to their face, as inference crops them.
     identity = args.task == "identity"
     try:
-        dataset = data.load_dataset(args.data, args.val_split, args.seed, (args.img_size, args.img_size),
+        dataset = datasets.load_dataset(args.data, args.val_split, args.seed, (args.img_size, args.img_size),
                                     args.channels, crop_context=args.crop_context if identity else None,
                                     test_per_class=args.test_per_person if identity else 0,
                                     lfw_min_faces=args.lfw_min_faces)
-    except data.DatasetError as error:
+    except datasets.DatasetError as error:
         fail(str(error))
     print(f"classes: {', '.join(dataset.classes)}; train {len(dataset.train)}, validation {len(dataset.val)}, "
           f"test {len(dataset.test) if dataset.test else 0}; skipped {dataset.train.skipped} unreadable"
           + (f"; no face found in {dataset.train.no_face} (kept whole)" if identity else ""))
-    monitor, _ = training.selection(dataset)
+    monitor, _ = fit.selection(dataset)
     if not len(dataset.val):
         print("note: too few images per class to hold any out for validation; epochs are chosen on "
               "training accuracy (the card says so)")
 
     # Build the model.
     keras.utils.set_random_seed(args.seed)
-    precision = training.choose_precision(args.precision)
+    precision = fit.choose_precision(args.precision)
     keras.config.set_dtype_policy(precision)
     input_shape = (args.img_size, args.img_size, args.channels)
     num_classes = len(dataset.classes)
@@ -175,30 +177,30 @@ def main(argv=None):
     start = None
     if args.init_from:
         try:
-            start = training.copy_weights(args.init_from, model)
+            start = fit.copy_weights(args.init_from, model)
         except (OSError, ValueError) as error:
             fail(str(error))
     if args.teacher:
         try:
-            teacher, teacher_note = training.load_teacher(args.teacher, dataset.classes, input_shape)
+            teacher, teacher_note = fit.load_teacher(args.teacher, dataset.classes, input_shape)
         except (OSError, ValueError) as error:
             fail(str(error))
     name = os.path.splitext(os.path.basename(args.out))[0]
     run_dir = os.path.join(RUNS_DIR, name)
-    done = len(training.read_history(run_dir).get("epoch", [])) if args.resume else 0
+    done = len(fit.read_history(run_dir).get("epoch", [])) if args.resume else 0
     if not args.resume and os.path.isdir(run_dir):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     batch_options = dict(augment=not args.no_augment, erase_probability=args.erase, epoch=done)
     if args.served_share:
-        served = training.served_train_faces(run_dir, dataset.train, args.crop_context)
+        served = fit.served_train_faces(run_dir, dataset.train, args.crop_context)
         batch_options.update(served=served, served_share=args.served_share)
     if args.teacher:
-        batches = data.DistilledBatches(dataset.train, num_classes, args.batch_size, args.seed, teacher,
+        batches = DistilledBatches(dataset.train, num_classes, args.batch_size, args.seed, teacher,
                                         args.teacher_weight, args.teacher_temperature, **batch_options)
     else:
-        batches = data.AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed, **batch_options)
-    rate = training.learning_rate(args.schedule, args.learning_rate, args.epochs * len(batches), len(batches))
+        batches = AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed, **batch_options)
+    rate = fit.learning_rate(args.schedule, args.learning_rate, args.epochs * len(batches), len(batches))
     model.compile(optimizer=keras.optimizers.Adam(rate),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
                   metrics=["accuracy"])
@@ -210,24 +212,24 @@ def main(argv=None):
         print(f"the run in {run_dir} already has {done} epochs: saving its best epoch again")
     else:
         model.fit(batches, validation_data=validation, epochs=args.epochs,
-                  class_weight=data.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
-                  callbacks=training.callbacks(run_dir, *plateau_settings(args.schedule), args.resume,
+                  class_weight=datasets.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
+                  callbacks=fit.callbacks(run_dir, *plateau_settings(args.schedule), args.resume,
                                                average=args.average_weights, monitor=monitor),
                   verbose=1 if sys.stdout.isatty() else 2)
 
     # Evaluate the best epoch (or the weight average, when it validates better) on test/ and ship it.
-    history = training.read_history(run_dir)
-    model.load_weights(training.best_weights_path(run_dir))
-    shipped = training.to_float32(model, args.arch, input_shape, num_classes)
-    card = training.model_card(name, args, dataset, shipped, history, precision, start)
+    history = fit.read_history(run_dir)
+    model.load_weights(fit.best_weights_path(run_dir))
+    shipped = fit.to_float32(model, args.arch, input_shape, num_classes)
+    card = fit.model_card(name, args, dataset, shipped, history, precision, start)
     if args.teacher:
         card["training"]["teacher"] = {**teacher_note, "weight": args.teacher_weight,
                                        "temperature": args.teacher_temperature}
     if args.average_weights:
-        shipped, card["training"]["weight_average"] = training.average_or_best(run_dir, shipped, card, dataset)
-    card["metrics"] = metrics = training.held_out_metrics(Predictor(shipped, card), dataset, history)
+        shipped, card["training"]["weight_average"] = fit.average_or_best(run_dir, shipped, card, dataset)
+    card["metrics"] = metrics = fit.held_out_metrics(Predictor(shipped, card), dataset, history)
     models.save_model(shipped, args.out, card)
-    training.save_curves(history, run_dir)
+    fit.save_curves(history, run_dir)
     scores = [f"{name.replace('_', ' ')} {metrics[name]:.3f}"
               for name in ("val_accuracy", "train_accuracy", "test_accuracy") if name in metrics]
     print(f"saved {args.out} ({', '.join(scores)})")

@@ -18,7 +18,7 @@ import re
 import sys
 
 from utils.defaults import EMOTION_MODEL, project_path
-from utils.detection import DEFAULT_DETECTOR, DETECTORS, check_detector
+from utils.faces.detect import DEFAULT_DETECTOR, DETECTORS, check_detector
 
 DEFAULT_OUT = "visualizations"
 METHODS = ("gradcam", "occlusion", "regions", "shap", "lime")
@@ -85,7 +85,7 @@ class Page:
         self.folder, self.sections = folder, []
 
     def add(self, name, figure, title, about, extra=""):
-        from utils.pictures import figure_png
+        from utils.media.encode import figure_png
         filename = re.sub(r"[^\w.-]", "_", name) + ".png"
         with open(os.path.join(self.folder, filename), "wb") as handle:
             handle.write(figure_png(figure))
@@ -119,8 +119,8 @@ def add_layers(page, loaded, face, probabilities):
     with the sentence the site shows for it."""
     from tqdm import tqdm
 
-    from utils import plots
-    from utils.steps import describe_layer
+    from utils.media import charts, grids
+    from utils.explain.steps import describe_layer
     first_conv = (loaded.layers.conv_layers() or [None])[0]
     outputs = loaded.layers.layer_outputs(face)
     for number, output in enumerate(tqdm(outputs, desc="drawing layers", unit="layer", leave=False), start=1):
@@ -128,15 +128,15 @@ def add_layers(page, loaded, face, probabilities):
         title = f"{number}. {output.name} ({output.kind}), output {shape}"
         about = describe_layer(loaded.predictor.model.get_layer(output.name), output.shape)
         if output.kind == "softmax":
-            figure = plots.probability_bars(probabilities)
+            figure = charts.probability_bars(probabilities)
             about += " (Calibrated as the model card says, the same numbers as every other front end.)"
         elif output.array.ndim == 3:
-            figure = plots.feature_map_grid(output)
+            figure = grids.feature_map_grid(output)
         else:
-            figure = plots.vector_bars(output)
+            figure = charts.vector_bars(output)
         page.add(f"{number:02d}_{output.name}", figure, title, about)
         if output.name == first_conv:
-            page.add(f"{number:02d}_{output.name}_kernels", plots.kernel_grid(loaded.layers.first_kernels()),
+            page.add(f"{number:02d}_{output.name}_kernels", grids.kernel_grid(loaded.layers.first_kernels()),
                      f"{output.name} kernels", ABOUT["kernels"])
 
 
@@ -148,26 +148,26 @@ def regions_table(regions):
 
 def add_methods(page, methods, loaded, face, target, layer, keypoints=None):
     """The explanations asked for, each of ``target``; SHAP/LIME only note when missing."""
-    from utils import plots
-    from utils.perturbation import occlusion_sensitivity, region_sensitivity
-    from utils.shap_lime import MissingOptionalPackage, lime_map, shap_map
+    from utils.explain import figures
+    from utils.explain.perturbation import occlusion_sensitivity, region_sensitivity
+    from utils.explain.shap_lime import MissingOptionalPackage, lime_map, shap_map
     predictor, name = loaded.predictor, target.class_name
     if "gradcam" in methods:
         layer = loaded.gradcam.check_layer(layer)
-        page.add("gradcam", plots.gradcam_figure(face, loaded.gradcam.gradcam(face, target, layer),
+        page.add("gradcam", figures.gradcam_figure(face, loaded.gradcam.gradcam(face, target, layer),
                                                  f"Grad-CAM: {name} at {layer}"),
                  f"Grad-CAM for {name} at {layer}", ABOUT["gradcam"])
         cams = loaded.gradcam.all_classes(face, predictor, layer)
         probabilities = dict(zip(predictor.classes, predictor.probabilities(face[None])[0]))
-        page.add("gradcam_classes", plots.gradcam_classes_figure(face, cams, predictor.classes, probabilities),
+        page.add("gradcam_classes", figures.gradcam_classes_figure(face, cams, predictor.classes, probabilities),
                  "Grad-CAM for every class", ABOUT["gradcam_classes"])
     if "occlusion" in methods:
-        page.add("occlusion", plots.attribution_figure(face, occlusion_sensitivity(predictor, face, target),
+        page.add("occlusion", figures.attribution_figure(face, occlusion_sensitivity(predictor, face, target),
                                                        f"Occlusion: drop in {name}"),
                  f"Occlusion sensitivity for {name}", ABOUT["occlusion"])
     if "regions" in methods:
         regions = region_sensitivity(predictor, face, target, keypoints)
-        page.add("regions", plots.region_figure(face, regions, name), f"Facial regions for {name}",
+        page.add("regions", figures.region_figure(face, regions, name), f"Facial regions for {name}",
                  ABOUT["regions"], regions_table(regions))
     for method, compute, label in (("shap", shap_map, "SHAP"), ("lime", lime_map, "LIME")):
         if method in methods:
@@ -177,7 +177,7 @@ def add_methods(page, methods, loaded, face, target, layer, keypoints=None):
                 print(f"note: {missing}", file=sys.stderr)
                 page.note(f"{label} (not installed)", str(missing))
                 continue
-            page.add(method, plots.attribution_figure(face, values, f"{label}: {name}", segments),
+            page.add(method, figures.attribution_figure(face, values, f"{label}: {name}", segments),
                      f"{label} for {name}", ABOUT[method])
 
 
@@ -188,7 +188,7 @@ def operation_views(loaded, face, wanted):
 
 def add_operations(page, views, classes):
     """One section per operation: its sentences and every number, as text (utils.operation_text)."""
-    from utils import operation_text
+    from utils.explain import operation_text
     for view in views:
         labels = operation_text.unit_labels(view, classes)
         text = "\n".join(operation_text.lines(view, labels))
@@ -200,15 +200,15 @@ def main(argv=None):
     methods = parse_methods(args.methods)
     wanted = [operation_spec(text) for text in args.operation]
     detector = check_detector(args.detector)
-    from utils.images import read_image
+    from utils.media.decode import read_image
     image = read_image(args.image)
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"no model at {args.model} (train one with train.py, or name one with --model)")
-    from utils import operation_text
-    from utils.plots import input_figure
-    from utils.serving import LoadedModel  # imports TensorFlow: seconds, so only once the inputs are there
-    from utils.steps import describe_alignment, describe_input
-    from utils.targets import parse_class
+    from utils.explain import operation_text
+    from utils.faces.pictures import input_figure
+    from utils.serving.model_file import LoadedModel  # imports TensorFlow: seconds, so only once the inputs are there
+    from utils.explain.steps import describe_alignment, describe_input
+    from utils.explain.targets import parse_class
 
     loaded = LoadedModel.load(args.model)
     predictor = loaded.predictor

@@ -6,7 +6,7 @@ False faces: the thorough search on 87 pictures without a person (scikit-image's
 scenery, animals, astronomy, drawings and text, each as it is, blurred, turned and enlarged to
 3000x2000; window blinds and blurred noise), counted per detector; then every candidate
 BlazeFace proposes (score 0.5 and up) on those pictures and on the pictures with faces below,
-with its second-look score (``utils.detection.second_look``): the lowest a real face gets, the
+with its second-look score (``utils.faces.blazeface.second_look``): the lowest a real face gets, the
 highest a false one gets. A portrait on a blurred background checks that face 1 is the face.
 
 Cost: CPU milliseconds per search of a 640x480 frame (the astronaut), one thread,
@@ -31,7 +31,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.bench_web import one_face_jpeg  # noqa: E402
-from utils import detection  # noqa: E402
+from utils.faces import blazeface, detect
+from utils.media.colour import to_rgb
+from utils.faces import haar  # noqa: E402
 from utils.defaults import IDENTITY_DATA  # noqa: E402
 
 # scikit-image's pictures without a person (all ship with the package: no download).
@@ -51,7 +53,7 @@ def yale_faces(folder):
     photos = []
     for path in sorted(glob.glob(os.path.join(folder, "*", "*.png"))):
         photo = cv2.imread(path)
-        found = detection.haar_faces(photo, max_side=max(photo.shape), min_fraction=60 / min(photo.shape[:2]),
+        found = haar.haar_faces(photo, max_side=max(photo.shape), min_fraction=60 / min(photo.shape[:2]),
                                      scale_step=1.05)
         if found:
             photos.append((photo, found[0].box))
@@ -84,7 +86,7 @@ def recall(photos, detector, width, degrees=0, seed=0):
     hits = []
     for photo, box in photos:
         frame, centre = pasted(photo, box, width, rng, degrees)
-        hits.append(found(detection.find_faces(frame, "thorough", detector), centre, width))
+        hits.append(found(detect.find_faces(frame, "thorough", detector), centre, width))
     return float(np.mean(hits))
 
 
@@ -149,18 +151,18 @@ def blurred_portrait():
 
 def candidates(picture):
     """Every candidate BlazeFace proposes in a thorough search, before the second look, with its second-look score."""
-    source = detection._rgb(picture)
+    source = to_rgb(picture)
     height, width = source.shape[:2]
-    levels = [(detection.SHORT_RANGE, max(width, height))] + [(detection.FULL_RANGE, side)
-                                                               for side in detection.search_sides(width, height)]
-    return [(face, detection.second_look(source, face.box)) for face in detection._search(source, levels)]
+    levels = [(blazeface.SHORT_RANGE, max(width, height))] + [(blazeface.FULL_RANGE, side)
+                                                               for side in blazeface.search_sides(width, height)]
+    return [(face, blazeface.second_look(source, face.box)) for face in blazeface._search(source, levels)]
 
 
 def false_faces(pictures):
     """``{detector: [(name, faces)]}`` for the pictures where a detector finds any face."""
     return {detector: [(name, found) for name, picture in pictures
-                       if (found := detection.find_faces(picture, "thorough", detector))]
-            for detector in detection.DETECTORS}
+                       if (found := detect.find_faces(picture, "thorough", detector))]
+            for detector in detect.DETECTORS}
 
 
 def cpu_ms(search, frame, repeats=20):
@@ -178,9 +180,9 @@ def main():
     cv2.setNumThreads(1)
     frame = cv2.resize(cv2.imdecode(np.frombuffer(one_face_jpeg(), np.uint8), cv2.IMREAD_COLOR), FRAME[::-1])
     print("CPU ms per 640x480 frame, one thread")
-    for detector in detection.DETECTORS:
-        costs = ", ".join(f"{detail} {cpu_ms(lambda image: detection.find_faces(image, detail, detector), frame):.1f}"
-                          for detail in detection.DETAILS)
+    for detector in detect.DETECTORS:
+        costs = ", ".join(f"{detail} {cpu_ms(lambda image: detect.find_faces(image, detail, detector), frame):.1f}"
+                          for detail in detect.DETAILS)
         print(f"  {detector:<10} {costs}")
     pictures = list(without_a_person())
     print(f"\nfalse faces on {len(pictures)} pictures without a person (thorough search)")
@@ -189,11 +191,11 @@ def main():
               + "".join(f"\n    {name}: " + ", ".join(f"{face.score:.2f}" for face in faces) for name, faces in fooled))
     proposed = [score for _, picture in pictures for _, score in candidates(picture)]
     print(f"  BlazeFace's candidates there: {len(proposed)}; second look {min(proposed, default=0):.2f}-"
-          f"{max(proposed, default=0):.2f}, accepted at {detection.ACCEPT_SCORE}: "
-          f"{sum(score >= detection.ACCEPT_SCORE for score in proposed)}")
+          f"{max(proposed, default=0):.2f}, accepted at {blazeface.ACCEPT_SCORE}: "
+          f"{sum(score >= blazeface.ACCEPT_SCORE for score in proposed)}")
     portrait, centre, face_width = blurred_portrait()
     plain = candidates(portrait)
-    faces = detection.find_faces(portrait)
+    faces = detect.find_faces(portrait)
     print(f"  portrait on a blurred background: {len(plain)} candidates (second looks "
           + ", ".join(f"{score:.2f}" for _, score in plain) + f"), {len(faces)} face(s); face 1 is the face: "
           f"{bool(faces) and found(faces[:1], centre, face_width)}")
@@ -203,11 +205,11 @@ def main():
         return 0
     print(f"\nrecall by face width, {len(photos)} Yale photos on 640x480 (thorough search)")
     print("  " + " " * 10 + "".join(f"{f'{width} px':>8}" for width in FACE_WIDTHS))
-    for detector in detection.DETECTORS:
+    for detector in detect.DETECTORS:
         print(f"  {detector:<10}" + "".join(f"{recall(photos, detector, width):>8.2f}" for width in FACE_WIDTHS))
     print("\nrecall by tilt, faces 100 px wide")
     print("  " + " " * 10 + "".join(f"{f'{tilt} deg':>8}" for tilt in TILTS))
-    for detector in detection.DETECTORS:
+    for detector in detect.DETECTORS:
         print(f"  {detector:<10}" + "".join(f"{recall(photos, detector, 100, tilt):>8.2f}" for tilt in TILTS))
     print("\nsecond look of the candidates that are real faces (class photos, tilts, 40-100 px)")
     looks = []
@@ -222,16 +224,16 @@ def main():
             looks += [score for face, score in candidates(photo) if any(found([face], c, face_width) for c in centres)]
     looks = np.array(looks)
     print(f"  {len(looks)} faces: lowest {looks.min():.2f}, 1st percentile {np.percentile(looks, 1):.2f}, "
-          f"under {detection.ACCEPT_SCORE}: {int((looks < detection.ACCEPT_SCORE).sum())}, "
-          f"under {detection.SURE_SCORE} (not sure): {int((looks < detection.SURE_SCORE).sum())}")
+          f"under {blazeface.ACCEPT_SCORE}: {int((looks < blazeface.ACCEPT_SCORE).sum())}, "
+          f"under {detect.SURE_SCORE} (not sure): {int((looks < detect.SURE_SCORE).sum())}")
     print("\nclass photo, 30 faces: found (extra boxes), seconds of the thorough search")
-    for detector in detection.DETECTORS:
+    for detector in detect.DETECTORS:
         cells = []
         for size in CLASS_PHOTOS:
             for face_width in CLASS_FACES:
                 photo, centres = class_photo(photos, face_width, size)
                 start = time.perf_counter()
-                faces = detection.find_faces(photo, "thorough", detector)
+                faces = detect.find_faces(photo, "thorough", detector)
                 seconds = time.perf_counter() - start
                 hits = sum(found(faces, centre, face_width) for centre in centres)
                 cells.append(f"{size[0]}x{size[1]} {face_width}px: {hits}/30 (+{len(faces) - hits}) {seconds:.2f}s")

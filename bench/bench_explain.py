@@ -47,8 +47,8 @@ def main():
     import numpy as np
     from skimage import data
 
-    from utils.perturbation import occlusion_sensitivity, region_sensitivity
-    from utils.serving import LoadedModel
+    from utils.explain.perturbation import occlusion_sensitivity, region_sensitivity
+    from utils.serving.model_file import LoadedModel
 
     loaded = LoadedModel.load(args.model)
     predictor = loaded.predictor
@@ -80,7 +80,7 @@ def main():
 
 def bench_operations(model, face, repeats):
     """The median of each layer's operation view at its centre, then the median per kind."""
-    from utils.operations import LayerOperations
+    from utils.explain.operations import LayerOperations
     operations = LayerOperations(model)
     by_kind = {}
     for layer in operations.layers:
@@ -106,7 +106,7 @@ def bench_api(model_path, repeats):
     from skimage import data
 
     from app import create_app
-    from utils.layers import layer_kind
+    from utils.explain.layers import layer_kind
     app = create_app({"DEFAULT_MODEL": os.path.abspath(model_path), "MODELS_DIR": os.path.dirname(os.path.abspath(model_path))})
     client = app.test_client()
     photo = cv2.imencode(".jpg", np.ascontiguousarray(data.astronaut()[:, :, ::-1]))[1].tobytes()
@@ -132,7 +132,7 @@ def bench_api(model_path, repeats):
 
 def bench_patterns(predictor, count):
     """Each pattern once (its first request), in the first and the last convolution, then a kept one."""
-    from utils.channels import ChannelExplainer
+    from utils.explain.channels import ChannelExplainer
     channels = ChannelExplainer(predictor.model, predictor.classes)
     convolutions = channels.convolutions()
     seconds = []

@@ -1,4 +1,4 @@
-"""Peak memory of decoding one upload (``utils.images.decode_image``), for images that are cheap to send.
+"""Peak memory of decoding one upload (``utils.media.decode.decode_image``), for images that are cheap to send.
 
     python bench/bench_memory.py                      # this checkout
     python bench/bench_memory.py --code ../old-copy   # another checkout's utils, to compare before and after
@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = """
 import json, sys, tracemalloc
 sys.path.insert(0, sys.argv[1])
-from utils.images import ImageError, decode_image
+from utils.media.decode import ImageError, decode_image
 
 def peak_rss_kb():
     with open("/proc/self/status") as status:

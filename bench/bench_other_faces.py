@@ -31,11 +31,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from utils import data, detection, faces, metrics, photo_benchmark  # noqa: E402
+from utils.train import datasets
+from utils.faces import align, detect
+from utils.media import colour
+from utils.train import metrics
+from utils.train import photo_benchmark  # noqa: E402
 from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013  # noqa: E402
-from utils.images import read_image  # noqa: E402
+from utils.media.decode import read_image  # noqa: E402
 from utils.models import LOGITS_LAYER  # noqa: E402
-from utils.predict import Predictor  # noqa: E402
+from utils.model.predict import Predictor  # noqa: E402
 
 SHOWN = ("happy", "neutral", "sad", "surprise")
 STRENGTHS = (0.5, 1.0, 1.5, 2.0)
@@ -69,11 +73,11 @@ def main():
     print(f"{args.model}, served in {predictor.precision}")
 
     paths, labels, _ = photo_benchmark.find_photos(args.yale, classes)
-    photos = [faces.to_gray(read_image(path)) for path in paths]
-    found = [detection.find_faces(photo, "thorough")[0] for photo in photos]
+    photos = [colour.to_gray(read_image(path)) for path in paths]
+    found = [detect.find_faces(photo, "thorough")[0] for photo in photos]
     served = np.stack([predictor.face_input(photo, face) for photo, face in zip(photos, found)])
     card = predictor.card["training"]
-    dataset = data.load_dataset(args.data, card.get("val_fraction", 0.1), card.get("seed", 0), (48, 48), 1)
+    dataset = datasets.load_dataset(args.data, card.get("val_fraction", 0.1), card.get("seed", 0), (48, 48), 1)
     val_logits = np.concatenate([predictor.logits(dataset.val.images[i:i + 256])
                                  for i in range(0, len(dataset.val), 256)])
 
@@ -113,7 +117,7 @@ def main():
           f"Yale's served: {served.mean():.2f}, {served.reshape(len(served), -1).std(axis=1).mean():.2f}, "
           f"{sharpness(served):.3f}")
     variants = {f"framed {context} x FER2013's": np.stack([
-        predictor.preprocess(faces.aligned_crop(photo, face, context=context, multiple=48).image)
+        predictor.preprocess(align.aligned_crop(photo, face, context=context, multiple=48).image)
         for photo, face in zip(photos, found)]) for context in CONTEXTS}
 
     def box_crop(photo, face):
@@ -121,7 +125,7 @@ def main():
         margin = int(0.1 * w)
         return predictor.preprocess(photo[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin])
     variants["the detector's box, not turned upright"] = np.stack([box_crop(p, f) for p, f in zip(photos, found)])
-    haar = [detection.find_faces(photo, "thorough", "haar") or [face] for photo, face in zip(photos, found)]
+    haar = [detect.find_faces(photo, "thorough", "haar") or [face] for photo, face in zip(photos, found)]
     variants["found by Haar"] = np.stack([predictor.face_input(p, h[0]) for p, h in zip(photos, haar)])
     variants["histogram equalised"] = per_image(lambda f: cv2.equalizeHist(np.uint8(f * 255)) / 255.0, served)
     variants["mean and contrast of FER2013's"] = per_image(

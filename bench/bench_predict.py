@@ -41,7 +41,7 @@ def measure(path, repeats, precision):
     import numpy as np
     from skimage import data
 
-    from utils.predict import Predictor
+    from utils.model.predict import Predictor
     predictor = Predictor.from_path(path, precision)
     photo = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
     crop = predictor.face_crops(photo)[1][0].image

@@ -27,17 +27,19 @@ sys.path.insert(0, ROOT)
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from utils import detection, video  # noqa: E402
+from utils.faces.detect import find_faces, find_near
+from utils.live.tracking import DETECT_EVERY, FpsMeter, VideoAnalyser
+from utils.live import drawing  # noqa: E402
 
 SIZE = (640, 480)
 # (description, detector, every, detect_every): BlazeFace as real_time.py runs it, then on every frame;
 # Haar every frame, then as real_time.py runs it (tracking between whole-frame searches).
 SETTINGS = [
-    (f"default: BlazeFace, whole frame every {video.DETECT_EVERY['blazeface']} frames, followed between", "blazeface", 1, None),
+    (f"default: BlazeFace, whole frame every {DETECT_EVERY['blazeface']} frames, followed between", "blazeface", 1, None),
     ("--detect-every 1: BlazeFace on the whole of every frame", "blazeface", 1, 1),
     ("--every 2 (analyse every other frame)", "blazeface", 2, None),
     ("--detector haar, whole-frame search every frame", "haar", 1, 1),
-    (f"--detector haar: search every {video.DETECT_EVERY['haar']} frames, tracking between", "haar", 1, None),
+    (f"--detector haar: search every {DETECT_EVERY['haar']} frames, tracking between", "haar", 1, None),
 ]
 WARMUP_FRAMES = 10
 
@@ -65,7 +67,7 @@ def build_video(path, frames, blurred_background=False):
 
 
 def load_predictor(args):
-    from utils.predict import Predictor
+    from utils.model.predict import Predictor
     if not args.random:
         return Predictor.from_path(args.model)
     from utils.models import build_model
@@ -81,9 +83,9 @@ def play(path, predictor, detector, every, detect_every):
     Frames per CPU-second (this process's CPU time, every thread) is what the loop would
     reach alone on one core: on a machine busy with other work the wall clock undersells it.
     """
-    analyser = video.VideoAnalyser(predictor, 0.35, every=every, detect_every=detect_every, detector=detector)
-    colours = video.label_colours(predictor.classes)
-    meter = video.FpsMeter()
+    analyser = VideoAnalyser(predictor, 0.35, every=every, detect_every=detect_every, detector=detector)
+    colours = drawing.label_colours(predictor.classes)
+    meter = FpsMeter()
     capture = cv2.VideoCapture(path)
     seconds = {"read": 0.0, "draw": 0.0}
     frames, start, cpu_start, labelled = 0, None, None, 0
@@ -100,7 +102,7 @@ def play(path, predictor, detector, every, detect_every):
         found, _ = analyser.analyse(frame)
         labelled += len(found) if frames >= WARMUP_FRAMES else 0
         tick = time.perf_counter()
-        video.draw_fps(video.draw_faces(frame, found, colours), meter.tick())
+        drawing.draw_fps(drawing.draw_faces(frame, found, colours), meter.tick())
         seconds["draw"] += time.perf_counter() - tick
         frames += 1
     total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -115,10 +117,10 @@ def detection_costs(path):
     capture = cv2.VideoCapture(path)
     frame = capture.read()[1]
     capture.release()
-    box = detection.find_faces(frame, "fast")[0].box
-    searches = {"BlazeFace, whole frame": lambda: detection.find_faces(frame, "fast", "blazeface"),
-                "Haar, whole frame": lambda: detection.find_faces(frame, "fast", "haar"),
-                "Haar, near the face": lambda: detection.find_near(frame, box, "haar")}
+    box = find_faces(frame, "fast")[0].box
+    searches = {"BlazeFace, whole frame": lambda: find_faces(frame, "fast", "blazeface"),
+                "Haar, whole frame": lambda: find_faces(frame, "fast", "haar"),
+                "Haar, near the face": lambda: find_near(frame, box, "haar")}
     costs = {}
     for name, search in searches.items():
         search()

@@ -3,7 +3,7 @@
 Reading a frame blocks for a frame period (33 ms at 30 fps), so reading on the Tk
 thread would make the window stutter. Frames the window has no time for are dropped
 rather than queued, so what it shows is never behind the camera. Opening and
-reconnecting are :class:`utils.video.VideoSource`'s, shared with ``real_time.py``.
+reconnecting are :class:`utils.live.sources.VideoSource`'s, shared with ``real_time.py``.
 
 A camera runs once: opening -> reading -> stopped. Opening takes seconds on some
 systems and cannot be interrupted, so Stop may come while it is under way; the stop
@@ -15,7 +15,7 @@ import threading
 
 import cv2
 
-from utils.video import VideoSource
+from utils.live.sources import VideoSource
 
 STOP_WAIT = 5.0  # seconds Stop waits for the reading thread to finish its frame and release the camera
 
@@ -39,7 +39,7 @@ class Camera:
         """Open the camera (slow on some systems: call it off the Tk thread) and start reading.
 
         Returns whether it is reading: False when :meth:`stop` came first or during
-        the open (then the capture is released). Raises :class:`utils.video.SourceError`
+        the open (then the capture is released). Raises :class:`utils.live.sources.SourceError`
         when it cannot be opened.
         """
         with self._lock:

@@ -4,7 +4,7 @@ A session holds the loaded model (its Predictor, layer reader and Grad-CAM), the
 picture, its faces, the selected face and the low-confidence threshold, and builds
 each tab's figure with :mod:`utils.plots`, and the operation behind a clicked position
 with :mod:`utils.operations` (the numbers the site shows). Nothing here touches Tk, so
-tests run it without a display. The window calls the slow methods (``utils.serving.LoadedModel.load`` with
+tests run it without a display. The window calls the slow methods (``utils.serving.model_file.LoadedModel.load`` with
 ``use_model``, ``predict``, ``predict_frame``, ``figure``) on its one worker thread,
 in order, and everything else on the Tk thread.
 """
@@ -13,11 +13,15 @@ import threading
 import cv2
 from matplotlib.figure import Figure
 
-from utils import identity, operation_text, plots, video
-from utils.layers import layer_kind
-from utils.perturbation import region_sensitivity
-from utils.defaults import ROOT
-from utils.defaults import THRESHOLD
+from utils.serving import identity
+from utils.explain import operation_text
+from utils.media import grids
+from utils.explain import figures
+from utils.media import charts
+from utils.live import drawing, tracking
+from utils.explain.layers import layer_kind
+from utils.explain.perturbation import region_sensitivity
+from utils.defaults import ROOT, THRESHOLD
 
 SELECTED_BGR = (255, 255, 255)
 TABS = ("Probabilities", "Feature maps", "Pooling outputs", "Layers", "Grad-CAM", "Regions", "Model", "Identity")
@@ -48,7 +52,7 @@ class Session:
         self._layer_outputs = {}  # (generation, face index) -> [LayerOutput]
         self._cache_lock = threading.Lock()
         self._live = None  # the webcam's VideoAnalyser while the camera runs
-        self.identity = None  # utils.serving.ModelFile for the Identity tab (read again when training replaces it)
+        self.identity = None  # utils.serving.model_file.ModelFile for the Identity tab (read again when training replaces it)
         self.true_person = None  # set while the picture is one of the identity model's test photos
 
     # ---- model ---------------------------------------------------------------
@@ -87,13 +91,13 @@ class Session:
         per_class = self.model.card.get("metrics", {}).get("test_per_class")
         if not per_class:
             return message_figure("This model's card has no test accuracy per class.")
-        return plots.per_class_accuracy_bars(
+        return charts.per_class_accuracy_bars(
             {self.model.name: [per_class.get(name, 0.0) for name in self.classes]}, self.classes)
 
     # ---- picture and faces -----------------------------------------------------
     def predict(self, image):
         """Every face in a still BGR image as a prediction dict (see :mod:`utils.predict`), in
-        :func:`utils.detection.face_order`.
+        :func:`utils.faces.detect.face_order`.
 
         Each also keeps its ``input``, the array the model saw, and its upright ``crop``, so the
         explanations (and their numbers) are of the face as the site explains it, not of one cut
@@ -105,7 +109,7 @@ class Session:
 
     def start_live(self):
         """Webcam frames from now on go through the tracker and label smoothing ``real_time.py`` uses."""
-        self._live = video.VideoAnalyser(self.model.predictor, self.threshold, detector=self.detector)
+        self._live = tracking.VideoAnalyser(self.model.predictor, self.threshold, detector=self.detector)
 
     def stop_live(self):
         self._live = None
@@ -173,7 +177,7 @@ class Session:
 
     def annotated_image(self):
         """The current picture with every face boxed and labelled (the selected one boxed twice), BGR."""
-        picture = video.draw_faces(self.image.copy(), self.predictions, video.label_colours(self.classes))
+        picture = drawing.draw_faces(self.image.copy(), self.predictions, drawing.label_colours(self.classes))
         if self.face is not None:
             x, y, w, h = self.face["box"]
             cv2.rectangle(picture, (x - 4, y - 4), (x + w + 4, y + h + 4), SELECTED_BGR, 2)
@@ -185,7 +189,7 @@ class Session:
         return face["input"] if "input" in face else self.model.predictor.face_input(self.image, face)
 
     def face_crop(self, index=None):
-        """The selected (or ``index``) face's upright crop (:class:`utils.faces.FaceCrop`), keypoints included."""
+        """The selected (or ``index``) face's upright crop (:class:`utils.faces.align.FaceCrop`), keypoints included."""
         face = self.predictions[self.selected if index is None else index]
         return face["crop"] if "crop" in face else self.model.predictor.crop(self.image, face)
 
@@ -235,12 +239,12 @@ class Session:
         raise ValueError(f"unknown tab '{tab}'")
 
     def probabilities_figure(self):
-        return plots.probability_bars(self.face["probabilities"], highlight=self.face["label"])
+        return charts.probability_bars(self.face["probabilities"], highlight=self.face["label"])
 
     def layer_figure(self, name):
         """All channels of one layer's output for the selected face."""
         output = self.layer_output(name)
-        return plots.feature_map_grid(output) if output.array.ndim == 3 else plots.vector_bars(output)
+        return grids.feature_map_grid(output) if output.array.ndim == 3 else charts.vector_bars(output)
 
     def layer_output(self, name):
         for output in self.layer_outputs():
@@ -253,7 +257,7 @@ class Session:
         :meth:`layer_figure`: a pixel of one tile of feature maps, or a unit's bar; None elsewhere."""
         array = self.layer_output(name).array
         if array.ndim == 3:
-            return plots.tile_at(array.shape, round(y), round(x))   # pixel i of an image spans i - 0.5 .. i + 0.5
+            return grids.tile_at(array.shape, round(y), round(x))   # pixel i of an image spans i - 0.5 .. i + 0.5
         unit = round(x)
         return (unit, 0, 0) if 0 <= unit < array.size else None
 
@@ -263,7 +267,7 @@ class Session:
         return self.model.operations.operation(self.face_input(), name, channel, y, x)
 
     def operation_lines(self, name, channel, y=0, x=0):
-        """The operation view as lines of text for the window (see :func:`utils.operation_text.lines`)."""
+        """The operation view as lines of text for the window (see :func:`utils.explain.operation_text.lines`)."""
         view = self.operation(name, channel, y, x)
         return operation_text.lines(view, operation_text.unit_labels(view, self.classes))
 
@@ -274,7 +278,7 @@ class Session:
         layer = gradcam.default_layer()
         face = self.face_input()
         cam = gradcam.gradcam(face, self.model.target(self.classes.index(class_name)), layer)
-        return plots.gradcam_figure(face, cam, title=f"Grad-CAM for '{class_name}' at layer {layer}")
+        return figures.gradcam_figure(face, cam, title=f"Grad-CAM for '{class_name}' at layer {layer}")
 
     def identity_figure(self):
         """Who it is and how they feel, and where each model looks: both Grad-CAMs and their difference."""
@@ -302,4 +306,4 @@ class Session:
         keypoints = self.face_crop().keypoints_at(*face.shape[:2])
         regions = region_sensitivity(self.model.predictor, face, self.model.target(self.classes.index(class_name)),
                                      keypoints)
-        return plots.region_figure(face, regions, class_name)
+        return figures.region_figure(face, regions, class_name)

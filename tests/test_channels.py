@@ -12,9 +12,9 @@ import pytest
 from keras import layers
 
 from conftest import FER_CLASSES, convolutions_model
-from utils import data
-from utils.channels import TOP_FACES, ChannelExplainer
-from utils.faces import preprocess
+from utils.train import datasets
+from utils.explain.channels import TOP_FACES, ChannelExplainer
+from utils.faces.preprocess import preprocess
 
 
 def pattern_model():
@@ -150,7 +150,7 @@ def test_top_faces_are_computed_once_and_kept_on_disk(tmp_path, test_folder, mon
 
     def no_reading(*args, **kwargs):
         raise AssertionError("the test set was read again")
-    monkeypatch.setattr(data, "load_test_split", no_reading)
+    monkeypatch.setattr(datasets, "load_test_split", no_reading)
     fresh = ChannelExplainer(model, ["happy", "sad"], cache_folder=str(cache))
     assert fresh.top_faces("conv", 0, str(folder)) == first
     cv2.imwrite(str(folder / "sad" / "new_face.png"), np.full((8, 8), 255, np.uint8))  # the kept ranking is stale
@@ -160,5 +160,5 @@ def test_top_faces_are_computed_once_and_kept_on_disk(tmp_path, test_folder, mon
 
 def test_without_the_test_folder_says_how_to_get_it(tmp_path):
     explainer = ChannelExplainer(brightness_model(), ["happy", "sad"], cache_folder=str(tmp_path / "cache"))
-    with pytest.raises(data.DatasetError, match="make data"):
+    with pytest.raises(datasets.DatasetError, match="make data"):
         explainer.top_faces("conv", 0, str(tmp_path / "nowhere"))

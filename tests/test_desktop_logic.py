@@ -12,8 +12,8 @@ from matplotlib.text import Text
 from desktop.camera import Camera
 from desktop.session import TABS, Session
 from desktop.worker import Worker
-from utils.serving import LoadedModel, find_models
-from utils.video import SourceError
+from utils.serving.model_file import LoadedModel, find_models
+from utils.live.sources import SourceError
 
 
 def figure_text(figure):
@@ -191,10 +191,10 @@ def test_a_live_face_is_explained_from_the_crop_it_was_predicted_from(session, a
 
 
 def test_the_video_numbers_a_sure_face_before_a_larger_doubtful_one(session):
-    from utils import detection
-    from utils.video import VideoAnalyser
+    from utils.faces.face import Face
+    from utils.live.tracking import VideoAnalyser
     analyser = VideoAnalyser(session.model.predictor, 0.35, detect_every=1, smooth=1)
-    sure, doubtful = detection.Face((300, 40, 60, 60), 0.9), detection.Face((0, 0, 200, 200), 0.7)
+    sure, doubtful = Face((300, 40, 60, 60), 0.9), Face((0, 0, 200, 200), 0.7)
     analyser.tracker.update([doubtful, sure])
     for track in analyser.tracker.tracks:
         track.hits = 10

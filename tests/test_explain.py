@@ -14,14 +14,14 @@ import keras
 import numpy as np
 import pytest
 
-from utils import perturbation, sanity, shap_lime
-from utils.faces import canonical_keypoints
-from utils.gradcam import GradCam
-from utils.layers import LayerReader
+from utils.explain import perturbation, sanity, shap_lime
+from utils.faces.align import canonical_keypoints
+from utils.explain.gradcam import GradCam
+from utils.explain.layers import LayerReader
 from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
-from utils.predict import Predictor
-from utils.regions import REGION_LAYOUT, region_boxes
-from utils.targets import Target, UnknownClass, parse_class
+from utils.model.predict import Predictor
+from utils.faces.regions import REGION_LAYOUT, region_boxes
+from utils.explain.targets import Target, UnknownClass, parse_class
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_MODEL = os.environ.get("EMODETECT_XAI_MODEL", os.path.join(ROOT, "models", "emotion_model.h5"))
@@ -385,7 +385,7 @@ def shipped():
 @pytest.fixture(scope="module")
 def real_faces(shipped, astronaut_bgr):
     """Preprocessed real faces: the astronaut, and Yale's when ../shared/datasets is there."""
-    from utils.images import decode_image
+    from utils.media.decode import decode_image
     photos = yale_images()
     if not photos:
         pytest.skip("no Yale faces: make data PEOPLE=/path/to/yalefaces (or ../shared/datasets beside the project)")

@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from utils import defaults, detection, faces
-from utils.export import GRAY_SHIFT, GRAY_WEIGHTS, engine_constants, export_model, export_models, is_current
+from utils import defaults
+from utils.faces import align, blazeface
+from utils.media import colour
+from utils.serving.browser_export import (GRAY_SHIFT, GRAY_WEIGHTS, engine_constants, export_model, export_models,
+    is_current)
 
 MODEL = defaults.project_path(defaults.EMOTION_MODEL)
 
@@ -26,7 +29,7 @@ def exported(tmp_path_factory):
 
 def real_faces(astronaut_bgr):
     """Model inputs of real faces: the astronaut, upright and turned, and mirrored copies."""
-    from utils.predict import Predictor
+    from utils.model.predict import Predictor
     predictor = Predictor.from_path(MODEL, precision="float32")
     turned = cv2.warpAffine(astronaut_bgr, cv2.getRotationMatrix2D((224, 118), 30, 1.0), (512, 512))
     inputs = [chosen.input for picture in (astronaut_bgr, turned, astronaut_bgr[:, ::-1])
@@ -80,17 +83,17 @@ def test_the_gray_weights_are_opencvs_for_every_colour():
     bgr = np.stack([codes & 255, (codes >> 8) & 255, codes >> 16], axis=-1).astype(np.uint8).reshape(4096, 4096, 3)
     blue, green, red = (bgr[:, :, k].astype(np.int64) for k in range(3))
     ours = (red * GRAY_WEIGHTS[0] + green * GRAY_WEIGHTS[1] + blue * GRAY_WEIGHTS[2] + (1 << (GRAY_SHIFT - 1))) >> GRAY_SHIFT
-    assert np.array_equal(ours, faces.to_gray(bgr))
+    assert np.array_equal(ours, colour.to_gray(bgr))
 
 
 def test_the_engine_constants_are_pythons():
     constants = json.loads(json.dumps(engine_constants()))
     found = constants["detection"]
     assert (found["accept_score"], found["look_spreads"], found["contained"]) == (
-        detection.ACCEPT_SCORE, list(detection.LOOK_SPREADS), detection.CONTAINED)
+        blazeface.ACCEPT_SCORE, list(blazeface.LOOK_SPREADS), blazeface.CONTAINED)
     assert found["networks"]["short"] == {"name": "short range", "file": "face_detection_short_range.tflite",
                                           "side": 128, "grids": [[8, 2], [16, 6]]}
-    assert constants["faces"]["keypoints"] == faces.canonical_face()["keypoints"]
+    assert constants["faces"]["keypoints"] == align.canonical_face()["keypoints"]
     assert len(constants["viridis"]) == 256 and constants["palette"] == list(defaults.CLASS_PALETTE)
 
 

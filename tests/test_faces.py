@@ -3,9 +3,13 @@ import cv2
 import numpy as np
 import pytest
 
-from utils import data, faces
-from utils.detection import Face
-from utils.images import decode_image
+from utils.train import datasets
+from utils.faces import align
+from utils.train import photo_path
+from utils.faces import preprocess
+from utils.media import colour
+from utils.faces.face import Face
+from utils.media.decode import decode_image
 
 
 def dots_picture(points, size=(300, 400)):
@@ -24,7 +28,7 @@ def bright_spots(image, count):
 
 
 def test_the_canonical_face_was_measured_on_fer2013():
-    geometry = faces.canonical_face()
+    geometry = align.canonical_face()
     assert geometry["frame"] == [48, 48] and geometry["found"] > 0.9 * geometry["faces"]
     points = geometry["keypoints"]
     assert 12 < points["right_eye"][0] < 19 < 29 < points["left_eye"][0] < 36
@@ -35,7 +39,7 @@ def test_the_canonical_face_was_measured_on_fer2013():
 def posed_keypoints(degrees, eye_distance, centre):
     """The canonical face's keypoints turned ``degrees`` (clockwise on screen), scaled so its eyes
     are ``eye_distance`` px apart and centred on ``centre``: a face as a photo might hold it."""
-    canonical = faces.canonical_keypoints(1.0, 1.0)
+    canonical = align.canonical_keypoints(1.0, 1.0)
     gap = np.hypot(*np.subtract(canonical["left_eye"], canonical["right_eye"]))
     turn = np.radians(degrees)
     rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
@@ -49,19 +53,19 @@ def test_a_tilted_face_is_cut_out_with_its_eyes_on_the_canonical_ones(degrees):
     where the canonical face has its eyes, whatever the crop's size."""
     keypoints = posed_keypoints(degrees, 60, np.array([200.0, 150.0]))
     face = Face((140, 90, 120, 120), 0.9, keypoints)
-    crop = faces.aligned_crop(dots_picture([keypoints[name] for name in faces.EYES]), face)
+    crop = align.aligned_crop(dots_picture([keypoints[name] for name in align.EYES]), face)
     side = crop.image.shape[0]
     assert crop.image.shape == (side, side)
-    expected = faces.canonical_keypoints(side, side)
-    for (x, y), name in zip(bright_spots(crop.image, 2), faces.EYES):
+    expected = align.canonical_keypoints(side, side)
+    for (x, y), name in zip(bright_spots(crop.image, 2), align.EYES):
         assert (x, y) == pytest.approx(expected[name], abs=1.0)
     assert crop.angle == pytest.approx(-degrees, abs=0.5)
     # Eyes 60 px apart in the picture: the face is 171 px wide there; the crop is the smallest
     # 48 px frame times a power of two that holds it, so it shrinks to 48 by a whole factor.
-    unit = faces.canonical_keypoints(1, 1)
+    unit = align.canonical_keypoints(1, 1)
     native = 60 / np.hypot(*np.subtract(unit["left_eye"], unit["right_eye"]))
     assert side == 192 and side / 2 < native <= side
-    assert faces.aligned_crop(np.zeros((300, 400), np.uint8), face, multiple=64).image.shape == (256, 256)
+    assert align.aligned_crop(np.zeros((300, 400), np.uint8), face, multiple=64).image.shape == (256, 256)
 
 
 def test_the_eye_line_sets_the_turn_and_four_points_the_scale():
@@ -69,9 +73,9 @@ def test_the_eye_line_sets_the_turn_and_four_points_the_scale():
     size comes from eyes, nose and mouth together."""
     keypoints = posed_keypoints(20, 50, np.array([150.0, 150.0]))
     mouth = np.asarray(keypoints["mouth"]) + 8 * np.array([-np.sin(np.radians(20)), np.cos(np.radians(20))])
-    crop = faces.aligned_crop(np.zeros((300, 300), np.uint8), Face((100, 100, 100, 100), 0.9, dict(keypoints, mouth=tuple(mouth))))
+    crop = align.aligned_crop(np.zeros((300, 300), np.uint8), Face((100, 100, 100, 100), 0.9, dict(keypoints, mouth=tuple(mouth))))
     (rx, ry), (lx, ly) = crop.keypoints["right_eye"], crop.keypoints["left_eye"]
-    canonical = faces.canonical_keypoints(1.0, 1.0)
+    canonical = align.canonical_keypoints(1.0, 1.0)
     level = np.degrees(np.arctan2(canonical["left_eye"][1] - canonical["right_eye"][1],
                                   canonical["left_eye"][0] - canonical["right_eye"][0]))
     assert np.degrees(np.arctan2(ly - ry, lx - rx)) == pytest.approx(level, abs=0.01)
@@ -80,11 +84,11 @@ def test_the_eye_line_sets_the_turn_and_four_points_the_scale():
 
 def test_the_crop_maps_back_to_the_picture():
     keypoints = posed_keypoints(-12, 45, np.array([145.0, 125.0]))
-    crop = faces.aligned_crop(np.zeros((300, 300), np.uint8), Face((100, 80, 90, 90), 0.9, keypoints))
+    crop = align.aligned_crop(np.zeros((300, 300), np.uint8), Face((100, 80, 90, 90), 0.9, keypoints))
     back = crop.to_picture([crop.keypoints["right_eye"], crop.keypoints["left_eye"]])
     np.testing.assert_allclose(back, [keypoints["right_eye"], keypoints["left_eye"]], atol=1e-6)
     small = crop.keypoints_at(48, 48)
-    assert small["right_eye"] == pytest.approx(faces.canonical_keypoints(48, 48)["right_eye"], abs=1e-6)
+    assert small["right_eye"] == pytest.approx(align.canonical_keypoints(48, 48)["right_eye"], abs=1e-6)
 
 
 @pytest.mark.parametrize("side, transform, expected", [
@@ -95,7 +99,7 @@ def test_the_crop_maps_back_to_the_picture():
 def test_the_share_of_a_crop_outside_a_box(side, transform, expected):
     """Known geometry: a square turned 45 degrees about its centre keeps 2(sqrt 2 - 1) of itself
     inside the square it was (an octagon); the rest of its corners come from outside."""
-    crop = faces.FaceCrop(np.zeros((side, side), np.uint8), {}, 0.0, np.asarray(transform, dtype=np.float64))
+    crop = align.FaceCrop(np.zeros((side, side), np.uint8), {}, 0.0, np.asarray(transform, dtype=np.float64))
     assert crop.share_outside((side / 2, side / 2, side, side)) == pytest.approx(expected, abs=0.002)
 
 
@@ -103,25 +107,25 @@ def test_a_face_without_keypoints_is_framed_from_its_box():
     """Haar gives only a box: the eyes are placed where they sit on average in its boxes."""
     box = (50, 40, 100, 100)
     expected_eyes = [(50 + fx * 100, 40 + fy * 100) for fx, fy in
-                     (faces.canonical_face()["haar_box_keypoints"][name] for name in faces.EYES)]
-    crop = faces.aligned_crop(dots_picture(expected_eyes, (240, 240)), Face(box, 0.6))
+                     (align.canonical_face()["haar_box_keypoints"][name] for name in align.EYES)]
+    crop = align.aligned_crop(dots_picture(expected_eyes, (240, 240)), Face(box, 0.6))
     found = bright_spots(crop.image, 2)
     side = crop.image.shape[0]
-    for (x, y), name in zip(found, faces.EYES):
-        assert (x, y) == pytest.approx(faces.canonical_keypoints(side, side)[name], abs=1.5)
+    for (x, y), name in zip(found, align.EYES):
+        assert (x, y) == pytest.approx(align.canonical_keypoints(side, side)[name], abs=1.5)
 
 
 def test_the_whole_image_stands_in_with_the_canonical_keypoints():
     picture = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
-    crop = faces.whole_image_crop(picture)
-    np.testing.assert_array_equal(crop.image, faces.to_gray(picture))
-    assert crop.keypoints["mouth"] == pytest.approx(faces.canonical_keypoints(60, 80)["mouth"])
+    crop = align.whole_image_crop(picture)
+    np.testing.assert_array_equal(crop.image, colour.to_gray(picture))
+    assert crop.keypoints["mouth"] == pytest.approx(align.canonical_keypoints(60, 80)["mouth"])
     assert crop.angle == 0.0
 
 
 def test_a_cut_out_face_goes_back_on_a_grey_square():
     face = np.arange(48 * 48, dtype=np.uint32).reshape(48, 48).astype(np.uint8)
-    square = faces.on_grey_square(face, 24)
+    square = photo_path.on_grey_square(face, 24)
     assert square.shape == (96, 96)
     np.testing.assert_array_equal(square[24:72, 24:72], face)
     assert (square[:24] == 128).all() and (square[:, 72:] == 128).all()
@@ -134,10 +138,10 @@ def test_a_cut_out_face_goes_back_on_a_grey_square():
     np.full((60, 80), 128 * 257, np.uint16),
 ])
 def test_preprocess_any_image_to_the_model_input(image):
-    out = faces.preprocess(image, 48, 48, 1)
+    out = preprocess.preprocess(image, 48, 48, 1)
     assert out.shape == (48, 48, 1) and out.dtype == np.float32
     assert out.min() == pytest.approx(128 / 255) and out.max() == pytest.approx(128 / 255)
-    assert faces.preprocess(image, 48, 48, 3).shape == (48, 48, 3)
+    assert preprocess.preprocess(image, 48, 48, 3).shape == (48, 48, 3)
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
@@ -149,7 +153,7 @@ def test_training_and_serving_see_the_same_pixels(tmp_path, suffix):
     (tmp_path / "happy").mkdir()
     path = tmp_path / "happy" / f"a{suffix}"
     cv2.imwrite(str(path), face)
-    trained_on = data.load_class_folders(str(tmp_path), ["happy"], (48, 48), 1).images[0]
-    served = faces.preprocess(decode_image(path.read_bytes()), 48, 48, 1)
+    trained_on = datasets.load_class_folders(str(tmp_path), ["happy"], (48, 48), 1).images[0]
+    served = preprocess.preprocess(decode_image(path.read_bytes()), 48, 48, 1)
     np.testing.assert_allclose(trained_on, served, atol=1.5 / 255)
     assert np.abs(trained_on - served).mean() < 0.5 / 255

@@ -118,20 +118,20 @@ def test_lfw_offline_says_how_to_provide_a_folder(monkeypatch):
 
     import sklearn.datasets
 
-    from utils import data
+    from utils.train import datasets
 
     def offline(**kwargs):
         raise urllib.error.URLError("Temporary failure in name resolution")
 
     monkeypatch.setattr(sklearn.datasets, "fetch_lfw_people", offline)
-    with pytest.raises(data.DatasetError) as error:
-        data.load_dataset("lfw")
+    with pytest.raises(datasets.DatasetError) as error:
+        datasets.load_dataset("lfw")
     message = str(error.value)
     assert "\n" not in message and "cannot download LFW" in message and "--data FOLDER" in message
 
 
 def test_both_gradcams_for_one_face(trained, model_path, astronaut_bgr):
-    from utils import identity
+    from utils.serving import identity
     emotion = identity.model_file(model_path).get()            # 48x48 input
     who = identity.model_file(trained[0]).get()                # 32x32 input
     result = identity.compare(emotion, who, astronaut_bgr)

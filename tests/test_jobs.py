@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from utils import jobs
-from utils.jobs import JobBusy, TrainingJob
+from utils.train import jobs
+from utils.train.jobs import JobBusy, TrainingJob
 
 MODEL = "models/identity_model.h5"
 

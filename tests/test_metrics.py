@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from utils import metrics
-from utils.predict import softmax
+from utils.train import metrics
+from utils.model.predict import softmax
 
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 

@@ -10,7 +10,7 @@ import keras
 import pytest
 
 from conftest import make_card
-from utils.serving import ModelFile
+from utils.serving.model_file import ModelFile
 from utils.models import WEIGHTS_HASH, build_model, card_path, load_model, read_card, save_model, write_card
 
 

@@ -270,7 +270,7 @@ def test_the_operation_explains_the_face_predict_found(site, astronaut_png):
 # ---- receptive fields: per position, and per layer for the page's own boxes -------------------------
 
 def test_receptive_field_of_the_position_and_each_layers_geometry(site, astronaut_png):
-    from utils.receptive import receptive_field
+    from utils.explain.receptive import receptive_field
     _, client, loaded = site
     model = loaded.predictor.model
     conv = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][-1]

@@ -15,9 +15,9 @@ import pytest
 from keras import layers
 
 from conftest import convolutions_model
-from utils import operation_text
+from utils.explain import operation_text
 from utils.models import PROBABILITIES_LAYER, load_model
-from utils.operations import LayerOperations, flat_source
+from utils.explain.operations import LayerOperations, flat_source
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = ("emotion_model", "baseline_cnn")

@@ -11,10 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from utils import detection, faces
+from utils.faces import align, detect
+from utils.train import photo_path
 from utils.defaults import EMOTION_MODEL, project_path
 from utils.models import LOGITS_LAYER, load_model
-from utils.predict import PRECISIONS, Predictor, serving_precision, softmax
+from utils.model.predict import PRECISIONS, Predictor, serving_precision, softmax
 
 # A number rounded to bfloat16 (8 significant bits) or float32 (24) is off by at most this share of it.
 UNIT_ROUNDOFF = {"bfloat16": 2.0 ** -8, "float32": 2.0 ** -24}
@@ -84,11 +85,11 @@ def test_a_face_is_classified_from_its_upright_crop(shipped, astronaut_bgr):
     chosen = shipped.choose_face(turned, 0)
     crop = chosen.crop.image
     side = crop.shape[0]
-    again = detection.find_faces(faces.on_grey_square(crop, side))
+    again = detect.find_faces(photo_path.on_grey_square(crop, side))
     assert len(again) == 1
     seen = {name: ((x - side) * 48 / side, (y - side) * 48 / side) for name, (x, y) in again[0].keypoints.items()}
-    canonical = faces.canonical_keypoints(48, 48)
-    for name in faces.FITTED:   # within 2 of the 48 pixels; a crop left turned would put each eye 4 px off
+    canonical = align.canonical_keypoints(48, 48)
+    for name in align.FITTED:   # within 2 of the 48 pixels; a crop left turned would put each eye 4 px off
         assert np.hypot(*np.subtract(seen[name], canonical[name])) < 2.0, name
     (rx, ry), (lx, ly) = seen["right_eye"], canonical["right_eye"]
     eye_line = np.degrees(np.arctan2(seen["left_eye"][1] - ry, seen["left_eye"][0] - rx))
@@ -187,7 +188,7 @@ def test_bfloat16_serving_agrees_with_float32(model_path):
     ("bfloat16", False, "bfloat16"), (" BFloat16 ", False, "bfloat16"), ("auto", True, "bfloat16")])
 def test_the_environment_chooses_what_auto_serves(monkeypatch, variable, native, served):
     monkeypatch.setenv("EMODETECT_PRECISION", variable)
-    monkeypatch.setattr("utils.predict.native_bfloat16", lambda: native)
+    monkeypatch.setattr("utils.model.predict.native_bfloat16", lambda: native)
     assert serving_precision("auto") == served
     assert serving_precision("float32") == "float32"   # an explicit choice wins over the environment
 

@@ -74,8 +74,8 @@ def test_importing_utils_then_keras_prints_nothing(tmp_path):
         import numpy as np
         import utils
         import keras
-        from utils import detection
-        detection.find_faces(np.zeros((64, 64, 3), np.uint8), "fast", "blazeface")
+        from utils.faces import detect
+        detect.find_faces(np.zeros((64, 64, 3), np.uint8), "fast", "blazeface")
         """, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""

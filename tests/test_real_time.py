@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 
 from conftest import FER_CLASSES, ROOT
-from utils import video
-from utils.detection import Face, iou
-from utils.predict import ChosenFace
+from utils.live.tracking import FaceTracker, VideoAnalyser
+from utils.live import drawing, sources
+from utils.live.records import probabilities_over_time, summary_table, timeline_fields, timeline_rows
+from utils.faces import detect
+from utils.faces.face import Face, iou
+from utils.model.predict import ChosenFace
 
 FRAMES, EVERY = 12, 2
 
@@ -24,7 +27,7 @@ FRAMES, EVERY = 12, 2
 def test_tracker_keeps_ids_by_position_and_forgets_lost_faces():
     def faces(*boxes):
         return [Face(box, 0.9) for box in boxes]
-    tracker = video.FaceTracker(max_missed=2)
+    tracker = FaceTracker(max_missed=2)
     tracker.update(faces((100, 100, 50, 50), (500, 100, 50, 50)))
     tracker.update(faces((300, 100, 50, 50), (104, 102, 50, 50)))  # the first face moved; a second appeared
     # The first is confirmed; the false alarm at 500 is gone; the new face has no id until seen again.
@@ -52,7 +55,7 @@ class FlickeringPredictor:
 
 @pytest.mark.parametrize("detector", ["blazeface", "haar"])
 def test_analyser_smooths_labels_and_confirms_faces(astronaut_bgr, astronaut_face_box, detector):
-    analyser = video.VideoAnalyser(FlickeringPredictor(), threshold=0.35, detect_every=3, detector=detector)
+    analyser = VideoAnalyser(FlickeringPredictor(), threshold=0.35, detect_every=3, detector=detector)
     results = [analyser.analyse(astronaut_bgr) for _ in range(8)]
     assert results[0] == ([], True)  # a face is labelled once seen twice
     labelled = [found for found, analysed in results[1:]]
@@ -69,10 +72,10 @@ def test_analyser_smooths_labels_and_confirms_faces(astronaut_bgr, astronaut_fac
     ("haar", ["whole", "near", "near", "near", "near", "near", "near", "whole"]),
 ])
 def test_the_whole_frame_is_searched_as_often_as_the_detector_needs(astronaut_bgr, monkeypatch, detector, searches):
-    calls, find_faces, find_near = [], video.detection.find_faces, video.detection.find_near
-    monkeypatch.setattr(video.detection, "find_faces", lambda *args: calls.append("whole") or find_faces(*args))
-    monkeypatch.setattr(video.detection, "find_near", lambda *args: calls.append("near") or find_near(*args))
-    analyser = video.VideoAnalyser(FlickeringPredictor(), threshold=0.35, detector=detector)
+    calls, find_faces, find_near = [], detect.find_faces, detect.find_near
+    monkeypatch.setattr(detect, "find_faces", lambda *args: calls.append("whole") or find_faces(*args))
+    monkeypatch.setattr(detect, "find_near", lambda *args: calls.append("near") or find_near(*args))
+    analyser = VideoAnalyser(FlickeringPredictor(), threshold=0.35, detector=detector)
     blank = np.zeros_like(astronaut_bgr)
     for frame in [astronaut_bgr] * 6 + [blank, blank]:
         analyser.analyse(frame)
@@ -82,7 +85,7 @@ def test_the_whole_frame_is_searched_as_often_as_the_detector_needs(astronaut_bg
 
 def test_a_followed_face_keeps_its_keypoints_current(astronaut_bgr):
     """Following with BlazeFace's short-range network, a face that moves brings its keypoints along."""
-    from utils.detection import find_faces, find_near
+    from utils.faces.detect import find_faces, find_near
     face = find_faces(astronaut_bgr)[0]
     moved = np.roll(astronaut_bgr, 12, axis=1)
     followed = find_near(moved, face.box, "blazeface")
@@ -91,7 +94,7 @@ def test_a_followed_face_keeps_its_keypoints_current(astronaut_bgr):
 
 
 def test_every_reuses_the_last_results_between_analysed_frames(astronaut_bgr):
-    analyser = video.VideoAnalyser(FlickeringPredictor(), threshold=0.35, every=3)
+    analyser = VideoAnalyser(FlickeringPredictor(), threshold=0.35, every=3)
     flags = [analyser.analyse(astronaut_bgr)[1] for _ in range(7)]
     assert flags == [True, False, False, True, False, False, True]
 
@@ -120,7 +123,7 @@ class FlakyCapture:
 
 
 def test_live_source_reconnects_then_gives_up(capsys):
-    source = video.VideoSource("0", retries=3, wait=0, opener=FlakyCapture)
+    source = sources.VideoSource("0", retries=3, wait=0, opener=FlakyCapture)
     FlakyCapture.failures = 3  # the failed read and two reconnections
     assert source.read() is not None and not source.lost
     FlakyCapture.failures = 10
@@ -159,7 +162,7 @@ def reconnecting_source(opened, begun=None, gate=None):
             assert gate.wait(10)
         opened.append(DeadCapture())
         return opened[-1]
-    return video.VideoSource("0", retries=100, wait=0.01, opener=opener)
+    return sources.VideoSource("0", retries=100, wait=0.01, opener=opener)
 
 
 def read_in_background(source):
@@ -209,32 +212,32 @@ def test_a_capture_that_did_not_open_is_released():
         captures.append(DeadCapture())
         captures[-1].isOpened = lambda: False
         return captures[-1]
-    with pytest.raises(video.SourceError, match="cannot open camera 2"):
-        video.VideoSource("2", opener=opener)
+    with pytest.raises(sources.SourceError, match="cannot open camera 2"):
+        sources.VideoSource("2", opener=opener)
     assert len(captures) == 1 and captures[0].released
 
 
 def test_drawing_and_captions():
     frame = np.zeros((120, 160, 3), np.uint8)
     face = {"id": 3, "box": [40, 40, 50, 50], "label": "sad", "confidence": 0.31, "uncertain": True}
-    video.draw_faces(frame, [face], video.label_colours(FER_CLASSES))
-    assert video.face_caption(face) == "#3 uncertain (sad 31%)"
-    assert video.face_caption(dict(face, uncertain=False, confidence=0.83)) == "#3 sad 83%"
-    assert tuple(frame[65, 40]) == video.UNCERTAIN_COLOUR  # the box's left edge
+    drawing.draw_faces(frame, [face], drawing.label_colours(FER_CLASSES))
+    assert drawing.face_caption(face) == "#3 uncertain (sad 31%)"
+    assert drawing.face_caption(dict(face, uncertain=False, confidence=0.83)) == "#3 sad 83%"
+    assert tuple(frame[65, 40]) == drawing.UNCERTAIN_COLOUR  # the box's left edge
     assert frame[:40].any()  # the caption above it
 
 
 def test_summary_table_counts_every_class():
-    rows = video.timeline_rows(0.5, 10, [
+    rows = timeline_rows(0.5, 10, [
         {"id": 1, "box": [0, 0, 5, 5], "label": "happy", "confidence": 0.8, "uncertain": False,
          "probabilities": dict.fromkeys(FER_CLASSES, 0.0) | {"happy": 0.8}},
         {"id": 2, "box": [9, 0, 5, 5], "label": "sad", "confidence": 0.3, "uncertain": True,
          "probabilities": dict.fromkeys(FER_CLASSES, 0.0) | {"sad": 0.3}}])
-    table = video.summary_table(rows, FER_CLASSES)
+    table = summary_table(rows, FER_CLASSES)
     assert list(table.index) == FER_CLASSES
     assert table.loc["happy", "faces"] == 1 and table.loc["sad", "uncertain"] == 1
     assert table["share_%"].sum() == pytest.approx(100)
-    times, probabilities = video.probabilities_over_time(rows, FER_CLASSES)
+    times, probabilities = probabilities_over_time(rows, FER_CLASSES)
     assert list(times) == [0.5] and probabilities.shape == (1, len(FER_CLASSES))
 
 
@@ -280,7 +283,7 @@ def test_headless_run_writes_timeline_video_and_summary(clip, model_path, tmp_pa
         rows = list(csv.DictReader(handle))
     # Every other frame analysed; the first sighting only confirms the face.
     assert len(rows) == FRAMES // EVERY - 1
-    assert list(rows[0]) == video.timeline_fields(FER_CLASSES)
+    assert list(rows[0]) == timeline_fields(FER_CLASSES)
     assert [int(row["frame"]) for row in rows] == list(range(EVERY, FRAMES, EVERY))
     assert {row["face_id"] for row in rows} == {"1"}
     # The random model is unsure of its faces: the default threshold would flag them, 0.05 none.

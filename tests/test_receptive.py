@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras import layers
 
 from utils.models import load_model
-from utils.receptive import field_geometry, receptive_field
+from utils.explain.receptive import field_geometry, receptive_field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -96,7 +96,7 @@ def test_bad_positions_and_layers_say_what_is_valid(model):
 
 def test_shipped_baseline_boxes_hold_its_gradients(astronaut_bgr, astronaut_face_box):
     """ReLU and max pooling cut paths, so the gradient covers part of the box, never more."""
-    from utils.faces import preprocess
+    from utils.faces.preprocess import preprocess
     left, top, width, height = astronaut_face_box
     face = preprocess(astronaut_bgr[top:top + height, left:left + width], 48, 48)
     path = os.path.join(ROOT, "models", "baseline_cnn.h5")

@@ -49,7 +49,7 @@ def trained(folder_dataset, tmp_path_factory):
 
 def test_one_epoch_yields_a_model_and_card_that_predict(trained):
     work, result = trained
-    from utils.predict import Predictor
+    from utils.model.predict import Predictor
     predictor = Predictor.from_path(str(work / "models" / "tiny.h5"))
     card = predictor.card
     assert card["classes"] == CLASSES and card["task"] == "emotion"
@@ -118,7 +118,7 @@ def test_weight_averaging_ships_the_better_of_average_and_best_epoch(trained, fo
     assert note["shipped"] == ("weight average" if average_wins else "best epoch")
     assert card["metrics"]["val_accuracy"] == max(note["val_accuracy"], note["best_epoch_val_accuracy"])
     import keras
-    from utils.training import read_average
+    from utils.train.fit import read_average
     shipped = keras.saving.load_model(str(work / "models" / "averaged.h5"), compile=False)
     if average_wins:   # the seed CNN has no batch norm: the shipped weights are the mean itself
         expected = read_average(str(work / "runs" / "averaged" / "average.weights.npz"))[0]
@@ -149,7 +149,7 @@ def test_distillation_records_its_teacher_and_refuses_a_mismatched_one(trained, 
 
 
 def test_cosine_schedule_decays_to_zero_and_plateau_stays_constant():
-    from utils.training import learning_rate
+    from utils.train.fit import learning_rate
     cosine = learning_rate("cosine", 1e-3, 100, 10)
     assert float(cosine(0)) == pytest.approx(1e-3) and float(cosine(50)) == pytest.approx(5e-4)
     assert float(cosine(100)) == pytest.approx(0.0, abs=1e-9)
@@ -157,7 +157,7 @@ def test_cosine_schedule_decays_to_zero_and_plateau_stays_constant():
 
 
 def test_cyclic_schedule_falls_within_each_epoch_and_restarts():
-    from utils.training import learning_rate
+    from utils.train.fit import learning_rate
     cyclic = learning_rate("cyclic", 1e-3, 100, 10)
     assert float(cyclic(0)) == pytest.approx(1e-3) and float(cyclic(5)) == pytest.approx(5e-4)
     assert float(cyclic(9)) < 3e-5                       # the end of an epoch: a low-rate point
@@ -167,7 +167,7 @@ def test_cyclic_schedule_falls_within_each_epoch_and_restarts():
 def test_weight_average_is_the_mean_of_epoch_ends_and_survives_a_resume(tmp_path):
     """Three epochs, interrupted after two: the saved mean equals the mean of the three epochs' weights."""
     import keras
-    from utils.training import AVERAGE_FILE, WeightAverage, read_average
+    from utils.train.fit import AVERAGE_FILE, WeightAverage, read_average
 
     class Recorder(keras.callbacks.Callback):
         def __init__(self):
@@ -192,14 +192,14 @@ def test_weight_average_is_the_mean_of_epoch_ends_and_survives_a_resume(tmp_path
 
 
 def test_a_run_without_an_average_says_so(tmp_path):
-    from utils.training import read_average
+    from utils.train.fit import read_average
     with pytest.raises(FileNotFoundError, match="did not average its weights"):
         read_average(str(tmp_path / "average.weights.npz"))
 
 
 def test_recompute_batch_norm_measures_the_exact_mean_and_variance():
     import keras
-    from utils.training import recompute_batch_norm
+    from utils.train.fit import recompute_batch_norm
     inputs = keras.Input((5, 5, 2))
     norm = keras.layers.BatchNormalization(momentum=0.99)
     model = keras.Model(inputs, norm(inputs))
@@ -215,7 +215,7 @@ def test_recompute_batch_norm_measures_the_exact_mean_and_variance():
 def test_cosine_runs_its_length_and_plateau_stops_early(tmp_path):
     import keras
     from train import plateau_settings
-    from utils.training import callbacks
+    from utils.train.fit import callbacks
 
     def kinds(schedule):
         return {type(callback) for callback in callbacks(str(tmp_path), *plateau_settings(schedule), False)}

@@ -8,15 +8,19 @@ encodes it as PNG data URLs, so the page needs no second request per picture.
 import cv2
 import numpy as np
 
-from utils import operation_text, pictures, plots
-from utils.data import DatasetError
+from utils.explain import operation_text
+from utils.media import encode
+from utils.faces.pictures import alignment_picture
+from utils.explain import figures
+from utils.media.colour import to_rgb
+from utils.train.datasets import DatasetError
 from utils.defaults import FER2013_TEST, THRESHOLD, project_path
-from utils.layers import layer_kind
+from utils.explain.layers import layer_kind
 from utils.models import LOGITS_LAYER
-from utils.perturbation import region_sensitivity
-from utils.receptive import field_geometry, receptive_field
-from utils.steps import describe_alignment, describe_input, describe_layer
-from utils.targets import parse_class
+from utils.explain.perturbation import region_sensitivity
+from utils.explain.receptive import field_geometry, receptive_field
+from utils.explain.steps import describe_alignment, describe_input, describe_layer
+from utils.explain.targets import parse_class
 
 PARTS = ("layers", "kernels", "gradcam", "regions")   # what an explanation holds unless ``parts`` says
 ON_REQUEST = ("operation", "channel")                 # asked for by name: one position, one channel
@@ -59,7 +63,7 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
     if "kernels" in parts:
         kernels = loaded.layers.first_kernels()
         result["kernels"] = {"shape": list(kernels.shape),
-                             "images": [_url(pictures.colour_map(kernels[:, :, 0, k], "gray"))
+                             "images": [_url(encode.colour_map(kernels[:, :, 0, k], "gray"))
                                         for k in range(kernels.shape[-1])]}
     if "gradcam" in parts:
         result["gradcam"] = gradcam(loaded, chosen, target, layer)
@@ -76,12 +80,12 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
 
 
 def gradcam(loaded, chosen, target, layer=None):
-    """Grad-CAM of ``target`` for one chosen face (:class:`utils.predict.ChosenFace`): overlay and heatmap."""
+    """Grad-CAM of ``target`` for one chosen face (:class:`utils.model.predict.ChosenFace`): overlay and heatmap."""
     layer = gradcam_layer(loaded, layer)
     cam = loaded.gradcam.gradcam(chosen.input, target, layer)
     return {"class": target.class_name, "layer": layer, "layers": loaded.gradcam.layers(),
-            "overlay": _url(plots.cam_overlay(_display(chosen.crop.image), cam)),
-            "heatmap": _url(pictures.colour_map(cam, "jet", 0.0, 1.0))}
+            "overlay": _url(figures.cam_overlay(_display(chosen.crop.image), cam)),
+            "heatmap": _url(encode.colour_map(cam, "jet", 0.0, 1.0))}
 
 
 def gradcam_layer(loaded, layer=None):
@@ -178,7 +182,7 @@ def parse_parts(text):
 
 
 def _url(image):
-    return pictures.png_data_url(pictures.image_png(image))
+    return encode.png_data_url(encode.image_png(image))
 
 
 def _display(crop):
@@ -191,8 +195,8 @@ def _alignment(image, prediction, crop):
     """The first step: the face as found in the photo (box, keypoints, eye line, the square
     cut out) and the same face turned upright, with the sentence saying why."""
     return {"angle": round(crop.angle, 1), "text": describe_alignment(prediction, crop.angle),
-            "photo": _url(plots.alignment_picture(image, prediction, crop)),
-            "crop": _url(plots.to_rgb(_display(crop.image)))}
+            "photo": _url(alignment_picture(image, prediction, crop)),
+            "crop": _url(to_rgb(_display(crop.image)))}
 
 
 def _face_url(face):
@@ -220,7 +224,7 @@ def _step(layer, output, classes):
         values = array.ravel()
         low, high = float(values.min()), float(values.max())
         step["range"] = [round(low, 4), round(high, 4)]
-        step["strip"] = _url(pictures.colour_map(_wrap(values), "viridis", low, high))
+        step["strip"] = _url(encode.colour_map(_wrap(values), "viridis", low, high))
         step["columns"] = min(STRIP_WIDTH, values.size)   # cells per row of the strip: unit = row x columns + column
         if values.size <= VALUES_SHOWN:
             step["values"] = [round(float(v), 4) for v in values]
@@ -234,7 +238,7 @@ def _maps(array, channels):
     colour scale for the layer, and each one's own range (for its text alternative)."""
     low, high = float(array.min()), float(array.max())
     shown = array[:, :, :channels]
-    colours = pictures.colour_map(shown, "viridis", low, high)   # all at once: a call per map costs twice as much
+    colours = encode.colour_map(shown, "viridis", low, high)   # all at once: a call per map costs twice as much
     return {"range": [round(low, 4), round(high, 4)],
             "maps": [_url(np.ascontiguousarray(colours[:, :, c])) for c in range(shown.shape[-1])],
             "channel_ranges": [[round(float(least), 4), round(float(most), 4)]

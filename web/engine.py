@@ -8,8 +8,8 @@ import os
 
 from flask import Blueprint, current_app, jsonify, send_file
 
-from utils import detection
-from utils.export import blazeface_files, engine_constants, exported_paths, is_current
+from utils.faces.blazeface import DetectorUnavailable
+from utils.serving.browser_export import blazeface_files, engine_constants, exported_paths, is_current
 from web.analysis import LIVE_CHANNELS
 from web.registry import ModelNotFound, registry
 
@@ -32,7 +32,7 @@ def blazeface(name):
     """One of the two BlazeFace networks, from the wheel the server runs them from."""
     try:
         files = blazeface_files()
-    except detection.DetectorUnavailable as error:
+    except DetectorUnavailable as error:
         return jsonify(error=str(error)), 404
     if name not in files:
         return jsonify(error=f"no BlazeFace file {name!r} (there are {', '.join(files)})"), 404

@@ -7,7 +7,7 @@ sorted by name, which mixes the classes (FER2013's names are ids, not labels).
 import os
 import threading
 
-from utils.data import IMAGE_SUFFIXES
+from utils.media.decode import IMAGE_SUFFIXES
 
 
 class Gallery:

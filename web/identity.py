@@ -3,7 +3,7 @@
 Rendered on the server like the Gallery: upload a photo (POST) or step through the
 identity model's test photos (``?sample=N``), and see both predictions and the two
 Grad-CAM maps with their difference. "Train identity model" starts train.py in the
-background (:class:`utils.jobs.TrainingJob`, whose state every worker shares) and the
+background (:class:`utils.train.jobs.TrainingJob`, whose state every worker shares) and the
 page polls ``/identity/train`` for its progress; the identity model is read again
 when its file or card changes.
 
@@ -17,11 +17,12 @@ import os
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from utils import identity, pictures
+from utils.serving import identity
+from utils.media import encode
 from utils.cli import one_line
-from utils.images import ImageError, read_image
+from utils.media.decode import ImageError, read_image
 from utils.defaults import IDENTITY_DATA, IDENTITY_MODEL, project_path
-from utils.jobs import JobBusy, TrainingJob
+from utils.train.jobs import JobBusy, TrainingJob
 from web import inputs
 from web.registry import ModelNotFound, chosen_model, registry
 
@@ -74,7 +75,7 @@ def _compare(image):
     result = identity.compare(registry().get(chosen_model()), _model().get(), image,
                               current_app.config["THRESHOLD"])
     return {"emotion": result.emotion, "identity": result.identity,
-            "figure": pictures.png_data_url(pictures.figure_png(result.figure()))}
+            "figure": encode.png_data_url(encode.figure_png(result.figure()))}
 
 
 @bp.route("/identity", methods=["GET", "POST"])

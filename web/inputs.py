@@ -16,8 +16,9 @@ import io
 
 from flask import Request, current_app, request
 
-from utils.detection import DETAILS, DETECTORS, DetectorUnavailable, check_detector
-from utils.images import ImageError, decode_image
+from utils.faces.detect import DETAILS, DETECTORS, check_detector
+from utils.faces.blazeface import DetectorUnavailable
+from utils.media.decode import ImageError, decode_image
 from utils.defaults import THRESHOLD
 
 
@@ -184,7 +185,7 @@ def detail(values):
 
 def detector(values):
     """Which face detector: "blazeface" or "haar" (the 2001 cascade, for comparison); when not
-    named, BlazeFace where it is installed (see :func:`utils.detection.default_detector`)."""
+    named, BlazeFace where it is installed (see :func:`utils.faces.detect.default_detector`)."""
     value = choice(values, "detector", DETECTORS) if not absent(values, "detector") else None
     try:
         return check_detector(value)

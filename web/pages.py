@@ -7,8 +7,9 @@ every API call a page makes use the same one.
 from flask import Blueprint, abort, current_app, redirect, render_template, send_file, url_for
 
 from utils.defaults import CLASS_PALETTE
-from utils.detection import BLAZEFACE_INSTALL, default_detector
-from utils.images import ImageError, read_image
+from utils.faces.blazeface import BLAZEFACE_INSTALL
+from utils.faces.detect import default_detector
+from utils.media.decode import ImageError, read_image
 from web import analysis, inputs
 from web.registry import MODEL_COOKIE, ModelNotFound, chosen_model, registry
 

@@ -8,7 +8,7 @@ model retrained or recalibrated (``evaluate.py --calibrate`` rewrites its card) 
 again on its next request.
 
 The dict's lock is held only to read or add an entry, never while a model loads; each
-model's own lock (in :class:`utils.serving.ModelFile`) makes concurrent first requests
+model's own lock (in :class:`utils.serving.model_file.ModelFile`) makes concurrent first requests
 for one model load it once, and holds up no request for another.
 """
 import os
@@ -18,7 +18,7 @@ import numpy as np
 from flask import current_app, request
 
 from utils.models import read_card
-from utils.serving import ModelFile, find_models, model_name
+from utils.serving.model_file import ModelFile, find_models, model_name
 
 
 MODEL_COOKIE = "model"

@@ -1,0 +1,44 @@
+"""Colour conversion, once for the whole project: any OpenCV image as 8-bit gray or as RGB.
+
+Pictures arrive gray or BGR, with an alpha channel or without, 8 or 16 bit, or as floats in
+[0, 1] (a preprocessed face); the detectors, the model and the figures each want one form.
+"""
+import cv2
+import numpy as np
+
+
+def to_uint8(image):
+    """``image``'s values as uint8: 16-bit scaled down, floats in [0, 1] scaled up, anything else clipped."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return (image >> 8).astype(np.uint8)
+    if image.dtype.kind == "f" and image.size and image.max() <= 1.0:
+        image = image * 255.0
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _channels(image):
+    image = to_uint8(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim != 2 and not (image.ndim == 3 and image.shape[2] in (3, 4)):
+        raise ValueError(f"unsupported image shape {image.shape}")
+    return image
+
+
+def to_gray(image):
+    """Any OpenCV image (gray, BGR, BGRA; 8 or 16 bit, or floats) -> 2-D uint8 gray."""
+    image = _channels(image)
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+
+
+def to_rgb(image):
+    """Any OpenCV image -> ``(H, W, 3)`` uint8 RGB: the order BlazeFace was trained on and figures draw in."""
+    image = _channels(image)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB if image.shape[2] == 3 else cv2.COLOR_BGRA2RGB)

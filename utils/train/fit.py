@@ -1,0 +1,334 @@
+"""The pieces of train.py that are not the story: callbacks, resuming, the model card.
+
+Pure Keras 3 and NumPy, so training runs on any backend.
+"""
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+
+import keras
+import numpy as np
+import pandas as pd
+
+from utils.cpu import native_bfloat16
+from utils.files import atomic_write
+from utils.media import charts
+from utils.model.predict import Predictor
+from utils.models import LOGITS_LAYER, build_model, load_model
+from utils.train import photo_path
+
+HISTORY_FILE = "history.csv"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+AVERAGE_FILE = "average.weights.npz"
+CURVES_FILE = "curves.png"
+# What the card says the epochs were chosen on, by the metric :func:`selection` picks.
+CHOSEN_ON = {"val_accuracy": "validation accuracy",
+             "accuracy": "training accuracy: too few images per class to hold any out for validation"}
+
+
+def choose_precision(requested):
+    """``mixed_bfloat16`` where the CPU has native bfloat16 (2-3x faster here), else float32."""
+    if requested != "auto":
+        return requested
+    return "mixed_bfloat16" if native_bfloat16() else "float32"
+
+
+def read_history(run_dir):
+    """The per-epoch log as ``{column: list}``; an epoch logged twice (resumed) keeps its last row."""
+    path = os.path.join(run_dir, HISTORY_FILE)
+    if not os.path.isfile(path):
+        return {}
+    frame = pd.read_csv(path).drop_duplicates("epoch", keep="last").sort_values("epoch")
+    return {column: frame[column].tolist() for column in frame.columns}
+
+
+def best_weights_path(run_dir):
+    return os.path.join(run_dir, BEST_WEIGHTS_FILE)
+
+
+def learning_rate(schedule, initial, total_steps, steps_per_epoch):
+    """A constant rate (lowered by the plateau callback), a cosine decay to zero over the run,
+    or the same cosine fall within every epoch (cyclic: each epoch ends at a low-rate point,
+    the weights stochastic weight averaging collects).
+
+    The schedules count optimizer steps, which BackupAndRestore restores, so a resumed
+    run picks the curve up where it stopped.
+    """
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(initial, decay_steps=total_steps)
+    if schedule == "cyclic":
+        return keras.optimizers.schedules.CosineDecayRestarts(initial, first_decay_steps=steps_per_epoch,
+                                                              t_mul=1.0, m_mul=1.0)
+    return initial
+
+
+def copy_weights(source_path, model):
+    """Start ``model`` from a saved model's weights (same architecture), for fine-tuning.
+
+    Returns what the card records of the starting point: its path, the command that
+    trained it and its test accuracy, so a fine-tuned model's history stays traceable.
+    """
+    source, card = load_model(source_path)
+    if [w.shape for w in source.weights] != [w.shape for w in model.weights]:
+        raise ValueError(f"{source_path} is not a {model.name} network of this shape: cannot start from it")
+    model.set_weights(source.get_weights())
+    return {"path": source_path, "command": card.get("training", {}).get("command"),
+            "test_accuracy": card.get("metrics", {}).get("test_accuracy")}
+
+
+def load_teacher(path, classes, input_shape):
+    """A saved model's logits for a batch of faces, for distillation, and what the card records of it.
+
+    Its classes (in order) and input must be the student's: the soft targets are read
+    class by class from its outputs.
+    """
+    teacher, card = load_model(path)
+    if list(card["classes"]) != list(classes):
+        raise ValueError(f"teacher {path} knows {', '.join(card['classes'])}; this data has "
+                         f"{', '.join(classes)}: they must match, in order")
+    if tuple(teacher.input.shape[1:]) != tuple(input_shape):
+        raise ValueError(f"teacher {path} takes {tuple(teacher.input.shape[1:])} faces, not {tuple(input_shape)}")
+    logits = keras.Model(teacher.input, teacher.get_layer(LOGITS_LAYER).output)
+    return logits.predict_on_batch, {"path": path, "architecture": card.get("architecture"),
+                                     "test_accuracy": card.get("metrics", {}).get("test_accuracy")}
+
+
+def selection(dataset):
+    """``(metric, split)`` that choose between epochs: validation accuracy on the validation split or, when
+    a small set leaves no image for it (5 photos of each person, 2 held out for testing, 3 to learn
+    from), training accuracy on the training images. The card says which (``chosen_on``)."""
+    return ("val_accuracy", dataset.val) if len(dataset.val) else ("accuracy", dataset.train)
+
+
+def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=False, monitor="val_accuracy"):
+    """Log, back up every epoch (for --resume), keep the best epoch, stop early, lower the rate on plateaus,
+    and with ``average`` keep the running mean of every epoch's weights; "best" and "plateau" by
+    ``monitor`` (see :func:`selection`).
+
+    ``plateau_patience`` None leaves the rate to the optimizer's schedule and
+    ``early_stop_patience`` None runs every epoch: a cosine schedule only reaches its
+    small, accurate steps at the end, after validation may have stalled for a while.
+    """
+    previous_best = max(read_history(run_dir).get(monitor, [])) if resume and read_history(run_dir) else None
+    plateau = [] if plateau_patience is None else [
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="max", factor=0.5,
+                                          patience=plateau_patience, min_lr=1e-5, verbose=1)]
+    early_stop = [] if early_stop_patience is None else [
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=early_stop_patience, verbose=1)]
+    averaging = [WeightAverage(run_dir, resume)] if average else []
+    return plateau + early_stop + averaging + [
+        keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resume),
+        keras.callbacks.ModelCheckpoint(best_weights_path(run_dir), monitor=monitor, mode="max",
+                                        save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=previous_best),
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
+                                        delete_checkpoint=False),
+    ]
+
+
+class WeightAverage(keras.callbacks.Callback):
+    """Stochastic weight averaging: the running mean of the weights at the end of every epoch.
+
+    Averaging the end points of a run's last, low-rate phase lands in a flatter, more
+    accurate spot than any single one (Izmailov et al. 2018). The mean is saved to
+    runs/NAME/ after every epoch, with the last epoch it includes, so ``--resume``
+    continues it without counting an epoch twice.
+    """
+
+    def __init__(self, run_dir, resume):
+        super().__init__()
+        self.path = os.path.join(run_dir, AVERAGE_FILE)
+        self.resume = resume
+        self.mean, self.count, self.next_epoch = None, 0, 0
+
+    def on_train_begin(self, logs=None):
+        if self.resume and os.path.isfile(self.path):
+            self.mean, self.count, self.next_epoch = read_average(self.path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch < self.next_epoch:  # already in the mean (an epoch redone after an interruption)
+            return
+        weights = [np.asarray(w, np.float64) for w in self.model.get_weights()]
+        self.count += 1
+        self.mean = weights if self.mean is None else [
+            mean + (weight - mean) / self.count for mean, weight in zip(self.mean, weights)]
+        self.next_epoch = epoch + 1
+        atomic_write(self.path, lambda temp_path: np.savez(temp_path, count=self.count, next_epoch=self.next_epoch,
+                                                           **{f"w{i}": w for i, w in enumerate(self.mean)}))
+
+
+def read_average(path):
+    """``(weights, epochs averaged, next epoch)`` as :class:`WeightAverage` saved them."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} is missing: this run did not average its weights "
+                                "(run it with --average-weights from its first epoch)")
+    with np.load(path) as saved:
+        weights = [saved[f"w{i}"] for i in range(len(saved.files) - 2)]
+        return weights, int(saved["count"]), int(saved["next_epoch"])
+
+
+def recompute_batch_norm(model, images, batch_size=256):
+    """Set every batch-norm layer's statistics to their exact mean over ``images``.
+
+    An average of weights is a new network: the running statistics averaged with it do
+    not describe its activations, so they are measured again (SWA's last step). Each
+    batch enters with weight ``size / seen so far``, which makes the moving statistics
+    the plain mean over all batches.
+    """
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.moving_mean.assign(np.zeros(norm.moving_mean.shape, "float32"))
+        norm.moving_variance.assign(np.ones(norm.moving_variance.shape, "float32"))
+    seen = 0
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        for norm in norms:
+            norm.momentum = seen / (seen + len(batch))
+        model(batch, training=True)
+        seen += len(batch)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+
+
+def to_float32(model, arch, input_shape, num_classes):
+    """The same network with float32 weights and policy, for laptops without bfloat16."""
+    keras.config.set_dtype_policy("float32")
+    shipped = build_model(arch, input_shape, num_classes)
+    shipped.set_weights(model.get_weights())
+    return shipped
+
+
+def _correct(predictor, split, batch_size=256):
+    """Which faces of ``split`` the shipped predict path gets right (test-time flip included)."""
+    probabilities = np.concatenate([predictor.probabilities(split.images[start:start + batch_size])
+                                    for start in range(0, len(split), batch_size)])
+    return np.argmax(probabilities, axis=1) == split.labels
+
+
+def _accuracy(predictor, split):
+    return round(float(np.mean(_correct(predictor, split))), 4)
+
+
+def average_or_best(run_dir, best, card, dataset):
+    """The run's weight average, batch norm recomputed on train, if it beats the best epoch on validation
+    (on the training images when there is no validation split: :func:`selection`).
+
+    Both are scored through the shipped predict path; returns the winner and what the
+    card records of the choice.
+    """
+    weights, count, _ = read_average(os.path.join(run_dir, AVERAGE_FILE))
+    averaged = keras.models.clone_model(best)
+    averaged.set_weights(weights)
+    recompute_batch_norm(averaged, dataset.train.images)
+    scores = [_accuracy(Predictor(model, card), selection(dataset)[1]) for model in (averaged, best)]
+    use_average = scores[0] >= scores[1]
+    return (averaged if use_average else best), {
+        "epochs_averaged": count, "val_accuracy": scores[0], "best_epoch_val_accuracy": scores[1],
+        "shipped": "weight average" if use_average else "best epoch"}
+
+
+def held_out_metrics(predictor, dataset, history):
+    """Validation accuracy (training accuracy without a validation split), and test accuracy overall and
+    per class when there are test images.
+
+    Measured through :class:`utils.model.predict.Predictor`, so the card reports what users get.
+    """
+    monitor, split = selection(dataset)
+    metrics = {"val_accuracy" if monitor == "val_accuracy" else "train_accuracy": _accuracy(predictor, split)}
+    if history.get(monitor):
+        metrics["best_epoch"] = int(np.argmax(history[monitor])) + 1
+    if dataset.test is not None and len(dataset.test):
+        correct = _correct(predictor, dataset.test)
+        metrics["test_accuracy"] = round(float(np.mean(correct)), 4)
+        metrics["test_per_class"] = {
+            name: round(float(np.mean(correct[dataset.test.labels == i])), 4)
+            for i, name in enumerate(dataset.classes) if np.any(dataset.test.labels == i)}
+        metrics["test_images"] = len(dataset.test)
+    return metrics
+
+
+def _tensorflow_version():
+    try:
+        import tensorflow
+    except ImportError:  # trained on the JAX or torch backend
+        return None
+    return tensorflow.__version__
+
+
+def held_out_note(args, dataset):
+    """How the identity test photos were chosen, and which files they are (the front ends step through them)."""
+    if dataset.test is None:
+        return None
+    if os.path.isdir(os.path.join(dataset.source, "test")):
+        note = {"from": "the data set's test/ folder"}
+    else:
+        note = {"held_out_per_class": args.test_per_person, "seed": args.seed,
+                "from": "photos of each person held out of the data before the validation split"}
+    if dataset.test.paths:
+        note["files"] = [os.path.relpath(path, dataset.source) for path in dataset.test.paths]
+    return note
+
+
+# How a served face is cut out of its photo (utils.faces.align.aligned_crop), for the card.
+CROP_NOTE = "detected face turned upright by its eye line, eyes, nose and mouth fitted to utils/canonical_face.json"
+
+
+SERVED_FILE = "served_train.npy"
+
+
+def served_train_faces(run_dir, train, context):
+    """The training faces as the photo path serves them (:func:`utils.train.photo_path.served_faces`), kept in
+    the run's folder: a few minutes to compute, so a resumed run reads them back."""
+    path = os.path.join(run_dir, SERVED_FILE)
+    if os.path.isfile(path):
+        return np.load(path)
+    served, on_square = photo_path.served_faces(train.images, context=context)
+    print(f"photo path: the detector found {np.isfinite(on_square).sum()} of {len(train)} training faces "
+          "on their grey squares")
+    atomic_write(path, lambda temp_path: np.save(temp_path, served))
+    return served
+
+
+def model_card(name, args, dataset, model, history, precision, start=None):
+    """The JSON model card (what each key means: docs/model_card.md); train.py adds its metrics."""
+    card = {
+        "name": name,
+        "task": args.task,
+        "classes": list(dataset.classes),
+        "input": {"height": args.img_size, "width": args.img_size, "channels": args.channels},
+        "preprocessing": {"color": "gray", "scale": [0, 1], "crop": CROP_NOTE, "crop_context": args.crop_context,
+                          "function": "utils.faces.preprocess.preprocess", "test_time_flip": args.test_time_flip},
+        "architecture": args.arch,
+        "parameters": int(model.count_params()),
+        "training": {
+            "data": dataset.source, "train_images": len(dataset.train), "val_images": len(dataset.val),
+            "test_images": len(dataset.test) if dataset.test is not None else 0,
+            "skipped_images": int(dataset.train.skipped),
+            "val_fraction": args.val_split, "seed": args.seed, "chosen_on": CHOSEN_ON[selection(dataset)[0]],
+            "epochs": len(history.get("epoch", [])), "epochs_requested": args.epochs,
+            "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+            "label_smoothing": args.label_smoothing, "augmentation": not args.no_augment,
+            "random_erasing": args.erase, "served_share": args.served_share, "schedule": args.schedule,
+            "initialised_from": start,
+            "class_weights": args.class_weights, "precision": precision,
+            "backend": keras.backend.backend(),
+            "command": "python " + " ".join([os.path.basename(sys.argv[0]) or "train.py"] + sys.argv[1:]),
+        },
+        "versions": {"python": platform.python_version(), "keras": keras.__version__,
+                     "tensorflow": _tensorflow_version(), "numpy": np.__version__},
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if args.task == "identity":
+        card["training"]["test_split"] = held_out_note(args, dataset)
+        card["training"]["faces_cropped"] = {"no_face_found": int(dataset.train.no_face),
+                                             "note": "each photo cut down to its largest face, upright; "
+                                                     "photos without one kept whole"}
+    return card
+
+
+def save_curves(history, run_dir):
+    """history.csv is written as training goes; this adds the curves PNG beside it."""
+    if history.get("loss"):
+        charts.training_curves(history).savefig(os.path.join(run_dir, CURVES_FILE), dpi=100)
