@@ -114,7 +114,7 @@ def _csv_labels_in_card_order(labels, path, classes):
     """fer2013.csv numbers FER2013's own classes; the card may order or choose them differently."""
     import numpy as np
 
-    from utils.train.datasets import FER2013_CLASSES, DatasetError
+    from utils.train.datasets import DatasetError, FER2013_CLASSES
     missing = sorted({FER2013_CLASSES[label] for label in labels} - set(classes))
     if missing:
         raise DatasetError(f"{path} has classes {missing} that are not in the model card's {classes}")
@@ -178,8 +178,8 @@ def calibrate(predictor, model_path, args, test_logits, test_labels, split_cache
     import numpy as np
 
     from utils import models
-    from utils.train import datasets, metrics
     from utils.model.predict import softmax
+    from utils.train import datasets, metrics
     card = predictor.card
     source = args.val_data or card.get("training", {}).get("data")
     if source and os.path.realpath(source) == os.path.realpath(args.data):
@@ -219,9 +219,9 @@ def evaluate_model(model_path, args, split_cache):
     import numpy as np
 
     from utils import cpu
-    from utils.train import metrics
     from utils.media import charts, grids
     from utils.model.predict import softmax
+    from utils.train import metrics
     name = os.path.splitext(os.path.basename(model_path))[0]
     predictor = load_predictor(model_path)
     if args.validation:
@@ -298,8 +298,8 @@ def photo_path_summary(predictor, split, args, direct_predicted):
     """Accuracy of the photo path beside the direct one, how many faces the detector found, and both
     accuracies apart for the crops that stay on the face and for those reaching into the grey square."""
     import numpy as np
-    from utils.train.photo_path import PHOTO_PAD, served_faces
     from utils.faces.detect import check_detector
+    from utils.train.photo_path import PHOTO_PAD, served_faces
     detector = check_detector(args.detector)
     served, on_square = served_faces(split.images, detector, predictor.crop_context)
     logits = batched_logits(predictor, served, args.batch_size, "predicting the photo path")
@@ -317,9 +317,9 @@ def photo_path_summary(predictor, split, args, direct_predicted):
 
 def faces_benchmark_summary(predictor, args):
     """The second benchmark: each photo's first face found, turned upright, cut out and classified as
-    a front end does (:mod:`utils.photo_benchmark`); accuracy, macro recall, per-class recall, confusion."""
-    from utils.train import photo_benchmark
+    a front end does (:mod:`utils.train.photo_benchmark`); accuracy, macro recall, per-class recall, confusion."""
     from utils.faces.detect import check_detector
+    from utils.train import photo_benchmark
     detector = check_detector(args.detector)
     paths, labels, layout = photo_benchmark.find_photos(args.faces_benchmark, predictor.classes)
     inputs, found = photo_benchmark.photo_inputs(predictor, paths, detector)

@@ -11,7 +11,7 @@ import os
 
 from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
 from utils.defaults import EMOTION_MODEL, IDENTITY_MODEL, project_path
-from utils.faces.detect import DEFAULT_DETECTOR, DETECTORS, check_detector
+from utils.faces.detect import check_detector, DEFAULT_DETECTOR, DETECTORS
 
 
 def parse_args(argv=None):

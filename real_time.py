@@ -7,7 +7,7 @@ Labels are smoothed over a face's last few analysed frames, faces being followed
 position, so they do not flicker; a face under ``--threshold`` shows as "uncertain".
 At the end a table of emotions is printed and, beside the CSV (or the video), two
 summary plots are saved: the emotion distribution and the emotions over time.
-The frame analysis itself lives in ``utils.video``, shared with the other front ends.
+The frame analysis itself lives in ``utils.live``, shared with the other front ends.
 """
 import argparse
 import csv
@@ -17,11 +17,11 @@ import time
 
 import cv2
 
-from utils.faces.detect import DEFAULT_DETECTOR, DETECTORS, check_detector
-from utils.live.tracking import DETECT_EVERY, FpsMeter, SMOOTH_FRAMES, VideoAnalyser
-from utils.live import drawing, records, sources
 from utils.cli import fail, run_cli
-from utils.defaults import EMOTION_MODEL, THRESHOLD, project_path
+from utils.defaults import EMOTION_MODEL, project_path, THRESHOLD
+from utils.faces.detect import check_detector, DEFAULT_DETECTOR, DETECTORS
+from utils.live import drawing, records, sources
+from utils.live.tracking import DETECT_EVERY, FpsMeter, SMOOTH_FRAMES, VideoAnalyser
 
 WINDOW = "EmoDetect-Pro (q quits)"
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # 27: Esc

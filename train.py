@@ -142,9 +142,9 @@ def main(argv=None):
     import numpy as np
 
     from utils import models
-    from utils.train.batches import AugmentedBatches, DistilledBatches
-    from utils.train import datasets, fit
     from utils.model.predict import Predictor
+    from utils.train import datasets, fit
+    from utils.train.batches import AugmentedBatches, DistilledBatches
 
     # Prepare the data: identity photos are cropped to their face, as inference crops them.
     identity = args.task == "identity"

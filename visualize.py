@@ -18,13 +18,13 @@ import re
 import sys
 
 from utils.defaults import EMOTION_MODEL, project_path
-from utils.faces.detect import DEFAULT_DETECTOR, DETECTORS, check_detector
+from utils.faces.detect import check_detector, DEFAULT_DETECTOR, DETECTORS
 
 DEFAULT_OUT = "visualizations"
 METHODS = ("gradcam", "occlusion", "regions", "shap", "lime")
 DEFAULT_METHODS = "gradcam,occlusion,regions"
 
-# What each explanation shows, beside its picture (each layer's own sentence is utils.steps').
+# What each explanation shows, beside its picture (each layer's own sentence is utils.explain.steps').
 ABOUT = {
     "kernels": "The first convolution's filters: small weight patterns (edges, spots, gradients) "
                "that it slides over the face.",
@@ -119,8 +119,8 @@ def add_layers(page, loaded, face, probabilities):
     with the sentence the site shows for it."""
     from tqdm import tqdm
 
-    from utils.media import charts, grids
     from utils.explain.steps import describe_layer
+    from utils.media import charts, grids
     first_conv = (loaded.layers.conv_layers() or [None])[0]
     outputs = loaded.layers.layer_outputs(face)
     for number, output in enumerate(tqdm(outputs, desc="drawing layers", unit="layer", leave=False), start=1):
@@ -150,7 +150,7 @@ def add_methods(page, methods, loaded, face, target, layer, keypoints=None):
     """The explanations asked for, each of ``target``; SHAP/LIME only note when missing."""
     from utils.explain import figures
     from utils.explain.perturbation import occlusion_sensitivity, region_sensitivity
-    from utils.explain.shap_lime import MissingOptionalPackage, lime_map, shap_map
+    from utils.explain.shap_lime import lime_map, MissingOptionalPackage, shap_map
     predictor, name = loaded.predictor, target.class_name
     if "gradcam" in methods:
         layer = loaded.gradcam.check_layer(layer)
@@ -187,7 +187,7 @@ def operation_views(loaded, face, wanted):
 
 
 def add_operations(page, views, classes):
-    """One section per operation: its sentences and every number, as text (utils.operation_text)."""
+    """One section per operation: its sentences and every number, as text (utils.explain.operation_text)."""
     from utils.explain import operation_text
     for view in views:
         labels = operation_text.unit_labels(view, classes)

@@ -96,8 +96,8 @@ def main(argv=None):
     from playwright.sync_api import sync_playwright
 
     from app import create_app
-    from utils.serving.browser_export import export_models
     from utils.model.predict import Predictor
+    from utils.serving.browser_export import export_models
     export_models(defaults.project_path(defaults.MODELS_DIR), defaults.project_path(defaults.BROWSER_DIR))
     url, heard, stop = serve(create_app({"WARM_UP": False}))
     frame = cv2.imdecode(np.frombuffer(one_face_jpeg(), np.uint8), cv2.IMREAD_COLOR)

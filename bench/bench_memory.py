@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = """
 import json, sys, tracemalloc
 sys.path.insert(0, sys.argv[1])
-from utils.media.decode import ImageError, decode_image
+from utils.media.decode import decode_image, ImageError
 
 def peak_rss_kb():
     with open("/proc/self/status") as status:

@@ -31,10 +31,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from utils.train import datasets
 from utils.faces import align, detect
 from utils.media import colour
-from utils.train import metrics
+from utils.train import datasets, metrics
 from utils.train import photo_benchmark  # noqa: E402
 from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013  # noqa: E402
 from utils.media.decode import read_image  # noqa: E402

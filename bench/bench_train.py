@@ -26,8 +26,8 @@ def measure(arch, precision, batch_size, steps):
     """Train ``arch`` on synthetic faces in this process; images/s over ``steps`` timed batches."""
     sys.path.insert(0, ROOT)
     from utils import models
-    from utils.train.batches import AugmentedBatches
     from utils.train import datasets
+    from utils.train.batches import AugmentedBatches
     from utils.train import fit  # first: importing utils quiets TensorFlow's start-up chatter
 
     import keras

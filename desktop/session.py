@@ -2,8 +2,8 @@
 
 A session holds the loaded model (its Predictor, layer reader and Grad-CAM), the current
 picture, its faces, the selected face and the low-confidence threshold, and builds
-each tab's figure with :mod:`utils.plots`, and the operation behind a clicked position
-with :mod:`utils.operations` (the numbers the site shows). Nothing here touches Tk, so
+each tab's figure with :mod:`utils.media` and :mod:`utils.explain.figures`, and the operation behind a clicked position
+with :mod:`utils.explain.operations` (the numbers the site shows). Nothing here touches Tk, so
 tests run it without a display. The window calls the slow methods (``utils.serving.model_file.LoadedModel.load`` with
 ``use_model``, ``predict``, ``predict_frame``, ``figure``) on its one worker thread,
 in order, and everything else on the Tk thread.
@@ -13,15 +13,13 @@ import threading
 import cv2
 from matplotlib.figure import Figure
 
-from utils.serving import identity
-from utils.explain import operation_text
-from utils.media import grids
-from utils.explain import figures
-from utils.media import charts
-from utils.live import drawing, tracking
+from utils.defaults import ROOT, THRESHOLD
+from utils.explain import figures, operation_text
 from utils.explain.layers import layer_kind
 from utils.explain.perturbation import region_sensitivity
-from utils.defaults import ROOT, THRESHOLD
+from utils.live import drawing, tracking
+from utils.media import charts, grids
+from utils.serving import identity
 
 SELECTED_BGR = (255, 255, 255)
 TABS = ("Probabilities", "Feature maps", "Pooling outputs", "Layers", "Grad-CAM", "Regions", "Model", "Identity")
@@ -96,7 +94,7 @@ class Session:
 
     # ---- picture and faces -----------------------------------------------------
     def predict(self, image):
-        """Every face in a still BGR image as a prediction dict (see :mod:`utils.predict`), in
+        """Every face in a still BGR image as a prediction dict (see :mod:`utils.model.predict`), in
         :func:`utils.faces.detect.face_order`.
 
         Each also keeps its ``input``, the array the model saw, and its upright ``crop``, so the
@@ -263,7 +261,7 @@ class Session:
 
     def operation(self, name, channel, y=0, x=0):
         """The operation view of layer ``name`` at ``(y, x, channel)`` for the selected face: the numbers
-        ``/api/explain`` gives for ``parts=operation`` (see :mod:`utils.operations`)."""
+        ``/api/explain`` gives for ``parts=operation`` (see :mod:`utils.explain.operations`)."""
         return self.model.operations.operation(self.face_input(), name, channel, y, x)
 
     def operation_lines(self, name, channel, y=0, x=0):

@@ -19,12 +19,12 @@ from PIL import Image, ImageTk
 from desktop.camera import Camera
 from desktop.session import CLASS_TABS, LAYER_TABS, TABS, Session
 from desktop.worker import Worker
-from utils.serving import identity
 from utils.cli import one_line
+from utils.defaults import IDENTITY_DATA, IDENTITY_MODEL, project_path, THRESHOLD
 from utils.media.decode import read_image
+from utils.serving import identity
+from utils.serving.model_file import find_models, LoadedModel
 from utils.train.jobs import JobBusy, TrainingJob
-from utils.defaults import IDENTITY_DATA, IDENTITY_MODEL, THRESHOLD, project_path
-from utils.serving.model_file import LoadedModel, find_models
 
 POLL_MS = 30
 PICTURE_SIZE = (520, 520)   # the picture's box on screen, in pixels

@@ -9,7 +9,7 @@ the server's other pages are not in it: they need ``make run``.
 
 The pages are the site's own templates rendered with relative links; the engine's files are the ones
 the site serves under /engine/ (its constants from Python, BlazeFace from the installed wheel, the
-model as exported by utils.export, exported first when missing or stale).
+model as exported by utils.serving.browser_export, exported first when missing or stale).
 """
 import argparse
 import json

@@ -9,7 +9,7 @@ detected face so its eyes land there, so the network sees faces framed the way i
 trained. The Haar cascade gives no keypoints: for it, the same keypoints are stored as
 fractions of its box on the same faces. How far the faces are from the canonical one
 (the eye line's angle, the distance between the eyes) is stored too. Writes
-utils/canonical_face.json.
+utils/faces/canonical_face.json.
 """
 import argparse
 import glob

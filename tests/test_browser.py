@@ -340,7 +340,7 @@ def test_many_input_channels_are_shown_compactly(site, page, photo):
 
 
 def test_depthwise_and_separable_views_name_their_planes_and_show_every_pointwise_weight(site, page):
-    """The page lays out the views utils.operations computes for the two convolutions that are not plain."""
+    """The page lays out the views utils.explain.operations computes for the two convolutions that are not plain."""
     import numpy as np
 
     from conftest import convolutions_model

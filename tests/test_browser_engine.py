@@ -4,7 +4,7 @@ large JPEG): the same faces (boxes and keypoints within 2 px of the float32 Pyth
 labels, probabilities within 1e-3. Then the pages: Analyse and Live work in the browser, send nothing,
 and fall back to the server, saying why, when the engine cannot load.
 
-The shipped emotion model is exported into the tests' own folder (utils.export), as ``make run`` does
+The shipped emotion model is exported into the tests' own folder (utils.serving.browser_export), as ``make run`` does
 into build/browser.
 """
 import base64

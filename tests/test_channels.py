@@ -12,9 +12,9 @@ import pytest
 from keras import layers
 
 from conftest import FER_CLASSES, convolutions_model
-from utils.train import datasets
-from utils.explain.channels import TOP_FACES, ChannelExplainer
+from utils.explain.channels import ChannelExplainer, TOP_FACES
 from utils.faces.preprocess import preprocess
+from utils.train import datasets
 
 
 def pattern_model():

@@ -3,10 +3,10 @@ import cv2
 import numpy as np
 import pytest
 
-from utils.train.batches import AugmentedBatches, DistilledBatches
+from utils.faces.preprocess import preprocess
 from utils.train import datasets, photo_path
 from utils.train.augment import random_affine, random_erase
-from utils.faces.preprocess import preprocess
+from utils.train.batches import AugmentedBatches, DistilledBatches
 
 SIDE = 48
 

@@ -31,8 +31,8 @@ def test_the_site_takes_its_defaults_from_the_same_place(model_path):
 def test_one_palette_for_figures_video_desktop_and_site(model_path):
     """Happy is green everywhere: in the figures, the video overlay (BGR) and the page's JavaScript."""
     from app import create_app
-    from utils.media.charts import class_colours
     from utils.live.drawing import label_colours
+    from utils.media.charts import class_colours
     assert defaults.class_colour(FER_CLASSES.index("happy")) == "#2ca02c"
     figure_rgb = class_colours(FER_CLASSES)
     video_bgr = label_colours(FER_CLASSES)

@@ -12,8 +12,8 @@ from matplotlib.text import Text
 from desktop.camera import Camera
 from desktop.session import TABS, Session
 from desktop.worker import Worker
-from utils.serving.model_file import LoadedModel, find_models
 from utils.live.sources import SourceError
+from utils.serving.model_file import find_models, LoadedModel
 
 
 def figure_text(figure):

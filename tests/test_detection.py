@@ -7,14 +7,13 @@ import pytest
 
 from utils.faces.blazeface import (ACCEPT_SCORE, CONTAINED, DetectorUnavailable, FULL_RANGE, MIN_FACE_INPUT,
     MIN_FACE_PX, blazeface_model_path, decode, search_sides, second_look, weighted_merge)
-from utils.faces import detect
+from utils.faces import align, detect
 from utils.faces.face import KEYPOINTS
 from utils.media.colour import to_rgb
-from utils.faces import align
 from utils.train import photo_path
 from conftest import scikit_image_picture
-from utils.faces.face import Face, iou
 from utils.faces.detect import find_faces
+from utils.faces.face import Face, iou
 
 
 def eye_angle(keypoints):

@@ -18,10 +18,10 @@ from sklearn import metrics as skm
 
 import evaluate
 from conftest import FER_CLASSES, make_card
-from utils.train import datasets, metrics
 from utils.cli import run_cli
-from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER, card_path, read_card, save_model, write_card
 from utils.model.predict import Predictor, softmax
+from utils.models import card_path, LOGITS_LAYER, PROBABILITIES_LAYER, read_card, save_model, write_card
+from utils.train import datasets, metrics
 
 BRIGHTNESS_SCALE = 50
 

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from utils.explain import perturbation, sanity, shap_lime
-from utils.faces.align import canonical_keypoints
 from utils.explain.gradcam import GradCam
 from utils.explain.layers import LayerReader
-from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
+from utils.explain.targets import parse_class, Target, UnknownClass
+from utils.faces.align import canonical_keypoints
+from utils.faces.regions import region_boxes, REGION_LAYOUT
 from utils.model.predict import Predictor
-from utils.faces.regions import REGION_LAYOUT, region_boxes
-from utils.explain.targets import Target, UnknownClass, parse_class
+from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_MODEL = os.environ.get("EMODETECT_XAI_MODEL", os.path.join(ROOT, "models", "emotion_model.h5"))

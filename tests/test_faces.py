@@ -3,13 +3,11 @@ import cv2
 import numpy as np
 import pytest
 
-from utils.train import datasets
-from utils.faces import align
-from utils.train import photo_path
-from utils.faces import preprocess
-from utils.media import colour
+from utils.faces import align, preprocess
 from utils.faces.face import Face
+from utils.media import colour
 from utils.media.decode import decode_image
+from utils.train import datasets, photo_path
 
 
 def dots_picture(points, size=(300, 400)):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from utils.media import decode
-from utils.media.decode import ImageError, decode_image
+from utils.media.decode import decode_image, ImageError
 
 
 def png_bytes(array):

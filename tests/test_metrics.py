@@ -1,10 +1,10 @@
-"""utils.metrics against scikit-learn, brute force and synthetic cases with known answers."""
+"""utils.train.metrics against scikit-learn, brute force and synthetic cases with known answers."""
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from utils.train import metrics
 from utils.model.predict import softmax
+from utils.train import metrics
 
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 

@@ -10,8 +10,8 @@ import keras
 import pytest
 
 from conftest import make_card
+from utils.models import build_model, card_path, load_model, read_card, save_model, WEIGHTS_HASH, write_card
 from utils.serving.model_file import ModelFile
-from utils.models import WEIGHTS_HASH, build_model, card_path, load_model, read_card, save_model, write_card
 
 
 def saved(path, classes):

@@ -16,8 +16,8 @@ from keras import layers
 
 from conftest import convolutions_model
 from utils.explain import operation_text
-from utils.models import PROBABILITIES_LAYER, load_model
-from utils.explain.operations import LayerOperations, flat_source
+from utils.explain.operations import flat_source, LayerOperations
+from utils.models import load_model, PROBABILITIES_LAYER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = ("emotion_model", "baseline_cnn")

@@ -11,11 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from utils.faces import align, detect
-from utils.train import photo_path
 from utils.defaults import EMOTION_MODEL, project_path
-from utils.models import LOGITS_LAYER, load_model
+from utils.faces import align, detect
 from utils.model.predict import PRECISIONS, Predictor, serving_precision, softmax
+from utils.models import load_model, LOGITS_LAYER
+from utils.train import photo_path
 
 # A number rounded to bfloat16 (8 significant bits) or float32 (24) is off by at most this share of it.
 UNIT_ROUNDOFF = {"bfloat16": 2.0 ** -8, "float32": 2.0 ** -24}

@@ -1,4 +1,4 @@
-"""real_time.py and utils/video.py: tracking, smoothing, reconnection, and a headless run on a built video."""
+"""real_time.py and utils/live/: tracking, smoothing, reconnection, and a headless run on a built video."""
 import csv
 import os
 import re
@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 
 from conftest import FER_CLASSES, ROOT
-from utils.live.tracking import FaceTracker, VideoAnalyser
-from utils.live import drawing, sources
-from utils.live.records import probabilities_over_time, summary_table, timeline_fields, timeline_rows
 from utils.faces import detect
 from utils.faces.face import Face, iou
+from utils.live import drawing, sources
+from utils.live.records import probabilities_over_time, summary_table, timeline_fields, timeline_rows
+from utils.live.tracking import FaceTracker, VideoAnalyser
 from utils.model.predict import ChosenFace
 
 FRAMES, EVERY = 12, 2
 
 
-# utils.video, without a model --------------------------------------------------------------
+# utils.live, without a model --------------------------------------------------------------
 
 def test_tracker_keeps_ids_by_position_and_forgets_lost_faces():
     def faces(*boxes):

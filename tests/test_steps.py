@@ -5,8 +5,8 @@ import keras
 import pytest
 from keras import layers
 
-from utils.models import load_model
 from utils.explain.steps import describe_layer
+from utils.models import load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

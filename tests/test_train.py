@@ -167,7 +167,7 @@ def test_cyclic_schedule_falls_within_each_epoch_and_restarts():
 def test_weight_average_is_the_mean_of_epoch_ends_and_survives_a_resume(tmp_path):
     """Three epochs, interrupted after two: the saved mean equals the mean of the three epochs' weights."""
     import keras
-    from utils.train.fit import AVERAGE_FILE, WeightAverage, read_average
+    from utils.train.fit import AVERAGE_FILE, read_average, WeightAverage
 
     class Recorder(keras.callbacks.Callback):
         def __init__(self):

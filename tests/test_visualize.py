@@ -44,8 +44,8 @@ def test_writes_every_layer_and_explanation_in_network_order(photo, model_path, 
 
 
 def test_operations_are_added_and_their_results_printed(photo, model_path, tmp_path, capsys):
-    from utils.media.decode import read_image
     from utils.explain.operations import LayerOperations
+    from utils.media.decode import read_image
     from utils.model.predict import Predictor
     status, out, err = run([photo, "--model", model_path, "--out", str(tmp_path), "--methods", "regions",
                             "--operation", "conv2:5:3:4", "--operation", "logits:3"], capsys)

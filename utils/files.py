@@ -1,6 +1,6 @@
 """Files that readers in other threads or processes may open at any moment: atomic writes and stamps.
 
-No TensorFlow here: ``utils.jobs`` and ``train.py`` use it before (or without) Keras.
+No TensorFlow here: ``utils.train.jobs`` and ``train.py`` use it before (or without) Keras.
 """
 import hashlib
 import json

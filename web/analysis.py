@@ -2,25 +2,24 @@
 the operation behind one position and what one channel looks for.
 
 The arrays come from :mod:`utils` (layers, Grad-CAM, regions, operations, receptive fields,
-channels) and the pictures from :mod:`utils.plots`; this module only chooses what to send and
+channels) and the pictures from :mod:`utils.media` and :mod:`utils.explain.figures`; this module only chooses what to send and
 encodes it as PNG data URLs, so the page needs no second request per picture.
 """
 import cv2
 import numpy as np
 
-from utils.explain import operation_text
-from utils.media import encode
-from utils.faces.pictures import alignment_picture
-from utils.explain import figures
-from utils.media.colour import to_rgb
-from utils.train.datasets import DatasetError
-from utils.defaults import FER2013_TEST, THRESHOLD, project_path
+from utils.defaults import FER2013_TEST, project_path, THRESHOLD
+from utils.explain import figures, operation_text
 from utils.explain.layers import layer_kind
-from utils.models import LOGITS_LAYER
 from utils.explain.perturbation import region_sensitivity
 from utils.explain.receptive import field_geometry, receptive_field
 from utils.explain.steps import describe_alignment, describe_input, describe_layer
 from utils.explain.targets import parse_class
+from utils.faces.pictures import alignment_picture
+from utils.media import encode
+from utils.media.colour import to_rgb
+from utils.models import LOGITS_LAYER
+from utils.train.datasets import DatasetError
 
 PARTS = ("layers", "kernels", "gradcam", "regions")   # what an explanation holds unless ``parts`` says
 ON_REQUEST = ("operation", "channel")                 # asked for by name: one position, one channel
@@ -108,7 +107,7 @@ def every_face_gradcam(loaded, image, threshold=THRESHOLD, detail="thorough", de
 
 
 def operation(loaded, face, layer, channel, y, x):
-    """The operation view of ``layer`` at ``(y, x, channel)`` with its sentences (see :mod:`utils.operation_text`)."""
+    """The operation view of ``layer`` at ``(y, x, channel)`` with its sentences (see :mod:`utils.explain.operation_text`)."""
     try:
         view = loaded.operations.operation(face, layer, channel, y, x)
     except ValueError as error:

@@ -6,9 +6,9 @@ script or the site's own JavaScript never has to parse an HTML error page.
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from utils.explain.targets import UnknownClass
 from utils.faces.detect import FACE_ORDER
 from utils.model.predict import NoSuchFace
-from utils.explain.targets import UnknownClass
 from web import analysis
 from web.inputs import (BadInput, absent, detail, detector, model, name_or_index, params, read_image, text, threshold,
     whole_number)

@@ -18,7 +18,7 @@ FILE_KINDS = {".json": "card", ".layers.tflite": "layers", ".tflite": "logits"}
 
 
 def constants():
-    """The engine's constants: Python's own (utils.export) and the Live page's channel count."""
+    """The engine's constants: Python's own (utils.serving.browser_export) and the Live page's channel count."""
     return dict(engine_constants(), live_channels=LIVE_CHANNELS)
 
 

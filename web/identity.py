@@ -17,11 +17,11 @@ import os
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from utils.serving import identity
-from utils.media import encode
 from utils.cli import one_line
-from utils.media.decode import ImageError, read_image
 from utils.defaults import IDENTITY_DATA, IDENTITY_MODEL, project_path
+from utils.media import encode
+from utils.media.decode import ImageError, read_image
+from utils.serving import identity
 from utils.train.jobs import JobBusy, TrainingJob
 from web import inputs
 from web.registry import ModelNotFound, chosen_model, registry

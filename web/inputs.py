@@ -16,10 +16,10 @@ import io
 
 from flask import Request, current_app, request
 
-from utils.faces.detect import DETAILS, DETECTORS, check_detector
-from utils.faces.blazeface import DetectorUnavailable
-from utils.media.decode import ImageError, decode_image
 from utils.defaults import THRESHOLD
+from utils.faces.blazeface import DetectorUnavailable
+from utils.faces.detect import check_detector, DETAILS, DETECTORS
+from utils.media.decode import decode_image, ImageError
 
 
 class InMemoryRequest(Request):

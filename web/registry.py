@@ -18,7 +18,7 @@ import numpy as np
 from flask import current_app, request
 
 from utils.models import read_card
-from utils.serving.model_file import ModelFile, find_models, model_name
+from utils.serving.model_file import find_models, model_name, ModelFile
 
 
 MODEL_COOKIE = "model"

@@ -1,4 +1,5 @@
-/* Face finding in the browser: utils/detection.py's BlazeFace search, step for step. Anchors come from
+/* Face finding in the browser: utils/faces/blazeface.py's BlazeFace search, step for step
+   (the order faces come in: utils/faces/detect.py). Anchors come from
    each network's grids, decoding and the weighted merge are pure functions over arrays, and every
    threshold is the Python module's own (engine constants, served from Python). Two levels of search:
    "thorough" (photos: the full-range network over the whole picture and its tiles) and "fast" (video

@@ -1,5 +1,6 @@
-/* A found face cut out upright, framed like FER2013's, and THE preprocessing: utils/faces.py in the
-   browser. The canonical face is the one Python measured (utils/canonical_face.json), handed over in
+/* A found face cut out upright, framed like FER2013's, and THE preprocessing: utils/faces/align.py and
+   utils/faces/preprocess.py in the browser. The canonical face is the one Python measured
+   (utils/faces/canonical_face.json), handed over in
    the engine constants; the warp and the shrink are OpenCV's own (pixels.js). */
 import * as pixels from "./pixels.js";
 

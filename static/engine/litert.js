@@ -1,5 +1,5 @@
 /* The LiteRT.js runtime (WebAssembly, one thread) and the models it runs: loading apart from using,
-   as utils/detection.py keeps its interpreters. Every tensor is freed in the function that made it. */
+   as utils/faces/blazeface.py keeps its interpreters. Every tensor is freed in the function that made it. */
 import { loadLiteRt, loadAndCompile, Tensor } from "../vendor/litertjs/core/index.js";
 
 /* The one WebAssembly build the site serves (scripts/vendor_litertjs.py says why this one). */

@@ -1,4 +1,4 @@
-/* Faces in, calibrated emotion probabilities out: utils/predict.py's Predictor in the browser. The
+/* Faces in, calibrated emotion probabilities out: utils/model/predict.py's Predictor in the browser. The
    model is the input-to-logits sub-model Keras exported for a batch of two (a face and its mirror);
    the mirror average and the card's temperature are applied here, as Python applies them. */
 import * as faces from "./faces.js";

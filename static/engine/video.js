@@ -1,4 +1,4 @@
-/* Faces followed from frame to frame, labels smoothed: utils/video.py's FaceTracker and VideoAnalyser
+/* Faces followed from frame to frame, labels smoothed: utils/live/tracking.py's FaceTracker and VideoAnalyser
    in the browser. The whole frame is searched ("fast") every few analysed frames or as soon as a
    followed face is lost; in between each face is looked for only near where it was. */
 import { iou, orderKey, roundTo } from "./detection.js";

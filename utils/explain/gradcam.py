@@ -62,19 +62,15 @@ class GradCam:
         import tensorflow as tf
         faces = np.asarray(faces, dtype=np.float32)
         first = targets[0]
-        views = [faces, faces[:, :, ::-1]] if first.mirror else [faces]
+        views = 2 if first.mirror else 1
         indices = tf.constant([target.class_index for target in targets], dtype=tf.int32)
-        batch = tf.convert_to_tensor(np.concatenate(views))
+        batch = tf.convert_to_tensor(first.batch(faces))
         with tf.GradientTape() as tape:
             activations, logits = self._model(layer_name)(batch, training=False)
-            mean_logits = tf.reduce_mean(tf.reshape(logits, (len(views), len(faces), -1)), axis=0)
-            scaled = mean_logits / first.temperature
-            if first.offsets is not None:
-                scaled = scaled + tf.constant(first.offsets, dtype=scaled.dtype)
-            probabilities = tf.nn.softmax(scaled, axis=-1)
+            probabilities = tf.nn.softmax(first.scaled(logits), axis=-1)
             values = tf.gather(probabilities, indices, axis=1, batch_dims=1)
         gradients = tape.gradient(values, activations)
-        shape = (len(views), len(faces), *activations.shape[1:])
+        shape = (views, len(faces), *activations.shape[1:])
         return (activations.numpy().reshape(shape), gradients.numpy().reshape(shape), values.numpy())
 
     def maps(self, faces, targets, layer_name=None):

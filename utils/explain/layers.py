@@ -37,7 +37,7 @@ class LayerOutput:
 
 def is_convolution(layer):
     """Whether ``layer`` slides a kernel over its input: its operation view is a window times a
-    kernel, and each of its channels has a pattern (:mod:`utils.channels`)."""
+    kernel, and each of its channels has a pattern (:mod:`utils.explain.channels`)."""
     return isinstance(layer, CONVOLUTIONS)
 
 

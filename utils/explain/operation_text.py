@@ -1,4 +1,4 @@
-"""An operation view (:mod:`utils.operations`) in words and in plain-text tables.
+"""An operation view (:mod:`utils.explain.operations`) in words and in plain-text tables.
 
 The site lays the view's numbers out itself and shows :func:`summary` and :func:`check`
 beside them; the desktop window and visualize.py show :func:`lines`, every number of

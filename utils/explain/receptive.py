@@ -2,7 +2,7 @@
 
 Read from the layers' own geometry (kernel and pool sizes, strides, dilation,
 "same" or "valid" padding) while walking from the input to the layer, so any chain
-of layers explains itself. The same :class:`Window` tells :mod:`utils.operations`
+of layers explains itself. The same :class:`Window` tells :mod:`utils.explain.operations`
 which input values a convolution or pool read at a position. Feature maps are
 channels-last (height, width, channels), as in every model here.
 """

@@ -8,6 +8,10 @@ their maps answer the same question (pytorch-grad-cam calls these "targets" too)
 """
 from dataclasses import dataclass
 
+import numpy as np
+
+from utils.model.predict import mirror_mean, scaled_logits, with_mirror
+
 
 class UnknownClass(ValueError):
     """A class name or number the model does not have; the message lists its classes."""
@@ -42,6 +46,17 @@ class Target:
         offsets = None if predictor.logit_offsets is None else tuple(float(v) for v in predictor.logit_offsets)
         return cls(int(class_index), predictor.classes[class_index], predictor.temperature, predictor.test_time_flip,
                    offsets)
+
+    def batch(self, faces):
+        """What the network is run on for ``faces``: the faces, followed by their mirror images when
+        the target averages over them."""
+        return with_mirror(faces) if self.mirror else faces
+
+    def scaled(self, logits):
+        """The network's logits for :meth:`batch` -> what the softmax is taken of, one row per face: the
+        predictor's own arithmetic, on numpy arrays or on tensors that gradients flow through."""
+        return scaled_logits(mirror_mean(logits) if self.mirror else logits, self.temperature,
+                             None if self.offsets is None else np.asarray(self.offsets, dtype=np.float32))
 
     def values(self, source, faces):
         """The target for each face of a batch, computed by ``source`` (the predictor it describes,

@@ -105,7 +105,7 @@ class FaceTracker:
 
 
 class VideoAnalyser:
-    """Frames in, smoothed per-face predictions out (:mod:`utils.predict`'s dicts plus a face ``id``),
+    """Frames in, smoothed per-face predictions out (:mod:`utils.model.predict`'s dicts plus a face ``id``),
     in :func:`utils.faces.detect.face_order`.
 
     Every ``every``-th frame is analysed; the frames between show the last results.

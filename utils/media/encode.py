@@ -2,7 +2,7 @@
 
 The site sends every picture inline as a PNG data URL, so a page needs no second request
 per feature map; the desktop window and the command-line tools save figures as PNG files.
-Drawing itself is :mod:`utils.plots`' job.
+Drawing itself is the job of :mod:`utils.media.charts`, :mod:`utils.media.grids` and the figures of each concern.
 """
 import io
 

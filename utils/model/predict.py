@@ -49,11 +49,29 @@ def serving_precision(requested="auto"):
     return requested
 
 
+def with_mirror(batch):
+    """``batch`` followed by each face's left-right mirror image: one call of the network for both."""
+    return np.concatenate([batch, batch[:, :, ::-1]])
+
+
+def mirror_mean(logits):
+    """The logits of :func:`with_mirror`'s batch averaged over each face and its mirror image
+    (numpy arrays and tensors alike, so Grad-CAM's gradients flow through the same arithmetic)."""
+    half = len(logits) // 2
+    return (logits[:half] + logits[half:]) / 2
+
+
+def scaled_logits(logits, temperature=1.0, offsets=None):
+    """``logits / temperature + offsets``: what the softmax of a calibrated model is taken of (``offsets``: one
+    per class, or None). Numpy arrays and tensors alike."""
+    scaled = logits / temperature
+    return scaled if offsets is None else scaled + offsets
+
+
 def softmax(logits, temperature=1.0, offsets=None):
-    """softmax(logits / temperature + offsets) over the last axis (``offsets``: one per class, or None)."""
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
-    if offsets is not None:
-        scaled = scaled + np.asarray(offsets, dtype=np.float64)
+    """softmax(logits / temperature + offsets) over the last axis, in float64."""
+    scaled = scaled_logits(np.asarray(logits, dtype=np.float64), temperature,
+                           None if offsets is None else np.asarray(offsets, dtype=np.float64))
     scaled -= scaled.max(axis=-1, keepdims=True)
     exp = np.exp(scaled)
     return exp / exp.sum(axis=-1, keepdims=True)
@@ -123,8 +141,7 @@ class Predictor:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         if not self.test_time_flip:
             return np.asarray(self._logits.predict_on_batch(batch))
-        both = np.asarray(self._logits.predict_on_batch(np.concatenate([batch, batch[:, :, ::-1]])))
-        return (both[:len(batch)] + both[len(batch):]) / 2
+        return mirror_mean(np.asarray(self._logits.predict_on_batch(with_mirror(batch))))
 
     def probabilities(self, batch):
         """Calibrated class probabilities for a preprocessed batch."""

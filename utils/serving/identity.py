@@ -33,7 +33,7 @@ def training_args(data, epochs=TRAIN_EPOCHS):
 @dataclass
 class Comparison:
     box: list
-    emotion: dict        # a prediction dict (utils.predict) from the emotion model
+    emotion: dict        # a prediction dict (utils.model.predict) from the emotion model
     identity: dict       # the same from the identity model: label is the person
     face: object         # the emotion model's input, the face the maps are drawn on
     maps: dict           # compare_gradcam's emotion, identity and difference maps

@@ -272,7 +272,7 @@ def held_out_note(args, dataset):
 
 
 # How a served face is cut out of its photo (utils.faces.align.aligned_crop), for the card.
-CROP_NOTE = "detected face turned upright by its eye line, eyes, nose and mouth fitted to utils/canonical_face.json"
+CROP_NOTE = "detected face turned upright by its eye line, eyes, nose and mouth fitted to utils/faces/canonical_face.json"
 
 
 SERVED_FILE = "served_train.npy"
