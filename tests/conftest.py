@@ -1,4 +1,4 @@
-"""Shared fixtures: a small saved model with its card, and real faces.
+"""Shared fixtures: a small saved model with its card, the site built on it, and real faces.
 
 Nothing here needs FER2013 or the network. The model is the seed architecture with
 random weights, saved the way train.py saves, so every front end can load it.
@@ -87,6 +87,61 @@ def convolutions_model(classes=FER_CLASSES, size=48):
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     logits = layers.Dense(len(classes), name=LOGITS_LAYER)(x)
     return keras.Model(inputs, layers.Activation("softmax", name=PROBABILITIES_LAYER)(logits), name="convolutions")
+
+
+@pytest.fixture(scope="module")
+def precision():
+    """The precision ``predictor`` computes in: what this CPU serves by default. test_predict.py overrides
+    this fixture to run its tests in each precision."""
+    return "auto"
+
+
+@pytest.fixture(scope="module")
+def predictor(model_path, precision):
+    """The session's model as a Predictor, in ``precision``."""
+    from utils.predict import Predictor
+    return Predictor.from_path(model_path, precision=precision)
+
+
+# ---- the site, as Flask's tutorial tests it: ``app`` and ``client`` ---------------------------------
+
+@pytest.fixture(scope="session")
+def make_app(model_path):
+    """``make_app(**config)``: a new site, ``config`` on top of the test config: TESTING, the session's model
+    as the default one (or ``DEFAULT_MODEL``) and that model's folder as the models folder."""
+    from app import create_app
+
+    def make(**config):
+        default_model = config.get("DEFAULT_MODEL", model_path)
+        return create_app({"TESTING": True, "DEFAULT_MODEL": default_model,
+                           "MODELS_DIR": os.path.dirname(default_model), **config})
+    return make
+
+
+@pytest.fixture(scope="module")
+def app_config():
+    """What a module's ``app`` has on top of the test config: nothing, unless the module overrides this
+    fixture (test_app.py adds its test faces, for one)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def app(make_app, app_config):
+    """The module's site, made once: its default model is loaded when it is made, as a worker loads it."""
+    return make_app(**app_config)
+
+
+@pytest.fixture
+def client(app):
+    """A test client of the module's ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def site(app):
+    """The module's ``app`` on 127.0.0.1 and a free port, served from a thread for the module's tests: its URL."""
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import create_app, main
+from app import main
 from utils.defaults import ROOT
 
 PREDICTION_KEYS = {"box", "score", "keypoints", "label", "confidence", "probabilities", "uncertain", "whole_image"}
@@ -36,19 +36,10 @@ def gallery_dir(tmp_path_factory, astronaut_bgr, astronaut_face_box):
     return folder
 
 
-def make_app(model_path, **config):
-    return create_app({"TESTING": True, "DEFAULT_MODEL": model_path,
-                       "MODELS_DIR": os.path.dirname(model_path), **config})
-
-
 @pytest.fixture(scope="module")
-def app(model_path, gallery_dir):
-    return make_app(model_path, GALLERY_DIR=str(gallery_dir))
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
+def app_config(gallery_dir):
+    """The module's ``app`` (conftest.py) shows the astronaut's face on the Gallery page."""
+    return {"GALLERY_DIR": str(gallery_dir)}
 
 
 def encode(image_bgr, ext=".jpg"):
@@ -108,20 +99,20 @@ def test_gallery_shows_true_and_predicted_label_and_wraps(client, app):
     assert image.status_code == 200 and image.data[:2] == b"\xff\xd8"
 
 
-def test_gallery_without_dataset_says_how_to_add_it(model_path, tmp_path):
-    client = make_app(model_path, GALLERY_DIR=str(tmp_path / "missing"), WARM_UP=False).test_client()
+def test_gallery_without_dataset_says_how_to_add_it(make_app, tmp_path):
+    client = make_app(GALLERY_DIR=str(tmp_path / "missing"), WARM_UP=False).test_client()
     page = client.get("/gallery").get_data(as_text=True)
     assert "No test faces found" in page and "dataset/fer2013/test" in page
     assert client.get("/gallery/image/0").status_code == 404
 
 
-def test_choosing_a_model_sets_it_for_every_page(tmp_path, model_path):
+def test_choosing_a_model_sets_it_for_every_page(tmp_path, model_path, make_app):
     import shutil
     folder = tmp_path / "models"
     folder.mkdir()
     for suffix in (".h5", ".json"):
         shutil.copy(model_path.replace(".h5", suffix), folder / f"second{suffix}")
-    client = make_app(model_path, MODELS_DIR=str(folder), WARM_UP=False).test_client()
+    client = make_app(MODELS_DIR=str(folder), WARM_UP=False).test_client()
     names = [m["name"] for m in client.get("/api/models").get_json()["models"]]
     assert sorted(names) == ["fixture_model", "second"]
     response = client.post("/models", data={"model": "second"})
@@ -136,8 +127,8 @@ def test_healthz(client):
     assert client.get("/healthz").get_json() == {"status": "ok", "default_model": "fixture_model"}
 
 
-def test_healthz_without_model_is_503(tmp_path):
-    client = make_app(str(tmp_path / "none.h5"), WARM_UP=True).test_client()
+def test_healthz_without_model_is_503(make_app, tmp_path):
+    client = make_app(DEFAULT_MODEL=str(tmp_path / "none.h5"), WARM_UP=True).test_client()
     response = client.get("/healthz")
     assert response.status_code == 503 and "train.py" in response.get_json()["error"]
     assert client.post("/api/predict").status_code == 404
@@ -357,14 +348,14 @@ def test_model_is_loaded_once_per_process(client, app, astronaut_jpg):
     assert app.extensions["models"].loads == 1
 
 
-def test_a_recalibrated_model_is_read_again_on_its_next_request(model_path, astronaut_jpg, tmp_path):
+def test_a_recalibrated_model_is_read_again_on_its_next_request(model_path, make_app, astronaut_jpg, tmp_path):
     """evaluate.py --calibrate rewrites a served model's card: the next request uses the new temperature."""
     import shutil
 
     from utils import models
     for suffix in (".h5", ".json"):
         shutil.copy(model_path.replace(".h5", suffix), tmp_path / f"served{suffix}")
-    app = make_app(str(tmp_path / "served.h5"), WARM_UP=False)
+    app = make_app(DEFAULT_MODEL=str(tmp_path / "served.h5"), WARM_UP=False)
     before = post_file(app.test_client(), "/api/predict", astronaut_jpg).get_json()["faces"][0]
     card = models.read_card(str(tmp_path / "served.h5"))
     card["calibration"] = {"temperature": 0.01}
@@ -377,13 +368,13 @@ def test_a_recalibrated_model_is_read_again_on_its_next_request(model_path, astr
     assert app.extensions["models"].loads == 2                      # unchanged since: not read again
 
 
-def test_a_card_that_cannot_be_read_keeps_the_model_loaded_before(model_path, astronaut_jpg, tmp_path):
+def test_a_card_that_cannot_be_read_keeps_the_model_loaded_before(model_path, make_app, astronaut_jpg, tmp_path):
     """A card half-edited by hand while the site runs: requests keep their answers (no 500), and the
     model is read again once the card is whole."""
     import shutil
     for suffix in (".h5", ".json"):
         shutil.copy(model_path.replace(".h5", suffix), tmp_path / f"served{suffix}")
-    app = make_app(str(tmp_path / "served.h5"), WARM_UP=False)
+    app = make_app(DEFAULT_MODEL=str(tmp_path / "served.h5"), WARM_UP=False)
     before = post_file(app.test_client(), "/api/predict", astronaut_jpg)
     card = (tmp_path / "served.json").read_text()
     (tmp_path / "served.json").write_text(card[:len(card) // 2])
@@ -394,11 +385,11 @@ def test_a_card_that_cannot_be_read_keeps_the_model_loaded_before(model_path, as
     assert app.extensions["models"].loads == 2
 
 
-def test_twenty_parallel_requests_are_all_answered_correctly(app, astronaut_jpg, model_path):
+def test_twenty_parallel_requests_are_all_answered_correctly(app, make_app, astronaut_jpg):
     """Predictions and Grad-CAMs at once, on an app whose model the first requests race to load."""
     calls = [("/api/predict", {}), ("/api/explain", {"parts": "gradcam", "class": "fear"})]
     expected = [post_file(app.test_client(), url, astronaut_jpg, **fields).get_json() for url, fields in calls]
-    fresh = make_app(model_path, WARM_UP=False)
+    fresh = make_app(WARM_UP=False)
     barrier = threading.Barrier(20)
 
     def one(index):
@@ -412,7 +403,8 @@ def test_twenty_parallel_requests_are_all_answered_correctly(app, astronaut_jpg,
     assert fresh.extensions["models"].loads == 1
 
 
-def test_a_slow_first_load_of_one_model_holds_up_no_other_request(model_path, astronaut_jpg, tmp_path, monkeypatch):
+def test_a_slow_first_load_of_one_model_holds_up_no_other_request(model_path, make_app, astronaut_jpg, tmp_path,
+                                                                  monkeypatch):
     """While model B loads, a request for the loaded default model A is answered at once; concurrent
     first requests for B load it once."""
     import shutil
@@ -422,7 +414,7 @@ def test_a_slow_first_load_of_one_model_holds_up_no_other_request(model_path, as
     folder.mkdir()
     for suffix in (".h5", ".json"):
         shutil.copy(model_path.replace(".h5", suffix), folder / f"second{suffix}")
-    app = make_app(model_path, MODELS_DIR=str(folder))  # WARM_UP: A is loaded now
+    app = make_app(MODELS_DIR=str(folder))  # WARM_UP: A is loaded now
     load, started, release = LoadedModel.load, threading.Event(), threading.Event()
 
     def slow_for_b(path):

@@ -12,9 +12,6 @@ import os
 import cv2
 import pytest
 
-from app import create_app
-from conftest import served
-
 CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -22,19 +19,14 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 
 
 @pytest.fixture(scope="module")
-def site(model_path, tmp_path_factory):
-    """The site on 127.0.0.1 and a free port, served from a thread for the module's tests, its model
-    exported for the in-browser engine into the tests' own folder.
-
-    Its test-face folder is missing, so a channel's view says how to get FER2013 and nothing is cached.
-    """
+def app_config(model_path, tmp_path_factory):
+    """The module's ``app`` (conftest.py) has its model exported for the in-browser engine into the tests'
+    own folder. Its test-face folder is missing, so a channel's view says how to get FER2013 and nothing
+    is cached."""
     from utils.serving.browser_export import export_model
     browser_dir = str(tmp_path_factory.mktemp("browser"))
     export_model(model_path, browser_dir)
-    app = create_app({"DEFAULT_MODEL": model_path, "MODELS_DIR": os.path.dirname(model_path), "BROWSER_DIR": browser_dir,
-                      "GALLERY_DIR": str(tmp_path_factory.mktemp("no_test_faces") / "test")})
-    with served(app) as url:
-        yield url
+    return {"BROWSER_DIR": browser_dir, "GALLERY_DIR": str(tmp_path_factory.mktemp("no_test_faces") / "test")}
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, scikit_image_picture, served
+from conftest import ROOT, scikit_image_picture
 from test_browser import CHROMIUM, open_page, playwright, write_y4m  # noqa: F401 (playwright: the fixture)
 from test_detection import class_photo, rotated
 from utils import defaults
@@ -40,18 +40,16 @@ def browser_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def engine_site(browser_dir):
-    """The site on the shipped emotion model, its browser copy in the tests' folder."""
-    from app import create_app
-    with served(create_app({"DEFAULT_MODEL": MODEL, "BROWSER_DIR": browser_dir, "WARM_UP": False})) as url:
-        yield url
+def app_config(browser_dir):
+    """The module's ``app`` (conftest.py) is on the shipped emotion model, its browser copy in the tests' folder."""
+    return {"DEFAULT_MODEL": MODEL, "BROWSER_DIR": browser_dir, "WARM_UP": False}
 
 
 @pytest.fixture(scope="module")
-def engine_page(engine_site, playwright):  # noqa: F811
+def engine_page(site, playwright):  # noqa: F811
     """A page with the engine loaded (the Analyse page loads it on opening)."""
     browser, page = open_page(playwright)
-    page.goto(engine_site + "/")
+    page.goto(site + "/")
     page.evaluate("EMO.engine()")
     yield page
     browser.close()
@@ -166,7 +164,7 @@ def test_pixel_operations_are_opencvs_bit_for_bit(engine_page):
         assert ours.size == expected.size and np.array_equal(ours, expected.ravel()), (kind, source.shape, arguments)
 
 
-def test_analyse_page_works_on_this_device_and_sends_the_photo_only_for_gradcam(engine_site, playwright, reference,  # noqa: F811
+def test_analyse_page_works_on_this_device_and_sends_the_photo_only_for_gradcam(site, playwright, reference,  # noqa: F811
                                                                                  astronaut_bgr, tmp_path):
     photo = tmp_path / "astronaut.png"
     cv2.imwrite(str(photo), astronaut_bgr)
@@ -174,7 +172,7 @@ def test_analyse_page_works_on_this_device_and_sends_the_photo_only_for_gradcam(
     posted = []
     page.on("request", lambda request: posted.append(request.url) if request.method == "POST" else None)
     try:
-        page.goto(engine_site + "/")
+        page.goto(site + "/")
         assert "on this device" in page.locator("#where").inner_text()
         page.set_input_files("#file", str(photo))
         page.wait_for_function("document.getElementById('result').dataset.result")
@@ -210,14 +208,14 @@ def live_page(playwright, site, frame, tmp_path, *extra):  # noqa: F811
     return browser, page
 
 
-def test_live_runs_in_the_browser_and_sends_nothing(engine_site, playwright, reference, astronaut_bgr, tmp_path):  # noqa: F811
-    browser, page = live_page(playwright, engine_site, astronaut_bgr, tmp_path)
+def test_live_runs_in_the_browser_and_sends_nothing(site, playwright, reference, astronaut_bgr, tmp_path):  # noqa: F811
+    browser, page = live_page(playwright, site, astronaut_bgr, tmp_path)
     posted, elsewhere = [], []
     page.on("request", lambda request: posted.append(request.url) if request.method != "GET" else None)
-    page.on("request", lambda request: None if request.url.startswith((engine_site, "data:", "blob:"))
+    page.on("request", lambda request: None if request.url.startswith((site, "data:", "blob:"))
             else elsewhere.append(request.url))
     try:
-        page.goto(engine_site + "/live")
+        page.goto(site + "/live")
         page.click("#start")
         page.wait_for_function("Number(document.getElementById('live-result').dataset.frames) >= 6")
         result = page.locator("#live-result")
@@ -236,14 +234,14 @@ def test_live_runs_in_the_browser_and_sends_nothing(engine_site, playwright, ref
 
 
 @pytest.mark.parametrize("broken", ["model file", "WebAssembly"])
-def test_live_falls_back_to_the_server_saying_why(engine_site, playwright, astronaut_bgr, tmp_path, broken):  # noqa: F811
-    browser, page = live_page(playwright, engine_site, astronaut_bgr, tmp_path)
+def test_live_falls_back_to_the_server_saying_why(site, playwright, astronaut_bgr, tmp_path, broken):  # noqa: F811
+    browser, page = live_page(playwright, site, astronaut_bgr, tmp_path)
     if broken == "WebAssembly":   # a browser without it (or with it switched off)
         page.add_init_script("delete globalThis.WebAssembly")
     else:
         page.route("**/engine/models/emotion_model.tflite", lambda route: route.fulfill(status=404, body="gone"))
     try:
-        page.goto(engine_site + "/live")
+        page.goto(site + "/live")
         page.click("#start")
         page.wait_for_function("Number(document.getElementById('live-result').dataset.frames) >= 2")
         assert page.locator("#live-result").get_attribute("data-engine") == "server"

@@ -20,17 +20,15 @@ def test_every_command_line_tool_defaults_to_the_shared_model_and_threshold():
     assert index.parse_args([]).identity_model == defaults.project_path(defaults.IDENTITY_MODEL)
 
 
-def test_the_site_takes_its_defaults_from_the_same_place(model_path):
-    from app import create_app
-    site = create_app({"WARM_UP": False, "DEFAULT_MODEL": model_path})
+def test_the_site_takes_its_defaults_from_the_same_place(make_app):
+    site = make_app(WARM_UP=False)
     assert site.config["THRESHOLD"] == defaults.THRESHOLD and site.config["MAX_PIXELS"] == defaults.MAX_PIXELS
     assert site.config["IDENTITY_MODEL"] == defaults.IDENTITY_MODEL
     assert site.config["GALLERY_DIR"] == defaults.project_path(defaults.FER2013_TEST)
 
 
-def test_one_palette_for_figures_video_desktop_and_site(model_path):
+def test_one_palette_for_figures_video_desktop_and_site(make_app):
     """Happy is green everywhere: in the figures, the video overlay (BGR) and the page's JavaScript."""
-    from app import create_app
     from utils.live.drawing import label_colours
     from utils.media.charts import class_colours
     assert defaults.class_colour(FER_CLASSES.index("happy")) == "#2ca02c"
@@ -41,6 +39,6 @@ def test_one_palette_for_figures_video_desktop_and_site(model_path):
         rgb = tuple(int(hexed[i:i + 2], 16) for i in (1, 3, 5))
         assert tuple(round(255 * c) for c in figure_rgb[name]) == rgb
         assert video_bgr[name] == rgb[::-1]
-    page = create_app({"WARM_UP": False, "DEFAULT_MODEL": model_path}).test_client().get("/").get_data(as_text=True)
+    page = make_app(WARM_UP=False).test_client().get("/").get_data(as_text=True)
     served = json.loads(re.search(r'data-palette="([^"]*)"', page).group(1).replace("&#34;", '"'))
     assert served == list(defaults.CLASS_PALETTE)

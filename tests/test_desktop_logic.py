@@ -100,25 +100,18 @@ def test_a_click_on_a_figure_finds_the_position_under_it(session):
     assert session.position_in_figure("logits", 7.6, 0.1) is None
 
 
-@pytest.fixture(scope="module")
-def api_client(model_path):
-    from app import create_app
-    app = create_app({"TESTING": True, "DEFAULT_MODEL": model_path, "MODELS_DIR": str(model_path).rsplit("/", 1)[0]})
-    return app.test_client()
-
-
 @pytest.mark.parametrize("layer, channel, y, x", [("conv1", 4, 0, 45), ("pool2", 7, 3, 2), ("conv3", 60, 7, 7),
                                                    ("flatten", 1000, 0, 0), ("dense", 5, 0, 0),
                                                    ("probabilities", 3, 0, 0)])
-def test_the_operation_numbers_equal_the_apis_for_the_same_face(session, api_client, astronaut_bgr,
+def test_the_operation_numbers_equal_the_apis_for_the_same_face(session, client, astronaut_bgr,
                                                                 layer, channel, y, x):
     import io
 
     import cv2
     photo = cv2.imencode(".png", astronaut_bgr)[1].tobytes()   # lossless: the API reads the very pixels
-    answer = api_client.post("/api/explain", data={"file": (io.BytesIO(photo), "astronaut.png"), "parts": "operation",
-                                                   "layer": layer, "channel": str(channel), "y": str(y), "x": str(x)},
-                             content_type="multipart/form-data").get_json()["operation"]
+    answer = client.post("/api/explain", data={"file": (io.BytesIO(photo), "astronaut.png"), "parts": "operation",
+                                               "layer": layer, "channel": str(channel), "y": str(y), "x": str(x)},
+                         content_type="multipart/form-data").get_json()["operation"]
     view = session.operation(layer, channel, y, x)
     assert {key: answer[key] for key in view} == view
     lines = session.operation_lines(layer, channel, y, x)

@@ -111,11 +111,6 @@ def known():
 
 
 @pytest.fixture(scope="module")
-def predictor(model_path):
-    return Predictor.from_path(model_path)
-
-
-@pytest.fixture(scope="module")
 def face(predictor, astronaut_bgr):
     return predictor.choose_face(astronaut_bgr).input
 

@@ -144,42 +144,43 @@ def test_both_gradcams_for_one_face(trained, model_path, astronaut_bgr):
 
 
 @pytest.fixture
-def client(trained, model_path, people_folder, tmp_path):
-    from app import create_app
+def identity_client(make_app, trained, people_folder, tmp_path):
+    """A client of a new site (conftest.py's ``make_app``) with the trained identity model, training from
+    the site on and its runs in the test's folder."""
     models = tmp_path / "models"
     models.mkdir()
-    app = create_app({"MODELS_DIR": str(models), "DEFAULT_MODEL": model_path, "WARM_UP": False,
-                      "IDENTITY_MODEL": trained[0], "IDENTITY_DATA": str(people_folder), "IDENTITY_EPOCHS": 2,
-                      "TRAINING_TOKEN": "teacher", "TRAINING_DIR": str(tmp_path)})
-    return app.test_client()
+    return make_app(MODELS_DIR=str(models), WARM_UP=False, IDENTITY_MODEL=trained[0],
+                    IDENTITY_DATA=str(people_folder), IDENTITY_EPOCHS=2, TRAINING_TOKEN="teacher",
+                    TRAINING_DIR=str(tmp_path)).test_client()
 
 
-def test_the_page_steps_through_the_test_photos(client):
-    page = client.get("/identity?sample=1").get_data(as_text=True)
+def test_the_page_steps_through_the_test_photos(identity_client):
+    page = identity_client.get("/identity?sample=1").get_data(as_text=True)
     assert "Identity and emotion" in page and 'id="comparison"' in page
     assert 'id="true-person"' in page and "test photo 2 of 8" in page and "Next image" in page
 
 
-def test_an_uploaded_face_gets_a_person_and_an_emotion(client, astronaut_bgr):
+def test_an_uploaded_face_gets_a_person_and_an_emotion(identity_client, astronaut_bgr):
     import io
     png = cv2.imencode(".png", astronaut_bgr)[1].tobytes()
-    page = client.post("/identity", data={"file": (io.BytesIO(png), "a.png")}).get_data(as_text=True)
+    page = identity_client.post("/identity", data={"file": (io.BytesIO(png), "a.png")}).get_data(as_text=True)
     assert 'id="predicted-person"' in page and 'id="predicted-emotion"' in page and "true-person" not in page
 
 
-def test_training_from_the_site_runs_in_the_background(client, trained, tmp_path):
+def test_training_from_the_site_runs_in_the_background(identity_client, trained, tmp_path):
     """The POST answers at once; the status endpoint follows the job until the new model is saved."""
-    client.application.extensions["identity_model"].path = str(tmp_path / "models" / "retrained.h5")
+    identity_client.application.extensions["identity_model"].path = str(tmp_path / "models" / "retrained.h5")
     started = time.monotonic()
-    response = client.post("/identity/train", headers={"X-Training-Token": "teacher"})
+    response = identity_client.post("/identity/train", headers={"X-Training-Token": "teacher"})
     assert response.status_code == 202 and time.monotonic() - started < 5
-    assert client.post("/identity/train", headers={"X-Training-Token": "teacher"}).status_code == 409  # one at a time
+    again = identity_client.post("/identity/train", headers={"X-Training-Token": "teacher"})
+    assert again.status_code == 409  # one at a time
     deadline = time.monotonic() + 240
-    while (status := client.get("/identity/train").get_json())["state"] == "running":
+    while (status := identity_client.get("/identity/train").get_json())["state"] == "running":
         assert time.monotonic() < deadline, status
         time.sleep(0.5)
     assert status["state"] == "finished" and status["progress"] == 1.0, status
-    assert 'id="comparison"' in client.get("/identity").get_data(as_text=True)
+    assert 'id="comparison"' in identity_client.get("/identity").get_data(as_text=True)
     assert (tmp_path / "runs" / "retrained" / "history.csv").exists()  # checkpoints under TRAINING_DIR
 
 

@@ -65,10 +65,9 @@ def test_an_image_over_the_limit_is_refused_from_its_header_alone():
         decode_image(png_header(side, side))
 
 
-def test_the_limit_suits_a_48x48_model_and_the_site_uses_it(tmp_path):
-    from app import create_app
+def test_the_limit_suits_a_48x48_model_and_the_site_uses_it(make_app, tmp_path):
     assert decode.MAX_PIXELS <= 25_000_000
-    app = create_app({"WARM_UP": False, "DEFAULT_MODEL": str(tmp_path / "none.h5"), "MODELS_DIR": str(tmp_path)})
+    app = make_app(WARM_UP=False, DEFAULT_MODEL=str(tmp_path / "none.h5"))
     assert app.config["MAX_PIXELS"] == decode.MAX_PIXELS
 
 

@@ -15,8 +15,6 @@ import cv2
 import numpy as np
 import pytest
 
-from app import create_app
-
 TEXT, NUMBER, CLASS = "text", "number", "class"  # what a parameter takes (CLASS: a name, or an index)
 ENDPOINTS = {
     ("POST", "/api/predict"): {"model": TEXT, "threshold": NUMBER, "detail": TEXT},
@@ -41,14 +39,14 @@ CASES = [(method, url, name, kind) for (method, url), parameters in ENDPOINTS.it
 
 
 @pytest.fixture(scope="module")
-def client(model_path, tmp_path_factory):
+def app_config(tmp_path_factory):
+    """The module's ``app`` (conftest.py): a one-face test folder, no other models and no identity model."""
     gallery = tmp_path_factory.mktemp("gallery")
     (gallery / "happy").mkdir()
     cv2.imwrite(str(gallery / "happy" / "1.png"), np.full((48, 48), 128, np.uint8))
     empty = tmp_path_factory.mktemp("empty")
-    return create_app({"TESTING": True, "DEFAULT_MODEL": model_path, "MODELS_DIR": str(empty),
-                       "GALLERY_DIR": str(gallery), "IDENTITY_MODEL": str(empty / "none.h5"),
-                       "WARM_UP": False}).test_client()
+    return {"MODELS_DIR": str(empty), "GALLERY_DIR": str(gallery), "IDENTITY_MODEL": str(empty / "none.h5"),
+            "WARM_UP": False}
 
 
 @pytest.fixture(scope="module")

@@ -129,17 +129,21 @@ def test_a_failing_run_reports_its_error_line(tmp_path):
 
 # The endpoint --------------------------------------------------------------------------------
 
-def make_client(model_path, tmp_path, script, **config):
-    from app import create_app
-    app = create_app({"TESTING": True, "DEFAULT_MODEL": model_path, "MODELS_DIR": str(tmp_path), "WARM_UP": False,
-                      "IDENTITY_MODEL": str(tmp_path / "identity.h5"), "TRAINING_DIR": str(tmp_path), **config})
-    app.extensions["identity_job"].python = script
-    return app.test_client()
+@pytest.fixture
+def make_client(make_app, tmp_path):
+    """``make_client(script, **config)``: a client of a new site (conftest.py's ``make_app``) on the test's folder,
+    whose training job runs ``script`` for train.py."""
+    def make(script, **config):
+        app = make_app(MODELS_DIR=str(tmp_path), WARM_UP=False, IDENTITY_MODEL=str(tmp_path / "identity.h5"),
+                       TRAINING_DIR=str(tmp_path), **config)
+        app.extensions["identity_job"].python = script
+        return app.test_client()
+    return make
 
 
-def test_training_from_the_site_is_off_without_a_token(model_path, tmp_path, fake_train, monkeypatch):
+def test_training_from_the_site_is_off_without_a_token(make_client, fake_train, monkeypatch):
     monkeypatch.delenv("EMODETECT_TRAINING_TOKEN", raising=False)
-    client = make_client(model_path, tmp_path, fake_train[0])
+    client = make_client(fake_train[0])
     response = client.post("/identity/train", headers={"X-Training-Token": "anything"})
     error = response.get_json()["error"]
     assert response.status_code == 403 and error.startswith("training from the site is off: start the server with")
@@ -149,9 +153,9 @@ def test_training_from_the_site_is_off_without_a_token(model_path, tmp_path, fak
     assert client.get("/identity/train").get_json()["state"] == "idle"
 
 
-def test_training_needs_the_token_the_server_started_with(model_path, tmp_path, fake_train, monkeypatch):
+def test_training_needs_the_token_the_server_started_with(make_client, fake_train, monkeypatch):
     monkeypatch.setenv("EMODETECT_TRAINING_TOKEN", "s3cret")  # read when the app is created
-    client = make_client(model_path, tmp_path, fake_train[0])
+    client = make_client(fake_train[0])
     assert 'id="train"' in client.get("/identity").get_data(as_text=True)
     for headers in ({}, {"X-Training-Token": "guess"}):
         response = client.post("/identity/train", headers=headers)
@@ -164,9 +168,9 @@ def test_training_needs_the_token_the_server_started_with(model_path, tmp_path, 
     wait_for(lambda: client.get("/identity/train").get_json()["state"] == "finished")
 
 
-def test_two_workers_answer_from_one_job(model_path, tmp_path, fake_train):
+def test_two_workers_answer_from_one_job(make_client, fake_train):
     """Two apps (gunicorn's two workers) on one project: the second sees the first's run and may not start one."""
-    first, second = (make_client(model_path, tmp_path, fake_train[0], TRAINING_TOKEN="t") for _ in range(2))
+    first, second = (make_client(fake_train[0], TRAINING_TOKEN="t") for _ in range(2))
     assert first.post("/identity/train", headers={"X-Training-Token": "t"}).status_code == 202
     assert second.post("/identity/train", headers={"X-Training-Token": "t"}).status_code == 409
     assert second.get("/identity/train").get_json()["state"] == "running"
@@ -174,8 +178,8 @@ def test_two_workers_answer_from_one_job(model_path, tmp_path, fake_train):
     wait_for(lambda: second.get("/identity/train").get_json()["state"] == "finished")
 
 
-def test_a_start_that_fails_answers_503_with_the_reason_and_logs_it(model_path, tmp_path, caplog):
-    client = make_client(model_path, tmp_path, str(tmp_path / "no-such-python"), TRAINING_TOKEN="t")
+def test_a_start_that_fails_answers_503_with_the_reason_and_logs_it(make_client, tmp_path, caplog):
+    client = make_client(str(tmp_path / "no-such-python"), TRAINING_TOKEN="t")
     with caplog.at_level(logging.ERROR, logger=client.application.logger.name):
         response = client.post("/identity/train", headers={"X-Training-Token": "t"})
     assert response.status_code == 503 and list(response.get_json()) == ["error"]

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from app import create_app
 from conftest import FER_CLASSES, convolutions_model, make_card
 from utils.models import build_vgg, save_model
 
@@ -108,15 +107,18 @@ def make_test_faces(folder, count=12):
 
 
 @pytest.fixture(scope="module", params=["baseline", "vgg"])
-def site(request, model_path, vgg_path, tmp_path_factory):
-    """``(app, client, loaded model)`` for the seed CNN or the small VGG, with a test folder of its own."""
+def app_config(request, model_path, vgg_path, tmp_path_factory):
+    """The module's ``app`` (conftest.py) is on the seed CNN or the small VGG, with a test folder of its own."""
     path = model_path if request.param == "baseline" else vgg_path
-    gallery = make_test_faces(tmp_path_factory.mktemp("test_faces"))
-    app = create_app({"TESTING": True, "DEFAULT_MODEL": path, "MODELS_DIR": os.path.dirname(path),
-                      "GALLERY_DIR": str(gallery)})
+    return {"DEFAULT_MODEL": path, "GALLERY_DIR": str(make_test_faces(tmp_path_factory.mktemp("test_faces")))}
+
+
+@pytest.fixture(scope="module")
+def loaded(app, tmp_path_factory):
+    """The model the module's ``app`` serves, its channel rankings cached in the tests' own folder."""
     loaded = app.extensions["models"].get()
-    loaded.channels.cache_folder = str(tmp_path_factory.mktemp("cache"))   # rankings stay in the test's folder
-    return app, app.test_client(), loaded
+    loaded.channels.cache_folder = str(tmp_path_factory.mktemp("cache"))
+    return loaded
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +128,8 @@ def astronaut_png(astronaut_bgr):
 
 
 @pytest.fixture(scope="module")
-def reference(site, astronaut_bgr):
+def reference(loaded, astronaut_bgr):
     """The face the API explains and every layer's input and output for it, by NumPy."""
-    _, _, loaded = site
     face = loaded.predictor.choose_face(astronaut_bgr).input
     model = keras.saving.load_model(loaded.path, compile=False)   # the weights as saved
     return face, numpy_forward(model, face), model
@@ -154,8 +155,7 @@ def positions(output_shape):
 
 # ---- every layer's number is NumPy's --------------------------------------------------------------
 
-def test_every_layers_operation_reproduces_numpy(site, reference, astronaut_png):
-    _, client, loaded = site
+def test_every_layers_operation_reproduces_numpy(client, loaded, reference, astronaut_png):
     face, values, model = reference
     kinds = set()
     for layer in model.layers[1:]:
@@ -251,16 +251,14 @@ CHECKS = {"conv": check_conv, "batchnorm": check_batchnorm, "activation": check_
           "flatten": check_flatten, "dense": check_dense, "softmax": check_softmax, "dropout": check_dropout}
 
 
-def test_softmax_and_logits_name_their_classes(site, astronaut_png):
-    _, client, _ = site
+def test_softmax_and_logits_name_their_classes(client, astronaut_png):
     view = explain(client, astronaut_png, parts="operation", layer="probabilities", channel="3").get_json()["operation"]
     assert "for happy" in view["summary"]
     assert "(happy)" in explain(client, astronaut_png, parts="operation", layer="logits",
                                 channel="3").get_json()["operation"]["summary"]
 
 
-def test_the_operation_explains_the_face_predict_found(site, astronaut_png):
-    _, client, _ = site
+def test_the_operation_explains_the_face_predict_found(client, astronaut_png):
     faces = client.post("/api/predict", data=astronaut_png, content_type="image/png").get_json()["faces"]
     answer = explain(client, astronaut_png, parts="operation", layer="flatten").get_json()
     assert answer["face"] == faces[0] and set(answer) >= {"operation", "receptive_field", "input", "alignment"}
@@ -269,9 +267,8 @@ def test_the_operation_explains_the_face_predict_found(site, astronaut_png):
 
 # ---- receptive fields: per position, and per layer for the page's own boxes -------------------------
 
-def test_receptive_field_of_the_position_and_each_layers_geometry(site, astronaut_png):
+def test_receptive_field_of_the_position_and_each_layers_geometry(client, loaded, astronaut_png):
     from utils.explain.receptive import receptive_field
-    _, client, loaded = site
     model = loaded.predictor.model
     conv = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][-1]
     answer = explain(client, astronaut_png, parts="operation", layer=conv, channel="1", y="2", x="3").get_json()
@@ -297,8 +294,7 @@ def test_receptive_field_of_the_position_and_each_layers_geometry(site, astronau
 
 # ---- what a channel looks for ------------------------------------------------------------------------
 
-def test_channel_pattern_and_its_nine_top_test_faces(site, reference, astronaut_png):
-    app, client, loaded = site
+def test_channel_pattern_and_its_nine_top_test_faces(app, client, loaded, reference, astronaut_png):
     face, _, model = reference
     conv = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][0]
     answer = explain(client, astronaut_png, parts="channel", layer=conv, channel="2")
@@ -327,8 +323,8 @@ def test_channel_pattern_and_its_nine_top_test_faces(site, reference, astronaut_
         assert entry["class"] == entry["path"].split("/")[0] and png(entry["image"]).shape == (48, 48)
 
 
-def test_without_the_test_faces_the_channel_says_how_to_get_them(site, astronaut_png, tmp_path, monkeypatch):
-    app, client, loaded = site
+def test_without_the_test_faces_the_channel_says_how_to_get_them(app, client, loaded, astronaut_png, tmp_path,
+                                                                  monkeypatch):
     monkeypatch.setitem(app.config, "GALLERY_DIR", str(tmp_path / "missing"))
     conv = loaded.channels.convolutions()[0]
     channel = explain(client, astronaut_png, parts="channel", layer=conv, channel="0").get_json()["channel"]
@@ -338,16 +334,15 @@ def test_without_the_test_faces_the_channel_says_how_to_get_them(site, astronaut
 
 
 @pytest.fixture(scope="module")
-def convolutions_client(tmp_path_factory):
+def convolutions_client(make_app, tmp_path_factory):
     """A site on a model with a plain, a grouped, a depthwise and a separable convolution, without test faces."""
     model = convolutions_model()
     card = make_card("convolutions", arch="convolutions")
     card["parameters"] = int(model.count_params())
     folder = tmp_path_factory.mktemp("convolutions")
     save_model(model, str(folder / "convolutions.h5"), card)
-    app = create_app({"TESTING": True, "DEFAULT_MODEL": str(folder / "convolutions.h5"), "MODELS_DIR": str(folder),
-                      "GALLERY_DIR": str(folder / "no_test_faces"), "WARM_UP": False})
-    return app.test_client()
+    return make_app(DEFAULT_MODEL=str(folder / "convolutions.h5"), GALLERY_DIR=str(folder / "no_test_faces"),
+                    WARM_UP=False).test_client()
 
 
 def test_every_step_the_explorer_calls_a_convolution_has_an_operation_and_a_pattern(convolutions_client, astronaut_png):
@@ -369,9 +364,8 @@ def test_every_step_the_explorer_calls_a_convolution_has_an_operation_and_a_patt
 
 # ---- the Live page's layer maps ---------------------------------------------------------------------
 
-def test_predict_with_a_layer_sends_its_maps_for_the_first_face(site, reference, astronaut_png):
+def test_predict_with_a_layer_sends_its_maps_for_the_first_face(client, reference, astronaut_png):
     from web.analysis import LIVE_CHANNELS
-    _, client, _ = site
     face, values, model = reference
     name = [layer.name for layer in model.layers if len(layer.output.shape) == 4][1]
     plain = client.post("/api/predict", data=astronaut_png, content_type="image/png").get_json()
@@ -429,6 +423,5 @@ def test_predict_refuses_a_layer_without_maps(client_for_baseline, astronaut_png
 
 
 @pytest.fixture(scope="module")
-def client_for_baseline(model_path):
-    return create_app({"TESTING": True, "DEFAULT_MODEL": model_path,
-                       "MODELS_DIR": os.path.dirname(model_path), "WARM_UP": False}).test_client()
+def client_for_baseline(make_app):
+    return make_app(WARM_UP=False).test_client()

@@ -41,14 +41,15 @@ def probability_tolerance(predictor, logits):
 
 
 @pytest.fixture(scope="module", params=PRECISIONS)
-def predictor(model_path, request):
-    return Predictor.from_path(model_path, precision=request.param)
+def precision(request):
+    """Each precision in turn, for ``predictor`` (conftest.py) and ``shipped``."""
+    return request.param
 
 
-@pytest.fixture(scope="module", params=PRECISIONS)
-def shipped(request):
-    """The shipped emotion model (its card mirrors faces and has a temperature), in each precision."""
-    return Predictor.from_path(project_path(EMOTION_MODEL), precision=request.param)
+@pytest.fixture(scope="module")
+def shipped(precision):
+    """The shipped emotion model (its card mirrors faces and has a temperature), in ``precision``."""
+    return Predictor.from_path(project_path(EMOTION_MODEL), precision=precision)
 
 
 def test_prediction_follows_the_contract(predictor, astronaut_bgr, astronaut_face_box):
