@@ -69,7 +69,7 @@ def canvas_pixel(page, selector, x, y):
 
 
 def class_rgb(page, face, label):
-    """The colour the page draws a face's box in: its class's colour (common.js)."""
+    """The colour the page draws a face's box in: its class's colour (static/shared/common.js)."""
     colour = page.evaluate(f"EMO.colour({list(face['probabilities']).index(label)})")
     return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
 

@@ -18,13 +18,13 @@ bp = Blueprint("pages", __name__)
 @bp.errorhandler(inputs.BadInput)
 def bad_input(error):
     """A page asked for with a wrong parameter (``?i=x``): a page that says so."""
-    return render_template("error.html", message=str(error)), 400
+    return render_template("messages/error.html", message=str(error)), 400
 
 
 @bp.errorhandler(ModelNotFound)
 def model_not_found(error):
     """A missing model: a page that says how to get one."""
-    return render_template("no_model.html", message=str(error)), 404
+    return render_template("messages/no_model.html", message=str(error)), 404
 
 
 # The pages a static copy of the site has (make site), and their file names there.
@@ -52,12 +52,12 @@ def static_asset(filename):
 
 @bp.get("/")
 def analyse():
-    return render_template("analyse.html")
+    return render_template("pages/analyse.html")
 
 
 @bp.get("/explore")
 def explore():
-    return render_template("explore.html")
+    return render_template("pages/explore.html")
 
 
 @bp.get("/live")
@@ -67,7 +67,7 @@ def live():
         layers = registry().get(chosen_model()).layers.spatial_layers()
     except ModelNotFound:
         layers = []
-    return render_template("live.html", layers=layers)
+    return render_template("pages/live.html", layers=layers)
 
 
 @bp.get("/gallery")
@@ -76,16 +76,16 @@ def gallery():
     faces = current_app.extensions["gallery"]
     index = inputs.whole_number(inputs.params(), "i", 0)
     if not len(faces):
-        return render_template("gallery_empty.html", folder=faces.folder)
+        return render_template("messages/gallery_empty.html", folder=faces.folder)
     index %= len(faces)
     label, path = faces.item(index)
     try:
         image = read_image(path)
     except ImageError as error:
-        return render_template("gallery.html", index=index, total=len(faces), label=label, error=str(error))
+        return render_template("pages/gallery.html", index=index, total=len(faces), label=label, error=str(error))
     result = analysis.explain(registry().get(chosen_model()), image, parts=("gradcam",),
                               threshold=current_app.config["THRESHOLD"])
-    return render_template("gallery.html", index=index, total=len(faces), label=label, result=result)
+    return render_template("pages/gallery.html", index=index, total=len(faces), label=label, result=result)
 
 
 @bp.get("/gallery/image/<int:index>")
@@ -99,7 +99,7 @@ def gallery_image(index):
 @bp.get("/models")
 def models():
     models = registry()
-    return render_template("models.html", cards=models.cards(), default=models.default_name)
+    return render_template("pages/models.html", cards=models.cards(), default=models.default_name)
 
 
 @bp.post("/models")
