@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from utils import identity, operation_text, plots, video
 from utils.layers import layer_kind
 from utils.perturbation import region_sensitivity
+from utils.predict import is_uncertain
 from utils.defaults import ROOT
 from utils.defaults import THRESHOLD
 
@@ -136,7 +137,7 @@ class Session:
         if self._live is not None:
             self._live.threshold = threshold
         for face in self.predictions:
-            face["uncertain"] = face["confidence"] < threshold
+            face["uncertain"] = is_uncertain(face["confidence"], threshold)
 
     def select(self, index):
         if not 0 <= index < len(self.predictions):

@@ -14,6 +14,7 @@ import pytest
 
 from app import create_app
 from conftest import served
+from utils.plots import KEYPOINT_RGB
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -120,6 +121,8 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
     assert "1 face found" in page.locator("#status").inner_text()
     face = predicted(page, site, photo.read_bytes())[0]
     assert_boxed(page, "#photo", face, card.locator(".label").text_content())
+    page.check("#keypoints")    # drawn in the colours Python's figures use (web/facts.py)
+    assert canvas_pixel(page, "#photo", *face["keypoints"]["nose"]) == pytest.approx(KEYPOINT_RGB, abs=2)
     page.screenshot(path=tmp_path / "analyse.png", full_page=True)
 
     label = card.locator(".label").text_content()

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from utils import defaults, detection, faces, video
+from utils import detection, faces, video
 from utils.files import atomic_write, file_sha256, file_stamp, write_json
 from utils.models import card_path
 
@@ -157,7 +157,5 @@ def engine_constants():
                   "gray_weights": list(GRAY_WEIGHTS), "gray_shift": GRAY_SHIFT},
         "video": {"detect_every": video.DETECT_EVERY["blazeface"], "smooth_frames": video.SMOOTH_FRAMES,
                   "max_missed": video.MAX_MISSED, "confirm_hits": video.CONFIRM_HITS, "match_iou": video.MATCH_IOU},
-        "predict": {"threshold": defaults.THRESHOLD, "batch": CLASSIFY_BATCH},
         "viridis": viridis(),
-        "palette": list(defaults.CLASS_PALETTE),
     }

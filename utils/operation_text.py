@@ -10,6 +10,7 @@ import textwrap
 from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
 from utils.steps import ACTIVATION_NAMES
 
+DIGITS = 3           # significant digits a number is shown with, here and on the pages
 SHOWN_CHANNELS = 8   # a convolution's input planes drawn as grids; the others as their sums
 LINE_WIDTH = 100     # sentences are wrapped to this many characters in the text tables
 AGREEMENT = 1e-4     # relative difference under which the view's result is the layer's output
@@ -22,7 +23,7 @@ def unit_labels(view, classes):
 
 def rounded(value):
     """A number as a student reads it: three significant digits (and no "-0")."""
-    return f"{value:.3g}" if value else "0"
+    return f"{value:.{DIGITS}g}" if value else "0"
 
 
 def result(view):

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from utils import detection
+from utils.predict import is_uncertain
 
 # Whole-frame detection every this many analysed frames, per detector, tracking in between;
 # sooner when a followed face is lost. At 30 frames/s a new face waits at most a third of a second.
@@ -291,7 +292,7 @@ class VideoAnalyser:
         best = int(np.argmax(mean))
         return dict(result, id=track.id, label=self.classes[best], confidence=round(float(mean[best]), 4),
                     probabilities={name: round(float(p), 4) for name, p in zip(self.classes, mean)},
-                    uncertain=bool(mean[best] < self.threshold))
+                    uncertain=is_uncertain(mean[best], self.threshold))
 
 
 class FpsMeter:

@@ -6,10 +6,10 @@ every API call a page makes use the same one.
 """
 from flask import Blueprint, abort, current_app, redirect, render_template, send_file, url_for
 
-from utils.defaults import CLASS_PALETTE
 from utils.detection import BLAZEFACE_INSTALL, default_detector
 from utils.images import ImageError, read_image
 from web import analysis, inputs
+from web.facts import page_facts
 from web.registry import MODEL_COOKIE, ModelNotFound, chosen_model, registry
 
 bp = Blueprint("pages", __name__)
@@ -34,8 +34,8 @@ SITE_PAGES = {"pages.analyse": "index.html", "pages.live": "live.html"}
 @bp.app_context_processor
 def page_context():
     site = current_app.config["STATIC_SITE"]
-    return {"current_model": chosen_model(), "threshold": current_app.config["THRESHOLD"],
-            "palette": list(CLASS_PALETTE), "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
+    return {"current_model": chosen_model(), "facts": page_facts(current_app.config["THRESHOLD"]),
+            "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
             "static_site": site, "asset": static_asset if not site else (lambda filename: f"./static/{filename}"),
             "page_url": url_for if not site else (lambda endpoint: SITE_PAGES[endpoint]),
             "nav_pages": [(endpoint, label) for endpoint, label in NAV_PAGES if not site or endpoint in SITE_PAGES],
