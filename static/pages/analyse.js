@@ -60,15 +60,11 @@ drop.addEventListener("drop", (event) => {
 /* Where this photo will be analysed: "browser" or "server", the page saying which (and why, when the
    engine could not load); rejects on a static copy of the site whose engine cannot load. */
 async function where() {
-  const say = (mode, sentence) => { document.getElementById("where").textContent = sentence; return mode; };
-  if (detectorSelect && (EMO.engineChoice() === "server" || EMO.detector() === "haar")) return say("server", WHERE.server);
-  try {
-    await EMO.engine();
-    return say("browser", WHERE.browser);
-  } catch (err) {
-    if (EMO.staticSite()) throw new Error(`faces cannot be read in this browser: ${err.message}`);
-    return say("server", `The photo is sent to this site's server, because ${err.message}.`);
-  }
+  const place = await EMO.workPlace(Boolean(detectorSelect) && (EMO.engineChoice() === "server" || EMO.detector() === "haar"))
+    .catch((err) => { throw new Error(`faces cannot be read in this browser: ${err.message}`); });
+  document.getElementById("where").textContent = place.mode === "browser" ? WHERE.browser :
+    place.reason ? `The photo is sent to this site's server, because ${place.reason}.` : WHERE.server;
+  return place.mode;
 }
 
 /* The faces of a photo, found on this device or on the server: ``{answer, bitmap}``. */

@@ -42,6 +42,19 @@ const EMO = {
     return EMO._engine;
   },
 
+  /* Where a page's pictures are analysed: ``{mode: "browser", engine}`` when the engine loads, else
+     ``{mode: "server", reason}`` (why the engine could not load; none when ``serverChosen``). A static copy
+     of the site has no server to fall back to: there the engine's failure rejects. */
+  async workPlace(serverChosen) {
+    if (serverChosen) return { mode: "server", reason: null };
+    try {
+      return { mode: "browser", engine: await EMO.engine() };
+    } catch (err) {
+      if (EMO.staticSite()) throw err;
+      return { mode: "server", reason: err.message };
+    }
+  },
+
   /* Whether the page was written by `make site` (no server behind it). */
   staticSite() { return document.body.dataset.staticSite === "true"; },
 
