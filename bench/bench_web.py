@@ -31,7 +31,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = (640, 480)
-LAYER_EVERY = 2   # as static/live.js asks: the chosen layer's maps with every 2nd frame
+LAYER_EVERY = 2   # as static/pages/live.js asks: the chosen layer's maps with every 2nd frame
 
 
 def one_face_jpeg():

@@ -19,6 +19,7 @@ from utils.explain.layers import layer_kind
 from utils.explain.perturbation import region_sensitivity
 from utils.live import drawing, tracking
 from utils.media import charts, grids
+from utils.model.predict import is_uncertain
 from utils.serving import identity
 
 SELECTED_BGR = (255, 255, 255)
@@ -138,7 +139,7 @@ class Session:
         if self._live is not None:
             self._live.threshold = threshold
         for face in self.predictions:
-            face["uncertain"] = face["confidence"] < threshold
+            face["uncertain"] = is_uncertain(face["confidence"], threshold)
 
     def select(self, index):
         if not 0 <= index < len(self.predictions):

@@ -23,7 +23,7 @@ sys.path.insert(0, ROOT)
 from utils import defaults  # noqa: E402
 
 # What the two pages load from static/ (the other pages' scripts need the server).
-STATIC_FILES = ("style.css", "common.js", "analyse.js", "live.js", "engine", "vendor")
+STATIC_FILES = ("shared", "pages/analyse.js", "pages/live.js", "engine", "vendor")
 
 
 def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_DIR):

@@ -99,7 +99,7 @@ def precision():
 @pytest.fixture(scope="module")
 def predictor(model_path, precision):
     """The session's model as a Predictor, in ``precision``."""
-    from utils.predict import Predictor
+    from utils.model.predict import Predictor
     return Predictor.from_path(model_path, precision=precision)
 
 

@@ -12,6 +12,8 @@ import os
 import cv2
 import pytest
 
+from utils.faces.pictures import KEYPOINT_RGB
+
 CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -61,7 +63,7 @@ def canvas_pixel(page, selector, x, y):
 
 
 def class_rgb(page, face, label):
-    """The colour the page draws a face's box in: its class's colour (common.js)."""
+    """The colour the page draws a face's box in: its class's colour (static/shared/common.js)."""
     colour = page.evaluate(f"EMO.colour({list(face['probabilities']).index(label)})")
     return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
 
@@ -112,6 +114,8 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
     assert "1 face found" in page.locator("#status").inner_text()
     face = predicted(page, site, photo.read_bytes())[0]
     assert_boxed(page, "#photo", face, card.locator(".label").text_content())
+    page.check("#keypoints")    # drawn in the colours Python's figures use (web/facts.py)
+    assert canvas_pixel(page, "#photo", *face["keypoints"]["nose"]) == pytest.approx(KEYPOINT_RGB, abs=2)
     page.screenshot(path=tmp_path / "analyse.png", full_page=True)
 
     label = card.locator(".label").text_content()
@@ -256,11 +260,18 @@ def api_operation(site, page, photo, layer, channel, y, x):
 
 
 def shows_the_apis_operation(site, page, photo, title, layer, channel, y, x):
-    """The dialog's operation, once it has come: its title, and its result exactly the API's for the position."""
+    """The dialog's operation, once it has come: its title, and the API's view for the position as the
+    server composed it (heading, summary, the rounded result and its exact value, the check)."""
     page.locator("#operation .op-result").wait_for()
     assert page.locator("#zoom-title").inner_text() == title
     expected = api_operation(site, page, photo, layer, channel, y, x)["operation"]
-    assert float(page.locator("#operation .op-result").get_attribute("data-value")) == expected["result"]
+    result = next(block for block in expected["display"]["blocks"] if block["block"] == "result")
+    shown = page.locator("#operation .op-result")
+    assert float(shown.get_attribute("data-value")) == expected["result"] == result["value"]
+    assert shown.inner_text() == result["text"]
+    assert page.locator("#operation h3").inner_text() == expected["display"]["title"]
+    assert page.locator("#operation .op-summary").inner_text() == expected["summary"]
+    assert page.locator("#operation .op-check").inner_text() == expected["check"]
     return expected
 
 
@@ -332,25 +343,31 @@ def test_many_input_channels_are_shown_compactly(site, page, photo):
 
 
 def test_depthwise_and_separable_views_name_their_planes_and_show_every_pointwise_weight(site, page):
-    """The page lays out the views utils.explain.operations computes for the two convolutions that are not plain."""
+    """The page lays out, as Python composed them, the views of the two convolutions that are not plain."""
     import numpy as np
 
     from conftest import convolutions_model
     from utils.explain import operation_text
     from utils.explain.operations import LayerOperations
+    from web.analysis import described
     operations = LayerOperations(convolutions_model(size=16))
     face = np.random.default_rng(8).random((16, 16, 1)).astype(np.float32)
     page.goto(site + "/explore")
     page.evaluate("document.getElementById('zoom').showModal()")   # the dialog the views open in
-    render = "view => OPERATION.render(document.getElementById('operation'), view, null)"
-    for layer, channel, first_caption in (("depthwise", 7, "input channel 3"),
-                                          ("separable", 3, "depthwise filter 0 (on input channel 0)")):
+    render = "view => OPERATION.render(document.getElementById('operation'), view)"
+    for layer, channel, first_caption, what in (
+            ("depthwise", 7, "input channel 3", "sum of all products"),
+            ("separable", 3, "depthwise filter 0 (on input channel 0)", "sum of the pointwise products")):
         view = operations.operation(face, layer, channel, 1, 1)
-        page.evaluate(render, {**view, "summary": operation_text.summary(view), "check": operation_text.check(view)})
+        page.evaluate(render, described(view, []))
         assert float(page.locator("#operation .op-result").get_attribute("data-value")) == view["result"]
-        assert page.locator("#operation .op-channel figcaption").first.inner_text().startswith(first_caption)
+        assert page.locator("#operation .op-equation").inner_text() == (
+            operation_text.equation(view, what) + operation_text.rounded(view["result"]))
+        sums = operation_text.plane_sums(view)
+        assert page.locator("#operation .op-channel figcaption").first.inner_text() == (
+            f"{first_caption}: the products add up to {operation_text.rounded(sums[0])}")
     assert page.locator("#operation .op-channel").count() == 8                      # of 24 depthwise filters
-    assert page.locator("#operation .op-sums li").nth(23).inner_text().startswith("23: ")
+    assert page.locator("#operation .op-sums li").nth(23).inner_text() == f"23: {operation_text.rounded(sums[23])}"
     assert page.locator("#operation .op-table tbody tr").count() == 24              # every pointwise weight
     page.get_by_role("button", name="Show all 24 depthwise filters").click()
     assert page.locator("#operation .op-channel").count() == 24

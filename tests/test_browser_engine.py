@@ -310,3 +310,16 @@ def test_the_cards_calibration_is_applied_as_python_applies_it(engine_page, cali
     np.testing.assert_allclose(ours, softmax(np.array(logits), temperature, offsets), atol=1e-12)
     if calibration_entry.get("logit_offsets"):
         assert not np.allclose(ours, softmax(np.array(logits), temperature), atol=1e-3)   # the offsets count
+
+
+def test_the_uncertain_rule_is_pythons(engine_page):
+    """The browser marks a face uncertain by one function (static/shared/uncertain.js, used by the engine
+    and the Analyse page): Python's utils.predict.is_uncertain on every pair, a confidence at the threshold too."""
+    from utils.model.predict import is_uncertain
+    pairs = [[confidence, threshold] for confidence in (0.0, 0.2, 0.3499, 0.35, 0.5, 1.0) for threshold in (0.0, 0.35, 0.5, 1.0)]
+    ours = engine_page.evaluate("""async (pairs) => {
+        const U = await import(new URL('shared/uncertain.js', new URL(document.body.dataset.static, location.href)).href);
+        return pairs.map(([confidence, threshold]) => U.isUncertain(confidence, threshold));
+    }""", pairs)
+    assert ours == [is_uncertain(confidence, threshold) for confidence, threshold in pairs]
+    assert True in ours and False in ours

@@ -1,4 +1,5 @@
 """Shared values are defined once (utils/defaults.py) and every front end takes them from there."""
+import html
 import json
 import re
 
@@ -40,5 +41,5 @@ def test_one_palette_for_figures_video_desktop_and_site(make_app):
         assert tuple(round(255 * c) for c in figure_rgb[name]) == rgb
         assert video_bgr[name] == rgb[::-1]
     page = make_app(WARM_UP=False).test_client().get("/").get_data(as_text=True)
-    served = json.loads(re.search(r'data-palette="([^"]*)"', page).group(1).replace("&#34;", '"'))
-    assert served == list(defaults.CLASS_PALETTE)
+    served = json.loads(html.unescape(re.search(r'data-facts="([^"]*)"', page).group(1)))
+    assert served["palette"] == list(defaults.CLASS_PALETTE)

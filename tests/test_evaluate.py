@@ -295,7 +295,7 @@ def test_the_photo_path_splits_crops_on_the_face_from_those_reaching_into_the_sq
                                                                                    astronaut_face_box, tmp_path):
     """The astronaut framed loosely (25 px around the face: its upright crop lies inside the picture) and
     tightly (5 px: the crop takes in the grey square), under two labels so the direct answers differ."""
-    from utils.faces import preprocess
+    from utils.faces.preprocess import preprocess
     from utils.media import colour
     from utils.model.predict import Predictor
     x, y, w, h = astronaut_face_box
@@ -312,7 +312,7 @@ def test_the_photo_path_splits_crops_on_the_face_from_those_reaching_into_the_sq
     assert photo["found"] == 2 and photo["on_face"]["faces"] == 1 and photo["into_square"]["faces"] == 1
     predictor = Predictor.from_path(model_path)
     for part, label in (("on_face", "happy"), ("into_square", "sad")):
-        direct = predictor.probabilities(preprocess.preprocess(pictures[label], 48, 48)[None])[0].argmax()
+        direct = predictor.probabilities(preprocess(pictures[label], 48, 48)[None])[0].argmax()
         assert photo[part]["direct_accuracy"] == float(predictor.classes[direct] == label)
         assert photo[part]["accuracy"] in (0.0, 1.0)
     report = (tmp_path / "r" / "fixture_model" / "report.md").read_text()

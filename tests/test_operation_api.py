@@ -16,7 +16,9 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from conftest import FER_CLASSES, convolutions_model, make_card
+from utils.explain.operation_text import rounded
 from utils.models import build_vgg, save_model
+from web.analysis import STRIP_WIDTH
 
 TOLERANCE = 1e-4
 
@@ -173,6 +175,7 @@ def test_every_layers_operation_reproduces_numpy(client, loaded, reference, astr
             assert view["position"] == {"y": y, "x": x, "channel": channel} and view["layer"] == layer.name
             assert "the same number" in view["check"] and view["summary"]
             CHECKS[view["kind"]](view, layer, inputs, (channel, y, x))
+            check_display(view)
             kinds.add(view["kind"])
     assert {"conv", "pool", "flatten", "dense", "dropout", "softmax"} <= kinds
     if loaded.name == "vgg_fixture":
@@ -247,6 +250,30 @@ def check_dropout(view, layer, inputs, position):
     assert view["input"] == view["result"] and "predicting" in view["note"]
 
 
+def check_display(view):
+    """The blocks the page lays out as they come hold the view's own numbers, rounded as the text views round them."""
+    blocks = view["display"]["blocks"]
+    result = blocks[-1]
+    assert result["block"] == "result" and result["value"] == view.get("result", view["output"])
+    assert result["text"] == rounded(result["value"])
+    if view["kind"] == "conv":
+        planes = next(block for block in blocks if block["block"] == "planes")["planes"]
+        sums = np.sum(view["products"], axis=(0, 1))
+        assert [plane["caption"].rsplit(" ", 1)[1] for plane in planes] == [rounded(total) for total in sums]
+        assert [[cell["text"] for cell in row] for row in planes[0]["grids"][1]["rows"]] == [
+            [rounded(weight) for weight in row] for row in np.array(view["kernel"])[..., 0]]
+        assert result["before"].startswith(f"sum of all products {rounded(view['sum'])}")
+    if view["kind"] == "activation":
+        maps = blocks[0]
+        values = [view["input_map"], view["output_map"]]
+        assert [np.concatenate(shown["rows"]).tolist() for shown in maps["maps"]] == [np.ravel(v).tolist() for v in values]
+        assert (maps["low"], maps["high"]) == (np.min(values), np.max(values))
+        spot = view["position"]
+        flat = len(view["output_shape"]) == 1
+        assert tuple(maps["chosen"]) == (divmod(spot["channel"], STRIP_WIDTH) if flat else (spot["y"], spot["x"]))
+        assert all(len(row) <= STRIP_WIDTH for row in maps["maps"][0]["rows"])
+
+
 CHECKS = {"conv": check_conv, "batchnorm": check_batchnorm, "activation": check_activation, "pool": check_pool,
           "flatten": check_flatten, "dense": check_dense, "softmax": check_softmax, "dropout": check_dropout}
 
@@ -254,8 +281,12 @@ CHECKS = {"conv": check_conv, "batchnorm": check_batchnorm, "activation": check_
 def test_softmax_and_logits_name_their_classes(client, astronaut_png):
     view = explain(client, astronaut_png, parts="operation", layer="probabilities", channel="3").get_json()["operation"]
     assert "for happy" in view["summary"]
-    assert "(happy)" in explain(client, astronaut_png, parts="operation", layer="logits",
-                                channel="3").get_json()["operation"]["summary"]
+    rows = view["display"]["blocks"][0]["rows"]
+    assert [row["cells"][0] for row in rows if row.get("class") == "chosen"] == ["happy"]
+    assert rows[-1] == {"cells": ["total", rounded(view["total"]), "1"], "span": 3}
+    logits = explain(client, astronaut_png, parts="operation", layer="logits", channel="3").get_json()["operation"]
+    assert "(happy)" in logits["summary"]
+    assert logits["display"]["blocks"][-1]["before"].startswith(f"unit 3 (happy): sum {rounded(logits['sum'])}")
 
 
 def test_the_operation_explains_the_face_predict_found(client, astronaut_png):

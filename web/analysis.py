@@ -20,6 +20,7 @@ from utils.media import encode
 from utils.media.colour import to_rgb
 from utils.models import LOGITS_LAYER
 from utils.train.datasets import DatasetError
+from web import operation_view
 
 PARTS = ("layers", "kernels", "gradcam", "regions")   # what an explanation holds unless ``parts`` says
 ON_REQUEST = ("operation", "channel")                 # asked for by name: one position, one channel
@@ -107,13 +108,20 @@ def every_face_gradcam(loaded, image, threshold=THRESHOLD, detail="thorough", de
 
 
 def operation(loaded, face, layer, channel, y, x):
-    """The operation view of ``layer`` at ``(y, x, channel)`` with its sentences (see :mod:`utils.explain.operation_text`)."""
+    """The operation view of ``layer`` at ``(y, x, channel)``, as :func:`described` sends it."""
     try:
         view = loaded.operations.operation(face, layer, channel, y, x)
     except ValueError as error:
         raise ExplainError(str(error)) from None
-    labels = operation_text.unit_labels(view, loaded.predictor.classes)
-    return {**view, "summary": operation_text.summary(view, labels), "check": operation_text.check(view)}
+    return described(view, loaded.predictor.classes)
+
+
+def described(view, classes):
+    """An operation view with what the page shows of it: its sentences (:mod:`utils.operation_text`) and
+    ``display``, the blocks the page lays out as they are (:mod:`web.operation_view`)."""
+    labels = operation_text.unit_labels(view, classes)
+    return {**view, "summary": operation_text.summary(view, labels), "check": operation_text.check(view),
+            "display": operation_view.display(view, labels, STRIP_WIDTH)}
 
 
 def _receptive_field(model, layer, y, x):

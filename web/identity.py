@@ -93,7 +93,7 @@ def page():
     except (inputs.BadInput, ImageError, ModelNotFound, FileNotFoundError) as error:
         context["error"] = one_line(error)
         status = 400 if isinstance(error, (inputs.BadInput, ImageError)) else 200
-    return render_template("identity.html", samples=len(samples), has_model=_model().exists(),
+    return render_template("pages/identity.html", samples=len(samples), has_model=_model().exists(),
                            job=_job().status(), training_on=bool(current_app.config["TRAINING_TOKEN"]),
                            token_variable=TOKEN_VARIABLE, **context), status
 

@@ -6,11 +6,11 @@ every API call a page makes use the same one.
 """
 from flask import Blueprint, abort, current_app, redirect, render_template, send_file, url_for
 
-from utils.defaults import CLASS_PALETTE
 from utils.faces.blazeface import BLAZEFACE_INSTALL
 from utils.faces.detect import default_detector
 from utils.media.decode import ImageError, read_image
 from web import analysis, inputs
+from web.facts import page_facts
 from web.registry import MODEL_COOKIE, ModelNotFound, chosen_model, registry
 
 bp = Blueprint("pages", __name__)
@@ -19,13 +19,13 @@ bp = Blueprint("pages", __name__)
 @bp.errorhandler(inputs.BadInput)
 def bad_input(error):
     """A page asked for with a wrong parameter (``?i=x``): a page that says so."""
-    return render_template("error.html", message=str(error)), 400
+    return render_template("messages/error.html", message=str(error)), 400
 
 
 @bp.errorhandler(ModelNotFound)
 def model_not_found(error):
     """A missing model: a page that says how to get one."""
-    return render_template("no_model.html", message=str(error)), 404
+    return render_template("messages/no_model.html", message=str(error)), 404
 
 
 # The pages a static copy of the site has (make site), and their file names there.
@@ -35,8 +35,8 @@ SITE_PAGES = {"pages.analyse": "index.html", "pages.live": "live.html"}
 @bp.app_context_processor
 def page_context():
     site = current_app.config["STATIC_SITE"]
-    return {"current_model": chosen_model(), "threshold": current_app.config["THRESHOLD"],
-            "palette": list(CLASS_PALETTE), "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
+    return {"current_model": chosen_model(), "facts": page_facts(current_app.config["THRESHOLD"]),
+            "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
             "static_site": site, "asset": static_asset if not site else (lambda filename: f"./static/{filename}"),
             "page_url": url_for if not site else (lambda endpoint: SITE_PAGES[endpoint]),
             "nav_pages": [(endpoint, label) for endpoint, label in NAV_PAGES if not site or endpoint in SITE_PAGES],
@@ -53,12 +53,12 @@ def static_asset(filename):
 
 @bp.get("/")
 def analyse():
-    return render_template("analyse.html")
+    return render_template("pages/analyse.html")
 
 
 @bp.get("/explore")
 def explore():
-    return render_template("explore.html")
+    return render_template("pages/explore.html")
 
 
 @bp.get("/live")
@@ -68,7 +68,7 @@ def live():
         layers = registry().get(chosen_model()).layers.spatial_layers()
     except ModelNotFound:
         layers = []
-    return render_template("live.html", layers=layers)
+    return render_template("pages/live.html", layers=layers)
 
 
 @bp.get("/gallery")
@@ -77,16 +77,16 @@ def gallery():
     faces = current_app.extensions["gallery"]
     index = inputs.whole_number(inputs.params(), "i", 0)
     if not len(faces):
-        return render_template("gallery_empty.html", folder=faces.folder)
+        return render_template("messages/gallery_empty.html", folder=faces.folder)
     index %= len(faces)
     label, path = faces.item(index)
     try:
         image = read_image(path)
     except ImageError as error:
-        return render_template("gallery.html", index=index, total=len(faces), label=label, error=str(error))
+        return render_template("pages/gallery.html", index=index, total=len(faces), label=label, error=str(error))
     result = analysis.explain(registry().get(chosen_model()), image, parts=("gradcam",),
                               threshold=current_app.config["THRESHOLD"])
-    return render_template("gallery.html", index=index, total=len(faces), label=label, result=result)
+    return render_template("pages/gallery.html", index=index, total=len(faces), label=label, result=result)
 
 
 @bp.get("/gallery/image/<int:index>")
@@ -100,7 +100,7 @@ def gallery_image(index):
 @bp.get("/models")
 def models():
     models = registry()
-    return render_template("models.html", cards=models.cards(), default=models.default_name)
+    return render_template("pages/models.html", cards=models.cards(), default=models.default_name)
 
 
 @bp.post("/models")

@@ -4,6 +4,7 @@
 import * as faces from "./faces.js";
 import { Model } from "./litert.js";
 import { faceJson, roundTo } from "./detection.js";
+import { isUncertain } from "../shared/uncertain.js";
 
 /* Calibrated probabilities from logits: a softmax of logits / temperature + offsets (softmax). */
 export function softmax(logits, temperature = 1, offsets = null) {
@@ -97,6 +98,6 @@ export class Predictor {
     const confidence = probabilities[best];
     return { ...faceJson(face), label: this.classes[best], confidence: roundTo(confidence, 4),
              probabilities: Object.fromEntries(this.classes.map((name, i) => [name, roundTo(probabilities[i], 4)])),
-             uncertain: confidence < threshold, whole_image: wholeImage };
+             uncertain: isUncertain(confidence, threshold), whole_image: wholeImage };
   }
 }

@@ -2,6 +2,7 @@
    in the browser. The whole frame is searched ("fast") every few analysed frames or as soon as a
    followed face is lost; in between each face is looked for only near where it was. */
 import { iou, orderKey, roundTo } from "./detection.js";
+import { isUncertain } from "../shared/uncertain.js";
 
 class Track {
   constructor(face, smooth) {
@@ -110,6 +111,6 @@ export class VideoAnalyser {
     mean.forEach((p, i) => { if (p > mean[best]) best = i; });
     return { ...result, id: track.id, label: classes[best], confidence: roundTo(mean[best], 4),
              probabilities: Object.fromEntries(classes.map((name, i) => [name, roundTo(mean[i], 4)])),
-             uncertain: mean[best] < threshold };
+             uncertain: isUncertain(mean[best], threshold) };
   }
 }

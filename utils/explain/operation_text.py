@@ -1,8 +1,8 @@
 """An operation view (:mod:`utils.explain.operations`) in words and in plain-text tables.
 
-The site lays the view's numbers out itself and shows :func:`summary` and :func:`check`
-beside them; the desktop window and visualize.py show :func:`lines`, every number of
-the view. Numbers are rounded to three significant digits for reading; the headline
+The desktop window and visualize.py show :func:`lines`, every number of the view; the site
+arranges the same sentences, names, sums and rounded numbers as the page's blocks
+(web/operation_view.py), so no front end words or rounds a view on its own. Numbers are rounded to three significant digits for reading; the headline
 gives the result exactly as computed, so each front end shows the same number.
 """
 import textwrap
@@ -10,6 +10,7 @@ import textwrap
 from utils.explain.steps import ACTIVATION_NAMES
 from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
 
+DIGITS = 3           # significant digits a number is shown with, here and on the pages
 SHOWN_CHANNELS = 8   # a convolution's input planes drawn as grids; the others as their sums
 LINE_WIDTH = 100     # sentences are wrapped to this many characters in the text tables
 AGREEMENT = 1e-4     # relative difference under which the view's result is the layer's output
@@ -22,7 +23,7 @@ def unit_labels(view, classes):
 
 def rounded(value):
     """A number as a student reads it: three significant digits (and no "-0")."""
-    return f"{value:.3g}" if value else "0"
+    return f"{value:.{DIGITS}g}" if value else "0"
 
 
 def result(view):
@@ -78,12 +79,12 @@ def _window_place(view):
     return place + (f" ({padded} of the {cells} places are the zero padding around the border)" if padded else "")
 
 
-def _unit_name(view, labels):
+def unit_name(view, labels):
     unit = view["position"]["channel"]
     return f"unit {unit} ({labels[unit]})" if labels else f"unit {unit}"
 
 
-def _planes(view):
+def planes(view):
     """``(noun, numbers)`` for the planes of a convolution's window: the input channel of each,
     or for a separable convolution the number of each depthwise filter."""
     if view["kind"] == "separable":
@@ -91,9 +92,9 @@ def _planes(view):
     return "input channel", view["input_channels"]
 
 
-def _plane_names(view):
+def plane_names(view):
     """Each plane's name; a separable convolution's also says which input channel its filter reads."""
-    noun, numbers = _planes(view)
+    noun, numbers = planes(view)
     names = [f"{noun} {number}" for number in numbers]
     if view["kind"] == "separable":
         names = [f"{name} (on input channel {channel})" for name, channel in zip(names, view["input_channels"])]
@@ -169,7 +170,7 @@ def _flatten(view, labels):
 def _dense(view, labels):
     others = view["inputs"] - len(view["top"])
     rest = f"; the other {others} add up to {rounded(view['rest'])}" if others else ""
-    return (f"{_unit_name(view, labels).capitalize()} multiplies each of its {view['inputs']} inputs by its own "
+    return (f"{unit_name(view, labels).capitalize()} multiplies each of its {view['inputs']} inputs by its own "
             f"weight and adds the products: {rounded(view['sum'])}. The {len(view['top'])} largest contributions "
             f"are listed{rest}{_bias(view)}{_then(view)}")
 
@@ -230,25 +231,38 @@ def _plane_lines(view, shown):
     """A convolution's window, weights and products, plane by plane (``shown`` of them as grids,
     the others as their sums)."""
     window, kernel, products = view["window"], view["kernel"], view["products"]
-    planes = len(kernel[0][0])
-    sums = [sum(products[i][j][p] for i in range(len(products)) for j in range(len(products[0]))) for p in range(planes)]
+    count = len(kernel[0][0])
+    sums = plane_sums(view)
     marks = _padding_marks(view["padding"])
-    names = _plane_names(view)
+    names = plane_names(view)
     lines = [f"input rows {view['rows']}, columns {view['columns']} (pad: outside the input, read as 0)"]
-    for plane in range(min(shown, planes)):
+    for plane in range(min(shown, count)):
         grids = [[[cells[plane] for cells in row] for row in grid] for grid in (window, kernel, products)]
         lines += ["", f"{names[plane]}: its products add up to {rounded(sums[plane])}"]
         lines += _grids(("input", "weights", "products"), grids, [marks, {}, {}])
-    if planes > shown:
-        noun, numbers = _planes(view)
+    if count > shown:
+        noun, numbers = planes(view)
         lines += ["", f"{noun}s {numbers[shown]} to {numbers[-1]}, the sum of each one's products:"]
-        lines += [f"  {numbers[start]:4d}: " + _cells(sums[start:start + 8]) for start in range(shown, planes, 8)]
+        lines += [f"  {numbers[start]:4d}: " + _cells(sums[start:start + 8]) for start in range(shown, count, 8)]
     return lines
 
 
+def plane_sums(view):
+    """The sum of each plane's products: what each input channel (or depthwise filter) adds."""
+    products = view["products"]
+    return [sum(cells[plane] for row in products for cells in row) for plane in range(len(products[0][0]))]
+
+
+def equation(view, what):
+    """How a weighted sum becomes the result, up to the result: "sum S + bias B = P → ReLU → "
+    (without a bias or an activation, shorter)."""
+    bias = f" + bias {rounded(view['bias'])} = {rounded(view['pre_activation'])}" if view["bias"] else ""
+    then = " = " if view["activation"] == "linear" else f" → {_activation(view['activation'])} → "
+    return f"{what} {rounded(view['sum'])}{bias}{then}"
+
+
 def _summed(view, what):
-    return (f"{what} {rounded(view['sum'])} + bias {rounded(view['bias'])} = {rounded(view['pre_activation'])}; "
-            f"{_activation(view['activation'])}: {rounded(view['result'])}")
+    return equation(view, what) + rounded(view["result"])
 
 
 def _conv_lines(view, labels, shown):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from utils.faces import detect
+from utils.model.predict import is_uncertain
 from utils.faces.face import Face, iou
 
 # Whole-frame detection every this many analysed frames, per detector, tracking in between;
@@ -168,7 +169,7 @@ class VideoAnalyser:
         best = int(np.argmax(mean))
         return dict(result, id=track.id, label=self.classes[best], confidence=round(float(mean[best]), 4),
                     probabilities={name: round(float(p), 4) for name, p in zip(self.classes, mean)},
-                    uncertain=bool(mean[best] < self.threshold))
+                    uncertain=is_uncertain(mean[best], self.threshold))
 
 
 class FpsMeter:

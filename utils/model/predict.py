@@ -92,6 +92,12 @@ def calibration(card):
     return temperature, np.array([float(named.get(name, 0.0)) for name in card["classes"]])
 
 
+def is_uncertain(confidence, threshold):
+    """The one rule for a low-confidence label, so every front end warns on the same faces
+    (static/shared/uncertain.js is held to it by tests/test_browser_engine.py)."""
+    return bool(confidence < threshold)
+
+
 class NoSuchFace(ValueError):
     """A face number the picture does not have; the message says how many it has."""
 
@@ -238,6 +244,6 @@ class Predictor:
             "label": self.classes[best],
             "confidence": round(confidence, 4),
             "probabilities": {name: round(float(p), 4) for name, p in zip(self.classes, probabilities)},
-            "uncertain": confidence < threshold,
+            "uncertain": is_uncertain(confidence, threshold),
             "whole_image": bool(whole_image),
         }

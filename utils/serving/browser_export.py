@@ -20,7 +20,6 @@ import os
 
 import numpy as np
 
-from utils import defaults
 from utils.faces import align, detect
 from utils.faces.blazeface import (
     ACCEPT_SCORE,
@@ -175,7 +174,5 @@ def engine_constants():
                   "gray_weights": list(GRAY_WEIGHTS), "gray_shift": GRAY_SHIFT},
         "video": {"detect_every": tracking.DETECT_EVERY["blazeface"], "smooth_frames": tracking.SMOOTH_FRAMES,
                   "max_missed": tracking.MAX_MISSED, "confirm_hits": tracking.CONFIRM_HITS, "match_iou": tracking.MATCH_IOU},
-        "predict": {"threshold": defaults.THRESHOLD, "batch": CLASSIFY_BATCH},
         "viridis": viridis(),
-        "palette": list(defaults.CLASS_PALETTE),
     }

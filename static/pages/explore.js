@@ -329,7 +329,7 @@
       const answer = await EMO.post("/api/explain", photo, { face: faceSelect.value || 0, parts: "operation",
         layer: step.name, channel: position.channel, y: position.y, x: position.x });
       if (request !== opened) return;
-      OPERATION.render(operation, answer.operation, step.labels || (step.kind === "softmax" ? classes : null));
+      OPERATION.render(operation, answer.operation);
       if (answer.receptive_field) highlight(answer.receptive_field.box, faceFigure, answer.receptive_field.input_shape);
       if (step.kind === "conv") {
         const channelButton = document.getElementById("channel-button");

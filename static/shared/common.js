@@ -5,10 +5,18 @@ const EMO = {
   /* The model chosen on the Models page (the server puts it on <body>). */
   model() { return document.body.dataset.model; },
 
+  /* One of the facts Python serves every page (web/facts.py, on <body> as data-facts): the class
+     palette, the default threshold, the digits numbers are shown with, the keypoint colours. */
+  fact(name) {
+    EMO._facts = EMO._facts || JSON.parse(document.body.dataset.facts);
+    if (!(name in EMO._facts)) throw new Error(`no fact ${name} (web/facts.py)`);
+    return EMO._facts[name];
+  },
+
   /* The "uncertain" threshold, 0..1: the user's own choice, else the site's default. */
   threshold() {
     const saved = localStorage.getItem("threshold");
-    return saved !== null ? Number(saved) : Number(document.body.dataset.threshold);
+    return saved !== null ? Number(saved) : EMO.fact("threshold");
   },
   setThreshold(value) { localStorage.setItem("threshold", String(value)); },
 
@@ -32,6 +40,19 @@ const EMO = {
       EMO._engine.catch(() => {});   /* each caller reports the reason */
     }
     return EMO._engine;
+  },
+
+  /* Where a page's pictures are analysed: ``{mode: "browser", engine}`` when the engine loads, else
+     ``{mode: "server", reason}`` (why the engine could not load; none when ``serverChosen``). A static copy
+     of the site has no server to fall back to: there the engine's failure rejects. */
+  async workPlace(serverChosen) {
+    if (serverChosen) return { mode: "server", reason: null };
+    try {
+      return { mode: "browser", engine: await EMO.engine() };
+    } catch (err) {
+      if (EMO.staticSite()) throw err;
+      return { mode: "server", reason: err.message };
+    }
   },
 
   /* Whether the page was written by `make site` (no server behind it). */
@@ -80,8 +101,8 @@ const EMO = {
 
   /* One colour per class index: the server's palette (utils/defaults.py), the one every figure and video uses. */
   colour(index) {
-    EMO._palette = EMO._palette || JSON.parse(document.body.dataset.palette);
-    return EMO._palette[index % EMO._palette.length];
+    const palette = EMO.fact("palette");
+    return palette[index % palette.length];
   },
 
   /* One face's box and caption on a canvas, in its class's colour. ``scale`` maps the API's pixels
@@ -102,8 +123,8 @@ const EMO = {
 
   percent(value) { return `${Math.round(value * 100)}%`; },
 
-  /* A number as a student reads it: three significant digits, no "-0". */
-  round(value) { return value === 0 ? "0" : String(Number(Number(value).toPrecision(3))); },
+  /* A number as a student reads it: as many significant digits as Python shows (utils/operation_text.py), no "-0". */
+  round(value) { return value === 0 ? "0" : String(Number(Number(value).toPrecision(EMO.fact("digits")))); },
 
   /* What a feature map shows, for its text alternative: the layer, the channel and its values. */
   describeMap(layer, channel, range, size) {

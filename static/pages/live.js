@@ -87,17 +87,13 @@
   /* Where the frames go: the in-browser engine unless the student chose the server; the server, saying
      why in one line, when the engine cannot load (a static copy of the site has no server to fall back to). */
   async function chooseMode() {
-    if (engineSelect && EMO.engineChoice() === "server") return show("server", WHERE.server);
-    try {
-      engine = await EMO.engine();
-      return show("browser", WHERE.browser);
-    } catch (err) {
-      if (EMO.staticSite()) {
-        show("", "");
-        throw new Error(`Faces cannot be read in this browser: ${err.message}.`);
-      }
-      return show("server", `Frames are sent to this site's server, because ${err.message}.`);
-    }
+    const place = await EMO.workPlace(Boolean(engineSelect) && EMO.engineChoice() === "server").catch((err) => {
+      show("", "");
+      throw new Error(`Faces cannot be read in this browser: ${err.message}.`);
+    });
+    engine = place.engine || null;
+    return show(place.mode, place.mode === "browser" ? WHERE.browser :
+      place.reason ? `Frames are sent to this site's server, because ${place.reason}.` : WHERE.server);
   }
 
   function show(where, sentence) {
