@@ -1,15 +1,20 @@
 """EmoDetect-Pro's shared library: every front end imports it, nothing else.
 
-One module per job: ``detection`` finds faces, ``faces`` cuts them out upright and holds THE
-preprocessing, ``predict`` turns faces into emotions, ``layers``, ``gradcam``, ``perturbation``,
-``shap_lime``, ``operations``, ``receptive``, ``channels`` and ``sanity`` explain them (what
-they explain: ``targets``), ``plots`` draws and ``pictures`` encodes, ``data``, ``models`` and
-``training`` train, ``serving`` keeps loaded models, ``video`` runs the live front ends,
-``identity`` sets "who" beside "how they feel", ``jobs`` trains in the background, and
-``defaults`` holds every shared value.
+In parts named by what they own, each importing only the parts beneath it (every part's
+``__init__.py`` says what it owns and what it may import; ``tests/test_layout.py`` holds them to it):
 
-Importing it first keeps native libraries' start-up chatter off stderr (see ``quiet``), so a
-command-line tool's stderr holds only its own one-line messages.
+    serving/    models kept loaded for the front ends, the identity comparison, browser exports
+    explain/    layers, Grad-CAM, perturbation, SHAP/LIME, each layer's arithmetic and its words
+    live/       video sources, following faces through frames, drawing, records   (beside explain/)
+    train/      data sets, augmentation, the photo path, batches, fitting, metrics, background jobs
+    model/      the architectures, a model's file and card, predictions
+    faces/      finding faces, the upright crop, THE preprocessing, facial regions
+    media/      decoding a user's image, colour conversion, PNGs, charts and tile grids
+
+and under them all the modules here at the top: ``defaults`` (every shared value), ``files``
+(atomic saves), ``cpu``, ``cli`` and ``quiet``. Importing ``utils`` first keeps native libraries'
+start-up chatter off stderr (see ``quiet``), so a command-line tool's stderr holds only its own
+one-line messages.
 """
 from absl import logging as absl_logging
 
