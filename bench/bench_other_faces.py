@@ -72,8 +72,8 @@ def main():
     photos = [faces.to_gray(read_image(path)) for path in paths]
     found = [detection.find_faces(photo, "thorough")[0] for photo in photos]
     served = np.stack([predictor.face_input(photo, face) for photo, face in zip(photos, found)])
-    card = predictor.card["training"]
-    dataset = data.load_dataset(args.data, card.get("val_fraction", 0.1), card.get("seed", 0), (48, 48), 1)
+    training = predictor.card.training
+    dataset = data.load_dataset(args.data, training.val_fraction, training.seed, (48, 48), 1)
     val_logits = np.concatenate([predictor.logits(dataset.val.images[i:i + 256])
                                  for i in range(0, len(dataset.val), 256)])
 

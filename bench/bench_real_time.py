@@ -68,9 +68,12 @@ def load_predictor(args):
     from utils.predict import Predictor
     if not args.random:
         return Predictor.from_path(args.model)
+    from utils.card import InputSize, ModelCard
     from utils.models import build_model
     model = build_model(args.random, (48, 48, 1), 7)
-    card = {"classes": [f"class{i}" for i in range(7)], "input": {"height": 48, "width": 48, "channels": 1}}
+    card = ModelCard(name=args.random, task="emotion", classes=tuple(f"class{i}" for i in range(7)),
+                     input=InputSize(height=48, width=48, channels=1), architecture=args.random,
+                     parameters=model.count_params())
     return Predictor(model, card)
 
 
