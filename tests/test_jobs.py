@@ -21,7 +21,8 @@ MODEL = "models/identity_model.h5"
 WRITE_STATUS = """mkdir -p runs/identity_model
 status() {
   printf '{"state": "%s", "epoch": %s, "epochs": 2, "metrics": {"val_accuracy": 0.5}, "model": %s, "updated": %s}' \\
-    "$1" "$2" "$3" "$(date +%s.%N)" > runs/identity_model/.partial && mv runs/identity_model/.partial runs/identity_model/status.json
+    "$1" "$2" "$3" "$(date +%s.%N)" > runs/identity_model/.partial &&
+    mv runs/identity_model/.partial runs/identity_model/status.json
 }
 """
 
