@@ -16,6 +16,7 @@ the model card, so every front end shows calibrated confidence. With several mod
 """
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import sys
@@ -95,52 +96,36 @@ def parse_args(argv=None):
 
 def load_split(path, card, usage, cache):
     """The split with labels in the card's class order; read once per input shape and class list."""
-    from utils.train import datasets
-    classes = [name.lower() for name in card["classes"]]
-    spec = card["input"]
-    key = (tuple(classes), spec["height"], spec["width"], spec["channels"])
+    from utils.train.datasets import DatasetError, load_test_split
+    classes = [name.lower() for name in card.classes]
+    key = (tuple(classes), card.input.shape)
     if key not in cache:
         try:
-            split = datasets.load_test_split(path, classes, (spec["height"], spec["width"]), spec["channels"], usage)
+            cache[key] = load_test_split(path, classes, card.input.size, card.input.channels, usage)
         except (UnicodeDecodeError, csv.Error):
-            raise datasets.DatasetError(f"{path} is neither a folder of class folders nor a readable fer2013.csv")
-        if os.path.isfile(path):
-            split.labels = _csv_labels_in_card_order(split.labels, path, classes)
-        cache[key] = split
+            raise DatasetError(f"{path} is neither a folder of class folders nor a readable fer2013.csv")
     return cache[key]
-
-
-def _csv_labels_in_card_order(labels, path, classes):
-    """fer2013.csv numbers FER2013's own classes; the card may order or choose them differently."""
-    import numpy as np
-
-    from utils.train.datasets import DatasetError, FER2013_CLASSES
-    missing = sorted({FER2013_CLASSES[label] for label in labels} - set(classes))
-    if missing:
-        raise DatasetError(f"{path} has classes {missing} that are not in the model card's {classes}")
-    lookup = np.array([classes.index(name) if name in classes else -1 for name in FER2013_CLASSES])
-    return lookup[labels]
 
 
 def validation_split(card, val_data, cache):
     """``(source, split)``: the validation faces training held out, rebuilt from the card's data
     (or ``val_data``), fraction and seed; read once per source, split and input shape."""
-    from utils.train import datasets
-    training = card.get("training", {})
-    source = val_data or training.get("data")
-    if not source or not os.path.exists(source):
-        raise datasets.DatasetError(f"no training data at {source} to rebuild the validation split from "
-                                "(pass --val-data PATH)")
-    spec = card["input"]
-    fraction, seed = training.get("val_fraction", 0.1), training.get("seed", 0)
-    key = ("validation", os.path.realpath(source), fraction, seed, spec["height"], spec["width"], spec["channels"])
+    from utils.train.datasets import DatasetError, load_dataset
+    if card.training is None:
+        raise DatasetError("the model card has no training record to rebuild the validation split from")
+    source = val_data or card.training.data
+    if not os.path.exists(source):
+        raise DatasetError(f"no training data at {source} to rebuild the validation split from "
+                           "(pass --val-data PATH)")
+    fraction, seed = card.training.val_fraction, card.training.seed
+    key = ("validation", os.path.realpath(source), fraction, seed, card.input.shape)
     if key not in cache:
-        cache[key] = datasets.load_dataset(source, fraction, seed, (spec["height"], spec["width"]), spec["channels"])
+        cache[key] = load_dataset(source, fraction, seed, card.input.size, card.input.channels)
     dataset = cache[key]
-    if [name.lower() for name in dataset.classes] != [name.lower() for name in card["classes"]]:
-        raise datasets.DatasetError(f"{source} has classes {dataset.classes}, the model card {card['classes']}")
+    if [name.lower() for name in dataset.classes] != [name.lower() for name in card.classes]:
+        raise DatasetError(f"{source} has classes {dataset.classes}, the model card {list(card.classes)}")
     if len(dataset.val) == 0:
-        raise datasets.DatasetError(f"{source} gives an empty validation split")
+        raise DatasetError(f"{source} gives an empty validation split")
     return source, dataset.val
 
 
@@ -175,41 +160,39 @@ def calibrate(predictor, model_path, args, test_logits, test_labels, split_cache
     """Fit T (and with ``--logit-offsets`` per-class offsets) on the validation split training held
     out, store them in the card, report ECE on test. The card's calibration is replaced whole: a run
     without ``--logit-offsets`` leaves none."""
-    import numpy as np
-
-    from utils import models
+    from utils.model.card import Calibration, card_path, write_card
     from utils.model.predict import softmax
-    from utils.train import datasets, metrics
+    from utils.train import metrics
+    from utils.train.datasets import DatasetError
     card = predictor.card
-    source = args.val_data or card.get("training", {}).get("data")
+    source = args.val_data or (card.training.data if card.training else None)
     if source and os.path.realpath(source) == os.path.realpath(args.data):
-        raise datasets.DatasetError("--calibrate fits on validation data, never on the split being reported")
+        raise DatasetError("--calibrate fits on validation data, never on the split being reported")
     source, validation = validation_split(card, source, split_cache)
     val_logits = batched_logits(predictor, validation.images, args.batch_size, "validation")
     temperature = round(metrics.fit_temperature(val_logits, validation.labels), 4)
-    offsets = None
+    offsets, offsets_note = None, {}
     if args.logit_offsets:
         fitted = metrics.fit_logit_offsets(val_logits, validation.labels, temperature) * args.offset_strength
         offsets = [round(float(value), 4) for value in fitted]
-    card["calibration"] = {
-        "temperature": temperature,
-        **({"logit_offsets": dict(zip(predictor.classes, offsets))} if offsets is not None else {}),
-        "ece_before": round(metrics.expected_calibration_error(softmax(test_logits), test_labels), 4),
-        "ece_after": round(metrics.expected_calibration_error(softmax(test_logits, temperature, offsets),
-                                                              test_labels), 4),
-        "fitted_on": "validation", "val_images": len(validation), "val_data": source,
-        "ece_bins": metrics.ECE_BINS, "ece_measured_on": args.data,
-    }
-    if offsets is not None:
+
         def val_macro_recall(offsets):
             predicted = softmax(val_logits, temperature, offsets).argmax(axis=1)
             return round(metrics.summary(validation.labels, predicted, len(predictor.classes))["macro_recall"], 4)
-        card["calibration"].update({"offsets_fitted_for": "balanced accuracy (macro recall) on validation",
-                                    "offset_strength": args.offset_strength,
-                                    "val_macro_recall_before": val_macro_recall(None),
-                                    "val_macro_recall_after": val_macro_recall(offsets)})
-    models.write_card(models.card_path(model_path), card)
-    predictor.temperature, predictor.logit_offsets = temperature, None if offsets is None else np.array(offsets)
+        offsets_note = {"logit_offsets": dict(zip(predictor.classes, offsets)),
+                        "offsets_fitted_for": "balanced accuracy (macro recall) on validation",
+                        "offset_strength": args.offset_strength,
+                        "val_macro_recall_before": val_macro_recall(None),
+                        "val_macro_recall_after": val_macro_recall(offsets)}
+    card = dataclasses.replace(card, calibration=Calibration(
+        temperature=temperature,
+        ece_before=round(metrics.expected_calibration_error(softmax(test_logits), test_labels), 4),
+        ece_after=round(metrics.expected_calibration_error(softmax(test_logits, temperature, offsets), test_labels), 4),
+        fitted_on="validation", val_images=len(validation), val_data=source, ece_bins=metrics.ECE_BINS,
+        ece_measured_on=args.data, **offsets_note))
+    write_card(card_path(model_path), card)
+    predictor.card = card
+    predictor.temperature, predictor.logit_offsets = card.logit_calibration()
 
 
 # Evaluate one model and write its report.
@@ -243,7 +226,7 @@ def evaluate_model(model_path, args, split_cache):
     ece = metrics.expected_calibration_error(probabilities, split.labels)
     mistakes = metrics.confident_mistakes(probabilities, split.labels, args.mistakes)
     result = {
-        "name": name, "model": model_path, "architecture": predictor.card.get("architecture"),
+        "name": name, "model": model_path, "architecture": predictor.card.architecture,
         "data": reported_on, "images": len(split), "skipped": int(split.skipped),
         **metrics.summary(split.labels, predicted, len(classes)),
         "per_class": {cls: {key: (int(value) if key == "support" else float(value)) for key, value in row.items()}

@@ -29,8 +29,8 @@ def main(argv=None):
     args = parse_args(argv)
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"no model at {args.model} (train one with train.py, or pass --model PATH)")
-    from utils.models import read_card  # imports Keras: seconds, so only once the model is there
-    read_card(args.model)  # a missing card is a one-line error now, not a dialog later
+    from utils.model.card import read_card
+    read_card(args.model)  # a missing or bad card is a one-line error now, not a dialog later
     detector = check_detector(args.detector)
     try:
         import tkinter

@@ -17,12 +17,13 @@ save the model and its card atomically.
 Pure Keras 3: it runs with KERAS_BACKEND=tensorflow, jax or torch.
 """
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
 
 from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
-from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, RUNS_DIR  # checkpoints go to RUNS_DIR/NAME/
+from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, run_dir  # checkpoints: runs/NAME/
 
 # Defaults: the values that produced models/emotion_model.h5.
 DATA = FER2013
@@ -136,8 +137,20 @@ def plateau_settings(schedule):
     return (EARLY_STOP_PATIENCE, PLATEAU_PATIENCE) if schedule == "plateau" else (None, None)
 
 
+def settings_of(args):
+    """The run's settings as the library takes them."""
+    from utils.train.fit import TrainingSettings
+    return TrainingSettings(
+        task=args.task, arch=args.arch, img_size=args.img_size, channels=args.channels, val_fraction=args.val_split,
+        seed=args.seed, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        label_smoothing=args.label_smoothing, augment=not args.no_augment, erase=args.erase,
+        served_share=args.served_share, schedule=args.schedule, class_weights=args.class_weights,
+        crop_context=args.crop_context, test_time_flip=args.test_time_flip, test_per_person=args.test_per_person)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    command = "python " + " ".join(["train.py", *(sys.argv[1:] if argv is None else argv)])
     import keras
     import numpy as np
 
@@ -186,14 +199,15 @@ def main(argv=None):
         except (OSError, ValueError) as error:
             fail(str(error))
     name = os.path.splitext(os.path.basename(args.out))[0]
-    run_dir = os.path.join(RUNS_DIR, name)
-    done = len(fit.read_history(run_dir).get("epoch", [])) if args.resume else 0
-    if not args.resume and os.path.isdir(run_dir):
-        shutil.rmtree(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
+    run = run_dir(args.out)
+    done = len(fit.read_history(run).get("epoch", [])) if args.resume else 0
+    if not args.resume and os.path.isdir(run):
+        shutil.rmtree(run)
+    os.makedirs(run, exist_ok=True)
+    status = fit.RunStatus(run, args.epochs, done)
     batch_options = dict(augment=not args.no_augment, erase_probability=args.erase, epoch=done)
     if args.served_share:
-        served = fit.served_train_faces(run_dir, dataset.train, args.crop_context)
+        served = fit.served_train_faces(run, dataset.train, args.crop_context)
         batch_options.update(served=served, served_share=args.served_share)
     if args.teacher:
         batches = DistilledBatches(dataset.train, num_classes, args.batch_size, args.seed, teacher,
@@ -209,29 +223,30 @@ def main(argv=None):
     validation = (dataset.val.images, np.eye(num_classes, dtype=np.float32)[dataset.val.labels]) if len(
         dataset.val) else None
     if done >= args.epochs:
-        print(f"the run in {run_dir} already has {done} epochs: saving its best epoch again")
+        print(f"the run in {run} already has {done} epochs: saving its best epoch again")
     else:
         model.fit(batches, validation_data=validation, epochs=args.epochs,
                   class_weight=datasets.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
-                  callbacks=fit.callbacks(run_dir, *plateau_settings(args.schedule), args.resume,
-                                               average=args.average_weights, monitor=monitor),
+                  callbacks=fit.callbacks(run, *plateau_settings(args.schedule), args.resume,
+                                               average=args.average_weights, monitor=monitor, status=status),
                   verbose=1 if sys.stdout.isatty() else 2)
 
     # Evaluate the best epoch (or the weight average, when it validates better) on test/ and ship it.
-    history = fit.read_history(run_dir)
-    model.load_weights(fit.best_weights_path(run_dir))
+    history = fit.read_history(run)
+    model.load_weights(fit.best_weights_path(run))
     shipped = fit.to_float32(model, args.arch, input_shape, num_classes)
-    card = fit.model_card(name, args, dataset, shipped, history, precision, start)
-    if args.teacher:
-        card["training"]["teacher"] = {**teacher_note, "weight": args.teacher_weight,
-                                       "temperature": args.teacher_temperature}
+    teacher = {**teacher_note, "weight": args.teacher_weight, "temperature": args.teacher_temperature} \
+        if args.teacher else None
+    card = fit.model_card(name, settings_of(args), dataset, shipped, history, precision, command, start, teacher)
     if args.average_weights:
-        shipped, card["training"]["weight_average"] = fit.average_or_best(run_dir, shipped, card, dataset)
-    card["metrics"] = metrics = fit.held_out_metrics(Predictor(shipped, card), dataset, history)
+        shipped, card = fit.average_or_best(run, shipped, card, dataset)
+    card = dataclasses.replace(card, metrics=fit.held_out_metrics(Predictor(shipped, card), dataset, history))
     models.save_model(shipped, args.out, card)
-    fit.save_curves(history, run_dir)
-    scores = [f"{name.replace('_', ' ')} {metrics[name]:.3f}"
-              for name in ("val_accuracy", "train_accuracy", "test_accuracy") if name in metrics]
+    status.saved(args.out, card)
+    fit.save_curves(history, run)
+    scores = [f"{name.replace('_', ' ')} {value:.3f}" for name, value in (
+        ("val_accuracy", card.metrics.val_accuracy), ("train_accuracy", card.metrics.train_accuracy),
+        ("test_accuracy", card.metrics.test_accuracy)) if value is not None]
     print(f"saved {args.out} ({', '.join(scores)})")
 
 

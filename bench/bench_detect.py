@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.bench_web import one_face_jpeg  # noqa: E402
-from utils.faces import blazeface, detect
-from utils.media.colour import to_rgb
+from utils.faces import blazeface, detect  # noqa: E402
+from utils.media.colour import to_rgb  # noqa: E402
 from utils.faces import haar  # noqa: E402
 from utils.defaults import IDENTITY_DATA  # noqa: E402
 

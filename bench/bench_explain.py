@@ -66,7 +66,7 @@ def main():
         "occlusion sensitivity": lambda: occlusion_sensitivity(predictor, face, target),
         "facial regions": lambda: region_sensitivity(predictor, face, target),
     }
-    print(f"model {args.model} ({predictor.card.get('architecture', '?')}, {len(loaded.layers.layers)} layers), "
+    print(f"model {args.model} ({predictor.card.architecture}, {len(loaded.layers.layers)} layers), "
           f"{os.cpu_count()} CPUs, median of {args.repeats}")
     results = {name: median_ms(function, args.repeats) for name, function in timings.items()}
     for name, milliseconds in results.items():

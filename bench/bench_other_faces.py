@@ -31,10 +31,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from utils.faces import align, detect
-from utils.media import colour
-from utils.train import datasets, metrics
-from utils.train import photo_benchmark  # noqa: E402
+from utils.faces import align, detect  # noqa: E402
+from utils.media import colour  # noqa: E402
+from utils.train import datasets, metrics, photo_benchmark  # noqa: E402
 from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013  # noqa: E402
 from utils.media.decode import read_image  # noqa: E402
 from utils.models import LOGITS_LAYER  # noqa: E402
@@ -75,8 +74,8 @@ def main():
     photos = [colour.to_gray(read_image(path)) for path in paths]
     found = [detect.find_faces(photo, "thorough")[0] for photo in photos]
     served = np.stack([predictor.face_input(photo, face) for photo, face in zip(photos, found)])
-    card = predictor.card["training"]
-    dataset = datasets.load_dataset(args.data, card.get("val_fraction", 0.1), card.get("seed", 0), (48, 48), 1)
+    training = predictor.card.training
+    dataset = datasets.load_dataset(args.data, training.val_fraction, training.seed, (48, 48), 1)
     val_logits = np.concatenate([predictor.logits(dataset.val.images[i:i + 256])
                                  for i in range(0, len(dataset.val), 256)])
 

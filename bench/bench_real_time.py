@@ -27,8 +27,8 @@ sys.path.insert(0, ROOT)
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from utils.faces.detect import find_faces, find_near
-from utils.live.tracking import DETECT_EVERY, FpsMeter, VideoAnalyser
+from utils.faces.detect import find_faces, find_near  # noqa: E402
+from utils.live.tracking import DETECT_EVERY, FpsMeter, VideoAnalyser  # noqa: E402
 from utils.live import drawing  # noqa: E402
 
 SIZE = (640, 480)
@@ -70,9 +70,12 @@ def load_predictor(args):
     from utils.model.predict import Predictor
     if not args.random:
         return Predictor.from_path(args.model)
+    from utils.model.card import InputSize, ModelCard
     from utils.models import build_model
     model = build_model(args.random, (48, 48, 1), 7)
-    card = {"classes": [f"class{i}" for i in range(7)], "input": {"height": 48, "width": 48, "channels": 1}}
+    card = ModelCard(name=args.random, task="emotion", classes=tuple(f"class{i}" for i in range(7)),
+                     input=InputSize(height=48, width=48, channels=1), architecture=args.random,
+                     parameters=model.count_params())
     return Predictor(model, card)
 
 

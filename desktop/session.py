@@ -65,29 +65,12 @@ class Session:
         return list(self.model.predictor.classes) if self.model else []
 
     def card_summary(self):
-        """The model card in a few lines: what was trained, on what, and how well."""
-        card = self.model.card
-        training, metrics = card.get("training", {}), card.get("metrics", {})
-        size = card.get("input", {})
-        lines = [
-            f"{self.model.name}: {card.get('architecture', '?')}, {card.get('parameters', 0):,} parameters, "
-            f"input {size.get('height')}x{size.get('width')}x{size.get('channels')}",
-            f"classes: {', '.join(self.classes)}",
-            f"trained on {training.get('data', '?')} ({training.get('train_images', '?')} images, "
-            f"{training.get('epochs', '?')} epochs)",
-        ]
-        scores = [f"{key.replace('_', ' ')} {metrics[key]:.1%}" for key in ("val_accuracy", "test_accuracy")
-                  if key in metrics]
-        if scores:
-            lines.append(", ".join(scores))
-        if "calibration" in card:
-            offsets = ", per-class logit offsets" if card["calibration"].get("logit_offsets") else ""
-            lines.append(f"calibrated: temperature {card['calibration'].get('temperature', 1.0):.2f}{offsets}")
-        return "\n".join(lines)
+        """The model card in a few lines: what was trained, on what, and how well (the Models page's facts)."""
+        return "\n".join([self.model.name] + [f"{label}: {text}" for label, text in self.model.card.facts()])
 
     def model_figure(self):
         """The card's per-class test accuracy, the figure a teacher shows before trusting a label."""
-        per_class = self.model.card.get("metrics", {}).get("test_per_class")
+        per_class = self.model.card.metrics.test_per_class
         if not per_class:
             return message_figure("This model's card has no test accuracy per class.")
         return charts.per_class_accuracy_bars(

@@ -144,7 +144,7 @@ class Window:
             if tab in LAYER_TABS:
                 ttk.Label(controls, text=LAYER_HINT).pack(side="left", padx=8)
             if tab == "Model":
-                self.card_text = ttk.Label(controls, text="", justify="left")
+                self.card_text = ttk.Label(controls, text="", justify="left", wraplength=900)  # the command is long
                 self.card_text.pack(side="left")
             if tab == "Identity":
                 self._build_identity_controls(controls)

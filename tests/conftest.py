@@ -18,18 +18,24 @@ import utils  # noqa: E402,F401 (before any test imports Keras: importing utils 
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
-def make_card(name, classes=FER_CLASSES, arch="baseline", size=48, channels=1):
-    """A model card with the keys DESIGN.md's contract names."""
+def card_fields(name, classes=FER_CLASSES, arch="baseline", size=48, channels=1, parameters=0):
+    """A model card's JSON with the keys DESIGN.md's contract names."""
     return {
         "name": name, "task": "emotion", "classes": list(classes),
         "input": {"height": size, "width": size, "channels": channels},
         "preprocessing": {"color": "gray", "scale": [0, 1], "crop": "aligned"},
-        "architecture": arch, "parameters": 0,
+        "architecture": arch, "parameters": parameters,
         "training": {"data": "fixture", "train_images": 0, "val_images": 0, "val_fraction": 0.1,
                      "seed": 0, "epochs": 0, "batch_size": 8, "precision": "float32", "command": "fixture"},
         "metrics": {"val_accuracy": 0.5, "test_accuracy": 0.5, "test_per_class": {c: 0.5 for c in classes}},
         "versions": {}, "created": "2026-01-01T00:00:00Z",
     }
+
+
+def make_card(*args, **kwargs):
+    """That card as :class:`utils.model.card.ModelCard`."""
+    from utils.model.card import ModelCard
+    return ModelCard.from_dict(card_fields(*args, **kwargs))
 
 
 def project_files():
@@ -61,8 +67,7 @@ def model_path(tmp_path_factory):
     from utils.models import build_model, save_model
     keras.utils.set_random_seed(0)
     model = build_model("baseline", (48, 48, 1), len(FER_CLASSES))
-    card = make_card("fixture_model")
-    card["parameters"] = int(model.count_params())
+    card = make_card("fixture_model", parameters=int(model.count_params()))
     path = str(tmp_path_factory.mktemp("models") / "fixture_model.h5")
     save_model(model, path, card)
     return path

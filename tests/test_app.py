@@ -6,7 +6,9 @@ not the emotions.
 """
 import base64
 import io
+import json
 import os
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,10 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
+from markupsafe import escape
 from PIL import Image
 
 from app import main
+from conftest import card_fields
 from utils.defaults import ROOT
+from utils.model.card import card_path
 
 PREDICTION_KEYS = {"box", "score", "keypoints", "label", "confidence", "probabilities", "uncertain", "whole_image"}
 
@@ -134,11 +139,53 @@ def test_healthz_without_model_is_503(make_app, tmp_path):
     assert client.post("/api/predict").status_code == 404
 
 
-def test_models_api_lists_cards(client):
+def test_models_api_lists_cards(client, model_path):
     answer = client.get("/api/models").get_json()
     assert answer["default"] == "fixture_model"
     card = answer["models"][0]["card"]
-    assert answer["models"][0]["name"] == "fixture_model" and card["input"]["height"] == 48
+    assert answer["models"][0]["name"] == "fixture_model" and card == json.loads(open(card_path(model_path)).read())
+
+
+def test_models_page_shows_the_cards_facts(client):
+    page = client.get("/models").get_data(as_text=True)
+    for fact in ("<dt>architecture</dt><dd>baseline, ", "<dt>input</dt><dd>48 x 48 x 1</dd>",
+                 "<dt>test accuracy</dt><dd>50.0%</dd>", "<dt>trained on</dt><dd>fixture: 0 images, 0 epochs</dd>",
+                 "<dt>created</dt><dd>2026-01-01T00:00:00Z</dd>"):
+        assert fact in page
+
+
+def bad_card_folder(model_path, folder):
+    """``folder`` holding the fixture model and a copy ``typo`` whose card misspells ``calibration``."""
+    folder.mkdir()
+    for name in ("fixture_model", "typo"):
+        shutil.copy(model_path, folder / f"{name}.h5")
+    shutil.copy(card_path(model_path), folder / "fixture_model.json")
+    (folder / "typo.json").write_text(json.dumps(dict(card_fields("typo"), calibation={"temperature": 2.0})))
+    return folder
+
+
+def test_a_model_with_a_bad_card_is_listed_with_its_error(make_app, model_path, tmp_path, astronaut_jpg):
+    folder = bad_card_folder(model_path, tmp_path / "models")
+    client = make_app(DEFAULT_MODEL=str(folder / "fixture_model.h5"), WARM_UP=False).test_client()
+    problem = "unknown key 'calibation'"
+    listed = {entry["name"]: entry for entry in client.get("/api/models").get_json()["models"]}
+    assert "card" in listed["fixture_model"] and problem in listed["typo"]["error"]
+    page = client.get("/models")
+    shown = escape(f"This model cannot be used: model card {folder / 'typo.json'}: {problem}")
+    assert page.status_code == 200 and shown in page.get_data(as_text=True)
+    response = post_file(client, "/api/predict", astronaut_jpg, model="typo")
+    assert response.status_code == 404 and problem in response.get_json()["error"]
+    assert "\n" not in response.get_json()["error"]
+
+
+def test_a_default_model_with_a_bad_card_gives_a_page_saying_so(make_app, model_path, tmp_path, astronaut_jpg,
+                                                                gallery_dir):
+    folder = bad_card_folder(model_path, tmp_path / "models")
+    client = make_app(DEFAULT_MODEL=str(folder / "typo.h5"), WARM_UP=False, GALLERY_DIR=str(gallery_dir)).test_client()
+    page = client.get("/gallery")
+    assert page.status_code == 404 and escape("unknown key 'calibation'") in page.get_data(as_text=True)
+    response = post_file(client, "/api/predict", astronaut_jpg)
+    assert response.status_code == 404 and "unknown key 'calibation'" in response.get_json()["error"]
 
 
 def test_predict_multipart_follows_the_contract(client, app, astronaut_jpg, astronaut_face_box):
@@ -352,14 +399,15 @@ def test_a_recalibrated_model_is_read_again_on_its_next_request(model_path, make
     """evaluate.py --calibrate rewrites a served model's card: the next request uses the new temperature."""
     import shutil
 
-    from utils import models
+    from dataclasses import replace
+
+    from utils.model.card import Calibration, card_path, read_card, write_card
     for suffix in (".h5", ".json"):
         shutil.copy(model_path.replace(".h5", suffix), tmp_path / f"served{suffix}")
     app = make_app(DEFAULT_MODEL=str(tmp_path / "served.h5"), WARM_UP=False)
     before = post_file(app.test_client(), "/api/predict", astronaut_jpg).get_json()["faces"][0]
-    card = models.read_card(str(tmp_path / "served.h5"))
-    card["calibration"] = {"temperature": 0.01}
-    models.write_card(models.card_path(str(tmp_path / "served.h5")), card)
+    card = read_card(str(tmp_path / "served.h5"))
+    write_card(card_path(str(tmp_path / "served.h5")), replace(card, calibration=Calibration(temperature=0.01)))
     after = post_file(app.test_client(), "/api/predict", astronaut_jpg).get_json()["faces"][0]
     assert max(before["probabilities"].values()) < 0.5 < 0.99 < max(after["probabilities"].values())  # T = 0.01: sharp
     assert after["label"] == before["label"]

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, scikit_image_picture
+from conftest import ROOT, card_fields, scikit_image_picture
 from test_browser import CHROMIUM, open_page, playwright, write_y4m  # noqa: F401 (playwright: the fixture)
 from test_detection import class_photo, rotated
 from utils import defaults
@@ -298,15 +298,16 @@ def test_the_static_site_runs_live_and_analyse_without_a_server(static_site, pla
     {}, {"temperature": 1.3}, {"temperature": 0.8, "logit_offsets": {"angry": 0.5, "neutral": -0.75, "sad": 1.25}}])
 def test_the_cards_calibration_is_applied_as_python_applies_it(engine_page, calibration_entry):
     """The temperature and the per-class logit offsets a card may carry (classes left out: 0)."""
-    from utils.model.predict import calibration, softmax
-    card = {"classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], "calibration": calibration_entry}
+    from utils.model.card import ModelCard
+    from utils.model.predict import softmax
+    card = dict(card_fields("calibrated"), **({"calibration": calibration_entry} if calibration_entry else {}))
     logits = [[2.0, -1.0, 0.5, 3.5, 1.0, -0.25, 2.75], [0.1, 0.2, -3.0, 0.0, 4.0, 1.0, -2.0]]
     ours = engine_page.evaluate("""async ([card, rows]) => {
         const P = await import(new URL('engine/predict.js', new URL(document.body.dataset.static, location.href)).href);
         const { temperature, offsets } = P.calibration(card);
         return rows.map((row) => P.softmax(row, temperature, offsets));
     }""", [card, logits])
-    temperature, offsets = calibration(card)
+    temperature, offsets = ModelCard.from_dict(card).logit_calibration()
     np.testing.assert_allclose(ours, softmax(np.array(logits), temperature, offsets), atol=1e-12)
     if calibration_entry.get("logit_offsets"):
         assert not np.allclose(ours, softmax(np.array(logits), temperature), atol=1e-3)   # the offsets count

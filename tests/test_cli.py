@@ -3,7 +3,9 @@
 TensorFlow's start-up chatter (absl, cpu_feature_guard, oneDNN) must not come first,
 so the tools run without ``TF_CPP_MIN_LOG_LEVEL`` in their environment.
 """
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,7 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, card_fields
+
+BAD_CARD = "key 'parameters' should be a whole number, not text"
 
 
 def run_tool(script, *args, cwd):
@@ -30,11 +34,17 @@ def run_tool(script, *args, cwd):
     ("real_time.py", ["--source", "missing.mp4", "--model", "{model}"], "no video file at missing.mp4"),
     ("real_time.py", ["--source", "missing.mp4", "--model", "missing.h5"], "no model at missing.h5"),
     ("index.py", ["--model", "missing.h5"], "no model at missing.h5"),
+    ("evaluate.py", ["--model", "{bad}"], BAD_CARD),
+    ("visualize.py", ["{image}", "--model", "{bad}"], BAD_CARD),
+    ("index.py", ["--model", "{bad}"], BAD_CARD),
 ], ids=lambda value: "-".join(value) if isinstance(value, list) else None)
 def test_a_user_mistake_is_one_line_on_stderr_and_status_2(script, args, expected, model_path, tmp_path):
     image = str(tmp_path / "photo.png")
     cv2.imwrite(image, np.zeros((8, 8, 3), np.uint8))
-    args = [arg.format(model=model_path, image=image) for arg in args]
+    bad = tmp_path / "bad.h5"   # the fixture model, its card's parameter count written as words
+    shutil.copy(model_path, bad)
+    (tmp_path / "bad.json").write_text(json.dumps(card_fields("bad", parameters="many")))
+    args = [arg.format(model=model_path, image=image, bad=bad) for arg in args]
     result = run_tool(script, *args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()

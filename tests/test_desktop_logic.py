@@ -13,6 +13,7 @@ from desktop.camera import Camera
 from desktop.session import TABS, Session
 from desktop.worker import Worker
 from utils.live.sources import SourceError
+from utils.model.card import CardError
 from utils.serving.model_file import find_models, LoadedModel
 
 
@@ -44,6 +45,15 @@ def test_model_chooser_lists_only_emotion_models_with_a_card(tmp_path, model_pat
     (tmp_path / "notes.txt").write_text("not a model")
     assert find_models(str(tmp_path)) == {"a": str(tmp_path / "a.h5")}
     assert find_models(str(tmp_path), task="identity") == {"who": str(tmp_path / "who.h5")}
+
+
+def test_a_model_whose_card_is_bad_is_offered_and_loading_it_names_the_key(tmp_path, model_path):
+    shutil.copy(model_path, tmp_path / "typo.h5")
+    card = json.load(open(model_path.replace(".h5", ".json")))
+    json.dump(dict(card, tsak="emotion"), open(tmp_path / "typo.json", "w"))
+    assert find_models(str(tmp_path)) == {"typo": str(tmp_path / "typo.h5")}
+    with pytest.raises(CardError, match="unknown key 'tsak'"):
+        LoadedModel.load(str(tmp_path / "typo.h5"))
 
 
 def test_the_astronaut_gets_one_labelled_face(session, astronaut_face_box):
@@ -149,9 +159,12 @@ def test_without_a_picture_the_tabs_say_what_to_do(loaded):
     assert isinstance(session.figure("Model"), Figure)
 
 
-def test_card_summary_names_the_model(session):
-    summary = session.card_summary()
-    assert "fixture_model: baseline" in summary and "angry" in summary
+def test_card_summary_shows_the_cards_facts(session):
+    lines = session.card_summary().splitlines()
+    assert lines[0] == "fixture_model" and lines[2] == "input: 48 x 48 x 1"
+    assert lines[1].startswith("architecture: baseline, ") and lines[1].endswith(" parameters")
+    assert "classes: angry, disgust, fear, happy, sad, surprise, neutral" in lines
+    assert {"test accuracy: 50.0%", "trained on: fixture: 0 images, 0 epochs", "command: fixture"} <= set(lines)
 
 
 def test_live_frames_are_tracked_and_keep_the_selected_face(session, astronaut_bgr):

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -19,9 +20,10 @@ from sklearn import metrics as skm
 import evaluate
 from conftest import FER_CLASSES, make_card
 from utils.cli import run_cli
+from utils.model.card import card_path, read_card, write_card
 from utils.model.predict import Predictor, softmax
-from utils.models import card_path, LOGITS_LAYER, PROBABILITIES_LAYER, read_card, save_model, write_card
 from utils.train import datasets, metrics
+from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER, save_model
 
 BRIGHTNESS_SCALE = 50
 
@@ -43,9 +45,7 @@ def copy_model(model_path, folder, name, training):
     target = os.path.join(folder, f"{name}.h5")
     shutil.copy(model_path, target)
     card = read_card(model_path)
-    card["name"] = name
-    card["training"].update(training)
-    write_card(card_path(target), card)
+    write_card(card_path(target), replace(card, name=name, training=replace(card.training, **training)))
     return target
 
 
@@ -63,10 +63,8 @@ def brightness_model(path, training):
     model = keras.Model(inputs, layers.Activation("softmax", name=PROBABILITIES_LAYER)(logits))
     centres = np.linspace(0.25, 0.65, len(FER_CLASSES))
     model.get_layer(LOGITS_LAYER).set_weights([BRIGHTNESS_SCALE * 2 * centres[None], -BRIGHTNESS_SCALE * centres ** 2])
-    card = make_card("brightness_model", arch="brightness")
-    card["parameters"] = int(model.count_params())
-    card["training"].update(training)
-    save_model(model, path, card)
+    card = make_card("brightness_model", arch="brightness", parameters=int(model.count_params()))
+    save_model(model, path, replace(card, training=replace(card.training, **training)))
     return path
 
 
@@ -170,38 +168,38 @@ def test_several_models_are_compared(evaluated):
 
 def test_calibration_fits_on_validation_and_reaches_the_predictor(evaluated, test_split):
     summary, _, paths = evaluated
-    calibration = read_card(paths["brightness_model"])["calibration"]
-    assert calibration["fitted_on"] == "validation"
+    calibration = read_card(paths["brightness_model"]).calibration
+    assert calibration.fitted_on == "validation"
     # The validation split training held out, rebuilt from the card's data, fraction and seed.
     predictor = Predictor.from_path(paths["brightness_model"])
-    validation = datasets.load_dataset(read_card(paths["brightness_model"])["training"]["data"], 0.5, 3).val
-    assert len(validation) == calibration["val_images"] == 21
+    validation = datasets.load_dataset(read_card(paths["brightness_model"]).training.data, 0.5, 3).val
+    assert len(validation) == calibration.val_images == 21
     expected = metrics.fit_temperature(predictor.logits(validation.images), validation.labels)
-    assert calibration["temperature"] == pytest.approx(expected, abs=1e-3)
-    assert calibration["temperature"] != pytest.approx(1.0, abs=0.05)
+    assert calibration.temperature == pytest.approx(expected, abs=1e-3)
+    assert calibration.temperature != pytest.approx(1.0, abs=0.05)
     # Every front end now shows calibrated probabilities.
     test = datasets.load_class_folders(str(test_split), FER_CLASSES)
     logits = predictor.logits(test.images)
-    assert predictor.temperature == calibration["temperature"] == pytest.approx(summary["models"][0]["temperature"],
+    assert predictor.temperature == calibration.temperature == pytest.approx(summary["models"][0]["temperature"],
                                                                                 abs=1e-4)
-    np.testing.assert_allclose(predictor.probabilities(test.images), softmax(logits, calibration["temperature"]))
-    assert calibration["ece_before"] == pytest.approx(
+    np.testing.assert_allclose(predictor.probabilities(test.images), softmax(logits, calibration.temperature))
+    assert calibration.ece_before == pytest.approx(
         metrics.expected_calibration_error(softmax(logits), test.labels), abs=1e-4)
-    assert calibration["ece_after"] == pytest.approx(
-        metrics.expected_calibration_error(softmax(logits, calibration["temperature"]), test.labels), abs=1e-4)
+    assert calibration.ece_after == pytest.approx(
+        metrics.expected_calibration_error(softmax(logits, calibration.temperature), test.labels), abs=1e-4)
 
 
 def test_validation_reports_on_the_split_training_held_out(evaluated, tmp_path):
     _, _, paths = evaluated
     card = read_card(paths["brightness_model"])
-    validation = datasets.load_dataset(card["training"]["data"], 0.5, 3).val
+    validation = datasets.load_dataset(card.training.data, 0.5, 3).val
     predicted = Predictor.from_path(paths["brightness_model"]).probabilities(validation.images).argmax(axis=1)
     status, stdout, _ = run(["--model", paths["brightness_model"], "--validation", "--out", str(tmp_path), "--json"])
     assert status == 0
     result = json.loads(stdout)["models"][0]
     assert result["images"] == len(validation) == 21
     assert result["accuracy"] == pytest.approx(np.mean(predicted == validation.labels))
-    assert result["data"] == f"{card['training']['data']} (validation split)"
+    assert result["data"] == f"{card.training.data} (validation split)"
 
 
 def test_validation_cannot_be_calibrated_on(evaluated, tmp_path):
@@ -216,13 +214,12 @@ def test_fer2013_csv_labels_follow_the_card_by_name(tmp_path):
     rows = [(label, " ".join(map(str, rng.integers(0, 256, 48 * 48))), usage)
             for usage in ("PublicTest", "PrivateTest") for label in (3, 6, 0, 3)]
     pd.DataFrame(rows, columns=["emotion", "pixels", "Usage"]).to_csv(tmp_path / "fer2013.csv", index=False)
-    card = {"classes": ["Neutral", "angry", "happy"], "input": {"height": 40, "width": 40, "channels": 3}}
+    card = make_card("csv", ["Neutral", "angry", "happy"], size=40, channels=3)
     split = evaluate.load_split(str(tmp_path / "fer2013.csv"), card, "PrivateTest", {})
     assert split.labels.tolist() == [2, 0, 1, 2]  # happy, neutral, angry, happy in the card's order
     assert split.images.shape == (4, 40, 40, 3)
-    card["classes"] = ["angry", "happy"]
     with pytest.raises(datasets.DatasetError, match="neutral"):
-        evaluate.load_split(str(tmp_path / "fer2013.csv"), card, "PrivateTest", {})
+        evaluate.load_split(str(tmp_path / "fer2013.csv"), make_card("csv", ["angry", "happy"]), "PrivateTest", {})
 
 
 @pytest.mark.parametrize("problem, expected", [
@@ -471,21 +468,21 @@ def test_logit_offsets_are_fitted_on_validation_stored_by_class_and_served(model
     status, stdout, _ = run(["--model", path, "--data", str(test_split), "--out", str(tmp_path / "r"), "--json",
                              "--calibrate", "--logit-offsets", "--offset-strength", "0.5"])
     assert status == 0
-    calibration = read_card(path)["calibration"]
+    calibration = read_card(path).calibration
     validation = datasets.load_dataset(str(tmp_path / "data"), 0.5, 3).val
     plain = Predictor.from_path(path, precision="float32")
     val_logits = plain.logits(validation.images)
-    fitted = 0.5 * metrics.fit_logit_offsets(val_logits, validation.labels, calibration["temperature"])
-    assert list(calibration["logit_offsets"]) == FER_CLASSES
-    np.testing.assert_allclose(list(calibration["logit_offsets"].values()), fitted, atol=1e-3)
-    assert calibration["offset_strength"] == 0.5
-    assert {"val_macro_recall_before", "val_macro_recall_after"} <= set(calibration)
+    fitted = 0.5 * metrics.fit_logit_offsets(val_logits, validation.labels, calibration.temperature)
+    assert list(calibration.logit_offsets) == FER_CLASSES
+    np.testing.assert_allclose(list(calibration.logit_offsets.values()), fitted, atol=1e-3)
+    assert calibration.offset_strength == 0.5
+    assert calibration.val_macro_recall_before is not None and calibration.val_macro_recall_after is not None
     test = datasets.load_class_folders(str(test_split), FER_CLASSES)
     served = Predictor.from_path(path, precision="float32")
-    offsets = np.array(list(calibration["logit_offsets"].values()))
+    offsets = np.array(list(calibration.logit_offsets.values()))
     np.testing.assert_allclose(served.probabilities(test.images),
-                               softmax(served.logits(test.images) / calibration["temperature"] + offsets), atol=1e-5)
-    assert json.loads(stdout)["models"][0]["logit_offsets"] == calibration["logit_offsets"]
+                               softmax(served.logits(test.images) / calibration.temperature + offsets), atol=1e-5)
+    assert json.loads(stdout)["models"][0]["logit_offsets"] == calibration.logit_offsets
     # Calibrating again without --logit-offsets leaves none.
     assert run(["--model", path, "--data", str(test_split), "--out", str(tmp_path / "r"), "--calibrate"])[0] == 0
-    assert "logit_offsets" not in read_card(path)["calibration"]
+    assert read_card(path).calibration.logit_offsets is None

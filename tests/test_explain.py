@@ -9,17 +9,20 @@ model and real faces (the Yale faces are read when ../shared is there).
 import os
 import sys
 import tarfile
+from dataclasses import replace
 
 import keras
 import numpy as np
 import pytest
 
+from conftest import make_card
 from utils.explain import perturbation, sanity, shap_lime
 from utils.explain.gradcam import GradCam
 from utils.explain.layers import LayerReader
 from utils.explain.targets import parse_class, Target, UnknownClass
 from utils.faces.align import canonical_keypoints
 from utils.faces.regions import region_boxes, REGION_LAYOUT
+from utils.model.card import Calibration
 from utils.model.predict import Predictor
 from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
 
@@ -95,9 +98,9 @@ def area_mask(area):
 
 
 def predictor_for(model, classes, test_time_flip=False, temperature=1.0, offsets=None):
-    calibration = {"temperature": temperature, **({"logit_offsets": offsets} if offsets else {})}
-    card = {"classes": classes, "input": {"height": 48, "width": 48, "channels": 1},
-            "preprocessing": {"test_time_flip": test_time_flip}, "calibration": calibration}
+    card = make_card("known", classes)
+    card = replace(card, preprocessing=replace(card.preprocessing, test_time_flip=test_time_flip),
+                   calibration=Calibration(temperature=temperature, logit_offsets=offsets))
     return Predictor(model, card, precision="float32")
 
 

@@ -1,8 +1,8 @@
 """The background training job, shared by every process through runs/: one run at a time, one status.
 
-A stand-in for train.py (a shell script given as the job's "python") prints what
-train.py prints and waits for a file, so the tests decide when a run ends; no
-TensorFlow runs here.
+A stand-in for train.py (a shell script given as the job's "python") writes the run's
+status file as train.py's training loop does and waits for a file, so the tests decide
+when a run ends; no TensorFlow runs here.
 """
 import logging
 import os
@@ -17,18 +17,32 @@ from utils.train import jobs
 from utils.train.jobs import JobBusy, TrainingJob
 
 MODEL = "models/identity_model.h5"
+# The shell version of utils.training.RunStatus: "status STATE EPOCH MODEL" replaces runs/identity_model/status.json.
+WRITE_STATUS = """mkdir -p runs/identity_model
+status() {
+  printf '{"state": "%s", "epoch": %s, "epochs": 2, "metrics": {"val_accuracy": 0.5}, "model": %s, "updated": %s}' \\
+    "$1" "$2" "$3" "$(date +%s.%N)" > runs/identity_model/.partial &&
+    mv runs/identity_model/.partial runs/identity_model/status.json
+}
+"""
+
+
+def stand_in(tmp_path, body):
+    """A train.py stand-in running ``body`` with ``status`` defined."""
+    script = tmp_path / "fake-python"
+    script.write_text(f"#!/bin/sh\n{WRITE_STATUS}{body}")
+    script.chmod(0o755)
+    return str(script)
 
 
 @pytest.fixture
 def fake_train(tmp_path):
-    """``(script, release)``: a train.py that reports epoch 2 of 2, then waits for ``release`` to exist
-    (made at the end of the test in any case, so no stand-in outlives it)."""
+    """``(script, release)``: a train.py whose loop reports epoch 1 of 2 done, then waits for ``release`` to
+    exist (made at the end of the test in any case, so no stand-in outlives it) and saves the model."""
     release = tmp_path / "release"
-    script = tmp_path / "fake-python"
-    script.write_text(f'#!/bin/sh\necho "Epoch 1/2"\necho "Epoch 2/2"\n'
-                      f'while [ ! -e "{release}" ]; do sleep 0.02; done\necho "saved it"\n')
-    script.chmod(0o755)
-    yield str(script), release
+    script = stand_in(tmp_path, f'status training 0 null\nstatus training 1 null\n'
+                                f'while [ ! -e "{release}" ]; do sleep 0.02; done\nstatus saved 2 \'"{MODEL}"\'\n')
+    yield script, release
     release.touch()
 
 
@@ -49,10 +63,12 @@ def test_two_workers_share_one_job(tmp_path, fake_train):
         second.start([], MODEL)
     wait_for(lambda: second.status()["progress"] == 0.5)
     assert second.status() == first.status() and second.status()["state"] == "running"
-    assert second.status()["message"] == "epoch 2 of 2" and second.status()["model"] == MODEL
+    assert second.status()["message"] == "epoch 1 of 2 done (validation accuracy 50.0%)"
+    assert second.status()["model"] == MODEL
     release.touch()
     wait_for(lambda: second.status()["state"] == "finished")
     assert first.status() == second.status() and first.status()["progress"] == 1.0
+    assert first.status()["message"] == f"saved {MODEL} (validation accuracy 50.0%)"
     assert second.start([], MODEL)["state"] == "running"  # the lock is free again
     wait_for(lambda: not first.running)
     assert not (tmp_path / "runs" / jobs.LOCK_FILE).exists()
@@ -117,9 +133,30 @@ def test_concurrent_starts_take_over_a_stale_lock_once(tmp_path, fake_train):
         release.unlink()
 
 
+def test_a_status_left_by_an_earlier_run_is_not_this_runs_progress(tmp_path):
+    """A resumed or repeated run's folder still holds the last run's status until its loop starts."""
+    release = tmp_path / "release"
+    script = stand_in(tmp_path, f'while [ ! -e "{release}" ]; do sleep 0.02; done\nstatus training 1 null\n'
+                                f'while [ -e "{release}" ]; do sleep 0.02; done\n')
+    earlier = tmp_path / "runs" / "identity_model"
+    earlier.mkdir(parents=True)
+    (earlier / "status.json").write_text('{"state": "saved", "epoch": 2, "epochs": 2, "metrics": {}, '
+                                         f'"model": "{MODEL}", "updated": {time.time() - 60}}}')
+    job = TrainingJob(cwd=str(tmp_path), python=script)
+    try:
+        job.start([], MODEL)
+        assert job.status()["progress"] == 0.0 and job.status()["message"] == "starting train.py"
+        release.touch()
+        wait_for(lambda: job.status()["progress"] == 0.5)
+        assert job.status()["message"] == "epoch 1 of 2 done (validation accuracy 50.0%)"
+    finally:
+        release.unlink(missing_ok=True)
+    wait_for(lambda: job.status()["state"] == "finished")
+
+
 def test_a_failing_run_reports_its_error_line(tmp_path):
     script = tmp_path / "failing-python"
-    script.write_text('#!/bin/sh\necho "error: no data set at nowhere"\nexit 2\n')
+    script.write_text('#!/bin/sh\necho "Epoch 1/2"\necho "error: no data set at nowhere" >&2\nexit 2\n')
     script.chmod(0o755)
     job = TrainingJob(cwd=str(tmp_path), python=str(script))
     job.start([], MODEL)

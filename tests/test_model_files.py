@@ -5,12 +5,14 @@ SHA-256; load_model takes a pair only when the card names the file it loaded.
 """
 import shutil
 import threading
+from dataclasses import replace
 
 import keras
 import pytest
 
 from conftest import make_card
-from utils.models import build_model, card_path, load_model, read_card, save_model, WEIGHTS_HASH, write_card
+from utils.model.card import Calibration, card_path, read_card, write_card
+from utils.models import build_model, load_model, save_model
 from utils.serving.model_file import ModelFile
 
 
@@ -36,10 +38,10 @@ def outputs(model):
 def test_the_card_names_the_weights_it_was_written_for(two_models, tmp_path):
     a, _ = two_models
     model, card = load_model(a)
-    assert len(card[WEIGHTS_HASH]) == 64 and outputs(model) == len(card["classes"]) == 3
+    assert len(card.weights_sha256) == 64 and outputs(model) == len(card.classes) == 3
     for suffix in (".h5", ".json"):  # copied together elsewhere, they still belong together
         shutil.copy(a[:-3] + suffix, tmp_path / ("copy" + suffix))
-    assert load_model(str(tmp_path / "copy.h5"))[1]["classes"] == ["x", "y", "z"]
+    assert load_model(str(tmp_path / "copy.h5"))[1].classes == ("x", "y", "z")
 
 
 def test_new_weights_beside_the_old_card_are_never_paired(two_models, tmp_path):
@@ -54,7 +56,7 @@ def test_new_weights_beside_the_old_card_are_never_paired(two_models, tmp_path):
     assert "do not match" in str(mismatch.value) and "\n" not in str(mismatch.value)
     shutil.copy(card_path(b), card_path(path))  # the card follows
     model, card = load_model(path)
-    assert outputs(model) == len(card["classes"]) == 5
+    assert outputs(model) == len(card.classes) == 5
 
 
 def test_a_reader_waits_for_the_card_to_follow(two_models, tmp_path):
@@ -68,7 +70,7 @@ def test_a_reader_waits_for_the_card_to_follow(two_models, tmp_path):
     timer.start()
     model, card = load_model(path)
     timer.join()
-    assert outputs(model) == len(card["classes"]) == 5
+    assert outputs(model) == len(card.classes) == 5
 
 
 def test_readers_during_repeated_saves_always_get_a_matching_pair(tmp_path):
@@ -83,8 +85,8 @@ def test_readers_during_repeated_saves_always_get_a_matching_pair(tmp_path):
         while not done.is_set():
             model, card = load_model(str(path))
             loads.append(1)
-            if outputs(model) != len(card["classes"]):
-                mismatches.append((outputs(model), len(card["classes"])))
+            if outputs(model) != len(card.classes):
+                mismatches.append((outputs(model), len(card.classes)))
     reader = threading.Thread(target=read)
     reader.start()
     try:
@@ -101,7 +103,7 @@ def test_a_card_from_before_the_stamp_is_read_as_it_is(two_models, tmp_path):
     a, _ = two_models
     shutil.copy(a, tmp_path / "old.h5")
     write_card(str(tmp_path / "old.json"), make_card("old", ["x", "y", "z"]))  # no weights_sha256
-    assert load_model(str(tmp_path / "old.h5"))[1]["name"] == "old"
+    assert load_model(str(tmp_path / "old.h5"))[1].name == "old"
 
 
 def test_model_file_reloads_when_only_the_card_changes(two_models, tmp_path):
@@ -112,8 +114,7 @@ def test_model_file_reloads_when_only_the_card_changes(two_models, tmp_path):
     file = ModelFile(path)
     first = file.get()
     assert file.get() is first
-    card = read_card(path)
-    card["calibration"] = {"temperature": 2.0}  # what evaluate.py --calibrate writes
+    card = replace(read_card(path), calibration=Calibration(temperature=2.0))  # what evaluate.py --calibrate writes
     write_card(card_path(path), card)
     again = file.get()
-    assert again is not first and again.card["calibration"]["temperature"] == 2.0
+    assert again is not first and again.card.calibration.temperature == 2.0

@@ -86,7 +86,7 @@ def test_save_is_atomic_and_load_returns_the_same_model(tmp_path, suffix):
     models.save_model(model, path, make_card("m"))
     assert sorted(os.listdir(tmp_path)) == sorted(["m.json", f"m{suffix}"])    # no partial files left
     loaded, card = models.load_model(path)
-    assert card["classes"][0] == "angry"
+    assert card.classes[0] == "angry"
     batch = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
     np.testing.assert_allclose(loaded(batch), model(batch), atol=1e-6)
 

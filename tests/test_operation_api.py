@@ -91,8 +91,7 @@ def small_vgg():
 @pytest.fixture(scope="module")
 def vgg_path(tmp_path_factory):
     model = small_vgg()
-    card = make_card("vgg_fixture", arch="vgg")
-    card["parameters"] = int(model.count_params())
+    card = make_card("vgg_fixture", arch="vgg", parameters=int(model.count_params()))
     path = str(tmp_path_factory.mktemp("vgg") / "vgg_fixture.h5")
     save_model(model, path, card)
     return path
@@ -368,8 +367,7 @@ def test_without_the_test_faces_the_channel_says_how_to_get_them(app, client, lo
 def convolutions_client(make_app, tmp_path_factory):
     """A site on a model with a plain, a grouped, a depthwise and a separable convolution, without test faces."""
     model = convolutions_model()
-    card = make_card("convolutions", arch="convolutions")
-    card["parameters"] = int(model.count_params())
+    card = make_card("convolutions", arch="convolutions", parameters=int(model.count_params()))
     folder = tmp_path_factory.mktemp("convolutions")
     save_model(model, str(folder / "convolutions.h5"), card)
     return make_app(DEFAULT_MODEL=str(folder / "convolutions.h5"), GALLERY_DIR=str(folder / "no_test_faces"),

@@ -6,13 +6,18 @@ exact float32 arithmetic within :func:`probability_tolerance` for its precision.
 """
 from concurrent.futures import ThreadPoolExecutor
 
+from dataclasses import replace
+
 import cv2
 import keras
 import numpy as np
 import pytest
 
+
+
 from utils.defaults import EMOTION_MODEL, project_path
 from utils.faces import align, detect
+from utils.model.card import Calibration, CardError
 from utils.model.predict import PRECISIONS, Predictor, serving_precision, softmax
 from utils.models import load_model, LOGITS_LAYER
 from utils.train import photo_path
@@ -99,7 +104,7 @@ def test_a_face_is_classified_from_its_upright_crop(shipped, astronaut_bgr):
     face = cv2.resize(crop, (48, 48), interpolation=cv2.INTER_AREA).astype(np.float32)[None, :, :, None] / 255
     logits_of = keras.Model(shipped.model.input, shipped.model.get_layer(LOGITS_LAYER).output)
     logits = np.asarray(logits_of.predict_on_batch(np.concatenate([face, face[:, :, ::-1]])), np.float64).mean(axis=0)
-    scaled = np.exp((logits - logits.max()) / shipped.card["calibration"]["temperature"])
+    scaled = np.exp((logits - logits.max()) / shipped.card.calibration.temperature)
     expected = scaled / scaled.sum()
     served = np.array(list(chosen.prediction["probabilities"].values()))
     np.testing.assert_allclose(served, expected, atol=probability_tolerance(shipped, logits) + 5e-5)  # + JSON's rounding
@@ -124,7 +129,7 @@ def test_threshold_marks_uncertain_faces(predictor, astronaut_bgr):
 def test_temperature_from_the_card_softens_probabilities(model_path, astronaut_bgr):
     model, card = load_model(model_path)
     plain = Predictor(model, card)
-    card = dict(card, calibration={"temperature": 3.0})
+    card = replace(card, calibration=Calibration(temperature=3.0))
     calibrated = Predictor(model, card)
     face = plain.preprocess(plain.face_crops(astronaut_bgr)[1][0].image)[None]
     logits = plain.logits(face)
@@ -137,10 +142,11 @@ def test_logit_offsets_from_the_card_are_added_after_the_temperature(model_path,
     model, card = load_model(model_path)
     plain = Predictor(model, card, precision="float32")
     named = {"angry": 0.5, "sad": 1.25, "neutral": -2.0}
-    offset = Predictor(model, dict(card, calibration={"temperature": 2.0, "logit_offsets": named}), precision="float32")
+    offset = Predictor(model, replace(card, calibration=Calibration(temperature=2.0, logit_offsets=named)),
+                       precision="float32")
     face = plain.preprocess(plain.face_crops(astronaut_bgr)[1][0].image)[None]
     logits = plain.logits(face)
-    offsets = np.array([named.get(name, 0.0) for name in card["classes"]])
+    offsets = np.array([named.get(name, 0.0) for name in card.classes])
     scaled = logits / 2.0 + offsets
     expected = np.exp(scaled - scaled.max()) / np.exp(scaled - scaled.max()).sum()
     np.testing.assert_allclose(offset.probabilities(face), expected, rtol=1e-5)
@@ -149,9 +155,9 @@ def test_logit_offsets_from_the_card_are_added_after_the_temperature(model_path,
 
 
 def test_offsets_for_a_class_the_card_lacks_are_refused(model_path):
-    model, card = load_model(model_path)
-    with pytest.raises(ValueError, match="contempt"):
-        Predictor(model, dict(card, calibration={"temperature": 1.0, "logit_offsets": {"contempt": 1.0}}))
+    _, card = load_model(model_path)
+    with pytest.raises(CardError, match="'calibration.logit_offsets' names classes the card does not have: contempt"):
+        replace(card, calibration=Calibration(temperature=1.0, logit_offsets={"contempt": 1.0}))
 
 
 def test_batch_of_faces_matches_single_faces(predictor):

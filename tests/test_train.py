@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
+from utils.model.card import InputSize
 
 CLASSES = ["angry", "happy", "sad"]
 
@@ -52,16 +53,50 @@ def test_one_epoch_yields_a_model_and_card_that_predict(trained):
     from utils.model.predict import Predictor
     predictor = Predictor.from_path(str(work / "models" / "tiny.h5"))
     card = predictor.card
-    assert card["classes"] == CLASSES and card["task"] == "emotion"
-    assert card["input"] == {"height": 48, "width": 48, "channels": 1}
-    assert card["training"]["train_images"] == 33 and card["training"]["val_images"] == 3
-    assert card["training"]["epochs"] == 1 and card["architecture"] == "baseline"
-    assert set(card["metrics"]["test_per_class"]) == set(CLASSES)
-    assert 0 <= card["metrics"]["test_accuracy"] <= 1
-    assert card["versions"]["keras"] and card["created"].endswith("Z")
+    assert card.classes == tuple(CLASSES) and card.task == "emotion"
+    assert card.input == InputSize(height=48, width=48, channels=1)
+    assert card.training.train_images == 33 and card.training.val_images == 3
+    assert card.training.epochs == 1 and card.architecture == "baseline"
+    assert card.training.augmentation and card.preprocessing.test_time_flip and card.training.schedule == "plateau"
+    assert card.training.command.startswith("python train.py --data ") and "--epochs 1" in card.training.command
+    assert set(card.metrics.test_per_class) == set(CLASSES)
+    assert 0 <= card.metrics.test_accuracy <= 1
+    assert card.versions.keras and card.created.endswith("Z")
     results = predictor.predict_image(np.full((48, 48), 200, np.uint8))
     assert results[0]["label"] in CLASSES and results[0]["whole_image"]
     assert "saved models/tiny.h5" in result.stdout
+
+
+def test_the_run_status_says_the_model_was_saved(trained):
+    work, _ = trained
+    status = json.load(open(work / "runs" / "tiny" / "status.json"))
+    card = json.load(open(work / "models" / "tiny.json"))
+    assert status["state"] == "saved" and status["model"] == "models/tiny.h5"
+    assert (status["epoch"], status["epochs"]) == (1, 1) and status["metrics"] == card["metrics"]
+
+
+def test_the_run_status_is_written_after_every_epoch(tmp_path):
+    """What utils.jobs reads while a run goes on: the epochs done, of how many, and the last epoch's scores."""
+    import keras
+    from utils.train.fit import RunStatus
+
+    class Reader(keras.callbacks.Callback):   # runs after the status in the list: sees what it wrote
+        seen = []
+
+        def on_train_begin(self, logs=None):
+            self.seen.append(json.load(open(tmp_path / "status.json")))
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append(json.load(open(tmp_path / "status.json")))
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss="mse")
+    status, reader = RunStatus(str(tmp_path), epochs=3, done=1), Reader()
+    model.fit(np.zeros((8, 4)), np.ones((8, 3)), epochs=3, initial_epoch=1, verbose=0, callbacks=[status, reader])
+    assert [(seen["state"], seen["epoch"], seen["epochs"]) for seen in reader.seen] == [
+        ("training", 1, 3), ("training", 2, 3), ("training", 3, 3)]
+    assert set(reader.seen[-1]["metrics"]) == {"loss"} and reader.seen[-1]["model"] is None
+    assert reader.seen[0]["updated"] <= reader.seen[-1]["updated"]
 
 
 def test_history_and_curves_are_written(trained):
@@ -84,6 +119,8 @@ def test_resume_continues_where_the_run_stopped(trained, folder_dataset):
     assert "Epoch 1/3" not in result.stdout and "Epoch 2/3" in result.stdout
     card = json.load(open(work / "models" / "tiny.json"))
     assert card["training"]["epochs"] == 3
+    status = json.load(open(work / "runs" / "tiny" / "status.json"))
+    assert (status["state"], status["epoch"], status["epochs"]) == ("saved", 3, 3)
 
 
 def test_fine_tuning_starts_from_the_given_model(trained, folder_dataset):
@@ -142,6 +179,12 @@ def test_distillation_records_its_teacher_and_refuses_a_mismatched_one(trained, 
     assert card["training"]["teacher"] == {"path": "models/tiny.h5", "architecture": "baseline",
                                            "test_accuracy": tiny["metrics"]["test_accuracy"],
                                            "weight": 0.3, "temperature": 4.0}
+    (work / "models" / "typo.h5").write_bytes((work / "models" / "tiny.h5").read_bytes())
+    (work / "models" / "typo.json").write_text(json.dumps(dict(tiny, clases=CLASSES)))
+    typo = run_train("--data", str(folder_dataset), "--epochs", "1", "--teacher", "models/typo.h5",
+                     "--out", "models/other.h5", cwd=work)
+    assert typo.returncode == 2 and typo.stderr.strip().splitlines()[-1] == \
+        "error: model card models/typo.json: unknown key 'clases'"
     bigger = run_train("--data", str(folder_dataset), "--arch", "baseline", "--img-size", "64", "--epochs", "1",
                        "--teacher", "models/tiny.h5", "--out", "models/other.h5", cwd=work)
     assert bigger.returncode == 2 and "Traceback" not in bigger.stderr

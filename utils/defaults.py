@@ -20,6 +20,7 @@ IDENTITY_DATA = os.path.join("dataset", "people")     # one folder of photos per
 # happy, normal, sad, surprised ...), or any folder of class folders of whole photos.
 FACES_BENCHMARK = os.path.join("dataset", "yalefaces")
 RUNS_DIR = "runs"                                     # train.py's checkpoints (runs/NAME/) and the training job's state
+RUN_STATUS_FILE = "status.json"                       # in runs/NAME/: how far training is, rewritten every epoch
 CACHE_DIR = "cache"                                   # what explanations keep between runs (channels' top faces)
 BROWSER_DIR = os.path.join("build", "browser")        # each emotion model exported for the browser (make browser-models)
 SITE_DIR = "site"                                     # make site: the pages as static files, for any web server
@@ -40,6 +41,11 @@ CLASS_PALETTE = ("#d62728", "#8c564b", "#9467bd", "#2ca02c", "#1f77b4", "#ff7f0e
 def project_path(relative):
     """A path of the project, absolute: ``models/emotion_model.h5`` -> ``/.../models/emotion_model.h5``."""
     return relative if os.path.isabs(relative) else os.path.join(ROOT, relative)
+
+
+def run_dir(model_path, runs=RUNS_DIR):
+    """The folder where training the model saved at ``model_path`` keeps its checkpoints and status: runs/NAME/."""
+    return os.path.join(runs, os.path.splitext(os.path.basename(model_path))[0])
 
 
 def class_colour(index):

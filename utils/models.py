@@ -1,10 +1,10 @@
-"""Architectures by name, and atomic save/load of a model with its JSON model card.
+"""Architectures by name, and atomic save/load of a model with its model card (:mod:`utils.model.card`).
 
 Every architecture ends in a Dense layer named ``logits`` followed by
 ``Activation("softmax", name="probabilities")``: the same function as a softmax
 Dense, while Grad-CAM and temperature scaling can read the logits.
 """
-import json
+import dataclasses
 import math
 import os
 import time
@@ -12,13 +12,12 @@ import time
 import keras
 from keras import layers
 
-from utils.files import atomic_write, file_sha256, file_stamp, write_json
+from utils.model.card import card_path, read_card, write_card
+from utils.files import atomic_write, file_sha256, file_stamp
 
 LOGITS_LAYER = "logits"
 PROBABILITIES_LAYER = "probabilities"
-# The card's stamp of the weights it was written for (see save_model), and how load_model waits for a
-# card that is being replaced: up to this many reads, this many seconds apart.
-WEIGHTS_HASH = "weights_sha256"
+# How load_model waits for a card that is being replaced: up to this many reads, this many seconds apart.
 LOAD_TRIES = 20
 LOAD_RETRY_WAIT = 0.05
 
@@ -167,23 +166,6 @@ def build_model(arch, input_shape, num_classes, weights=None, **options):
     return ARCHITECTURES[arch](tuple(input_shape), num_classes, weights, **options)
 
 
-def card_path(model_path):
-    return os.path.splitext(model_path)[0] + ".json"
-
-
-def write_card(path, card):
-    """Write a model card (JSON) atomically."""
-    write_json(path, card, indent=2)
-
-
-def read_card(model_path):
-    path = card_path(model_path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model card {path} is missing")
-    with open(path) as handle:
-        return json.load(handle)
-
-
 def save_model(model, path, card):
     """Save the model (no optimizer state), then its card naming the model file's SHA-256, each atomically.
 
@@ -203,7 +185,7 @@ def save_model(model, path, card):
             model.save(temp_path)
         digest["sha256"] = file_sha256(temp_path)
     atomic_write(path, write)
-    write_card(card_path(path), {**card, WEIGHTS_HASH: digest["sha256"]})
+    write_card(card_path(path), dataclasses.replace(card, weights_sha256=digest["sha256"]))
 
 
 def load_model(path, tries=LOAD_TRIES):
@@ -218,7 +200,7 @@ def load_model(path, tries=LOAD_TRIES):
     for _ in range(tries):
         card = read_card(path)
         before = file_stamp(path)
-        if card.get(WEIGHTS_HASH) in (None, file_sha256(path)):
+        if card.weights_sha256 in (None, file_sha256(path)):
             model = keras.saving.load_model(path, compile=False)
             if file_stamp(path) == before:  # the file that was hashed is the one loaded
                 return model, card

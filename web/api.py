@@ -85,10 +85,12 @@ def every_face(loaded, values):
 
 @bp.get("/api/models")
 def models():
-    """Every model in the models folder with its card; ``default`` marks the one used when none is named."""
+    """Every model in the models folder with its card (or the ``error`` that keeps it from being read);
+    ``default`` marks the one used when none is named."""
     models = registry()
     return jsonify(default=models.default_name,
-                   models=[{"name": name, "card": card} for name, card in models.cards().items()])
+                   models=[{"name": name, "error": card} if isinstance(card, str) else
+                           {"name": name, "card": card.to_dict()} for name, card in models.cards().items()])
 
 
 @bp.get("/healthz")

@@ -17,7 +17,8 @@ import threading
 import numpy as np
 from flask import current_app, request
 
-from utils.models import read_card
+from utils.cli import one_line
+from utils.model.card import CardError, read_card
 from utils.serving.model_file import find_models, model_name, ModelFile
 
 
@@ -25,7 +26,8 @@ MODEL_COOKIE = "model"
 
 
 class ModelNotFound(LookupError):
-    """No model of that name, or the default model file is missing; the message says which."""
+    """No usable model of that name: none, the default model file is missing, or its card cannot be read;
+    the message says which."""
 
 
 class ModelRegistry:
@@ -50,8 +52,15 @@ class ModelRegistry:
         return found
 
     def cards(self):
-        """``name -> card`` for every available model, without loading any of them."""
-        return {name: read_card(path) for name, path in self.paths().items()}
+        """``name -> card`` for every available model, without loading any of them; for a card that cannot be
+        read, the one-line reason instead, which the Models page and ``/api/models`` show."""
+        found = {}
+        for name, path in self.paths().items():
+            try:
+                found[name] = read_card(path)
+            except (OSError, CardError) as error:
+                found[name] = one_line(error)
+        return found
 
     def resolve(self, name=None):
         """A valid model name: ``name`` itself, or the default model when ``name`` is empty."""
@@ -82,8 +91,8 @@ class ModelRegistry:
                 model_file = self._files.setdefault(name, ModelFile(path))
         try:
             return model_file.get()
-        except FileNotFoundError as error:  # deleted while the site runs
-            raise ModelNotFound(str(error)) from None
+        except (FileNotFoundError, CardError) as error:  # deleted while the site runs, or a bad card
+            raise ModelNotFound(one_line(error)) from None
 
 
 def init_app(app):

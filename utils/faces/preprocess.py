@@ -26,5 +26,4 @@ def preprocess(face, height, width, channels=1):
 
 def preprocess_for_card(face, card):
     """:func:`preprocess` with the input size and channels the model card names."""
-    spec = card["input"]
-    return preprocess(face, spec["height"], spec["width"], spec["channels"])
+    return preprocess(face, *card.input.size, card.input.channels)

@@ -77,21 +77,6 @@ def softmax(logits, temperature=1.0, offsets=None):
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def calibration(card):
-    """``(temperature, offsets)`` from the card's ``calibration`` entry: T (1 without one) and the
-    per-class logit offsets as an array in the card's class order, or None when the card has none.
-    A class the offsets leave out gets 0."""
-    entry = card.get("calibration") or {}
-    temperature = float(entry.get("temperature", 1.0))
-    named = entry.get("logit_offsets")
-    if not named:
-        return temperature, None
-    unknown = sorted(set(named) - set(card["classes"]))
-    if unknown:
-        raise ValueError(f"the card's logit_offsets name classes it does not have: {', '.join(unknown)}")
-    return temperature, np.array([float(named.get(name, 0.0)) for name in card["classes"]])
-
-
 def is_uncertain(confidence, threshold):
     """The one rule for a low-confidence label, so every front end warns on the same faces
     (static/shared/uncertain.js is held to it by tests/test_browser_engine.py)."""
@@ -124,11 +109,11 @@ class Predictor:
         self.model, self.card = model, card
         self.precision = serving_precision(precision)
         serving = bfloat16_copy(model) if self.precision == "bfloat16" else model
-        self.classes = list(card["classes"])
-        self.temperature, self.logit_offsets = calibration(card)
-        self.test_time_flip = bool(card.get("preprocessing", {}).get("test_time_flip", False))
-        self.crop_context = float(card.get("preprocessing", {}).get("crop_context", 1.0))
-        self.input_side = int(card["input"]["width"])
+        self.classes = list(card.classes)
+        self.temperature, self.logit_offsets = card.logit_calibration()
+        self.test_time_flip = card.preprocessing.test_time_flip
+        self.crop_context = card.preprocessing.crop_context
+        self.input_side = card.input.width
         self._logits = keras.Model(serving.input, serving.get_layer(LOGITS_LAYER).output)
 
     @classmethod

@@ -39,7 +39,7 @@ from utils.faces.blazeface import (
 from utils.faces.face import KEYPOINTS
 from utils.files import atomic_write, file_sha256, file_stamp, write_json
 from utils.live import tracking
-from utils.models import card_path
+from utils.model.card import card_path, read_card
 
 CLASSIFY_BATCH = 2   # a face and its mirror image, in one call
 # OpenCV's fixed-point weights of R, G and B in its 8-bit BGR2GRAY (15 fractional bits): the gray
@@ -92,10 +92,8 @@ def emotion_models(models_dir):
     found = []
     for entry in sorted(os.listdir(models_dir)):
         path = os.path.join(models_dir, entry)
-        if entry.endswith(".h5") and os.path.isfile(card_path(path)):
-            with open(card_path(path)) as handle:
-                if json.load(handle).get("task", "emotion") == "emotion":
-                    found.append(path)
+        if entry.endswith(".h5") and os.path.isfile(card_path(path)) and read_card(path).task == "emotion":
+            found.append(path)
     return found
 
 
@@ -110,8 +108,7 @@ def export_model(h5_path, folder):
     name = model_name(h5_path)
     paths = exported_paths(name, folder)
     os.makedirs(folder, exist_ok=True)
-    spec = card["input"]
-    shape = (spec["height"], spec["width"], spec["channels"])
+    shape = card.input.shape
     logits = keras.Model(model.input, model.get_layer(LOGITS_LAYER).output)
     layers = spatial_layers(model)
     maps = keras.Model(model.input, [model.get_layer(layer).output for layer in layers])
@@ -119,7 +116,7 @@ def export_model(h5_path, folder):
         signature = [tf.TensorSpec((batch, *shape), tf.float32)]   # fixed: LiteRT.js runs fixed shapes
         atomic_write(path, lambda temp, sub=sub, signature=signature: sub.export(
             temp, format="litert", input_signature=signature, verbose=False))
-    exported = dict(card, browser={
+    exported = dict(card.to_dict(), browser={
         "source_sha256": source_digest(h5_path), "batch": CLASSIFY_BATCH,
         "logits": os.path.basename(paths["logits"]), "layers_file": os.path.basename(paths["layers"]),
         # Keras output k is the signature's "output_k" (the file's own tensor order is another one)

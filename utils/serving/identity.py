@@ -66,8 +66,9 @@ def held_out_photos(card, root):
 
     ``root`` is the folder train.py ran in (the card's data path is relative to it).
     """
-    training = card.get("training", {})
-    files = (training.get("test_split") or {}).get("files", [])
-    data = os.path.join(root, training.get("data", ""))
-    samples = [(os.path.join(data, name), os.path.normpath(name).split(os.sep)[-2]) for name in files]
+    if card.training is None:
+        return []
+    data = os.path.join(root, card.training.data)
+    samples = [(os.path.join(data, name), os.path.normpath(name).split(os.sep)[-2])
+               for name in card.training.test_files]
     return [(path, person) for path, person in samples if os.path.isfile(path)]

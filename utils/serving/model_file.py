@@ -17,8 +17,8 @@ from utils.explain.layers import LayerReader
 from utils.explain.operations import LayerOperations
 from utils.explain.targets import Target
 from utils.files import file_stamp
+from utils.model.card import CardError, card_path, read_card
 from utils.model.predict import Predictor
-from utils.models import card_path, read_card
 
 logger = logging.getLogger(__name__)
 
@@ -32,14 +32,23 @@ def model_name(path):
 def find_models(folder, task="emotion"):
     """``name -> path`` for the models in ``folder`` whose card says ``task``, sorted by name.
 
-    Models without a card are not offered; identity models are not emotion models.
+    Models without a card are not offered; identity models are not emotion models. A model whose card
+    cannot be read is offered, so that choosing it says what is wrong with the card.
     """
     paths = sorted(path for suffix in MODEL_SUFFIXES for path in glob.glob(os.path.join(folder, "*" + suffix)))
     found = {}
     for path in paths:
-        if os.path.isfile(card_path(path)) and read_card(path).get("task", "emotion") == task:
+        if os.path.isfile(card_path(path)) and _task(path) in (task, None):
             found.setdefault(model_name(path), path)
     return found
+
+
+def _task(path):
+    """The task the card of the model at ``path`` names, or None when the card cannot be read."""
+    try:
+        return read_card(path).task
+    except CardError:
+        return None
 
 
 @dataclass

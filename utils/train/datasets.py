@@ -263,14 +263,20 @@ def _dataset_from_csv(csv_path, val_fraction, seed, size, channels):
 
 
 def load_test_split(path, classes, size=(48, 48), channels=1, usage="PublicTest"):
-    """The split to report on: a class-folder tree or ``fer2013.csv`` rows of ``usage``."""
+    """The split to report on: a class-folder tree or ``fer2013.csv`` rows of ``usage``, labelled by
+    position in ``classes`` either way (the csv numbers FER2013's own classes: mapped by name)."""
     if not os.path.exists(path):
         raise DatasetError(f"no test split at {path}")
     if os.path.isfile(path):
         splits, _ = load_fer2013_csv(path, size, channels)
         if usage not in splits:
             raise DatasetError(f"{path} has no {usage} rows")
-        return splits[usage]
+        split, order = splits[usage], list(classes)
+        missing = sorted({FER2013_CLASSES[label] for label in split.labels} - set(order))
+        if missing:
+            raise DatasetError(f"{path} has classes {missing} that are not in {order}")
+        split.labels = np.array([order.index(name) if name in order else -1 for name in FER2013_CLASSES])[split.labels]
+        return split
     return load_class_folders(path, list(classes), size, channels)
 
 

@@ -1,19 +1,24 @@
-"""The pieces of train.py that are not the story: callbacks, resuming, the model card.
+"""The pieces of train.py that are not the story: callbacks, resuming, the run's status, the model card.
 
-Pure Keras 3 and NumPy, so training runs on any backend.
+Pure Keras 3 and NumPy, so training runs on any backend. What a run is asked for comes in as a
+:class:`TrainingSettings`, never as a command line's namespace.
 """
+import dataclasses
 import os
 import platform
-import sys
+import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import keras
 import numpy as np
 import pandas as pd
 
-from utils.cpu import native_bfloat16
-from utils.files import atomic_write
 from utils.media import charts
+from utils.model.card import InputSize, Metrics, ModelCard, Preprocessing, Training, Versions
+from utils.cpu import native_bfloat16
+from utils.defaults import RUN_STATUS_FILE
+from utils.files import atomic_write, write_json
 from utils.model.predict import Predictor
 from utils.models import LOGITS_LAYER, build_model, load_model
 from utils.train import photo_path
@@ -25,6 +30,29 @@ CURVES_FILE = "curves.png"
 # What the card says the epochs were chosen on, by the metric :func:`selection` picks.
 CHOSEN_ON = {"val_accuracy": "validation accuracy",
              "accuracy": "training accuracy: too few images per class to hold any out for validation"}
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """What one training run is asked for, as the card records it (train.py's options, one to one)."""
+    task: str                 # "emotion" or "identity"
+    arch: str
+    img_size: int             # square input side in pixels
+    channels: int
+    val_fraction: float       # of train/ held out for validation
+    seed: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    label_smoothing: float
+    augment: bool
+    erase: float              # the share of faces with a random rectangle erased
+    served_share: float       # the share of faces shown framed as the photo path frames them
+    schedule: str             # "plateau", "cosine" or "cyclic"
+    class_weights: bool
+    crop_context: float       # how much wider than FER2013's faces a served face is framed
+    test_time_flip: bool      # serve the mean of each face's and its mirror image's logits
+    test_per_person: int      # identity photos held out per person when the data has no test/
 
 
 def choose_precision(requested):
@@ -73,8 +101,8 @@ def copy_weights(source_path, model):
     if [w.shape for w in source.weights] != [w.shape for w in model.weights]:
         raise ValueError(f"{source_path} is not a {model.name} network of this shape: cannot start from it")
     model.set_weights(source.get_weights())
-    return {"path": source_path, "command": card.get("training", {}).get("command"),
-            "test_accuracy": card.get("metrics", {}).get("test_accuracy")}
+    return {"path": source_path, "command": card.training.command if card.training else None,
+            "test_accuracy": card.metrics.test_accuracy}
 
 
 def load_teacher(path, classes, input_shape):
@@ -84,14 +112,14 @@ def load_teacher(path, classes, input_shape):
     class by class from its outputs.
     """
     teacher, card = load_model(path)
-    if list(card["classes"]) != list(classes):
-        raise ValueError(f"teacher {path} knows {', '.join(card['classes'])}; this data has "
+    if list(card.classes) != list(classes):
+        raise ValueError(f"teacher {path} knows {', '.join(card.classes)}; this data has "
                          f"{', '.join(classes)}: they must match, in order")
     if tuple(teacher.input.shape[1:]) != tuple(input_shape):
         raise ValueError(f"teacher {path} takes {tuple(teacher.input.shape[1:])} faces, not {tuple(input_shape)}")
     logits = keras.Model(teacher.input, teacher.get_layer(LOGITS_LAYER).output)
-    return logits.predict_on_batch, {"path": path, "architecture": card.get("architecture"),
-                                     "test_accuracy": card.get("metrics", {}).get("test_accuracy")}
+    return logits.predict_on_batch, {"path": path, "architecture": card.architecture,
+                                     "test_accuracy": card.metrics.test_accuracy}
 
 
 def selection(dataset):
@@ -101,10 +129,12 @@ def selection(dataset):
     return ("val_accuracy", dataset.val) if len(dataset.val) else ("accuracy", dataset.train)
 
 
-def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=False, monitor="val_accuracy"):
+def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=False, monitor="val_accuracy",
+              status=None):
     """Log, back up every epoch (for --resume), keep the best epoch, stop early, lower the rate on plateaus,
     and with ``average`` keep the running mean of every epoch's weights; "best" and "plateau" by
-    ``monitor`` (see :func:`selection`).
+    ``monitor`` (see :func:`selection`). ``status`` (a :class:`RunStatus`) records each epoch for the
+    front ends.
 
     ``plateau_patience`` None leaves the rate to the optimizer's schedule and
     ``early_stop_patience`` None runs every epoch: a cosine schedule only reaches its
@@ -117,7 +147,7 @@ def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=Fa
     early_stop = [] if early_stop_patience is None else [
         keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=early_stop_patience, verbose=1)]
     averaging = [WeightAverage(run_dir, resume)] if average else []
-    return plateau + early_stop + averaging + [
+    return plateau + early_stop + averaging + ([status] if status else []) + [
         keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resume),
         keras.callbacks.ModelCheckpoint(best_weights_path(run_dir), monitor=monitor, mode="max",
                                         save_best_only=True, save_weights_only=True,
@@ -125,6 +155,36 @@ def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=Fa
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
                                         delete_checkpoint=False),
     ]
+
+
+class RunStatus(keras.callbacks.Callback):
+    """The run's progress in ``runs/NAME/status.json``, replaced atomically at the start and after every
+    epoch, and when the model is saved: a background job (:mod:`utils.jobs`) shows it from there.
+
+    ``{"state": "training" | "saved", "epoch": epochs done, "epochs": epochs asked for,
+    "metrics": {the last epoch's loss, accuracy, ...; once saved: the card's metrics},
+    "model": the saved model's path (once saved), "updated": seconds since the epoch}``
+    """
+
+    def __init__(self, run_dir, epochs, done=0):
+        super().__init__()
+        self.path = os.path.join(run_dir, RUN_STATUS_FILE)
+        self.epochs, self.done = epochs, done
+
+    def on_train_begin(self, logs=None):
+        self.write("training", self.done, {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.done = epoch + 1
+        self.write("training", self.done, {name: float(value) for name, value in (logs or {}).items()})
+
+    def saved(self, model_path, card):
+        """The model and its card are in place."""
+        self.write("saved", self.done, card.to_dict()["metrics"], model_path)
+
+    def write(self, state, epoch, metrics, model=None):
+        write_json(self.path, {"state": state, "epoch": epoch, "epochs": self.epochs, "metrics": metrics,
+                               "model": model, "updated": time.time()})
 
 
 class WeightAverage(keras.callbacks.Callback):
@@ -215,8 +275,8 @@ def average_or_best(run_dir, best, card, dataset):
     """The run's weight average, batch norm recomputed on train, if it beats the best epoch on validation
     (on the training images when there is no validation split: :func:`selection`).
 
-    Both are scored through the shipped predict path; returns the winner and what the
-    card records of the choice.
+    Both are scored through the shipped predict path; returns the winner and the card with
+    the choice in its training record (``weight_average``).
     """
     weights, count, _ = read_average(os.path.join(run_dir, AVERAGE_FILE))
     averaged = keras.models.clone_model(best)
@@ -224,16 +284,18 @@ def average_or_best(run_dir, best, card, dataset):
     recompute_batch_norm(averaged, dataset.train.images)
     scores = [_accuracy(Predictor(model, card), selection(dataset)[1]) for model in (averaged, best)]
     use_average = scores[0] >= scores[1]
-    return (averaged if use_average else best), {
-        "epochs_averaged": count, "val_accuracy": scores[0], "best_epoch_val_accuracy": scores[1],
-        "shipped": "weight average" if use_average else "best epoch"}
+    note = {"epochs_averaged": count, "val_accuracy": scores[0], "best_epoch_val_accuracy": scores[1],
+            "shipped": "weight average" if use_average else "best epoch"}
+    return (averaged if use_average else best), dataclasses.replace(
+        card, training=dataclasses.replace(card.training, weight_average=note))
 
 
 def held_out_metrics(predictor, dataset, history):
     """Validation accuracy (training accuracy without a validation split), and test accuracy overall and
     per class when there are test images.
 
-    Measured through :class:`utils.model.predict.Predictor`, so the card reports what users get.
+    Measured through :class:`utils.model.predict.Predictor`, so the card reports what users get; the card's
+    :class:`utils.model.card.Metrics`.
     """
     monitor, split = selection(dataset)
     metrics = {"val_accuracy" if monitor == "val_accuracy" else "train_accuracy": _accuracy(predictor, split)}
@@ -246,7 +308,7 @@ def held_out_metrics(predictor, dataset, history):
             name: round(float(np.mean(correct[dataset.test.labels == i])), 4)
             for i, name in enumerate(dataset.classes) if np.any(dataset.test.labels == i)}
         metrics["test_images"] = len(dataset.test)
-    return metrics
+    return Metrics(**metrics)
 
 
 def _tensorflow_version():
@@ -257,14 +319,14 @@ def _tensorflow_version():
     return tensorflow.__version__
 
 
-def held_out_note(args, dataset):
+def held_out_note(settings, dataset):
     """How the identity test photos were chosen, and which files they are (the front ends step through them)."""
     if dataset.test is None:
         return None
     if os.path.isdir(os.path.join(dataset.source, "test")):
         note = {"from": "the data set's test/ folder"}
     else:
-        note = {"held_out_per_class": args.test_per_person, "seed": args.seed,
+        note = {"held_out_per_class": settings.test_per_person, "seed": settings.seed,
                 "from": "photos of each person held out of the data before the validation split"}
     if dataset.test.paths:
         note["files"] = [os.path.relpath(path, dataset.source) for path in dataset.test.paths]
@@ -291,41 +353,38 @@ def served_train_faces(run_dir, train, context):
     return served
 
 
-def model_card(name, args, dataset, model, history, precision, start=None):
-    """The JSON model card (what each key means: docs/model_card.md); train.py adds its metrics."""
-    card = {
-        "name": name,
-        "task": args.task,
-        "classes": list(dataset.classes),
-        "input": {"height": args.img_size, "width": args.img_size, "channels": args.channels},
-        "preprocessing": {"color": "gray", "scale": [0, 1], "crop": CROP_NOTE, "crop_context": args.crop_context,
-                          "function": "utils.faces.preprocess.preprocess", "test_time_flip": args.test_time_flip},
-        "architecture": args.arch,
-        "parameters": int(model.count_params()),
-        "training": {
-            "data": dataset.source, "train_images": len(dataset.train), "val_images": len(dataset.val),
-            "test_images": len(dataset.test) if dataset.test is not None else 0,
-            "skipped_images": int(dataset.train.skipped),
-            "val_fraction": args.val_split, "seed": args.seed, "chosen_on": CHOSEN_ON[selection(dataset)[0]],
-            "epochs": len(history.get("epoch", [])), "epochs_requested": args.epochs,
-            "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-            "label_smoothing": args.label_smoothing, "augmentation": not args.no_augment,
-            "random_erasing": args.erase, "served_share": args.served_share, "schedule": args.schedule,
-            "initialised_from": start,
-            "class_weights": args.class_weights, "precision": precision,
-            "backend": keras.backend.backend(),
-            "command": "python " + " ".join([os.path.basename(sys.argv[0]) or "train.py"] + sys.argv[1:]),
-        },
-        "versions": {"python": platform.python_version(), "keras": keras.__version__,
-                     "tensorflow": _tensorflow_version(), "numpy": np.__version__},
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    if args.task == "identity":
-        card["training"]["test_split"] = held_out_note(args, dataset)
-        card["training"]["faces_cropped"] = {"no_face_found": int(dataset.train.no_face),
-                                             "note": "each photo cut down to its largest face, upright; "
-                                                     "photos without one kept whole"}
-    return card
+def model_card(name, settings, dataset, model, history, precision, command, start=None, teacher=None):
+    """The model card of a finished run, without its metrics (:func:`held_out_metrics` measures them).
+
+    ``command`` is how the run was started; ``start`` and ``teacher`` what :func:`copy_weights` and
+    :func:`load_teacher` record (``teacher`` with its weight and temperature). Each key: docs/model_card.md.
+    """
+    identity = settings.task == "identity"
+    return ModelCard(
+        name=name, task=settings.task, classes=tuple(dataset.classes),
+        input=InputSize(height=settings.img_size, width=settings.img_size, channels=settings.channels),
+        preprocessing=Preprocessing(crop=CROP_NOTE, crop_context=settings.crop_context,
+                                    test_time_flip=settings.test_time_flip),
+        architecture=settings.arch, parameters=int(model.count_params()),
+        training=Training(
+            data=dataset.source, train_images=len(dataset.train), val_images=len(dataset.val),
+            test_images=len(dataset.test) if dataset.test is not None else 0,
+            skipped_images=int(dataset.train.skipped),
+            val_fraction=settings.val_fraction, seed=settings.seed, chosen_on=CHOSEN_ON[selection(dataset)[0]],
+            epochs=len(history.get("epoch", [])), epochs_requested=settings.epochs,
+            batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+            label_smoothing=settings.label_smoothing, augmentation=settings.augment,
+            random_erasing=settings.erase, served_share=settings.served_share, schedule=settings.schedule,
+            initialised_from=start, class_weights=settings.class_weights, precision=precision,
+            backend=keras.backend.backend(), command=command, teacher=teacher,
+            test_split=held_out_note(settings, dataset) if identity else None,
+            faces_cropped={"no_face_found": int(dataset.train.no_face),
+                           "note": "each photo cut down to its largest face, upright; photos without one kept whole"}
+            if identity else None),
+        versions=Versions(python=platform.python_version(), keras=keras.__version__,
+                          tensorflow=_tensorflow_version(), numpy=np.__version__),
+        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
 
 
 def save_curves(history, run_dir):

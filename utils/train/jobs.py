@@ -1,10 +1,12 @@
 """Training a model in the background for the site and the desktop window.
 
 train.py runs in a child process, so training never holds a web request thread or
-the Tk thread, and a crash in it cannot take the front end down. A reader thread
-follows its output: Keras prints ``Epoch N/M`` at each epoch's start, which gives the
-progress. When it finishes, the model file is in place; the front ends load models
-by file (see :class:`utils.serving.model_file.ModelFile`), so the new one is used at once.
+the Tk thread, and a crash in it cannot take the front end down. Its training loop
+writes ``runs/NAME/status.json`` after every epoch (:class:`utils.training.RunStatus`),
+which gives the progress; a thread waits for it to end and keeps the last line it wrote
+on stderr, the one-line reason of a failure. When it finishes, the model file is in
+place; the front ends load models by file (see :class:`utils.serving.model_file.ModelFile`), so
+the new one is used at once.
 
 The job's state lives in files under ``runs/``, where every process sees it: the
 site runs as two gunicorn workers, each with its own :class:`TrainingJob`, and the
@@ -13,25 +15,28 @@ and is created exclusively (a complete file hard-linked into place, which fails 
 one is there), so one run at a time deletes no other run's checkpoints; a lock whose
 pid is gone is stale and is taken over. ``runs/training.json`` is the status, each
 change replacing it atomically; one that says "running" while its owner's pid is
-gone reads as "failed".
+gone reads as "failed". While it runs, its progress is read from the run's own status,
+when that was written since the job started (an earlier run's is not this one's).
 """
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 from utils.cli import one_line
-from utils.defaults import ROOT, RUNS_DIR
+from utils.defaults import ROOT, RUN_STATUS_FILE, RUNS_DIR, run_dir
 from utils.files import file_stamp, write_json
 
 TRAIN_SCRIPT = os.path.join(ROOT, "train.py")
 LOCK_FILE = "training.lock"
 STATUS_FILE = "training.json"
-EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+)\s*$")
 IDLE = {"state": "idle", "progress": 0.0, "message": "", "model": None}
+# The scores a progress message names, in this order, when the run's status has them.
+SCORES = {"val_accuracy": "validation accuracy", "accuracy": "training accuracy",
+          "train_accuracy": "training accuracy", "test_accuracy": "test accuracy"}
 OWNER_GONE = "the process running the training stopped before it finished"
 
 
@@ -69,7 +74,23 @@ class TrainingJob:
         status = {key: saved.get(key, value) for key, value in IDLE.items()}
         if status["state"] == "running" and not _alive(saved.get("owner")):
             status.update(state="failed", message=OWNER_GONE)
+        elif status["state"] == "running":
+            status.update(self._progress(saved))
         return status
+
+    def _progress(self, saved):
+        """``{"progress", "message"}`` from the status the run's training loop wrote since this job
+        started; nothing before it writes one."""
+        run = _read_json(os.path.join(run_dir(saved["model"], self.runs), RUN_STATUS_FILE))
+        if run is None or run.get("updated", 0) < saved.get("started", 0):
+            return {}
+        scores = [f"{label} {run['metrics'][key]:.1%}" for key, label in SCORES.items() if key in run["metrics"]]
+        if run["state"] == "saved":
+            message = f"saved {run['model']}"
+        else:
+            message = f"epoch {run['epoch']} of {run['epochs']} done"
+        return {"progress": run["epoch"] / run["epochs"],
+                "message": message + (f" ({', '.join(scores)})" if scores else "")}
 
     def start(self, train_args, model_path):
         """Run ``train.py *train_args --out model_path`` in the background; JobBusy while any job runs.
@@ -78,12 +99,13 @@ class TrainingJob:
         train.py could not be started (the lock is released: a new start may follow).
         """
         self._acquire()
-        self._update(state="running", progress=0.0, message="starting train.py", model=model_path)
+        self._update(state="running", progress=0.0, message="starting train.py", model=model_path,
+                     started=time.time())
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         try:
             self._process = subprocess.Popen(
                 [self.python, TRAIN_SCRIPT, *train_args, "--out", model_path], cwd=self.cwd, env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             self._follower = threading.Thread(target=self._follow, args=(self._process,), daemon=True,
                                               name="training-job")
             self._follower.start()
@@ -136,23 +158,17 @@ class TrainingJob:
         _remove(self._lock_path)
 
     def _follow(self, process):
-        """Turn train.py's output into progress; its last ``error:`` line becomes the message on failure."""
-        error = ""
-        for line in process.stdout:
-            line = line.strip()
-            epoch = EPOCH_LINE.match(line)
-            if epoch:
-                done, total = int(epoch.group(1)) - 1, int(epoch.group(2))
-                self._update(progress=done / total, message=f"epoch {done + 1} of {total}")
-            elif line.startswith("error:"):
-                error = line[len("error:"):].strip()
-            elif line.startswith("saved "):
-                self._update(message=line)
+        """Wait for train.py to end and record how: the run's last status when it succeeds, the last line
+        it wrote on stderr when it fails (a one-line ``error: ...`` for a user's mistake)."""
+        last = ""
+        for line in process.stderr:
+            last = line.strip() or last
         code = process.wait()
         if code == 0:
-            self._finish(state="finished", progress=1.0)
+            self._finish(state="finished", progress=1.0, message=self._progress(self._own).get("message", ""))
         else:
-            self._finish(state="failed", message=error or f"train.py stopped with status {code}")
+            self._finish(state="failed", message=last.removeprefix("error:").strip()
+                         or f"train.py stopped with status {code}")
 
     def stop(self):
         """End this process's running training (the front end is closing); the old model file stays."""
@@ -178,6 +194,15 @@ def _create_exclusively(path, text):
         os.link(temp_path, path)
     finally:
         os.remove(temp_path)
+
+
+def _read_json(path):
+    """The JSON in ``path``, or None when there is none (yet) or it cannot be read."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
 
 
 def _read_pid(path):
