@@ -154,7 +154,8 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from utils import models
+    from utils.model import store
+    from utils.model.architectures import build_model
     from utils.model.predict import Predictor
     from utils.train import datasets, fit
     from utils.train.batches import AugmentedBatches, DistilledBatches
@@ -184,7 +185,7 @@ def main(argv=None):
     num_classes = len(dataset.classes)
     weights = None if args.weights == "none" else args.weights
     try:
-        model = models.build_model(args.arch, input_shape, num_classes, weights)
+        model = build_model(args.arch, input_shape, num_classes, weights)
     except ValueError as error:
         fail(str(error))
     start = None
@@ -241,7 +242,7 @@ def main(argv=None):
     if args.average_weights:
         shipped, card = fit.average_or_best(run, shipped, card, dataset)
     card = dataclasses.replace(card, metrics=fit.held_out_metrics(Predictor(shipped, card), dataset, history))
-    models.save_model(shipped, args.out, card)
+    store.save_model(shipped, args.out, card)
     status.saved(args.out, card)
     fit.save_curves(history, run)
     scores = [f"{name.replace('_', ' ')} {value:.3f}" for name, value in (

@@ -36,7 +36,7 @@ from utils.media import colour  # noqa: E402
 from utils.train import datasets, metrics, photo_benchmark  # noqa: E402
 from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013  # noqa: E402
 from utils.media.decode import read_image  # noqa: E402
-from utils.models import LOGITS_LAYER  # noqa: E402
+from utils.model.architectures import LOGITS_LAYER  # noqa: E402
 from utils.model.predict import Predictor  # noqa: E402
 
 SHOWN = ("happy", "neutral", "sad", "surprise")

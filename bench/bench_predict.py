@@ -72,7 +72,7 @@ def main():
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto")
     args = parser.parse_args()
     paths = args.model or [p for p in ("models/emotion_model.h5", "models/baseline_cnn.h5") if os.path.exists(p)]
-    from utils.models import multiply_adds
+    from utils.model.architectures import multiply_adds
     gflops = float32_gflops()
     print(f"this CPU: {gflops:.0f} GFLOP/s float32 on a 2048x2048 matrix product")
     print(f"{'model':<22} {'ms/face (batch 1)':>18} {'faces/s (batch 256)':>20} {'MB':>6} {'flip':>5} "

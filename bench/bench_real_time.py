@@ -70,8 +70,8 @@ def load_predictor(args):
     from utils.model.predict import Predictor
     if not args.random:
         return Predictor.from_path(args.model)
+    from utils.model.architectures import build_model
     from utils.model.card import InputSize, ModelCard
-    from utils.models import build_model
     model = build_model(args.random, (48, 48, 1), 7)
     card = ModelCard(name=args.random, task="emotion", classes=tuple(f"class{i}" for i in range(7)),
                      input=InputSize(height=48, width=48, channels=1), architecture=args.random,

@@ -25,7 +25,7 @@ FER2013_TRAIN_FACES = 25837   # train/ less its 10% validation part: one epoch o
 def measure(arch, precision, batch_size, steps):
     """Train ``arch`` on synthetic faces in this process; images/s over ``steps`` timed batches."""
     sys.path.insert(0, ROOT)
-    from utils import models
+    from utils.model import architectures
     from utils.train import datasets
     from utils.train.batches import AugmentedBatches
     from utils.train import fit  # first: importing utils quiets TensorFlow's start-up chatter
@@ -37,7 +37,7 @@ def measure(arch, precision, batch_size, steps):
     rng = np.random.default_rng(0)
     faces = datasets.Split(rng.random((FACES, 48, 48, 1), dtype=np.float32), rng.integers(0, 7, FACES))
     batches = AugmentedBatches(faces, 7, batch_size, seed=0)
-    model = models.build_model(arch, (48, 48, 1), 7)
+    model = architectures.build_model(arch, (48, 48, 1), 7)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
     warmup = 3
     for index in range(warmup):

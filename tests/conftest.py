@@ -64,7 +64,8 @@ def model_path(tmp_path_factory):
     """A randomly initialised seed CNN saved as models/ would hold it (.h5 + card)."""
     import keras
 
-    from utils.models import build_model, save_model
+    from utils.model.architectures import build_model
+    from utils.model.store import save_model
     keras.utils.set_random_seed(0)
     model = build_model("baseline", (48, 48, 1), len(FER_CLASSES))
     card = make_card("fixture_model", parameters=int(model.count_params()))
@@ -80,7 +81,7 @@ def convolutions_model(classes=FER_CLASSES, size=48):
     import keras
     from keras import layers
 
-    from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
+    from utils.model.architectures import LOGITS_LAYER, PROBABILITIES_LAYER
     keras.utils.set_random_seed(7)
     bias = {"bias_initializer": "random_normal"}
     inputs = keras.Input((size, size, 1), name="face")

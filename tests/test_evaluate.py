@@ -20,10 +20,11 @@ from sklearn import metrics as skm
 import evaluate
 from conftest import FER_CLASSES, make_card
 from utils.cli import run_cli
+from utils.model.architectures import LOGITS_LAYER, PROBABILITIES_LAYER
 from utils.model.card import card_path, read_card, write_card
 from utils.model.predict import Predictor, softmax
+from utils.model.store import save_model
 from utils.train import datasets, metrics
-from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER, save_model
 
 BRIGHTNESS_SCALE = 50
 

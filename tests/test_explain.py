@@ -22,9 +22,9 @@ from utils.explain.layers import LayerReader
 from utils.explain.targets import parse_class, Target, UnknownClass
 from utils.faces.align import canonical_keypoints
 from utils.faces.regions import region_boxes, REGION_LAYOUT
+from utils.model.architectures import LOGITS_LAYER, PROBABILITIES_LAYER
 from utils.model.card import Calibration
 from utils.model.predict import Predictor
-from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_MODEL = os.environ.get("EMODETECT_XAI_MODEL", os.path.join(ROOT, "models", "emotion_model.h5"))

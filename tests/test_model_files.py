@@ -11,8 +11,9 @@ import keras
 import pytest
 
 from conftest import make_card
+from utils.model.architectures import build_model
 from utils.model.card import Calibration, card_path, read_card, write_card
-from utils.models import build_model, load_model, save_model
+from utils.model.store import load_model, save_model
 from utils.serving.model_file import ModelFile
 
 

@@ -5,13 +5,13 @@ import keras
 import numpy as np
 import pytest
 
-from utils import models
+from utils.model import architectures, store
 
 from conftest import make_card
 
 
 def test_baseline_is_exactly_the_seed_cnn():
-    model = models.build_model("baseline", (48, 48, 1), 7)
+    model = architectures.build_model("baseline", (48, 48, 1), 7)
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     summary = [(type(layer).__name__, layer.output.shape[1:]) for layer in layers]
     assert summary == [
@@ -32,25 +32,25 @@ def test_baseline_is_exactly_the_seed_cnn():
 
 def test_the_baseline_without_dropout_keeps_its_weights_and_fits_its_training_batch_exactly():
     """dropout=0 (the notebooks' overfitting experiment): the same weights, and training mode changes nothing."""
-    plain = models.build_model("baseline", (48, 48, 1), 7, dropout=0.0)
+    plain = architectures.build_model("baseline", (48, 48, 1), 7, dropout=0.0)
     assert plain.get_layer("dropout").rate == 0.0 and plain.count_params() == 355_847
     batch = np.random.default_rng(0).random((4, 48, 48, 1), dtype=np.float32)
     np.testing.assert_allclose(plain(batch, training=True), plain(batch, training=False), atol=1e-6)
 
 
 def test_stronger_architecture_has_batch_norm_and_more_blocks():
-    model = models.build_model("vgg", (48, 48, 1), 7)
+    model = architectures.build_model("vgg", (48, 48, 1), 7)
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds.count("Conv2D") == 8 and kinds.count("BatchNormalization") >= 8
-    assert model.get_layer(models.LOGITS_LAYER).output.shape[-1] == 7
-    assert model.layers[-1].name == models.PROBABILITIES_LAYER
+    assert model.get_layer(architectures.LOGITS_LAYER).output.shape[-1] == 7
+    assert model.layers[-1].name == architectures.PROBABILITIES_LAYER
 
 
 def test_transfer_architecture_builds_without_downloading():
-    model = models.build_model("mobilenetv2", (48, 48, 3), 5, weights=None)
+    model = architectures.build_model("mobilenetv2", (48, 48, 3), 5, weights=None)
     assert model.output.shape[-1] == 5
     with pytest.raises(ValueError, match="channels 3"):
-        models.build_model("mobilenetv2", (48, 48, 1), 5)
+        architectures.build_model("mobilenetv2", (48, 48, 1), 5)
 
 
 def test_multiply_adds_counts_every_kernel_at_every_output_position():
@@ -60,32 +60,32 @@ def test_multiply_adds_counts_every_kernel_at_every_output_position():
     x = keras.layers.DepthwiseConv2D(3, padding="same")(x)          # 3*3*4 weights at 4*4 pixels
     outputs = keras.layers.Dense(5)(keras.layers.Flatten()(x))      # 64*5 weights once
     tiny = keras.Model(inputs, outputs)
-    assert models.multiply_adds(tiny) == 36 * 64 + 36 * 16 + 320
+    assert architectures.multiply_adds(tiny) == 36 * 64 + 36 * 16 + 320
     nested = keras.Sequential([keras.Input((8, 8, 1)), tiny])       # a model inside a model counts too
-    assert models.multiply_adds(nested) == models.multiply_adds(tiny)
+    assert architectures.multiply_adds(nested) == architectures.multiply_adds(tiny)
 
 
 def test_the_architectures_cost_what_they_promise_per_face():
-    baseline, vgg, small = (models.multiply_adds(models.build_model(arch, (48, 48, 1), 7))
+    baseline, vgg, small = (architectures.multiply_adds(architectures.build_model(arch, (48, 48, 1), 7))
                             for arch in ("baseline", "vgg", "vgg_small"))
     assert 5 * baseline < vgg < 200e6                 # about 14 and 118 million
     assert 0.35 < small / vgg < 0.42                  # vgg_small: 40% of vgg (5/8 of its widths)
-    student = models.build_model("vgg_small", (48, 48, 1), 7)
+    student = architectures.build_model("vgg_small", (48, 48, 1), 7)
     assert student.name == "vgg_small" and student.get_layer("block4_conv2").filters == 160
 
 
 def test_unknown_architecture_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown architecture 'nope'"):
-        models.build_model("nope", (48, 48, 1), 7)
+        architectures.build_model("nope", (48, 48, 1), 7)
 
 
 @pytest.mark.parametrize("suffix", [".h5", ".keras"])
 def test_save_is_atomic_and_load_returns_the_same_model(tmp_path, suffix):
-    model = models.build_model("baseline", (48, 48, 1), 7)
+    model = architectures.build_model("baseline", (48, 48, 1), 7)
     path = str(tmp_path / f"m{suffix}")
-    models.save_model(model, path, make_card("m"))
+    store.save_model(model, path, make_card("m"))
     assert sorted(os.listdir(tmp_path)) == sorted(["m.json", f"m{suffix}"])    # no partial files left
-    loaded, card = models.load_model(path)
+    loaded, card = store.load_model(path)
     assert card.classes[0] == "angry"
     batch = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
     np.testing.assert_allclose(loaded(batch), model(batch), atol=1e-6)
@@ -93,7 +93,7 @@ def test_save_is_atomic_and_load_returns_the_same_model(tmp_path, suffix):
 
 def test_failed_save_keeps_the_previous_file(tmp_path):
     path = str(tmp_path / "m.h5")
-    models.save_model(models.build_model("baseline", (48, 48, 1), 7), path, make_card("m"))
+    store.save_model(architectures.build_model("baseline", (48, 48, 1), 7), path, make_card("m"))
     before = open(path, "rb").read()
 
     class Broken:
@@ -101,14 +101,14 @@ def test_failed_save_keeps_the_previous_file(tmp_path):
             raise OSError("disk full")
 
     with pytest.raises(OSError):
-        models.save_model(Broken(), path, make_card("m"))
+        store.save_model(Broken(), path, make_card("m"))
     assert open(path, "rb").read() == before
     assert sorted(os.listdir(tmp_path)) == ["m.h5", "m.json"]
 
 
 def test_missing_model_or_card_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no model at"):
-        models.load_model(str(tmp_path / "none.h5"))
+        store.load_model(str(tmp_path / "none.h5"))
     (tmp_path / "orphan.h5").write_bytes(b"x")
     with pytest.raises(FileNotFoundError, match="model card .* is missing"):
-        models.load_model(str(tmp_path / "orphan.h5"))
+        store.load_model(str(tmp_path / "orphan.h5"))

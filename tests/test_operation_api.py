@@ -17,7 +17,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from conftest import FER_CLASSES, convolutions_model, make_card
 from utils.explain.operation_text import rounded
-from utils.models import build_vgg, save_model
+from utils.model.architectures import build_vgg
+from utils.model.store import save_model
 from web.analysis import STRIP_WIDTH
 
 TOLERANCE = 1e-4

@@ -17,7 +17,8 @@ from keras import layers
 from conftest import convolutions_model
 from utils.explain import operation_text
 from utils.explain.operations import flat_source, LayerOperations
-from utils.models import load_model, PROBABILITIES_LAYER
+from utils.model.architectures import PROBABILITIES_LAYER
+from utils.model.store import load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = ("emotion_model", "baseline_cnn")

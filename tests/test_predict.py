@@ -17,9 +17,10 @@ import pytest
 
 from utils.defaults import EMOTION_MODEL, project_path
 from utils.faces import align, detect
+from utils.model.architectures import LOGITS_LAYER
 from utils.model.card import Calibration, CardError
 from utils.model.predict import PRECISIONS, Predictor, serving_precision, softmax
-from utils.models import load_model, LOGITS_LAYER
+from utils.model.store import load_model
 from utils.train import photo_path
 
 # A number rounded to bfloat16 (8 significant bits) or float32 (24) is off by at most this share of it.

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras import layers
 
 from utils.explain.receptive import field_geometry, receptive_field
-from utils.models import load_model
+from utils.model.store import load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

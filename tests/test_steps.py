@@ -6,7 +6,7 @@ import pytest
 from keras import layers
 
 from utils.explain.steps import describe_layer
-from utils.models import load_model
+from utils.model.store import load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -25,7 +25,7 @@ def atomic_write(path, write):
 
 
 def file_sha256(path):
-    """The SHA-256 of a file's contents (a model's: the stamp its card carries, see utils.models.save_model)."""
+    """The SHA-256 of a file's contents (a model's: the stamp its card carries, see utils.model.store.save_model)."""
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

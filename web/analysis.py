@@ -18,7 +18,7 @@ from utils.explain.targets import parse_class
 from utils.faces.pictures import alignment_picture
 from utils.media import encode
 from utils.media.colour import to_rgb
-from utils.models import LOGITS_LAYER
+from utils.model.architectures import LOGITS_LAYER
 from utils.train.datasets import DatasetError
 from web import operation_view
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from utils.explain.layers import conv_layers, named_layer, spatial_layers
-from utils.models import LOGITS_LAYER
+from utils.model.architectures import LOGITS_LAYER
 
 
 class GradCam:

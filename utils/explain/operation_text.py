@@ -8,7 +8,7 @@ gives the result exactly as computed, so each front end shows the same number.
 import textwrap
 
 from utils.explain.steps import ACTIVATION_NAMES
-from utils.models import LOGITS_LAYER, PROBABILITIES_LAYER
+from utils.model.architectures import LOGITS_LAYER, PROBABILITIES_LAYER
 
 DIGITS = 3           # significant digits a number is shown with, here and on the pages
 SHOWN_CHANNELS = 8   # a convolution's input planes drawn as grids; the others as their sums

@@ -142,7 +142,7 @@ class ModelCard:
     versions: Versions = field(default_factory=Versions)
     created: str | None = None
     metrics: Metrics = field(default_factory=Metrics)
-    weights_sha256: str | None = None   # the model file this card was written for (utils.models.save_model)
+    weights_sha256: str | None = None   # the model file this card was written for (utils.model.store.save_model)
     calibration: Calibration | None = None
 
     def __post_init__(self):

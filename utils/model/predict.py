@@ -29,7 +29,8 @@ from utils.faces import align, detect
 from utils.faces.face import Face
 from utils.faces.preprocess import preprocess_for_card
 from utils.media import colour
-from utils.models import LOGITS_LAYER, bfloat16_copy, load_model
+from utils.model.architectures import LOGITS_LAYER
+from utils.model.store import bfloat16_copy, load_model
 
 PRECISIONS = ("float32", "bfloat16")
 PRECISION_VARIABLE = "EMODETECT_PRECISION"   # float32, bfloat16 or auto: what "auto" serves

@@ -103,7 +103,8 @@ def export_model(h5_path, folder):
     import tensorflow as tf
 
     from utils.explain.layers import layer_kind, spatial_layers
-    from utils.models import LOGITS_LAYER, load_model
+    from utils.model.architectures import LOGITS_LAYER
+    from utils.model.store import load_model
     model, card = load_model(h5_path)
     name = model_name(h5_path)
     paths = exported_paths(name, folder)

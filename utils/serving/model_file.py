@@ -84,7 +84,7 @@ class LoadedModel:
 
 class ModelFile:
     """A model loaded on first use and again whenever its file or its card changes (a training job replaced
-    them, or ``evaluate.py --calibrate`` rewrote the card); :func:`utils.models.load_model` pairs them."""
+    them, or ``evaluate.py --calibrate`` rewrote the card); :func:`utils.model.store.load_model` pairs them."""
 
     def __init__(self, path, hint="train one with train.py"):
         self.path, self.hint = path, hint

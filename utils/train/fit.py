@@ -20,7 +20,8 @@ from utils.cpu import native_bfloat16
 from utils.defaults import RUN_STATUS_FILE
 from utils.files import atomic_write, write_json
 from utils.model.predict import Predictor
-from utils.models import LOGITS_LAYER, build_model, load_model
+from utils.model.architectures import LOGITS_LAYER, build_model
+from utils.model.store import load_model
 from utils.train import photo_path
 
 HISTORY_FILE = "history.csv"
