@@ -315,7 +315,7 @@ def test_the_cards_calibration_is_applied_as_python_applies_it(engine_page, cali
 
 def test_the_uncertain_rule_is_pythons(engine_page):
     """The browser marks a face uncertain by one function (static/shared/uncertain.js, used by the engine
-    and the Analyse page): Python's utils.predict.is_uncertain on every pair, a confidence at the threshold too."""
+    and the Analyse page): Python's utils.model.predict.is_uncertain on every pair, a confidence at the threshold too."""
     from utils.model.predict import is_uncertain
     pairs = [[confidence, threshold] for confidence in (0.0, 0.2, 0.3499, 0.35, 0.5, 1.0) for threshold in (0.0, 0.35, 0.5, 1.0)]
     ours = engine_page.evaluate("""async (pairs) => {

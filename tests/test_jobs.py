@@ -17,7 +17,7 @@ from utils.train import jobs
 from utils.train.jobs import JobBusy, TrainingJob
 
 MODEL = "models/identity_model.h5"
-# The shell version of utils.training.RunStatus: "status STATE EPOCH MODEL" replaces runs/identity_model/status.json.
+# The shell version of utils.train.fit.RunStatus: "status STATE EPOCH MODEL" replaces runs/identity_model/status.json.
 WRITE_STATUS = """mkdir -p runs/identity_model
 status() {
   printf '{"state": "%s", "epoch": %s, "epochs": 2, "metrics": {"val_accuracy": 0.5}, "model": %s, "updated": %s}' \\
@@ -129,7 +129,10 @@ def test_concurrent_starts_take_over_a_stale_lock_once(tmp_path, fake_train):
             thread.join(timeout=20)
         assert sorted(outcomes) == ["busy", "running"]
         release.touch()
-        wait_for(lambda: workers[0].status()["state"] == "finished")
+        # Finished, and the lock released after (the status comes first): the next round's stale lock
+        # must not be removed by this round's ending run.
+        lock = tmp_path / "runs" / jobs.LOCK_FILE
+        wait_for(lambda: workers[0].status()["state"] == "finished" and not lock.exists())
         release.unlink()
 
 

@@ -76,7 +76,7 @@ def test_the_run_status_says_the_model_was_saved(trained):
 
 
 def test_the_run_status_is_written_after_every_epoch(tmp_path):
-    """What utils.jobs reads while a run goes on: the epochs done, of how many, and the last epoch's scores."""
+    """What utils.train.jobs reads while a run goes on: the epochs done, of how many, and the last epoch's scores."""
     import keras
     from utils.train.fit import RunStatus
 

@@ -117,7 +117,7 @@ def operation(loaded, face, layer, channel, y, x):
 
 
 def described(view, classes):
-    """An operation view with what the page shows of it: its sentences (:mod:`utils.operation_text`) and
+    """An operation view with what the page shows of it: its sentences (:mod:`utils.explain.operation_text`) and
     ``display``, the blocks the page lays out as they are (:mod:`web.operation_view`)."""
     labels = operation_text.unit_labels(view, classes)
     return {**view, "summary": operation_text.summary(view, labels), "check": operation_text.check(view),

@@ -19,5 +19,5 @@ def page_facts(threshold):
     return {"palette": list(CLASS_PALETTE),          # one colour per class index, as every figure and video
             "threshold": threshold,                  # under this confidence a face is "uncertain"
             "digits": DIGITS,                        # significant digits a number is shown with
-            "keypoint": hex_colour(KEYPOINT_RGB),    # the detector's keypoints, as utils.plots draws them
+            "keypoint": hex_colour(KEYPOINT_RGB),    # the detector's keypoints, as utils.faces.pictures draws them
             "eye_line": hex_colour(EYE_LINE_RGB)}    # the eye line a face is turned upright by

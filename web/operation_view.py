@@ -1,6 +1,6 @@
-"""An operation view (:mod:`utils.operations`) composed for the explorer's dialog, as blocks.
+"""An operation view (:mod:`utils.explain.operations`) composed for the explorer's dialog, as blocks.
 
-Every sentence, name, sum and rounded number comes from here and :mod:`utils.operation_text`
+Every sentence, name, sum and rounded number comes from here and :mod:`utils.explain.operation_text`
 (the words the desktop window and visualize.py show), so the page only lays the blocks out
 (static/pages/operation.js) and computes nothing. A block is a dict with a ``block`` type:
 

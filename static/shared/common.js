@@ -123,7 +123,7 @@ const EMO = {
 
   percent(value) { return `${Math.round(value * 100)}%`; },
 
-  /* A number as a student reads it: as many significant digits as Python shows (utils/operation_text.py), no "-0". */
+  /* A number as a student reads it: as many significant digits as Python shows (utils/explain/operation_text.py), no "-0". */
   round(value) { return value === 0 ? "0" : String(Number(Number(value).toPrecision(EMO.fact("digits")))); },
 
   /* What a feature map shows, for its text alternative: the layer, the channel and its values. */

@@ -148,7 +148,7 @@ class Predictor:
         return preprocess_for_card(face, self.card)
 
     def face_crops(self, image, detail="thorough", detector=None):
-        """``(found, crops, whole_image)``: every face (:class:`utils.faces.Face`) and its upright
+        """``(found, crops, whole_image)``: every face (:class:`utils.faces.face.Face`) and its upright
         crop (:class:`utils.faces.align.FaceCrop`), or the whole image standing in when none is found.
 
         ``detail`` and ``detector`` say how to look (see :func:`utils.faces.detect.find_faces`).
@@ -161,7 +161,7 @@ class Predictor:
         return found, [self.crop(gray, face) for face in found], False
 
     def crop(self, image, face):
-        """The upright crop of a :class:`utils.faces.Face` or of a prediction dict (the whole
+        """The upright crop of a :class:`utils.faces.face.Face` or of a prediction dict (the whole
         image when the prediction says no face was found)."""
         if isinstance(face, dict):
             if face.get("whole_image"):
@@ -202,7 +202,7 @@ class Predictor:
                 for face, crop, face_input, probabilities in zip(found, crops, inputs, self.probabilities(inputs))]
 
     def predict_face(self, image, face, threshold=THRESHOLD):
-        """One face of ``image`` (a :class:`utils.faces.Face` or a prediction dict) as a prediction dict."""
+        """One face of ``image`` (a :class:`utils.faces.face.Face` or a prediction dict) as a prediction dict."""
         whole = isinstance(face, dict) and bool(face.get("whole_image"))
         probabilities = self.probabilities(self.face_input(image, face)[None])[0]
         face = Face.from_json(face) if isinstance(face, dict) else face

@@ -160,7 +160,7 @@ def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=Fa
 
 class RunStatus(keras.callbacks.Callback):
     """The run's progress in ``runs/NAME/status.json``, replaced atomically at the start and after every
-    epoch, and when the model is saved: a background job (:mod:`utils.jobs`) shows it from there.
+    epoch, and when the model is saved: a background job (:mod:`utils.train.jobs`) shows it from there.
 
     ``{"state": "training" | "saved", "epoch": epochs done, "epochs": epochs asked for,
     "metrics": {the last epoch's loss, accuracy, ...; once saved: the card's metrics},

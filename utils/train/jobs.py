@@ -2,7 +2,7 @@
 
 train.py runs in a child process, so training never holds a web request thread or
 the Tk thread, and a crash in it cannot take the front end down. Its training loop
-writes ``runs/NAME/status.json`` after every epoch (:class:`utils.training.RunStatus`),
+writes ``runs/NAME/status.json`` after every epoch (:class:`utils.train.fit.RunStatus`),
 which gives the progress; a thread waits for it to end and keeps the last line it wrote
 on stderr, the one-line reason of a failure. When it finishes, the model file is in
 place; the front ends load models by file (see :class:`utils.serving.model_file.ModelFile`), so
