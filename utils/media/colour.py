@@ -8,15 +8,30 @@ import numpy as np
 
 
 def to_uint8(image):
-    """``image``'s values as uint8: 16-bit scaled down, floats in [0, 1] scaled up, anything else clipped."""
+    """``image``'s values as uint8: wider integers as :func:`wide_to_8_bit`, floats in [0, 1] (a
+    preprocessed face) scaled up, other floats clipped."""
     image = np.asarray(image)
     if image.dtype == np.uint8:
         return image
-    if image.dtype == np.uint16:
-        return (image >> 8).astype(np.uint8)
-    if image.dtype.kind == "f" and image.size and image.max() <= 1.0:
+    if image.dtype.kind in "iu":
+        return wide_to_8_bit(image)
+    if image.size and image.max() <= 1.0:
         image = image * 255.0
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def wide_to_8_bit(array):
+    """16-bit values -> uint8 by integer division (65535 -> 255, 257 k -> k); 8-bit values in a wider type stay.
+
+    Integers only, written straight into the uint8 result: a float64 copy of a
+    25-megapixel image alone is 200 MB.
+    """
+    divisor = 257 if array.size and array.max() > 255 else 1
+    if array.dtype != np.uint16:  # Pillow's mode "I" is 32-bit and may hold anything
+        array = np.clip(array, 0, 255 * divisor)
+    gray = np.empty(array.shape, np.uint8)
+    np.floor_divide(array, divisor, out=gray, casting="unsafe")
+    return gray
 
 
 def _channels(image):

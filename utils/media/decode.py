@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from utils.defaults import MAX_PIXELS
+from utils.media.colour import to_uint8
 
 # The file names read as images wherever a folder of pictures is read (data sets, galleries, benchmarks).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -65,7 +66,7 @@ def _draft_size(width, height):
 def _to_bgr(image):
     """Any Pillow mode -> 8-bit BGR; 16-bit gray is scaled down, not clipped."""
     if image.mode in WIDE_GRAY_MODES:
-        gray = wide_gray_to_8_bit(np.asarray(image))
+        gray = to_uint8(np.asarray(image))
         return np.repeat(gray[:, :, None], 3, axis=2)
     if image.mode != "RGB":
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -74,20 +75,6 @@ def _to_bgr(image):
             image = Image.alpha_composite(background, image)
         image = image.convert("RGB")
     return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
-
-
-def wide_gray_to_8_bit(array):
-    """16-bit gray -> uint8 by integer division (65535 -> 255, 257 k -> k); 8-bit values in a wider type stay.
-
-    Integers only, written straight into the uint8 result: a float64 copy of a
-    25-megapixel image alone is 200 MB.
-    """
-    divisor = 257 if array.max() > 255 else 1
-    if array.dtype != np.uint16:  # mode "I" is 32-bit and may hold anything
-        array = np.clip(array, 0, 255 * divisor)
-    gray = np.empty(array.shape, np.uint8)
-    np.floor_divide(array, divisor, out=gray, casting="unsafe")
-    return gray
 
 
 def read_image(path, max_pixels=MAX_PIXELS):
