@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 from utils.cli import run_cli  # first: importing utils quiets TensorFlow's start-up chatter
 from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013_TEST
-from utils.faces.detect import DEFAULT_DETECTOR, DETECTORS
+from utils.faces.detect import check_detector, DEFAULT_DETECTOR, DETECTORS
 
 # Defaults: the shipped model on FER2013's PublicTest images.
 MODEL = EMOTION_MODEL
@@ -255,7 +255,7 @@ def evaluate_model(model_path, args, split_cache):
     figures = {
         "confusion_counts.png": charts.confusion_heatmap(counts, classes, title=f"{name}: confusion matrix (faces)"),
         "confusion_normalised.png": charts.confusion_heatmap(shares, classes, normalised=True,
-                                                            title=f"{name}: confusion matrix (row shares)"),
+                                                             title=f"{name}: confusion matrix (row shares)"),
         "reliability.png": charts.reliability_diagram(curves),
         "mistakes.png": grids.mistakes_grid(split.images[mistakes], [classes[i] for i in split.labels[mistakes]],
                                             [classes[i] for i in predicted[mistakes]],
@@ -281,7 +281,6 @@ def photo_path_summary(predictor, split, args, direct_predicted):
     """Accuracy of the photo path beside the direct one, how many faces the detector found, and both
     accuracies apart for the crops that stay on the face and for those reaching into the grey square."""
     import numpy as np
-    from utils.faces.detect import check_detector
     from utils.train.photo_path import PHOTO_PAD, served_faces
     detector = check_detector(args.detector)
     served, on_square = served_faces(split.images, detector, predictor.crop_context)
@@ -301,7 +300,6 @@ def photo_path_summary(predictor, split, args, direct_predicted):
 def faces_benchmark_summary(predictor, args):
     """The second benchmark: each photo's first face found, turned upright, cut out and classified as
     a front end does (:mod:`utils.train.photo_benchmark`); accuracy, macro recall, per-class recall, confusion."""
-    from utils.faces.detect import check_detector
     from utils.train import photo_benchmark
     detector = check_detector(args.detector)
     paths, labels, layout = photo_benchmark.find_photos(args.faces_benchmark, predictor.classes)

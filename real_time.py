@@ -175,7 +175,7 @@ def main(argv=None):
         from utils.model.predict import Predictor  # TensorFlow loads slowly: only once the source is known good
         predictor = Predictor.from_path(args.model)
         analyser = VideoAnalyser(predictor, args.threshold, args.every, args.detect_every, args.smooth,
-                                       detector)
+                                 detector)
         timeline = Timeline(args.csv, predictor.classes)
         writer = AnnotatedVideo(args.output, source.fps) if args.output else None
         window = None if args.no_display else Window()

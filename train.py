@@ -23,7 +23,7 @@ import shutil
 import sys
 
 from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
-from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, run_dir  # checkpoints: runs/NAME/
+from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, model_name, run_dir  # checkpoints: runs/NAME/
 
 # Defaults: the values that produced models/emotion_model.h5.
 DATA = FER2013
@@ -164,9 +164,9 @@ def main(argv=None):
     identity = args.task == "identity"
     try:
         dataset = datasets.load_dataset(args.data, args.val_split, args.seed, (args.img_size, args.img_size),
-                                    args.channels, crop_context=args.crop_context if identity else None,
-                                    test_per_class=args.test_per_person if identity else 0,
-                                    lfw_min_faces=args.lfw_min_faces)
+                                        args.channels, crop_context=args.crop_context if identity else None,
+                                        test_per_class=args.test_per_person if identity else 0,
+                                        lfw_min_faces=args.lfw_min_faces)
     except datasets.DatasetError as error:
         fail(str(error))
     print(f"classes: {', '.join(dataset.classes)}; train {len(dataset.train)}, validation {len(dataset.val)}, "
@@ -199,7 +199,7 @@ def main(argv=None):
             teacher, teacher_note = fit.load_teacher(args.teacher, dataset.classes, input_shape)
         except (OSError, ValueError) as error:
             fail(str(error))
-    name = os.path.splitext(os.path.basename(args.out))[0]
+    name = model_name(args.out)
     run = run_dir(args.out)
     done = len(fit.read_history(run).get("epoch", [])) if args.resume else 0
     if not args.resume and os.path.isdir(run):
@@ -212,7 +212,7 @@ def main(argv=None):
         batch_options.update(served=served, served_share=args.served_share)
     if args.teacher:
         batches = DistilledBatches(dataset.train, num_classes, args.batch_size, args.seed, teacher,
-                                        args.teacher_weight, args.teacher_temperature, **batch_options)
+                                   args.teacher_weight, args.teacher_temperature, **batch_options)
     else:
         batches = AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed, **batch_options)
     rate = fit.learning_rate(args.schedule, args.learning_rate, args.epochs * len(batches), len(batches))
@@ -229,7 +229,7 @@ def main(argv=None):
         model.fit(batches, validation_data=validation, epochs=args.epochs,
                   class_weight=datasets.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
                   callbacks=fit.callbacks(run, *plateau_settings(args.schedule), args.resume,
-                                               average=args.average_weights, monitor=monitor, status=status),
+                                          average=args.average_weights, monitor=monitor, status=status),
                   verbose=1 if sys.stdout.isatty() else 2)
 
     # Evaluate the best epoch (or the weight average, when it validates better) on test/ and ship it.

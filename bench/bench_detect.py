@@ -31,10 +31,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.bench_web import one_face_jpeg  # noqa: E402
-from utils.faces import blazeface, detect  # noqa: E402
-from utils.media.colour import to_rgb  # noqa: E402
-from utils.faces import haar  # noqa: E402
 from utils.defaults import IDENTITY_DATA  # noqa: E402
+from utils.faces import blazeface, detect, haar  # noqa: E402
+from utils.media.colour import to_rgb  # noqa: E402
 
 # scikit-image's pictures without a person (all ship with the package: no download).
 NO_PERSON = ("brick", "cell", "chelsea", "clock", "coffee", "coins", "colorwheel", "grass", "gravel", "horse",
@@ -54,7 +53,7 @@ def yale_faces(folder):
     for path in sorted(glob.glob(os.path.join(folder, "*", "*.png"))):
         photo = cv2.imread(path)
         found = haar.haar_faces(photo, max_side=max(photo.shape), min_fraction=60 / min(photo.shape[:2]),
-                                     scale_step=1.05)
+                                scale_step=1.05)
         if found:
             photos.append((photo, found[0].box))
     return photos
@@ -155,7 +154,7 @@ def candidates(picture):
     height, width = source.shape[:2]
     levels = [(blazeface.SHORT_RANGE, max(width, height))] + [(blazeface.FULL_RANGE, side)
                                                                for side in blazeface.search_sides(width, height)]
-    return [(face, blazeface.second_look(source, face.box)) for face in blazeface._search(source, levels)]
+    return [(face, blazeface.second_look(source, face.box)) for face in blazeface.search_levels(source, levels)]
 
 
 def false_faces(pictures):

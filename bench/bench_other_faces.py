@@ -31,13 +31,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013  # noqa: E402
 from utils.faces import align, detect  # noqa: E402
 from utils.media import colour  # noqa: E402
-from utils.train import datasets, metrics, photo_benchmark  # noqa: E402
-from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013  # noqa: E402
 from utils.media.decode import read_image  # noqa: E402
 from utils.model.architectures import LOGITS_LAYER  # noqa: E402
 from utils.model.predict import Predictor  # noqa: E402
+from utils.train import datasets, metrics, photo_benchmark  # noqa: E402
 
 SHOWN = ("happy", "neutral", "sad", "surprise")
 STRENGTHS = (0.5, 1.0, 1.5, 2.0)

@@ -28,8 +28,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from utils.faces.detect import find_faces, find_near  # noqa: E402
-from utils.live.tracking import DETECT_EVERY, FpsMeter, VideoAnalyser  # noqa: E402
 from utils.live import drawing  # noqa: E402
+from utils.live.tracking import DETECT_EVERY, FpsMeter, VideoAnalyser  # noqa: E402
 
 SIZE = (640, 480)
 # (description, detector, every, detect_every): BlazeFace as real_time.py runs it, then on every frame;

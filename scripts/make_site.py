@@ -30,7 +30,8 @@ def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_D
     """Write the site into ``out`` (replaced); returns the files written, relative to it."""
     import utils.quiet  # noqa: F401 (quiets TensorFlow's start-up chatter)
     from app import create_app
-    from utils.serving.browser_export import blazeface_files, export_model, exported_paths, is_current, model_name
+    from utils.defaults import model_name
+    from utils.serving.browser_export import blazeface_files, export_model, exported_paths, is_current
     from web.engine import constants
     from web.pages import SITE_PAGES
     model, browser_dir = defaults.project_path(model), defaults.project_path(browser_dir)

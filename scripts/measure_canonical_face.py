@@ -21,15 +21,13 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from utils.faces.face import KEYPOINTS  # noqa: E402
+from utils.defaults import FER2013  # noqa: E402
 from utils.faces import detect  # noqa: E402
 from utils.faces.align import CANONICAL_FACE_FILE  # noqa: E402
-from utils.train.photo_path import on_grey_square  # noqa: E402
-from utils.media.decode import read_image  # noqa: E402
-from utils.defaults import FER2013  # noqa: E402
-from utils.media.decode import IMAGE_SUFFIXES  # noqa: E402
-from utils.train.photo_path import PHOTO_PAD  # noqa: E402
+from utils.faces.face import KEYPOINTS  # noqa: E402
 from utils.files import write_json  # noqa: E402
+from utils.media.decode import IMAGE_SUFFIXES, read_image  # noqa: E402
+from utils.train.photo_path import on_grey_square, PHOTO_PAD  # noqa: E402
 
 FRAME = 48
 

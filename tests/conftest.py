@@ -5,8 +5,13 @@ random weights, saved the way train.py saves, so every front end can load it.
 """
 import contextlib
 import os
+import select
+import shutil
+import socket
+import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -192,3 +197,71 @@ def blurred_portrait(astronaut_bgr):
 def astronaut_face_box():
     """Where the astronaut's face is in that photo, (x, y, w, h), checked by hand."""
     return (176, 66, 96, 96)
+
+
+# ---- a real browser and a real display -----------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+def open_page(playwright, *extra_args):
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", *extra_args])
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(30_000)
+    return browser, page
+
+
+SCREEN = "1400x900x24"
+
+
+@pytest.fixture(scope="module")
+def display():
+    """The X display to use: ``$DISPLAY``, or a private Xvfb started for these tests."""
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("no display: DISPLAY is unset and Xvfb is not installed (apt-get install xvfb)")
+    read_end, write_end = os.pipe()
+    # -noreset: otherwise the server restarts, refusing connections, each time its last client leaves.
+    server = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", SCREEN, "-nolisten", "tcp",
+                               "-noreset"], pass_fds=[write_end], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    ready, _, _ = select.select([read_end], [], [], 15)
+    number = os.read(read_end, 32).decode().strip() if ready else ""
+    try:
+        # The pipe stays open while the server runs: a server that cannot write to it dies.
+        if not number or not accepts_connections(f"/tmp/.X11-unix/X{number}"):
+            server.kill()
+            pytest.skip("no display: DISPLAY is unset and Xvfb did not start")
+        os.environ["DISPLAY"] = f":{number}"
+        yield os.environ["DISPLAY"]
+        del os.environ["DISPLAY"]
+        server.terminate()
+        server.wait(timeout=10)
+    finally:
+        os.close(read_end)
+
+
+def accepts_connections(path, timeout=15):
+    """Whether the X server's socket takes connections yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(path)
+                return True
+            except OSError:
+                time.sleep(0.05)
+    return False

@@ -12,9 +12,8 @@ import os
 import cv2
 import pytest
 
+from conftest import CHROMIUM, open_page
 from utils.faces.pictures import KEYPOINT_RGB
-
-CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is missing (install Debian's chromium package)")
@@ -29,22 +28,6 @@ def app_config(model_path, tmp_path_factory):
     browser_dir = str(tmp_path_factory.mktemp("browser"))
     export_model(model_path, browser_dir)
     return {"BROWSER_DIR": browser_dir, "GALLERY_DIR": str(tmp_path_factory.mktemp("no_test_faces") / "test")}
-
-
-@pytest.fixture(scope="module")
-def playwright():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        yield playwright
-
-
-def open_page(playwright, *extra_args):
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True,
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", *extra_args])
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(30_000)
-    return browser, page
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, card_fields, scikit_image_picture
-from test_browser import CHROMIUM, open_page, playwright, write_y4m  # noqa: F401 (playwright: the fixture)
+from conftest import CHROMIUM, ROOT, card_fields, open_page, scikit_image_picture
+from test_browser import write_y4m
 from test_detection import class_photo, rotated
 from utils import defaults
 from utils.serving.browser_export import export_model

@@ -142,7 +142,7 @@ def test_the_served_share_swaps_in_faces_framed_as_photos_are():
     served = np.ones_like(split.images)
     def batch(share):
         return AugmentedBatches(split, 2, batch_size=64, seed=0, augment=False, served=served,
-                                     served_share=share)[0][0]
+                                served_share=share)[0][0]
     assert batch(0.0).max() == 0.0 and batch(1.0).min() == 1.0
     swapped = batch(0.5).reshape(64, -1).max(axis=1)
     assert set(swapped) == {0.0, 1.0} and 16 <= swapped.sum() <= 48
@@ -206,7 +206,7 @@ def test_distilled_targets_mix_the_label_with_the_teachers_softened_answer():
 
     plain_images, onehot = AugmentedBatches(split, 3, batch_size=4, seed=0)[0]
     images, targets = DistilledBatches(split, 3, batch_size=4, seed=0, teacher=teacher,
-                                            weight=0.25, temperature=2.0)[0]
+                                       weight=0.25, temperature=2.0)[0]
     np.testing.assert_array_equal(images, plain_images)          # the same augmented faces...
     np.testing.assert_array_equal(seen[0], images)               # ...which the teacher saw too
     taught = np.exp([0.0, 0.5, 1.5]) / np.exp([0.0, 0.5, 1.5]).sum()   # softmax of logits / 2

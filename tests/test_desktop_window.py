@@ -5,10 +5,6 @@ Xvfb the fixture starts itself; skipped when none of these is possible. Screensh
 of every tab go to each test's ``tmp_path``: tests write nothing into the project.
 """
 import os
-import select
-import shutil
-import socket
-import subprocess
 import threading
 import time
 
@@ -17,53 +13,6 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-
-SCREEN = "1400x900x24"
-
-
-@pytest.fixture(scope="module")
-def display():
-    """The X display to use: ``$DISPLAY``, or a private Xvfb started for these tests."""
-    if os.environ.get("DISPLAY"):
-        yield os.environ["DISPLAY"]
-        return
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("no display: DISPLAY is unset and Xvfb is not installed (apt-get install xvfb)")
-    read_end, write_end = os.pipe()
-    # -noreset: otherwise the server restarts, refusing connections, each time its last client leaves.
-    server = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", SCREEN, "-nolisten", "tcp",
-                               "-noreset"], pass_fds=[write_end], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_end)
-    ready, _, _ = select.select([read_end], [], [], 15)
-    number = os.read(read_end, 32).decode().strip() if ready else ""
-    try:
-        # The pipe stays open while the server runs: a server that cannot write to it dies.
-        if not number or not accepts_connections(f"/tmp/.X11-unix/X{number}"):
-            server.kill()
-            pytest.skip("no display: DISPLAY is unset and Xvfb did not start")
-        os.environ["DISPLAY"] = f":{number}"
-        yield os.environ["DISPLAY"]
-        del os.environ["DISPLAY"]
-        server.terminate()
-        server.wait(timeout=10)
-    finally:
-        os.close(read_end)
-
-
-def accepts_connections(path, timeout=15):
-    """Whether the X server's socket takes connections yet."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket(socket.AF_UNIX) as probe:
-            try:
-                probe.connect(path)
-                return True
-            except OSError:
-                time.sleep(0.05)
-    return False
-
 
 def pump(window, done, timeout=60):
     """Run Tk's event loop until ``done()`` holds (the background work has landed)."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from utils.faces.blazeface import (ACCEPT_SCORE, CONTAINED, DetectorUnavailable, FULL_RANGE, MIN_FACE_INPUT,
-    MIN_FACE_PX, blazeface_model_path, decode, search_sides, second_look, weighted_merge)
+                                   MIN_FACE_PX, blazeface_model_path, decode, search_sides, second_look, weighted_merge)
 from utils.faces import align, detect
 from utils.faces.face import KEYPOINTS
 from utils.media.colour import to_rgb

@@ -182,7 +182,7 @@ def test_calibration_fits_on_validation_and_reaches_the_predictor(evaluated, tes
     test = datasets.load_class_folders(str(test_split), FER_CLASSES)
     logits = predictor.logits(test.images)
     assert predictor.temperature == calibration.temperature == pytest.approx(summary["models"][0]["temperature"],
-                                                                                abs=1e-4)
+                                                                             abs=1e-4)
     np.testing.assert_allclose(predictor.probabilities(test.images), softmax(logits, calibration.temperature))
     assert calibration.ece_before == pytest.approx(
         metrics.expected_calibration_error(softmax(logits), test.labels), abs=1e-4)

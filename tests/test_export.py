@@ -16,7 +16,7 @@ from utils import defaults
 from utils.faces import align, blazeface
 from utils.media import colour
 from utils.serving.browser_export import (GRAY_SHIFT, GRAY_WEIGHTS, engine_constants, export_model, export_models,
-    is_current)
+                                          is_current)
 
 MODEL = defaults.project_path(defaults.EMOTION_MODEL)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from test_desktop_window import display, figure_text, open_window, pump  # noqa: F401 (display: a fixture)
+from test_desktop_window import figure_text, open_window, pump
 
 PEOPLE = ["alice", "bob", "carol", "dave"]
 PHOTOS = 10  # per person: 2 held out for testing, 1 for validation, 7 to learn from

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils.media import decode
-from utils.media.decode import decode_image, ImageError
+from utils.defaults import MAX_PIXELS
+from utils.media.decode import decode_image, DECODE_SIDE, ImageError
 
 
 def png_bytes(array):
@@ -56,19 +56,19 @@ def test_a_big_16_bit_png_is_decoded_without_a_float_copy():
 
 
 def test_an_image_over_the_limit_is_refused_from_its_header_alone():
-    side = int(decode.MAX_PIXELS ** 0.5)
+    side = int(MAX_PIXELS ** 0.5)
     with pytest.raises(ImageError) as refused:
         decode_image(png_header(side + 1, side))
     message = str(refused.value)
-    assert "\n" not in message and "megapixels" in message and f"limit is {decode.MAX_PIXELS / 1e6:.0f}" in message
+    assert "\n" not in message and "megapixels" in message and f"limit is {MAX_PIXELS / 1e6:.0f}" in message
     with pytest.raises(ImageError, match="damaged or truncated"):  # at the limit: read on, and found truncated
         decode_image(png_header(side, side))
 
 
 def test_the_limit_suits_a_48x48_model_and_the_site_uses_it(make_app, tmp_path):
-    assert decode.MAX_PIXELS <= 25_000_000
+    assert MAX_PIXELS <= 25_000_000
     app = make_app(WARM_UP=False, DEFAULT_MODEL=str(tmp_path / "none.h5"))
-    assert app.config["MAX_PIXELS"] == decode.MAX_PIXELS
+    assert app.config["MAX_PIXELS"] == MAX_PIXELS
 
 
 def test_a_big_jpeg_is_decoded_at_a_reduced_scale_and_a_small_one_is_not():
@@ -77,7 +77,7 @@ def test_a_big_jpeg_is_decoded_at_a_reduced_scale_and_a_small_one_is_not():
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, "JPEG", quality=90)
     image = decode_image(buffer.getvalue())
-    assert image.shape == (1500, 2500, 3) and max(image.shape) >= decode.DECODE_SIDE
+    assert image.shape == (1500, 2500, 3) and max(image.shape) >= DECODE_SIDE
     assert np.allclose(image[750, 600], (10, 40, 200), atol=12)  # BGR, colours intact
     small = io.BytesIO()
     Image.fromarray(rgb[:300, :400]).save(small, "JPEG")

@@ -355,7 +355,7 @@ def test_channel_pattern_and_its_nine_top_test_faces(app, client, loaded, refere
 
 
 def test_without_the_test_faces_the_channel_says_how_to_get_them(app, client, loaded, astronaut_png, tmp_path,
-                                                                  monkeypatch):
+                                                                 monkeypatch):
     monkeypatch.setitem(app.config, "GALLERY_DIR", str(tmp_path / "missing"))
     conv = loaded.channels.convolutions()[0]
     channel = explain(client, astronaut_png, parts="channel", layer=conv, channel="0").get_json()["channel"]

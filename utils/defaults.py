@@ -43,9 +43,14 @@ def project_path(relative):
     return relative if os.path.isabs(relative) else os.path.join(ROOT, relative)
 
 
+def model_name(model_path):
+    """A model's name, as the pages, the exports and the training runs call it: ``models/NAME.h5`` -> NAME."""
+    return os.path.splitext(os.path.basename(model_path))[0]
+
+
 def run_dir(model_path, runs=RUNS_DIR):
     """The folder where training the model saved at ``model_path`` keeps its checkpoints and status: runs/NAME/."""
-    return os.path.join(runs, os.path.splitext(os.path.basename(model_path))[0])
+    return os.path.join(runs, model_name(model_path))
 
 
 def class_colour(index):

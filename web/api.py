@@ -11,7 +11,7 @@ from utils.faces.detect import FACE_ORDER
 from utils.model.predict import NoSuchFace
 from web import analysis
 from web.inputs import (BadInput, absent, detail, detector, model, name_or_index, params, read_image, text, threshold,
-    whole_number)
+                        whole_number)
 from web.registry import ModelNotFound, registry
 
 bp = Blueprint("api", __name__)

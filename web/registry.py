@@ -18,8 +18,9 @@ import numpy as np
 from flask import current_app, request
 
 from utils.cli import one_line
+from utils.defaults import model_name
 from utils.model.card import CardError, read_card
-from utils.serving.model_file import find_models, model_name, ModelFile
+from utils.serving.model_file import find_models, ModelFile
 
 
 MODEL_COOKIE = "model"

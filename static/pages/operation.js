@@ -1,7 +1,8 @@
 /* The operation behind one number of a layer, laid out from what /api/explain sends (parts=operation):
    its numbers, its sentences, and ``display``, the blocks web/operation_view.py composed (every sentence,
    sum and rounded number is Python's). This file only turns the blocks into elements; the result's exact
-   value is in its data-value. */
+   value is in its data-value. A channel's panel (channel) only labels the numbers and pictures the API
+   sends for it. */
 "use strict";
 
 const OPERATION = (() => {
@@ -157,7 +158,8 @@ const OPERATION = (() => {
       figure.append(image, element("figcaption", "", `its preferred input: mean response ${EMO.round(pattern.response)}` +
         ` (plain grey: ${EMO.round(pattern.grey_response)})`));
       box.appendChild(figure);
-      box.appendChild(element("h4", "", "The nine test faces that excite it most"));
+      box.appendChild(element("h4", "", top.missing ? "The test faces that excite it most"
+        : `The ${top.faces.length} test faces that excite it most`));
       if (top.missing) {
         box.appendChild(element("p", "warning", `No test faces: ${top.missing}.`));
       } else {

@@ -91,7 +91,7 @@ def aligned_crop(image, face, side=None, context=1.0, multiple=None):
 
     The crop is square and ``side`` pixels wide. By default it is ``multiple`` (the model's
     input side; the canonical frame's when None) times a power of two, the smallest at least
-    as wide as the face is in the picture: :func:`preprocess` then shrinks it by a whole
+    as wide as the face is in the picture: :func:`utils.faces.preprocess.preprocess` then shrinks it by a whole
     factor, averaging whole pixels. (Cut at the face's own size, 49 or 55 px, then shrunk to
     48, the blur cost FER2013's test faces 2 points through this path.) Parts of the crop
     outside the picture repeat its edge.

@@ -256,9 +256,9 @@ def find_faces(image, detail):
     height, width = source.shape[:2]
     longest = max(width, height)
     if detail == "near":   # the region's face fills much of it: this search is itself a close look
-        return _search(source, [(SHORT_RANGE, longest)])
+        return search_levels(source, [(SHORT_RANGE, longest)])
     sides = search_sides(width, height) if detail == "thorough" else [longest]
-    candidates = _search(source, [(SHORT_RANGE, longest)] + [(FULL_RANGE, side) for side in sides])
+    candidates = search_levels(source, [(SHORT_RANGE, longest)] + [(FULL_RANGE, side) for side in sides])
     looked = [Face(face.box, second_look(source, face.box), face.keypoints) for face in candidates]
     return [face for face in looked if face.score >= ACCEPT_SCORE]
 
@@ -304,7 +304,7 @@ def _look_window(rgb, box, spread, side):
     return window
 
 
-def _search(source, levels):
+def search_levels(source, levels):
     """BlazeFace over ``levels`` of the RGB picture ``source``, ``(network, window side in the picture's
     pixels)`` each: finest first, each level's picture scaled from the one before (a pyramid), the
     tiles' detections merged."""

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from utils.faces import detect
-from utils.model.predict import is_uncertain
 from utils.faces.face import Face, iou
+from utils.model.predict import is_uncertain
 
 # Whole-frame detection every this many analysed frames, per detector, tracking in between;
 # sooner when a followed face is lost. At 30 frames/s a new face waits at most a third of a second.

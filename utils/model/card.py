@@ -33,7 +33,7 @@ class InputSize:
 
     @property
     def size(self):
-        """``(height, width)``, as the loaders and :func:`utils.faces.preprocess` take it."""
+        """``(height, width)``, as the loaders and :func:`utils.faces.preprocess.preprocess` takes it."""
         return self.height, self.width
 
     @property
@@ -49,7 +49,7 @@ class Preprocessing:
     scale: tuple[float, ...] = (0.0, 1.0)
     crop: str | None = None             # how a served face is cut out of its photo, in words
     crop_context: float = 1.0           # the crop is framed this many times as wide as FER2013's faces
-    function: str = "utils.faces.preprocess"
+    function: str = "utils.faces.preprocess.preprocess"
     test_time_flip: bool = False        # each face's logits averaged with its mirror image's
 
 
@@ -249,9 +249,9 @@ def _build(cls, mapping, key):
     prefix = f"{key}." if key else ""
     hints = typing.get_type_hints(cls)
     fields = {item.name: item for item in dataclasses.fields(cls)}
-    for key in mapping:
-        if key not in fields:
-            raise CardError(f"unknown key '{prefix}{key}'")
+    for given in mapping:
+        if given not in fields:
+            raise CardError(f"unknown key '{prefix}{given}'")
     values = {}
     for name, item in fields.items():
         if name in mapping:

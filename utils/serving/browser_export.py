@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from utils.defaults import model_name
 from utils.faces import align, detect
 from utils.faces.blazeface import (
     ACCEPT_SCORE,
@@ -52,10 +53,6 @@ def exported_paths(name, folder):
     """Where a model's browser files are: ``{"card", "logits", "layers"}`` -> path."""
     return {"card": os.path.join(folder, f"{name}.json"), "logits": os.path.join(folder, f"{name}.tflite"),
             "layers": os.path.join(folder, f"{name}.layers.tflite")}
-
-
-def model_name(h5_path):
-    return os.path.splitext(os.path.basename(h5_path))[0]
 
 
 _digests = {}

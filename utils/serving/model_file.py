@@ -10,7 +10,7 @@ import os
 import threading
 from dataclasses import dataclass
 
-from utils.defaults import CACHE_DIR, project_path
+from utils.defaults import CACHE_DIR, model_name, project_path
 from utils.explain.channels import ChannelExplainer
 from utils.explain.gradcam import GradCam
 from utils.explain.layers import LayerReader
@@ -23,10 +23,6 @@ from utils.model.predict import Predictor
 logger = logging.getLogger(__name__)
 
 MODEL_SUFFIXES = (".h5", ".keras")
-
-
-def model_name(path):
-    return os.path.splitext(os.path.basename(path))[0]
 
 
 def find_models(folder, task="emotion"):

@@ -14,7 +14,7 @@ class AugmentedBatches(keras.utils.PyDataset):
     Plain NumPy and OpenCV, so it feeds any Keras backend (TensorFlow, JAX, torch).
     Each epoch's order and augmentations come from ``(seed, epoch)``: a run resumed at
     ``epoch`` sees what an uninterrupted run would have, not the first epochs again.
-    ``served`` (the same faces as :func:`served_faces` gives them) stands in for a face with
+    ``served`` (the same faces as :func:`utils.train.photo_path.served_faces` gives them) stands in for a face with
     probability ``served_share``, so the network also learns faces framed as photos are.
     """
 

@@ -14,13 +14,20 @@ import keras
 import numpy as np
 import pandas as pd
 
-from utils.media import charts
-from utils.model.card import InputSize, Metrics, ModelCard, Preprocessing, Training, Versions
 from utils.cpu import native_bfloat16
 from utils.defaults import RUN_STATUS_FILE
 from utils.files import atomic_write, write_json
-from utils.model.predict import Predictor
+from utils.media import charts
 from utils.model.architectures import LOGITS_LAYER, build_model
+from utils.model.card import (
+    InputSize,
+    Metrics,
+    ModelCard,
+    Preprocessing,
+    Training,
+    Versions,
+)
+from utils.model.predict import Predictor
 from utils.model.store import load_model
 from utils.train import photo_path
 
@@ -28,6 +35,10 @@ HISTORY_FILE = "history.csv"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 AVERAGE_FILE = "average.weights.npz"
 CURVES_FILE = "curves.png"
+SERVED_FILE = "served_train.npy"
+# How a served face is cut out of its photo (utils.faces.align.aligned_crop), for the card.
+CROP_NOTE = ("detected face turned upright by its eye line, eyes, nose and mouth fitted to "
+             "utils/faces/canonical_face.json")
 # What the card says the epochs were chosen on, by the metric :func:`selection` picks.
 CHOSEN_ON = {"val_accuracy": "validation accuracy",
              "accuracy": "training accuracy: too few images per class to hold any out for validation"}
@@ -334,11 +345,6 @@ def held_out_note(settings, dataset):
     return note
 
 
-# How a served face is cut out of its photo (utils.faces.align.aligned_crop), for the card.
-CROP_NOTE = "detected face turned upright by its eye line, eyes, nose and mouth fitted to utils/faces/canonical_face.json"
-
-
-SERVED_FILE = "served_train.npy"
 
 
 def served_train_faces(run_dir, train, context):

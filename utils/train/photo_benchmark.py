@@ -21,14 +21,13 @@ import os
 
 import numpy as np
 
-from utils.media.decode import IMAGE_SUFFIXES
+from utils.media.decode import IMAGE_SUFFIXES, ImageError, read_image
 from utils.train.datasets import DatasetError
 
 # Names photos and folders use for the card's classes.
 SYNONYMS = {"normal": "neutral", "surprised": "surprise", "happiness": "happy", "smile": "happy",
             "sadness": "sad", "anger": "angry", "fearful": "fear", "afraid": "fear",
             "disgusted": "disgust", "contempt": None}
-LAYOUTS = ("people", "classes")
 
 
 def class_index(name, classes):
@@ -90,7 +89,6 @@ def photo_inputs(predictor, paths, detector=None):
     and whether a face was found (the whole photo stands in when none is)."""
     from tqdm import tqdm
 
-    from utils.media.decode import ImageError, read_image
     inputs, found = [], []
     for path in tqdm(paths, desc="photo benchmark", unit=" photos"):
         try:
