@@ -53,7 +53,7 @@ def test_optional_keys_take_their_defaults():
     assert card.to_dict() == {key: fields[key] for key in ("name", "task", "classes", "input", "architecture",
                                                            "parameters")} | {
         "preprocessing": {"color": "gray", "scale": [0.0, 1.0], "crop_context": 1.0,
-                          "function": "utils.faces.preprocess", "test_time_flip": False},
+                          "function": "utils.faces.preprocess.preprocess", "test_time_flip": False},
         "versions": {}, "metrics": {}}
 
 
