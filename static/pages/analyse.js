@@ -11,12 +11,8 @@ const WHERE = {
   server: "The photo is sent to this site's server, analysed, and forgotten.",
   gradcam: "Faces were found and read on this device; for Grad-CAM the photo was sent to this site's server, and forgotten.",
 };
-const fileInput = document.getElementById("file");
-const drop = document.getElementById("drop");
-const slider = document.getElementById("threshold");
-const sliderValue = document.getElementById("threshold-value");
-const status = document.getElementById("status");
-const canvas = document.getElementById("photo");
+const [fileInput, drop, slider, sliderValue, status, canvas] =
+  ["file", "drop", "threshold", "threshold-value", "status", "photo"].map((id) => document.getElementById(id));
 let last = null;  /* {bitmap, answer} of the photo on screen */
 let analysed = 0;  /* the latest photo asked for: a late answer for an earlier one is dropped */
 
