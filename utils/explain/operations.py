@@ -19,13 +19,7 @@ import threading
 import keras
 import numpy as np
 
-from utils.explain.layers import (
-    LayerReader,
-    convolution_inputs,
-    is_convolution,
-    layer_kind,
-    named_layer,
-)
+from utils.explain.layers import LayerReader, convolution_inputs, is_convolution, layer_kind, named_layer
 from utils.explain.receptive import producer, windows
 
 TOP_CONTRIBUTIONS = 10  # a dense unit's inputs listed one by one; the rest are summed

@@ -22,21 +22,9 @@ import numpy as np
 
 from utils.defaults import model_name
 from utils.faces import align, detect
-from utils.faces.blazeface import (
-    ACCEPT_SCORE,
-    CONTAINED,
-    FULL_RANGE,
-    LOOK_SPREADS,
-    MERGE_IOU,
-    MIN_FACE_FRACTION,
-    MIN_FACE_INPUT,
-    MIN_FACE_PX,
-    MIN_SCORE,
-    RAW_SCORE_LIMIT,
-    SHORT_RANGE,
-    TILE_OVERLAP,
-    blazeface_model_path,
-)
+from utils.faces.blazeface import (ACCEPT_SCORE, CONTAINED, FULL_RANGE, LOOK_SPREADS, MERGE_IOU, MIN_FACE_FRACTION,
+                                   MIN_FACE_INPUT, MIN_FACE_PX, MIN_SCORE, RAW_SCORE_LIMIT, SHORT_RANGE, TILE_OVERLAP,
+                                   blazeface_model_path)
 from utils.faces.face import KEYPOINTS
 from utils.files import atomic_write, file_sha256, file_stamp, write_json
 from utils.live import tracking
@@ -168,6 +156,7 @@ def engine_constants():
         "faces": {"frame": canonical["frame"], "keypoints": canonical["keypoints"], "fitted": list(align.FITTED),
                   "gray_weights": list(GRAY_WEIGHTS), "gray_shift": GRAY_SHIFT},
         "video": {"detect_every": tracking.DETECT_EVERY["blazeface"], "smooth_frames": tracking.SMOOTH_FRAMES,
-                  "max_missed": tracking.MAX_MISSED, "confirm_hits": tracking.CONFIRM_HITS, "match_iou": tracking.MATCH_IOU},
+                  "max_missed": tracking.MAX_MISSED, "confirm_hits": tracking.CONFIRM_HITS,
+                  "match_iou": tracking.MATCH_IOU},
         "viridis": viridis(),
     }

@@ -19,14 +19,7 @@ from utils.defaults import RUN_STATUS_FILE
 from utils.files import atomic_write, write_json
 from utils.media import charts
 from utils.model.architectures import LOGITS_LAYER, build_model
-from utils.model.card import (
-    InputSize,
-    Metrics,
-    ModelCard,
-    Preprocessing,
-    Training,
-    Versions,
-)
+from utils.model.card import InputSize, Metrics, ModelCard, Preprocessing, Training, Versions
 from utils.model.predict import Predictor
 from utils.model.store import load_model
 from utils.train import photo_path
@@ -343,8 +336,6 @@ def held_out_note(settings, dataset):
     if dataset.test.paths:
         note["files"] = [os.path.relpath(path, dataset.source) for path in dataset.test.paths]
     return note
-
-
 
 
 def served_train_faces(run_dir, train, context):
