@@ -23,7 +23,7 @@ sys.path.insert(0, ROOT)
 
 from utils.defaults import FER2013, IDENTITY_DATA  # noqa: E402
 from utils.media.decode import IMAGE_SUFFIXES  # noqa: E402
-from utils.train.datasets import CSV_USAGES, FER2013_CLASSES, fer2013_row  # noqa: E402
+from utils.train.fer2013 import CSV_USAGES, FER2013_CLASSES, fer2013_row  # noqa: E402
 
 WHERE_TO_GET = """FER2013 is not here. Download it (free, with a Kaggle account) from either
   https://www.kaggle.com/datasets/msambare/fer2013  (the image folders, archive.zip), or

@@ -92,6 +92,30 @@ class Training:
 
 
 @dataclass(frozen=True)
+class Labels:
+    """What the model was taught to say: one label a face (FER2013's), or a crowd's votes (FER+'s ten a face)
+    as their distribution (cross-entropy against the share of votes each class got) or their majority."""
+    source: str                         # "one label a face" or "votes"
+    scheme: str                         # "single", "distribution" or "majority"
+    votes_per_face: int | None = None
+    pixels: str | None = None           # "raw" or "equalised": the training faces' pixels
+
+
+@dataclass(frozen=True)
+class CrowdMetrics:
+    """How well the model agrees with a crowd of people (FER+'s ten votes a face), as evaluate.py measures it."""
+    data: str
+    faces: int
+    majority_accuracy: float            # the model's label is the crowd's most-voted class (any of tied ones)
+    crowd_choice_probability: float     # the mean probability the model gives the crowd's most-voted class
+    vote_cross_entropy: float           # the mean cross-entropy from the vote shares to the model's probabilities
+    vote_ece: float | None = None       # calibration against the crowd: |share of votes - confidence| over bins
+    per_class: dict[str, float] | None = None      # majority accuracy by the crowd's class
+    fer2013_agreement: float | None = None         # how often FER2013's own label is the crowd's choice
+    fer2013_faces: int | None = None               # the faces whose FER2013 label is known
+
+
+@dataclass(frozen=True)
 class Metrics:
     """What the shipped weights scored, through the served predict path."""
     val_accuracy: float | None = None
@@ -144,6 +168,8 @@ class ModelCard:
     metrics: Metrics = field(default_factory=Metrics)
     weights_sha256: str | None = None   # the model file this card was written for (utils.model.store.save_model)
     calibration: Calibration | None = None
+    labels: Labels | None = None        # a card written before crowd labels existed: one label a face
+    crowd: CrowdMetrics | None = None   # evaluate.py --crowd-record on a data set with votes
 
     def __post_init__(self):
         if self.task not in TASKS:
