@@ -91,10 +91,12 @@ train-baseline: setup
 evaluate: setup
 	$(PY) evaluate.py --model models/emotion_model.h5 --model models/baseline_cnn.h5 --data $(DATA)/test --photo-path
 
-# FER2013 (make data FER2013=/path/to/fer2013.csv, the Kaggle archive or its folder) and people's photos
-# (make data PEOPLE=/path/to/one-folder-per-person) go where the tools look; without either, where to get FER2013.
+# FER2013 (make data FER2013=/path/to/fer2013.csv, the Kaggle archive or its folder), FER+ (make data
+# FERPLUS=/path/to/FERPlus/data, or the folder of fer2013new.csv beside fer2013.csv) and people's photos
+# (make data PEOPLE=/path/to/one-folder-per-person) go where the tools look; without any, where to get FER2013.
 data: setup
-	$(PY) scripts/get_data.py $(if $(FER2013),--fer2013 "$(FER2013)") $(if $(PEOPLE),--people "$(PEOPLE)")
+	$(PY) scripts/get_data.py $(if $(FER2013),--fer2013 "$(FER2013)") $(if $(FERPLUS),--ferplus "$(FERPLUS)") \
+		$(if $(PEOPLE),--people "$(PEOPLE)")
 
 # The walkthrough in notebooks/ (teaching the CNN by experiment), opened in JupyterLab with the project's
 # environment; notebooks-html runs every notebook with its defaults (FER2013 in place; 8 to 11 minutes on a

@@ -15,6 +15,7 @@ EMOTION_MODEL = os.path.join(MODELS_DIR, "emotion_model.h5")     # the shipped m
 IDENTITY_MODEL = os.path.join(MODELS_DIR, "identity_model.h5")   # "who it is"; "Train identity model" writes it
 FER2013 = os.path.join("dataset", "fer2013")          # train/ and test/ class folders (make data)
 FER2013_TEST = os.path.join(FER2013, "test")          # the Gallery's faces, and each channel's top test faces
+FERPLUS = os.path.join("dataset", "ferplus")          # FER+: FER2013's faces with ten votes each (make data FERPLUS=...)
 IDENTITY_DATA = os.path.join("dataset", "people")     # one folder of photos per person (make data PEOPLE=...)
 # evaluate.py's second benchmark when it is there: the Yale faces (one folder per person, photos named
 # happy, normal, sad, surprised ...), or any folder of class folders of whole photos.

@@ -114,6 +114,15 @@ class CrowdMetrics:
     fer2013_agreement: float | None = None         # how often FER2013's own label is the crowd's choice
     fer2013_faces: int | None = None               # the faces whose FER2013 label is known
 
+    @classmethod
+    def measured(cls, data, figures):
+        """The card's entry for :func:`utils.train.metrics.crowd_metrics`' figures on ``data``, to 4 decimals."""
+        def rounded(value):
+            if isinstance(value, dict):
+                return {name: rounded(item) for name, item in value.items()}
+            return round(value, 4) if isinstance(value, float) else value
+        return cls(data=data, **{name: rounded(value) for name, value in figures.items()})
+
 
 @dataclass(frozen=True)
 class Metrics:

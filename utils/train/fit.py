@@ -353,10 +353,8 @@ def crowd_record(predictor, split, data, batch_size=256):
         return None
     probabilities = np.concatenate([predictor.probabilities(split.images[start:start + batch_size])
                                     for start in range(0, len(split), batch_size)])
-    measured = scores.crowd_metrics(probabilities, split.votes, predictor.classes, split.fer2013)
-    return CrowdMetrics(data=data, **{name: round(value, 4) if isinstance(value, float) else
-                                      ({k: round(v, 4) for k, v in value.items()} if isinstance(value, dict) else value)
-                                      for name, value in measured.items()})
+    return CrowdMetrics.measured(data, scores.crowd_metrics(probabilities, split.votes, split.labels,
+                                                            predictor.classes, split.fer2013))
 
 
 def labels_record(settings, dataset):

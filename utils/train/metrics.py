@@ -144,50 +144,44 @@ def fit_logit_offsets(logits, labels, temperature=1.0):
     return offsets
 
 
-def crowd_choices(votes):
-    """``(N, classes)`` True where a class got the most votes of its face (several where the crowd tied)."""
-    votes = np.asarray(votes, dtype=np.float64)
-    return votes == votes.max(axis=1, keepdims=True)
-
-
-def crowd_metrics(probabilities, votes, classes, fer2013=None, bins=ECE_BINS):
+def crowd_metrics(probabilities, votes, majority, classes, fer2013=None, bins=ECE_BINS):
     """How well probabilities agree with a crowd's votes (FER+: ten people a face), each face counted once.
 
-    - ``majority_accuracy``: the model's label is the class most people chose (any of them where they tied);
-    - ``crowd_choice_probability``: the mean probability the model gives that class (tied ones averaged);
-    - ``vote_cross_entropy``: the mean of -sum_k share_k log p_k, in nats (0 only for a model that gives
-      every class exactly its share of votes; the entropy of the votes is the floor no model beats);
+    ``majority`` is each face's most-voted class (ties broken as the data set breaks them: FER+ by its
+    column order, as its own label counts do).
+
+    - ``majority_accuracy``: the model's label is the crowd's majority;
+    - ``crowd_choice_probability``: the mean probability the model gives the majority class;
+    - ``vote_cross_entropy``: the mean of -sum_k share_k log p_k, in nats (the entropy of the votes is the
+      floor no model beats: 0 only where everyone agreed);
     - ``vote_ece``: calibration against the crowd: faces binned by the model's confidence, each bin's mean
       confidence against the mean share of votes its label got, weighted by the bins' sizes;
-    - ``per_class``: majority accuracy over the faces of each class (the crowd's first choice);
-    - ``fer2013_agreement``: where FER2013's own label is known (``fer2013`` >= 0), how often it is one of the
-      classes most people chose.
+    - ``per_class``: majority accuracy over the faces of each majority class;
+    - ``fer2013_agreement``: where FER2013's own label is known (``fer2013`` >= 0), how often it is the majority.
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     votes = np.asarray(votes, dtype=np.float64)
+    majority = np.asarray(majority)
     shares = votes / votes.sum(axis=1, keepdims=True)
-    chosen = crowd_choices(votes)
     rows = np.arange(len(votes))
     predicted = probabilities.argmax(axis=1)
-    right = chosen[rows, predicted]
+    right = predicted == majority
     confidence = probabilities[rows, predicted]
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    filled = counts > 0
-    gaps = np.abs(np.bincount(which, weights=confidence, minlength=bins)[filled]
-                  - np.bincount(which, weights=shares[rows, predicted], minlength=bins)[filled])
-    first = votes.argmax(axis=1)
+    gaps = np.abs(np.bincount(which, weights=confidence, minlength=bins)
+                  - np.bincount(which, weights=shares[rows, predicted], minlength=bins))
     result = {
         "faces": len(votes),
         "majority_accuracy": float(right.mean()),
-        "crowd_choice_probability": float(np.mean((probabilities * chosen).sum(axis=1) / chosen.sum(axis=1))),
+        "crowd_choice_probability": float(probabilities[rows, majority].mean()),
         "vote_cross_entropy": float(np.mean(-(shares * np.log(np.clip(probabilities, 1e-12, 1.0))).sum(axis=1))),
         "vote_ece": float(gaps.sum() / len(votes)),
-        "per_class": {name: float(right[first == k].mean()) for k, name in enumerate(classes) if np.any(first == k)},
+        "per_class": {name: float(right[majority == k].mean()) for k, name in enumerate(classes)
+                      if np.any(majority == k)},
     }
     known = np.asarray(fer2013) >= 0 if fer2013 is not None else np.zeros(len(votes), bool)
     if known.any():
-        result["fer2013_agreement"] = float(chosen[rows[known], np.asarray(fer2013)[known]].mean())
+        result["fer2013_agreement"] = float(np.mean(np.asarray(fer2013)[known] == majority[known]))
         result["fer2013_faces"] = int(known.sum())
     return result
