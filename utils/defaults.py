@@ -14,8 +14,9 @@ MODELS_DIR = "models"                                 # every NAME.h5 with its N
 EMOTION_MODEL = os.path.join(MODELS_DIR, "emotion_model.h5")     # the shipped model, used when none is named
 IDENTITY_MODEL = os.path.join(MODELS_DIR, "identity_model.h5")   # "who it is"; "Train identity model" writes it
 FER2013 = os.path.join("dataset", "fer2013")          # train/ and test/ class folders (make data)
-FER2013_TEST = os.path.join(FER2013, "test")          # the Gallery's faces, and each channel's top test faces
+FER2013_TEST = os.path.join(FER2013, "test")          # each channel's top test faces (and the Gallery's without FER+)
 FERPLUS = os.path.join("dataset", "ferplus")          # FER+: FER2013's faces with ten votes each (make data FERPLUS=...)
+FERPLUS_TEST = os.path.join(FERPLUS, "FER2013Valid")  # FER+'s test faces (FER2013's PublicTest) with their votes
 IDENTITY_DATA = os.path.join("dataset", "people")     # one folder of photos per person (make data PEOPLE=...)
 # evaluate.py's second benchmark when it is there: the Yale faces (one folder per person, photos named
 # happy, normal, sad, surprised ...), or any folder of class folders of whole photos.
@@ -52,6 +53,11 @@ def model_name(model_path):
 def run_dir(model_path, runs=RUNS_DIR):
     """The folder where training the model saved at ``model_path`` keeps its checkpoints and status: runs/NAME/."""
     return os.path.join(runs, model_name(model_path))
+
+
+def gallery_folder():
+    """The Gallery's faces: FER+'s test faces with their ten votes each when they are here, else FER2013's."""
+    return FERPLUS_TEST if os.path.isdir(project_path(FERPLUS_TEST)) else FER2013_TEST
 
 
 def class_colour(index):

@@ -27,8 +27,10 @@
   async function start() {
     const source = document.getElementById("source");
     if (params.has("gallery")) {
-      photo = await (await fetch(`/gallery/image/${Number(params.get("gallery"))}`)).blob();
+      const index = Number(params.get("gallery"));
+      photo = await (await fetch(`/gallery/image/${index}`)).blob();
       source.textContent = "Exploring a test face from the Gallery.";
+      showCrowd(await (await fetch(`/gallery/votes/${index}`)).json());
     } else {
       photo = await EMO.rememberedPhoto();
       source.textContent = photo ? "Exploring your last photo from the Analyse page." :
@@ -37,11 +39,23 @@
     if (photo) await explore(Number(params.get("face") || 0));
   }
 
+  /* What the people who labelled a Gallery face said (FER+: ten votes), beside the network's bars. */
+  function showCrowd(said) {
+    if (!said.votes) return;
+    document.getElementById("crowd").hidden = false;
+    document.getElementById("crowd-count").textContent = Object.values(said.votes).reduce((a, b) => a + b, 0);
+    EMO.bars(document.getElementById("crowd-bars"), said.shares, said.label);
+    const fer2013 = document.getElementById("crowd-fer2013");
+    fer2013.hidden = !said.fer2013;
+    fer2013.textContent = said.fer2013 ? `FER2013's one label: ${said.fer2013}` : "";
+  }
+
   document.getElementById("file").addEventListener("change", (event) => {
     const file = event.target.files[0];
     if (!file) return;
     photo = file;
     EMO.rememberPhoto(file);
+    document.getElementById("crowd").hidden = true;
     document.getElementById("source").textContent = `Exploring ${file.name}.`;
     explore(0);
   });

@@ -223,6 +223,20 @@ class ModelCard:
             facts += [("trained on", f"{self.training.data}: {self.training.train_images:,} images, "
                                      f"{self.training.epochs} epochs"),
                       ("command", self.training.command)]
+        if self.labels is not None:
+            facts.append(("taught by", "ten people's votes a face, learnt as their " + self.labels.scheme
+                          + (f" ({self.labels.pixels} pixels)" if self.labels.pixels else "")
+                          if self.labels.source == "votes" else "one label a face"))
+        if self.crowd is not None:
+            crowd = self.crowd
+            facts.append(("judged by the crowd",
+                          f"says what most people said on {crowd.majority_accuracy:.1%} of {crowd.faces:,} faces "
+                          f"({crowd.data}); gives their choice {crowd.crowd_choice_probability:.2f} on average; "
+                          f"cross-entropy to their votes {crowd.vote_cross_entropy:.3f}; calibration error against "
+                          f"their shares {crowd.vote_ece:.3f}"))
+            if crowd.fer2013_agreement is not None:
+                facts.append(("FER2013's own label", f"the crowd's choice on {crowd.fer2013_agreement:.1%} of "
+                                                     f"{crowd.fer2013_faces:,} faces"))
         if self.calibration is not None:
             offsets = ", per-class logit offsets" if self.calibration.logit_offsets else ""
             facts.append(("calibration", f"temperature {self.calibration.temperature:.2f}{offsets}"))
