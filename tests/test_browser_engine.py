@@ -8,6 +8,7 @@ The shipped emotion model is exported into the tests' own folder (utils.serving.
 into build/browser.
 """
 import base64
+import io
 import json
 import os
 import sys
@@ -65,10 +66,27 @@ def in_browser(page, encoded, threshold=defaults.THRESHOLD):
     """The engine's answer for an encoded picture (PNG or JPEG bytes), decoded by the browser."""
     return page.evaluate("""async ([data, threshold]) => {
         const engine = await EMO.engine();
-        const blob = await (await fetch('data:application/octet-stream;base64,' + data)).blob();
-        const answer = await engine.analysePhoto(await engine.constructor.decode(blob), threshold);
+        const blob = new Blob([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))]);
+        const answer = await engine.analysePhoto(await engine.decode(blob), threshold);
         return {image: answer.image, faces: answer.faces};
     }""", [base64.b64encode(encoded).decode(), threshold])
+
+
+def decoded_in_browser(page, encoded):
+    """The pixels the engine analyses for an encoded picture, as RGB, or the one line it refuses it with."""
+    answer = page.evaluate("""async (data) => {
+        const engine = await EMO.engine();
+        const blob = new Blob([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))]);
+        let bitmap;
+        try { bitmap = await engine.decode(blob); } catch (error) { return { error: error.message }; }
+        const { rgb } = engine.photoPixels(bitmap);
+        let text = '';
+        for (let i = 0; i < rgb.data.length; i += 8192) text += String.fromCharCode(...rgb.data.subarray(i, i + 8192));
+        return { width: rgb.width, height: rgb.height, rgb: btoa(text) };
+    }""", base64.b64encode(encoded).decode())
+    if "error" in answer:
+        return answer["error"]
+    return np.frombuffer(base64.b64decode(answer["rgb"]), np.uint8).reshape(answer["height"], answer["width"], 3)
 
 
 def deviations(ours, theirs):
@@ -118,6 +136,74 @@ def test_the_engine_finds_and_labels_what_python_does(engine_page, reference, as
         assert found[name]["probability"] <= PROBABILITY, (name, found[name])
     assert answer["faces"][0]["whole_image"] is False
     print("largest differences from Python's float32 path:", json.dumps(found))
+
+
+def encoded(image, kind, **options):
+    """A Pillow image as the bytes of a file of ``kind`` (PNG, JPEG ...)."""
+    from PIL import Image  # noqa: F401 (the images come from it)
+    buffer = io.BytesIO()
+    image.save(buffer, kind, **options)
+    return buffer.getvalue()
+
+
+def decoding_cases():
+    """name -> the bytes of a picture built here, one for each rule of utils/media/decode.py."""
+    from PIL import Image
+    rng = np.random.default_rng(12)
+    small = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
+    photo = cv2.resize(small, (170, 130), interpolation=cv2.INTER_CUBIC)
+    alpha = np.tile(np.linspace(0, 255, 170).astype(np.uint8), (130, 1))
+    alpha[:40] = 0                                  # fully transparent, partly and opaque
+    sideways = {}
+    for orientation in (3, 5, 6, 8):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        sideways[f"JPEG with EXIF orientation {orientation}"] = encoded(Image.fromarray(photo), "JPEG", exif=exif)
+    palette = Image.fromarray(photo).convert("P", palette=Image.Palette.ADAPTIVE, colors=12)
+    wide = rng.integers(0, 65536, (60, 80, 3), dtype=np.uint16)
+    big = cv2.resize(cv2.resize(photo, (40, 10)), (4201, 1001), interpolation=cv2.INTER_CUBIC)   # shrunk by 2, unevenly
+    return {"transparent PNG": encoded(Image.fromarray(np.dstack([photo, alpha]), "RGBA"), "PNG"),
+            "gray PNG with transparency": encoded(Image.fromarray(np.dstack([photo[:, :, 1], alpha]), "LA"), "PNG"),
+            "palette PNG with a transparent colour": encoded(palette, "PNG", transparency=3),
+            **sideways,
+            "16-bit colour PNG": cv2.imencode(".png", wide)[1].tobytes(),
+            "16-bit gray PNG": encoded(Image.fromarray(wide[:, :, 0]), "PNG"),
+            "gray PNG": encoded(Image.fromarray(photo[:, :, 2]), "PNG"),
+            "CMYK JPEG": encoded(Image.fromarray(np.dstack([photo, photo[:, :, :1]]), "CMYK"), "JPEG", quality=95),
+            "WebP": encoded(Image.fromarray(photo), "WEBP", quality=90),
+            "JPEG over 4096 px": cv2.imencode(".jpg", big)[1].tobytes()}
+
+
+def test_the_browser_decodes_every_kind_of_picture_as_python_does(engine_page):
+    """Pixel for pixel: the same size and the same RGB as utils.media.decode.decode_image, for each rule."""
+    from utils.media.decode import decode_image
+    for name, data in decoding_cases().items():
+        python = decode_image(data)[:, :, ::-1]
+        ours = decoded_in_browser(engine_page, data)
+        assert not isinstance(ours, str), (name, ours)
+        assert ours.shape == python.shape, (name, ours.shape, python.shape)
+        assert np.array_equal(ours, python), (name, int(np.abs(ours.astype(int) - python).max()))
+    assert python.shape == (501, 2101, 3)   # the big JPEG, shrunk as Python shrinks it
+
+
+def test_a_picture_over_the_limit_is_refused_with_pythons_line(engine_page):
+    from PIL import Image
+
+    from utils.media.decode import decode_image, ImageError
+    data = encoded(Image.new("L", (5001, 5000)), "PNG")     # 25.005 MP in 25 KB
+    with pytest.raises(ImageError) as refused:
+        decode_image(data)
+    assert decoded_in_browser(engine_page, data) == str(refused.value) == "the image has 25.1 megapixels; the limit is 25"
+
+
+def test_the_first_picture_may_be_as_large_as_a_blank_canvas(engine_page):
+    """300x150 is a new canvas's own size: the engine's first picture of that size is read like any other."""
+    from utils.media.decode import decode_image
+    photo = cv2.resize(scikit_image_picture("chelsea"), (300, 150))
+    data = cv2.imencode(".png", photo)[1].tobytes()
+    engine_page.reload()
+    assert np.array_equal(decoded_in_browser(engine_page, data), decode_image(data)[:, :, ::-1])
+    assert in_browser(engine_page, data)["image"] == {"width": 300, "height": 150}
 
 
 def test_pixel_operations_are_opencvs_bit_for_bit(engine_page):

@@ -70,7 +70,7 @@ async function facesOf(file, mode) {
     return { answer, bitmap: await createImageBitmap(file, { imageOrientation: "from-image" }) };
   }
   const engine = await EMO.engine();
-  const bitmap = await engine.constructor.decode(file);
+  const bitmap = await engine.decode(file);
   const answer = await engine.analysePhoto(bitmap, EMO.threshold());
   delete answer.chosen;
   return { answer, bitmap };
