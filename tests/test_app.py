@@ -539,6 +539,70 @@ def test_every_faces_gradcam_comes_from_one_search(client, monkeypatch):
     assert single["gradcam"]["overlay"] == answer["faces"][1]["gradcam"]["overlay"]
 
 
+@pytest.fixture(scope="module")
+def two_astronauts():
+    """A photo of two faces, as a JPEG, and the server's own faces of it (their numbers and boxes)."""
+    from skimage import data as images
+    return encode(np.hstack([np.ascontiguousarray(images.astronaut()[:, :, ::-1])] * 2))
+
+
+def shifted(box, by=3):
+    """A box a few pixels off, as the browser's engine may find the same face."""
+    x, y, w, h = box
+    return [x + by, y - by, w + by, h]
+
+
+def test_a_face_is_named_by_its_box(client, two_astronauts):
+    faces = post_file(client, "/api/predict", two_astronauts).get_json()["faces"]
+    assert len(faces) == 2 and faces[0]["box"] != faces[1]["box"]
+    box = ",".join(map(str, shifted(faces[1]["box"])))
+    by_box = post_file(client, "/api/explain", two_astronauts, box=box, parts="gradcam").get_json()
+    by_number = post_file(client, "/api/explain", two_astronauts, face="1", parts="gradcam").get_json()
+    assert by_box["face_index"] == 1 and by_box["face"] == faces[1]
+    assert by_box["gradcam"] == by_number["gradcam"] and by_box["gradcam"]["precision"] == "float32"
+    assert by_box["precision"] == client.application.extensions["models"].get().predictor.precision
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"box": "1,1,20,20"}, "no face found at box 1,1,20,20: none of the image's 2 faces overlaps it by 0.5 or more"),
+    ({"box": "1,2,3"}, "'box' must be a box x,y,w,h"), ({"box": "10,10,0,5"}, "'box' must be a box x,y,w,h"),
+    ({"box": "10,10,50,50", "face": "0"}, "not both"), ({"boxes": "10,10,50,50"}, "for one face, send 'box'"),
+])
+def test_a_box_without_a_face_or_a_bad_box_is_400(client, two_astronauts, fields, message):
+    reply = post_file(client, "/api/explain", two_astronauts, parts="gradcam", **fields)
+    assert reply.status_code == 400 and message in reply.get_json()["error"]
+
+
+def test_every_face_at_the_boxes_asked_for_in_their_order_and_classes(client, two_astronauts):
+    """The faces the browser found, named by their boxes (in another order than the server's, one of them
+    where there is no face): each answer is the face at its box, explaining the class asked for it."""
+    faces = post_file(client, "/api/predict", two_astronauts).get_json()["faces"]
+    asked = [shifted(faces[1]["box"]), [0, 0, 30, 30], shifted(faces[0]["box"], -2)]
+    answer = post_file(client, "/api/explain", two_astronauts, face="all", parts="gradcam",
+                       boxes=";".join(",".join(map(str, box)) for box in asked), classes="sad;;angry").get_json()
+    first, nowhere, last = answer["faces"]
+    assert [entry["box"] for entry in answer["faces"]] == asked
+    assert first["face_index"] == 1 and first["face"] == faces[1] and first["target"]["class"] == "sad"
+    assert last["face_index"] == 0 and last["face"] == faces[0] and last["target"]["class"] == "angry"
+    assert nowhere["error"].startswith("no face found at box 0,0,30,30") and "gradcam" not in nowhere
+    assert first["gradcam"]["class"] == "sad" and first["gradcam"]["precision"] == "float32"
+    single = post_file(client, "/api/explain", two_astronauts, face="1", parts="gradcam", **{"class": "sad"}).get_json()
+    assert first["gradcam"]["overlay"] == single["gradcam"]["overlay"]
+    assert answer["precision"] == client.application.extensions["models"].get().predictor.precision
+    own = post_file(client, "/api/explain", two_astronauts, face="all", boxes=",".join(map(str, faces[0]["box"]))).get_json()
+    assert own["faces"][0]["target"]["class"] == faces[0]["label"]   # no class asked: its own label
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"boxes": "10,10,50,50;1,1,5,5", "classes": "happy"}, "'classes' must be 2 names separated by ';'"),
+    ({"classes": "happy"}, "'classes' needs 'boxes'"), ({"boxes": "10,10,50"}, "'boxes' must be a box x,y,w,h"),
+    ({"boxes": "10,10,50,50", "classes": "bored"}, "unknown class 'bored'"),
+])
+def test_every_face_refuses_bad_boxes_and_classes(client, astronaut_jpg, fields, message):
+    reply = post_file(client, "/api/explain", astronaut_jpg, face="all", **fields)
+    assert reply.status_code == 400 and message in reply.get_json()["error"]
+
+
 @pytest.mark.parametrize("fields, named", [
     ({"class": "nonsense"}, "class"), ({"class": "happy", "y": "3"}, "class, y"),
     ({"parts": "gradcam,regions"}, "parts=gradcam,regions"), ({"parts": "operation", "channel": "2"}, "channel, parts=operation"),

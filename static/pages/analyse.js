@@ -150,8 +150,9 @@ function showFaces(answer) {
     card.querySelector(".label").textContent = face.label;
     card.querySelector(".confidence").textContent = EMO.percent(face.confidence);
     EMO.bars(card.querySelector(".bars"), face.probabilities, face.label);
+    card.dataset.box = face.box.join(",");   /* the server's answers find their card by it */
     const explore = card.querySelector(".explore-link");
-    if (explore) explore.href = `/explore?face=${index}`;
+    if (explore) explore.href = `/explore?box=${card.dataset.box}`;
     return card;
   }));
   flagUncertain();
@@ -165,11 +166,15 @@ function flagUncertain() {
   });
 }
 
-/* Every face's Grad-CAM for its own label, from one request (one face search for the whole photo). */
+/* Grad-CAM of every face on screen for the label on its card, from one request (one face search for the
+   whole photo). Each face is named by its box and each answer carries it back, so a map lands on the card
+   of the face it explains, whatever order the server finds the faces in. */
 async function showGradcams(file, request) {
+  const faces = last.answer.faces;
   let answer;
   try {
-    answer = await EMO.post("/api/explain", file, { face: "all", parts: "gradcam" });
+    answer = await EMO.post("/api/explain", file, { face: "all", parts: "gradcam",
+      boxes: faces.map((face) => face.box.join(",")).join(";"), classes: faces.map((face) => face.label).join(";") });
   } catch (err) {
     if (request !== analysed) return;
     status.textContent = `Grad-CAM could not be computed: ${err.message}`;
@@ -179,11 +184,20 @@ async function showGradcams(file, request) {
   document.getElementById("gradcam-ask").hidden = true;
   const sentence = document.getElementById("where");
   if (sentence.textContent === WHERE.browser) sentence.textContent = WHERE.gradcam;
-  const cards = document.getElementById("faces").children;
+  const cards = [...document.getElementById("faces").children];
   for (const face of answer.faces) {
-    const card = cards[face.face_index];
+    const card = cards.find((element) => element.dataset.box === face.box.join(","));
     if (!card) continue;
-    card.querySelector(".cam img").src = face.gradcam.overlay;
+    if (face.error) {   /* the browser found a face where the server finds none */
+      card.querySelector(".cam-note").textContent = "No Grad-CAM: the server finds no face at this face's box.";
+      card.querySelector(".cam-note").hidden = false;
+      continue;
+    }
+    const { overlay, precision } = face.gradcam;
+    card.querySelector(".cam img").src = overlay;
+    card.querySelector(".cam img").alt = `Grad-CAM of '${face.gradcam.class}' on this face`;
+    card.querySelector(".cam figcaption").textContent =
+      `Grad-CAM of '${face.gradcam.class}' (computed on this site's server, in ${precision}): where the network looked`;
     card.querySelector(".cam").hidden = false;
   }
 }
