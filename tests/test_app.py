@@ -83,6 +83,47 @@ def test_pages_render(client, path, text):
     assert text in response.get_data(as_text=True)
 
 
+PAGES = ("/", "/explore", "/live", "/gallery", "/models", "/identity")
+
+
+def directives(policy):
+    """A Content-Security-Policy as ``{directive: [sources]}``."""
+    return {name: sources for name, *sources in (part.split() for part in policy.split(";"))}
+
+
+def test_every_response_carries_the_policy_and_the_privacy_headers(client, astronaut_jpg):
+    responses = [client.get(path) for path in PAGES] + [
+        client.get("/api/models"), post_file(client, "/api/predict", b"not an image"), client.get("/engine/constants.json"),
+        client.get("/static/shared/common.js"), client.get("/no-such-page"), client.get("/api/no-such-call"),
+        post_file(client, "/api/predict", astronaut_jpg)]
+    for response in responses:
+        policy = directives(response.headers["Content-Security-Policy"])
+        assert policy["script-src"][:2] == ["'self'", "'wasm-unsafe-eval'"] and len(policy["script-src"]) == 3
+        assert policy["script-src"][2].startswith("'sha256-")    # the import map, nothing else inline
+        assert policy["connect-src"] == policy["default-src"] == policy["style-src"] == ["'self'"]
+        assert policy["frame-ancestors"] == ["'none'"] and policy["object-src"] == ["'none'"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert [response.status_code for response in responses[-5:]] == [200, 200, 404, 404, 200]
+
+
+def test_no_page_has_inline_script_style_or_handlers_but_the_import_map_the_policy_hashes(client):
+    """An inline script, an onclick= or a style= would be blocked by the policy: the pages have none, and
+    their one inline <script>, the import map, is the one the policy's hash allows."""
+    import hashlib
+    import re
+    for path in PAGES:
+        response = client.get(path)
+        page = response.get_data(as_text=True)
+        inline = [tag for tag in re.findall(r"<script\b[^>]*>", page) if "src=" not in tag]
+        assert inline == ['<script type="importmap">'], path
+        imports = re.search(r'<script type="importmap">(.*?)</script>', page, re.S).group(1)
+        digest = base64.b64encode(hashlib.sha256(imports.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in directives(response.headers["Content-Security-Policy"])["script-src"], path
+        assert json.loads(imports)["imports"]["@litertjs/wasm-utils"].startswith("/static/vendor/"), path
+        assert not re.search(r"<[^>]*\s(on[a-z]+|style)\s*=", page), (path, re.findall(r"\s(on[a-z]+|style)=", page))
+
+
 def test_pages_use_only_local_assets():
     """No CDN, no web font: the site must work in a classroom without internet. (static/vendor holds
     third-party files pinned by hash, whose comments cite web pages; the browser tests check that the

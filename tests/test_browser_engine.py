@@ -1,8 +1,9 @@
 """The in-browser engine held to Python, in Chromium: OpenCV's pixel operations bit for bit, then whole
 photos (the astronaut, a class photo of 24 faces, a face turned 40 degrees, a picture without a face, a
 large JPEG): the same faces (boxes and keypoints within 2 px of the float32 Python path), the same
-labels, probabilities within 1e-3. Then the pages: Analyse and Live work in the browser, send nothing,
-and fall back to the server, saying why, when the engine cannot load.
+labels, probabilities within 1e-3; and every rule of decoding a picture, pixel for pixel. Then the pages:
+Analyse and Live work in the browser and send nothing; when the engine cannot load they say why and offer
+the server, sending nothing until the student accepts.
 
 The shipped emotion model is exported into the tests' own folder (utils.serving.browser_export), as ``make run`` does
 into build/browser.
@@ -18,10 +19,11 @@ import numpy as np
 import pytest
 
 from conftest import CHROMIUM, ROOT, card_fields, open_page, scikit_image_picture
-from test_browser import write_y4m
+from test_browser import another_site, reaches, RECORD_VIOLATIONS, write_y4m
 from test_detection import class_photo, rotated
 from utils import defaults
 from utils.serving.browser_export import export_model
+from web import security
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))   # make_site.build_site, as `make site` runs it
 
@@ -261,13 +263,13 @@ def test_analyse_page_works_on_this_device_and_sends_the_photo_only_for_gradcam(
         page.goto(site + "/")
         assert "on this device" in page.locator("#where").inner_text()
         page.set_input_files("#file", str(photo))
-        page.wait_for_function("document.getElementById('result').dataset.result")
+        page.wait_for_function("() => document.getElementById('result').dataset.result")
         faces = json.loads(page.locator("#result").get_attribute("data-result"))
         deviations(faces, reference.predict_image(astronaut_bgr))
         assert posted == [] and page.locator(".face .cam").first.is_hidden()
         assert "sends the photo" in page.locator("#gradcam-ask").inner_text()
         page.click("#gradcam")
-        page.wait_for_function("document.querySelector('.face .cam img').src.startsWith('data:image/png')")
+        page.wait_for_function("() => document.querySelector('.face .cam img').src.startsWith('data:image/png')")
         assert [url.split("?")[0].rsplit("/", 2)[-2:] for url in posted] == [["api", "explain"]]
         assert page.locator("#where").inner_text() == ("Faces were found and read on this device; for Grad-CAM the "
                                                        "photo was sent to this site's server, and forgotten.")
@@ -280,7 +282,7 @@ def test_a_photo_that_will_not_decode_gets_one_line(engine_page, tmp_path):
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
     engine_page.goto(engine_page.url)
     engine_page.set_input_files("#file", str(broken))
-    engine_page.wait_for_function("document.getElementById('status').classList.contains('error')")
+    engine_page.wait_for_function("() => document.getElementById('status').classList.contains('error')")
     text = engine_page.locator("#status").inner_text()
     assert text.startswith("Could not analyse this file: ") and "decode" in text and "\n" not in text
 
@@ -303,7 +305,7 @@ def test_live_runs_in_the_browser_and_sends_nothing(site, playwright, reference,
     try:
         page.goto(site + "/live")
         page.click("#start")
-        page.wait_for_function("Number(document.getElementById('live-result').dataset.frames) >= 6")
+        page.wait_for_function("() => Number(document.getElementById('live-result').dataset.frames) >= 6")
         result = page.locator("#live-result")
         assert result.get_attribute("data-engine") == "browser"
         assert "never leaves it" in page.locator("#where").inner_text()
@@ -311,7 +313,7 @@ def test_live_runs_in_the_browser_and_sends_nothing(site, playwright, reference,
         frame = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420)   # as the camera gives it
         assert result.get_attribute("data-label") == reference.predict_image(frame, detail="fast")[0]["label"]
         page.select_option("#live-layer", "block2_conv1")
-        page.wait_for_function("document.querySelectorAll('#live-maps img').length === 16")
+        page.wait_for_function("() => document.querySelectorAll('#live-maps img').length === 16")
         assert page.locator("#live-layer-title").inner_text().startswith("block2_conv1 (conv): the first 16 of 64 channels")
         page.click("#stop")
         assert posted == [] and elsewhere == []   # no frame sent, nothing fetched from another site
@@ -319,24 +321,67 @@ def test_live_runs_in_the_browser_and_sends_nothing(site, playwright, reference,
         browser.close()
 
 
-@pytest.mark.parametrize("broken", ["model file", "WebAssembly"])
-def test_live_falls_back_to_the_server_saying_why(site, playwright, astronaut_bgr, tmp_path, broken):  # noqa: F811
-    browser, page = live_page(playwright, site, astronaut_bgr, tmp_path)
-    if broken == "WebAssembly":   # a browser without it (or with it switched off)
+def break_engine(page, broken):
+    """The engine cannot load: a browser without WebAssembly (or with it switched off), or a model file missing."""
+    if broken == "WebAssembly":
         page.add_init_script("delete globalThis.WebAssembly")
     else:
         page.route("**/engine/models/emotion_model.tflite", lambda route: route.fulfill(status=404, body="gone"))
+
+
+def assert_offered(page, broken):
+    """The page says why in one line and offers the server."""
+    offer = page.locator("#server-offer")
+    offer.wait_for()
+    why = offer.locator(".why").inner_text()
+    assert why.startswith("Faces cannot be read in this browser: ") and "\n" not in why
+    assert ("emotion_model.tflite could not be loaded" in why if broken == "model file"
+            else "cannot run WebAssembly" in why)
+
+
+@pytest.mark.parametrize("broken", ["model file", "WebAssembly"])
+def test_live_offers_the_server_saying_why_and_sends_only_when_asked(site, playwright, astronaut_bgr, tmp_path,  # noqa: F811
+                                                                     broken):
+    browser, page = live_page(playwright, site, astronaut_bgr, tmp_path)
+    posted = []
+    page.on("request", lambda request: posted.append(request.url) if request.method == "POST" else None)
+    break_engine(page, broken)
     try:
         page.goto(site + "/live")
         page.click("#start")
-        page.wait_for_function("Number(document.getElementById('live-result').dataset.frames) >= 2")
-        assert page.locator("#live-result").get_attribute("data-engine") == "server"
-        where = page.locator("#where").inner_text()
-        assert where.startswith("Frames are sent to this site's server, because ") and "\n" not in where
-        assert ("emotion_model.tflite could not be loaded" in where if broken == "model file"
-                else "cannot run WebAssembly" in where)
+        assert_offered(page, broken)
+        page.wait_for_timeout(1500)     # time for frames to be sent, were they sent
+        assert posted == [] and page.locator("#live-result").get_attribute("data-engine") == ""
+        page.locator("#server-offer button").press("Enter")     # from the keyboard
+        page.wait_for_function("() => Number(document.getElementById('live-result').dataset.frames) >= 2")
+        assert page.locator("#live-result").get_attribute("data-engine") == "server" and posted
+        assert page.locator("#where").inner_text() == ("A few frames a second are sent to this site's server, "
+                                                       "classified, and forgotten.")
+        assert page.locator("#server-offer").is_hidden() and page.locator("#engine").input_value() == "server"
         assert page.locator("#live-result").get_attribute("data-label") != ""
         page.click("#stop")
+    finally:
+        browser.close()
+
+
+def test_analyse_offers_the_server_and_sends_the_photo_only_when_asked(site, playwright, astronaut_bgr, tmp_path):  # noqa: F811
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), astronaut_bgr)
+    browser, page = open_page(playwright)
+    posted = []
+    page.on("request", lambda request: posted.append(request.url.split("?")[0].rsplit("/", 2)[-2:])
+            if request.method == "POST" else None)
+    break_engine(page, "model file")
+    try:
+        page.goto(site + "/")
+        assert_offered(page, "model file")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_timeout(1500)     # time for the photo to be sent, were it sent
+        assert posted == [] and page.locator("#result").is_hidden()
+        page.click("#server-offer button")
+        page.wait_for_function("() => document.getElementById('result').dataset.result")
+        assert posted[0] == ["api", "predict"] and page.locator("#engine").input_value() == "server"
+        assert page.locator("#where").inner_text() == "The photo is sent to this site's server, analysed, and forgotten."
     finally:
         browser.close()
 
@@ -347,9 +392,9 @@ def static_site(browser_dir, tmp_path_factory):
     import re
     import subprocess
 
-    from make_site import build_site
+    from make_site import build_site, MARK
     folder = tmp_path_factory.mktemp("site") / "site"
-    build_site(str(folder), MODEL, browser_dir)
+    assert MARK in build_site(str(folder), MODEL, browser_dir)   # marked as make site's, so a new build may replace it
     server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(folder)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     port = re.search(r"port (\d+)", server.stdout.readline()).group(1)
@@ -362,11 +407,12 @@ def test_the_static_site_runs_live_and_analyse_without_a_server(static_site, pla
                                                                 astronaut_bgr, tmp_path):
     url, server = static_site
     browser, page = live_page(playwright, url, astronaut_bgr, tmp_path)
+    page.add_init_script(RECORD_VIOLATIONS)
     try:
         page.goto(url + "/live.html")
         assert page.locator("#engine").count() == 0 and "never leaves it" in page.locator("#where").inner_text()
         page.click("#start")
-        page.wait_for_function("Number(document.getElementById('live-result').dataset.frames) >= 5")
+        page.wait_for_function("() => Number(document.getElementById('live-result').dataset.frames) >= 5")
         assert page.locator("#live-result").get_attribute("data-engine") == "browser"
         assert page.locator("#live-result").get_attribute("data-label") != ""
         page.click("#stop")
@@ -374,8 +420,15 @@ def test_the_static_site_runs_live_and_analyse_without_a_server(static_site, pla
         cv2.imwrite(str(photo), astronaut_bgr)
         page.click("text=Analyse")
         page.set_input_files("#file", str(photo))
-        page.wait_for_function("document.getElementById('result').dataset.result")
+        page.wait_for_function("() => document.getElementById('result').dataset.result")
         deviations(json.loads(page.locator("#result").get_attribute("data-result")), reference.predict_image(astronaut_bgr))
+        # The pages' policy is their own (no header from a static server): kept, and another origin refused.
+        policy = page.locator("meta[http-equiv='Content-Security-Policy']").get_attribute("content")
+        imports = page.locator("script[type='importmap']").inner_text()
+        assert policy == security.policy(imports, in_meta=True) and "frame-ancestors" not in policy
+        assert page.evaluate("window.violations") == []
+        with another_site() as (elsewhere, asked):
+            assert reaches(page, elsewhere) == ["refused", "refused"] and asked == []
     finally:
         browser.close()
 

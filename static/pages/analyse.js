@@ -1,6 +1,6 @@
 /* Analyse: upload (button or drag and drop) -> boxes on the photo, one card per face. Faces are found and
    labelled on this device by the in-browser engine (static/engine/); the server does it when the student
-   chooses it, the Haar detector (server only), or when the engine cannot load (the page says why). Grad-CAM
+   chooses it or the Haar detector (server only), and is offered when the engine cannot load. Grad-CAM
    and the explorer need the server: asked for only when the student opens them. The result region
    carries the faces as the JSON API gives them (data-result), for tests and tools. A module: it marks
    low-confidence faces with the engine's own rule (static/shared/uncertain.js). */
@@ -15,6 +15,7 @@ const [fileInput, drop, slider, sliderValue, status, canvas] =
   ["file", "drop", "threshold", "threshold-value", "status", "photo"].map((id) => document.getElementById(id));
 let last = null;  /* {bitmap, answer} of the photo on screen */
 let analysed = 0;  /* the latest photo asked for: a late answer for an earlier one is dropped */
+let waiting = null;  /* a photo chosen while the server is offered, sent only if the student accepts */
 
 slider.value = Math.round(EMO.threshold() * 100);
 sliderValue.textContent = `${slider.value}%`;
@@ -53,13 +54,19 @@ drop.addEventListener("drop", (event) => {
   if (event.dataTransfer.files[0]) analyse(event.dataTransfer.files[0]);
 });
 
-/* Where this photo will be analysed: "browser" or "server", the page saying which (and why, when the
-   engine could not load); rejects on a static copy of the site whose engine cannot load. */
+/* Where this photo will be analysed: "browser", "server" or, when the engine cannot load, "offer" (the
+   server offered, saying why; the photo waits for the student's click). Rejects on a static copy of the site
+   whose engine cannot load. */
 async function where() {
   const place = await EMO.workPlace(Boolean(detectorSelect) && (EMO.engineChoice() === "server" || EMO.detector() === "haar"))
     .catch((err) => { throw new Error(`faces cannot be read in this browser: ${err.message}`); });
-  document.getElementById("where").textContent = place.mode === "browser" ? WHERE.browser :
-    place.reason ? `The photo is sent to this site's server, because ${place.reason}.` : WHERE.server;
+  document.getElementById("where").textContent = { browser: WHERE.browser, server: WHERE.server, offer: "" }[place.mode];
+  if (place.mode === "offer") {
+    EMO.offerServer(place.reason, () => {
+      engineSelect.value = "server";
+      if (waiting) analyse(waiting); else where().catch(() => {});
+    });
+  }
   return place.mode;
 }
 
@@ -82,6 +89,12 @@ async function analyse(file) {
   status.classList.remove("error");
   try {
     const mode = await where();
+    if (mode === "offer") {
+      waiting = file;
+      status.textContent = "";
+      return;
+    }
+    waiting = null;
     const { answer, bitmap } = await facesOf(file, mode);
     if (request !== analysed) return bitmap.close();
     if (last) last.bitmap.close();
