@@ -379,7 +379,16 @@ def test_over_size_limit_is_413_json(client):
 def test_over_the_pixel_limit_is_400(client):
     bomb = pil_bytes(Image.new("L", (8000, 6000)), "PNG")  # 48 MP, ~50 KB
     response = post_file(client, "/api/predict", bomb)
-    assert response.status_code == 400 and "megapixels" in response.get_json()["error"]
+    assert response.status_code == 400 and response.get_json()["error"] == "the image has 48 megapixels; the limit is 25"
+
+
+def test_the_browser_engine_is_given_the_sites_own_pixel_limit_and_line(make_app):
+    """The engine refuses what the site refuses, with its line (static/engine/picture.js fills it in)."""
+    client = make_app(MAX_PIXELS=1_500_000, WARM_UP=False).test_client()
+    rules = client.get("/engine/constants.json").get_json()["picture"]
+    assert rules["max_pixels"] == 1_500_000 and rules["background"] == [255, 255, 255] and rules["decode_side"] == 2048
+    error = post_file(client, "/api/predict", pil_bytes(Image.new("L", (1501, 1000)), "PNG")).get_json()["error"]
+    assert error == rules["too_large"].format(megapixels="1.6", limit="1.5") == "the image has 1.6 megapixels; the limit is 1.5"
 
 
 def rotated_with_exif(image_rgb):

@@ -14,7 +14,7 @@ reach the browser from :func:`browser_rules`, never typed twice:
 - over the pixel limit refused with one line (:func:`too_large`);
 - a picture longer than twice :data:`DECODE_SIDE` shrunk by a power of two (:func:`shrunk_size`) with
   OpenCV's area averaging, which the engine reproduces bit for bit: a 48x48 model needs no more, and
-  a class photo's search costs a quarter of the time or less.
+  a class photo's search covers a quarter of the pixels or fewer.
 
 Memory is the cost to bound: a few tens of kilobytes of PNG can hold tens of megapixels, and every
 copy of them costs bytes per pixel. So the limit is set for a model that sees 48x48 faces, a big
