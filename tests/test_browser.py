@@ -573,8 +573,8 @@ def test_axe_finds_nothing_serious_on_analyse_explore_and_live(site, page, photo
 
 
 def test_a_very_large_photo_gets_its_boxes_where_its_faces_are(site, page, astronaut_bgr, tmp_path):
-    """A JPEG over 4096 px is decoded at half size on the server: its boxes come back in those pixels,
-    and the page must scale them onto the full-size photo."""
+    """A JPEG over 4096 px is read at half size, on the server as in the browser: its boxes come back in
+    those pixels, and the page must scale them onto the full-size photo."""
     photo = tmp_path / "big.jpg"
     cv2.imwrite(str(photo), cv2.resize(astronaut_bgr, (4400, 4400)), [cv2.IMWRITE_JPEG_QUALITY, 80])
     page.goto(site + "/")
@@ -586,7 +586,7 @@ def test_a_very_large_photo_gets_its_boxes_where_its_faces_are(site, page, astro
         form.append('file', document.getElementById('file').files[0]);
         form.append('detector', EMO.detector());
         return (await fetch('/api/predict', {method: 'POST', body: form})).json(); }""")
-    assert answer["image"]["width"] == 2200       # decoded at half size
+    assert answer["image"]["width"] == 2200       # shrunk to half size
     face = answer["faces"][0]
     on_photo = dict(face, box=[round(v * 2) for v in face["box"]])
     assert_boxed(page, "#photo", on_photo, card.locator(".label").text_content(), reach=8)

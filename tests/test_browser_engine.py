@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import CHROMIUM, ROOT, card_fields, open_page, scikit_image_picture
-from test_browser import another_site, reaches, RECORD_VIOLATIONS, write_y4m
+from test_browser import another_site, reaches, RECORD_VIOLATIONS, serious_violations, write_y4m
 from test_detection import class_photo, rotated
 from utils import defaults
 from utils.serving.browser_export import export_model
@@ -375,6 +375,7 @@ def test_analyse_offers_the_server_and_sends_the_photo_only_when_asked(site, pla
     try:
         page.goto(site + "/")
         assert_offered(page, "model file")
+        assert serious_violations(page) == []   # the offer, as axe-core reads it
         page.set_input_files("#file", str(photo))
         page.wait_for_timeout(1500)     # time for the photo to be sent, were it sent
         assert posted == [] and page.locator("#result").is_hidden()
@@ -382,6 +383,7 @@ def test_analyse_offers_the_server_and_sends_the_photo_only_when_asked(site, pla
         page.wait_for_function("() => document.getElementById('result').dataset.result")
         assert posted[0] == ["api", "predict"] and page.locator("#engine").input_value() == "server"
         assert page.locator("#where").inner_text() == "The photo is sent to this site's server, analysed, and forgotten."
+        assert serious_violations(page) == []
     finally:
         browser.close()
 

@@ -116,8 +116,8 @@ async function analyse(file) {
   }
 }
 
-/* The photo with every face boxed and labelled. Boxes are in the pixels of the image as the server
-   decoded it (upright; a JPEG over 4096 px is decoded at a reduced scale), so they are scaled to the photo. */
+/* The photo with every face boxed and labelled. Boxes are in the pixels of the image as it was read
+   (upright; a picture over 4096 px shrunk, on this device as on the server), so they are scaled to the photo. */
 function drawPhoto() {
   const { bitmap, answer } = last;
   canvas.width = bitmap.width;

@@ -120,7 +120,7 @@ const EMO = {
   },
 
   /* One face's box and caption on a canvas, in its class's colour. ``scale`` maps the API's pixels
-     (the image as the server decoded it: a very large JPEG is decoded smaller) to the canvas's. */
+     (the image as it was read: a very large one is shrunk) to the canvas's. */
   drawFace(ctx, face, text, line, scale = 1) {
     const [x, y, w, h] = face.box.map((v) => v * scale);
     const colour = EMO.colour(Object.keys(face.probabilities).indexOf(face.label));
