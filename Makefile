@@ -36,9 +36,9 @@ browser-models: setup
 	@$(PY) scripts/export_browser.py --out build/browser
 
 # The Live and Analyse pages as static files (SITE=site by default) for any static web server: a classroom
-# with no server (README: Running it for a classroom).
+# with no server (README: Running it for a classroom). A folder make site did not write is refused unless REPLACE=1.
 site: browser-models
-	$(PY) scripts/make_site.py --model $(MODEL) --out $(SITE)
+	$(PY) scripts/make_site.py --model $(MODEL) --out $(SITE) $(if $(REPLACE),--replace)
 
 # What pip cannot install (Python's venv module, Tk) is checked first, with the command that adds it.
 system-check:
@@ -107,5 +107,7 @@ notebooks: setup-notebooks
 notebooks-html: setup-notebooks
 	$(PY) scripts/notebooks.py html --out reports/notebooks
 
+# $(SITE) only if make site wrote it (the mark is scripts/make_site.py's MARK).
 clean:
-	rm -rf $(VENV) reports visualizations .pytest_cache build $(SITE)
+	rm -rf $(VENV) reports visualizations .pytest_cache build
+	@if [ -f "$(SITE)/.written-by-make-site" ]; then rm -rf "$(SITE)"; fi

@@ -34,7 +34,7 @@ DEFAULTS = {
 
 def create_app(config=None):
     """Build the site: defaults, then ``config`` on top; relative paths are from the project root."""
-    from web import api, engine, gallery, identity, inputs, pages, registry
+    from web import api, engine, gallery, identity, inputs, pages, registry, security
 
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
@@ -47,6 +47,7 @@ def create_app(config=None):
     app.json.sort_keys = False  # probabilities stay in the card's class order
     app.extensions["gallery"] = gallery.Gallery(app.config["GALLERY_DIR"])
     registry.init_app(app)
+    security.init_app(app, pages.static_asset)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(identity.bp)

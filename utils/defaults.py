@@ -30,7 +30,7 @@ SITE_DIR = "site"                                     # make site: the pages as 
 HOST, PORT = "127.0.0.1", 5000   # where the site listens: this computer only, unless told otherwise
 THRESHOLD = 0.35          # under this confidence a prediction is flagged "uncertain"
 # Largest image accepted (width x height, from the header): a 6000x4000 photo. Decoding one costs
-# about 100 MB at most (bench/bench_memory.py); the model only ever sees 48x48 faces.
+# about 230 MB at most (bench/bench_memory.py); the model only ever sees 48x48 faces.
 MAX_PIXELS = 25_000_000
 
 # One colour per class, in the model card's order (FER2013's: angry red, disgust brown, fear

@@ -5,11 +5,12 @@ Models are rendered here. The chosen model lives in a cookie, so every page and
 every API call a page makes use the same one.
 """
 from flask import Blueprint, abort, current_app, redirect, render_template, send_file, url_for
+from markupsafe import Markup
 
 from utils.faces.blazeface import BLAZEFACE_INSTALL
 from utils.faces.detect import default_detector
 from utils.media.decode import ImageError, read_image
-from web import analysis, inputs
+from web import analysis, inputs, security
 from web.facts import page_facts
 from web.gallery import LISTS as GALLERY_LISTS
 from web.registry import MODEL_COOKIE, ModelNotFound, chosen_model, registry
@@ -36,9 +37,12 @@ SITE_PAGES = {"pages.analyse": "index.html", "pages.live": "live.html"}
 @bp.app_context_processor
 def page_context():
     site = current_app.config["STATIC_SITE"]
+    asset = static_asset if not site else (lambda filename: f"./static/{filename}")
+    imports = Markup(security.import_map(asset))   # our own URLs: the exact text the policy's hash is of
     return {"current_model": chosen_model(), "facts": page_facts(current_app.config["THRESHOLD"]),
             "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
-            "static_site": site, "asset": static_asset if not site else (lambda filename: f"./static/{filename}"),
+            "static_site": site, "asset": asset, "import_map": imports,
+            "meta_policy": security.policy(imports, in_meta=True) if site else None,
             "page_url": url_for if not site else (lambda endpoint: SITE_PAGES[endpoint]),
             "nav_pages": [(endpoint, label) for endpoint, label in NAV_PAGES if not site or endpoint in SITE_PAGES],
             "engine_url": url_for("engine.constants_file").rsplit("/", 1)[0] + "/" if not site else "./engine/"}

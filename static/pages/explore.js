@@ -36,7 +36,8 @@
       source.textContent = photo ? "Exploring your last photo from the Analyse page." :
         "Choose a photo to explore (or analyse one first on the Analyse page).";
     }
-    if (photo) await explore(Number(params.get("face") || 0));
+    /* The Analyse page names the face by its box (its faces may come in another order than the server's). */
+    if (photo) await explore(params.has("box") ? { box: params.get("box") } : { face: Number(params.get("face") || 0) });
   }
 
   /* What the people who labelled a Gallery face said (FER+: ten votes), beside the network's bars. */
@@ -57,18 +58,19 @@
     EMO.rememberPhoto(file);
     document.getElementById("crowd").hidden = true;
     document.getElementById("source").textContent = `Exploring ${file.name}.`;
-    explore(0);
+    explore({ face: 0 });
   });
-  faceSelect.addEventListener("change", () => explore(Number(faceSelect.value)));
+  faceSelect.addEventListener("change", () => explore({ face: Number(faceSelect.value) }));
   camClass.addEventListener("change", updateGradcam);
   camLayer.addEventListener("change", updateGradcam);
 
-  async function explore(face) {
+  /* ``which``: the face by its number, ``{face}``, or by its box, ``{box: "x,y,w,h"}``. */
+  async function explore(which) {
     const request = ++explored;
     status.textContent = "Running the face through the network…";
     status.classList.remove("error");
     try {
-      const answer = await EMO.post("/api/explain", photo, { face });
+      const answer = await EMO.post("/api/explain", photo, which);
       if (request !== explored) return;   /* another photo or face was asked for meanwhile */
       status.textContent = "";
       render(answer);
