@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CHROMIUM, ROOT, card_fields, open_page, scikit_image_picture
+from conftest import CHROMIUM, ROOT, card_fields, open_page, scikit_image_picture, served_folder
 from test_browser import write_y4m
 from test_detection import class_photo, rotated
 from utils import defaults
@@ -258,23 +258,16 @@ def test_live_falls_back_to_the_server_saying_why(site, playwright, astronaut_bg
 @pytest.fixture(scope="module")
 def static_site(browser_dir, tmp_path_factory):
     """``make site``'s folder, served by Python's plain static file server (no EmoDetect-Pro code)."""
-    import re
-    import subprocess
-
     from make_site import build_site
     folder = tmp_path_factory.mktemp("site") / "site"
     build_site(str(folder), MODEL, browser_dir)
-    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(folder)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    port = re.search(r"port (\d+)", server.stdout.readline()).group(1)
-    yield f"http://127.0.0.1:{port}", server
-    server.terminate()
-    server.wait()
+    with served_folder(folder) as url:
+        yield url
 
 
 def test_the_static_site_runs_live_and_analyse_without_a_server(static_site, playwright, reference,  # noqa: F811
                                                                 astronaut_bgr, tmp_path):
-    url, server = static_site
+    url = static_site
     browser, page = live_page(playwright, url, astronaut_bgr, tmp_path)
     try:
         page.goto(url + "/live.html")

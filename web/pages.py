@@ -6,6 +6,7 @@ every API call a page makes use the same one.
 """
 from flask import Blueprint, abort, current_app, redirect, render_template, send_file, url_for
 
+from utils.defaults import class_colour
 from utils.faces.blazeface import BLAZEFACE_INSTALL
 from utils.faces.detect import default_detector
 from utils.media.decode import ImageError, read_image
@@ -36,6 +37,7 @@ SITE_PAGES = {"pages.analyse": "index.html", "pages.live": "live.html"}
 def page_context():
     site = current_app.config["STATIC_SITE"]
     return {"current_model": chosen_model(), "facts": page_facts(current_app.config["THRESHOLD"]),
+            "class_colour": class_colour,   # a rendered page's bars: the class at an index of the card, its colour
             "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
             "static_site": site, "asset": static_asset if not site else (lambda filename: f"./static/{filename}"),
             "page_url": url_for if not site else (lambda endpoint: SITE_PAGES[endpoint]),
