@@ -22,7 +22,7 @@ from matplotlib.colors import to_hex, to_rgb
 from conftest import CHROMIUM, EIGHT_CLASSES, ROOT, served_folder
 from test_browser_engine import deviations, live_page
 from test_desktop_window import figure_text, open_window, pump
-from test_evaluate import run as run_evaluate, write_class_folders
+from test_evaluate import astronaut_photos, run as run_evaluate, write_class_folders
 from test_real_time import clip, run_script  # noqa: F401 (clip: a fixture)
 from test_visualize import run as run_visualize
 from utils import defaults
@@ -322,11 +322,17 @@ def test_visualize_writes_eight_softmax_entries(photo, eight_class_model_path, s
         assert float(percent) == pytest.approx(100 * expected["probabilities"][name], abs=0.1)
 
 
-def test_evaluate_reports_eight_classes(eight_class_model_path, served, tmp_path):
+def test_evaluate_reports_eight_classes_and_reads_contempt_photos(eight_class_model_path, served, astronaut_bgr,
+                                                                  tmp_path):
+    """Eight class folders of faces; a photo benchmark whose folders are contempt (any case) and happy."""
     from utils.train.datasets import load_class_folders
     data = write_class_folders(tmp_path / "test", per_class=2, seed=1, classes=EIGHT_CLASSES)
+    photos = tmp_path / "photos"
+    for folder, picture in zip(("Contempt", "happy"), astronaut_photos(astronaut_bgr, 2)):
+        (photos / folder).mkdir(parents=True)
+        cv2.imwrite(str(photos / folder / "0.png"), picture)
     status, stdout, stderr = run_evaluate(["--model", eight_class_model_path, "--data", str(data), "--out",
-                                           str(tmp_path / "reports"), "--json", "--faces-benchmark", "none",
+                                           str(tmp_path / "reports"), "--json", "--faces-benchmark", str(photos),
                                            "--mistakes", "4"])
     assert status == 0, stderr
     result, = json.loads(stdout)["models"]
@@ -338,3 +344,8 @@ def test_evaluate_reports_eight_classes(eight_class_model_path, served, tmp_path
     assert result["per_class"]["contempt"]["accuracy"] == pytest.approx(np.mean(said[contempt] == CONTEMPT))
     report = (tmp_path / "reports" / "ferplus_fixture" / "report.md").read_text()
     assert re.search(r"^\| contempt \| ", report, re.MULTILINE)
+    benchmark = result["faces_benchmark"]
+    answers = [served.predict_image(cv2.imread(str(photos / folder / "0.png")))[0]["label"]
+               for folder in ("happy", "Contempt")]
+    assert list(benchmark["per_class"]) == ["happy", "contempt"] and answers == ["contempt", "contempt"]
+    assert [row["right"] for row in benchmark["per_class"].values()] == [0, 1]
