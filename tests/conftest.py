@@ -206,8 +206,8 @@ def served(app):
 def served_folder(folder):
     """``folder`` served by Python's plain static file server (no EmoDetect-Pro code) for as long as the
     block lasts: its URL. What a classroom does with ``make site``'s folder."""
-    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(folder)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
+                               "-d", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         port = re.search(r"port (\d+)", server.stdout.readline()).group(1)
         yield f"http://127.0.0.1:{port}"

@@ -241,7 +241,8 @@ def test_the_browser_engine_gives_pythons_eight_probabilities_on_the_static_site
         assert page.locator("#live-result").get_attribute("data-label") == "contempt"
         assert page.locator("#live-bars .bar .name").all_text_contents() == EIGHT_CLASSES
         assert page.locator("#legend span").all_text_contents() == EIGHT_CLASSES
-        legend = page.locator("#legend i").evaluate_all("items => items.map((i) => getComputedStyle(i).backgroundColor)")
+        legend = page.locator("#legend i").evaluate_all(
+            "items => items.map((i) => getComputedStyle(i).backgroundColor)")
         assert legend == ["rgb({}, {}, {})".format(*rgb_of(defaults.class_colour(k))) for k in range(8)]
         page.click("#stop")
     finally:
