@@ -387,7 +387,7 @@ Model `{result['model']}` ({result['architecture']}, {result['parameters']:,} pa
 
 Accuracy **{result['accuracy']:.3f}**; balanced accuracy (macro recall, the mean of the classes'
 accuracies) **{result['macro_recall']:.3f}**. Macro averages weigh every class the same, so rare
-classes (disgust) count as much as common ones; weighted averages follow the class sizes.
+classes count as much as common ones; weighted averages follow the class sizes.
 
 {markdown_table(overall)}
 

@@ -20,7 +20,7 @@ from markupsafe import escape
 from PIL import Image
 
 from app import main
-from conftest import card_fields
+from conftest import FER_CLASSES, card_fields
 from utils.defaults import ROOT
 from utils.model.card import card_path
 
@@ -319,7 +319,7 @@ def test_explain_returns_every_step(client, app, astronaut_jpg):
     assert steps["conv1"]["kind"] == "conv" and steps["conv1"]["shape"] == [46, 46, 32]
     assert len(steps["conv1"]["maps"]) == 32 and all(is_png_url(url) for url in steps["conv1"]["maps"])
     assert "filters" in steps["conv1"]["text"] and steps["probabilities"]["kind"] == "softmax"
-    assert len(steps["logits"]["values"]) == 7 and is_png_url(steps["flatten"]["strip"])
+    assert len(steps["logits"]["values"]) == len(FER_CLASSES) and is_png_url(steps["flatten"]["strip"])
     assert steps["logits"]["labels"] == answer["classes"] and "labels" not in steps["dense"]
     assert answer["input"]["shape"] == [48, 48, 1] and is_png_url(answer["input"]["image"])
     assert answer["kernels"]["shape"] == [3, 3, 1, 32] and len(answer["kernels"]["images"]) == 32

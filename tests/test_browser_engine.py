@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CHROMIUM, ROOT, card_fields, open_page, scikit_image_picture
+from conftest import CHROMIUM, ROOT, card_fields, open_page, scikit_image_picture, served_folder
 from test_browser import another_site, reaches, RECORD_VIOLATIONS, serious_violations, write_y4m
 from test_detection import class_photo, rotated
 from utils import defaults
@@ -391,23 +391,16 @@ def test_analyse_offers_the_server_and_sends_the_photo_only_when_asked(site, pla
 @pytest.fixture(scope="module")
 def static_site(browser_dir, tmp_path_factory):
     """``make site``'s folder, served by Python's plain static file server (no EmoDetect-Pro code)."""
-    import re
-    import subprocess
-
     from make_site import build_site, MARK
     folder = tmp_path_factory.mktemp("site") / "site"
     assert MARK in build_site(str(folder), MODEL, browser_dir)   # marked as make site's, so a new build may replace it
-    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(folder)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    port = re.search(r"port (\d+)", server.stdout.readline()).group(1)
-    yield f"http://127.0.0.1:{port}", server
-    server.terminate()
-    server.wait()
+    with served_folder(folder) as url:
+        yield url
 
 
 def test_the_static_site_runs_live_and_analyse_without_a_server(static_site, playwright, reference,  # noqa: F811
                                                                 astronaut_bgr, tmp_path):
-    url, server = static_site
+    url = static_site
     browser, page = live_page(playwright, url, astronaut_bgr, tmp_path)
     page.add_init_script(RECORD_VIOLATIONS)
     try:

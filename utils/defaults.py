@@ -34,8 +34,8 @@ THRESHOLD = 0.35          # under this confidence a prediction is flagged "uncer
 MAX_PIXELS = 25_000_000
 
 # One colour per class, in the model card's order (FER2013's: angry red, disgust brown, fear
-# purple, happy green, sad blue, surprise orange, neutral grey), the same in every figure, the
-# video overlay, the desktop window and the site (which receives this list).
+# purple, happy green, sad blue, surprise orange, neutral grey; FER+ adds contempt, pink), the same
+# in every figure, the video overlay, the desktop window and the site (which receives this list).
 CLASS_PALETTE = ("#d62728", "#8c564b", "#9467bd", "#2ca02c", "#1f77b4", "#ff7f0e", "#7f7f7f",
                  "#e377c2", "#17becf", "#bcbd22")
 

@@ -7,6 +7,7 @@ every API call a page makes use the same one.
 from flask import Blueprint, abort, current_app, redirect, render_template, send_file, url_for
 from markupsafe import Markup
 
+from utils.defaults import class_colour
 from utils.faces.blazeface import BLAZEFACE_INSTALL
 from utils.faces.detect import default_detector
 from utils.media.decode import ImageError, read_image
@@ -40,6 +41,7 @@ def page_context():
     asset = static_asset if not site else (lambda filename: f"./static/{filename}")
     imports = Markup(security.import_map(asset))   # our own URLs: the exact text the policy's hash is of
     return {"current_model": chosen_model(), "facts": page_facts(current_app.config["THRESHOLD"]),
+            "class_colour": class_colour,   # a rendered page's bars: the class at an index of the card, its colour
             "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
             "static_site": site, "asset": asset, "import_map": imports,
             "meta_policy": security.policy(imports, in_meta=True) if site else None,

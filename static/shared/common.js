@@ -99,18 +99,20 @@ const EMO = {
     return answer;
   },
 
-  /* Softmax probabilities as horizontal bars, the predicted class highlighted. */
+  /* Softmax probabilities as horizontal bars, one per class of the card, the predicted class's bar in its
+     class's colour (the colour of its box). */
   bars(container, probabilities, label) {
     container.replaceChildren();
-    for (const [name, p] of Object.entries(probabilities)) {
+    Object.entries(probabilities).forEach(([name, p], index) => {
       const row = document.createElement("div");
       row.className = "bar" + (name === label ? " top" : "");
       row.innerHTML = `<span class="name"></span><span class="track"><span class="fill"></span></span><span class="value"></span>`;
       row.querySelector(".name").textContent = name;
       row.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
+      if (name === label) row.querySelector(".fill").style.background = EMO.colour(index);
       row.querySelector(".value").textContent = `${Math.round(p * 100)}%`;
       container.appendChild(row);
-    }
+    });
   },
 
   /* One colour per class index: the server's palette (utils/defaults.py), the one every figure and video uses. */
@@ -163,8 +165,9 @@ const EMO = {
   },
 };
 
-/* Bars the server draws (Gallery, Models) carry their share as data-share: their width is set here, since the
-   pages' policy allows no inline style (web/security.py). */
+/* Bars the server draws (Gallery, Models) carry their share as data-share (and the winning bar its class's colour
+   as data-colour): set here, since the pages' policy allows no inline style (web/security.py). */
 for (const fill of document.querySelectorAll(".fill[data-share]")) {
   fill.style.width = `${(Number(fill.dataset.share) * 100).toFixed(1)}%`;
+  if (fill.dataset.colour) fill.style.background = fill.dataset.colour;
 }
