@@ -23,7 +23,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from utils.cli import run_cli  # first: importing utils quiets TensorFlow's start-up chatter
+from utils.cli import run_cli
 from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013_TEST
 from utils.faces.detect import check_detector, DEFAULT_DETECTOR, DETECTORS
 

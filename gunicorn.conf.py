@@ -10,7 +10,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from utils import quiet  # noqa: E402
 from utils.defaults import HOST, PORT  # noqa: E402  (the project's own address, as app.py's)
+
+quiet.install()   # the gunicorn entry point's, as run_cli is the tools': inherited by the workers
 
 workers = int(os.environ.get("WEB_WORKERS", 2))
 threads = int(os.environ.get("WEB_THREADS", 4))

@@ -92,7 +92,6 @@ def main(argv=None):
     if not os.path.exists(CHROMIUM):
         print(f"bench_browser.py: {CHROMIUM} is missing (apt install chromium)", file=sys.stderr)
         return 2
-    import utils.quiet  # noqa: F401
     from playwright.sync_api import sync_playwright
 
     from app import create_app
@@ -149,4 +148,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

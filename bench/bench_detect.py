@@ -172,10 +172,10 @@ def cpu_ms(search, frame, repeats=20):
     return (time.process_time() - start) / repeats * 1000
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--yale", default=IDENTITY_DATA, help="the Yale faces folder (one folder per person)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     frame = cv2.resize(cv2.imdecode(np.frombuffer(one_face_jpeg(), np.uint8), cv2.IMREAD_COLOR), FRAME[::-1])
     print("CPU ms per 640x480 frame, one thread")
@@ -241,4 +241,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

@@ -28,7 +28,6 @@ STATIC_FILES = ("shared", "pages/analyse.js", "pages/live.js", "engine", "vendor
 
 def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_DIR):
     """Write the site into ``out`` (replaced); returns the files written, relative to it."""
-    import utils.quiet  # noqa: F401 (quiets TensorFlow's start-up chatter)
     from app import create_app
     from utils.defaults import model_name
     from utils.serving.browser_export import blazeface_files, export_model, exported_paths, is_current
@@ -91,4 +90,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

@@ -204,12 +204,12 @@ def desktop_picture(photo, out):
     window.close()
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "screenshots"))
     parser.add_argument("--people", default=os.path.join(ROOT, "dataset", "people"),
                         help="one folder of photos per person, put together as the class photo (skipped when missing)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         photo = astronaut(folder)
@@ -228,4 +228,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

@@ -18,7 +18,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import utils  # noqa: E402,F401 (before any test imports Keras: importing utils quiets TensorFlow's chatter)
+from utils import quiet  # noqa: E402
+
+quiet.install()   # the tests' entry point, as run_cli is the tools': before any test imports TensorFlow
 
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
