@@ -7,16 +7,13 @@ offline; Playwright's own browser downloads are never used. axe-core comes bundl
 the ``axe-playwright-python`` package (no network). The site runs in a thread on a free
 loopback port. Screenshots go to each test's ``tmp_path``: tests write nothing into the project.
 """
-import os
-
 import cv2
 import pytest
 
-from conftest import CHROMIUM, open_page
+from conftest import open_page
 from utils.faces.pictures import KEYPOINT_RGB
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is missing (install Debian's chromium package)")
+pytestmark = pytest.mark.usefixtures("chromium")   # skipped without it, failed in CI (conftest.missing)
 
 
 @pytest.fixture(scope="module")

@@ -119,6 +119,16 @@ def test_every_constant_exported_is_read_by_the_engine():
     assert not unread
 
 
+def test_the_webassembly_build_the_engine_loads_is_vendored():
+    """static/engine/litert.js names the one build it hands to LiteRT.js (defined there only): that script and
+    its .wasm are among the vendored, pinned files."""
+    (build,) = re.findall(r'^const WASM_BUILD = "([^"]+)";$', open(os.path.join(ROOT, "static", "engine", "litert.js")).read(),
+                          re.MULTILINE)
+    with open(os.path.join(ROOT, "static", "vendor", "litertjs", "SHA256SUMS")) as handle:
+        pinned = {line.split()[1] for line in handle if line.strip()}
+    assert {build, os.path.splitext(build)[0] + ".wasm"} <= pinned
+
+
 def test_the_vendored_runtime_is_the_pinned_one():
     done = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "vendor_litertjs.py"), "--check"],
                           capture_output=True, text=True)
