@@ -72,7 +72,7 @@ def brightness_model(path, training):
 
 @pytest.fixture(autouse=True)
 def no_default_photo_benchmark(monkeypatch, tmp_path_factory):
-    """The project's own dataset/yalefaces is not read by these tests: the default points nowhere
+    """The project's own dataset/people is not read by these tests: the default points nowhere
     unless a test says otherwise."""
     monkeypatch.setattr(evaluate, "FACES_BENCHMARK", str(tmp_path_factory.getbasetemp() / "no_benchmark_here"))
 
@@ -420,9 +420,17 @@ def test_the_photo_benchmark_reads_class_folders_by_name(model_path, astronaut_b
 
 def test_the_default_photo_benchmark_is_read_when_there_and_none_skips_it(model_path, yale_layout, test_split,
                                                                          tmp_path, monkeypatch):
+    """The default, dataset/people (where make data PEOPLE=... puts photos), is read when its photos are named
+    by expression, passed over when they are a class's own photos named otherwise; 'none' skips it."""
     monkeypatch.setattr(evaluate, "FACES_BENCHMARK", str(yale_layout))
     status, stdout, _ = run(["--model", model_path, "--data", str(test_split), "--out", str(tmp_path / "r"), "--json"])
     assert status == 0 and json.loads(stdout)["models"][0]["faces_benchmark"]["photos"] == 8
+    (tmp_path / "class" / "ada").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "class" / "ada" / "first_day.jpg"), np.full((64, 64, 3), 120, np.uint8))
+    monkeypatch.setattr(evaluate, "FACES_BENCHMARK", str(tmp_path / "class"))
+    status, stdout, stderr = run(["--model", model_path, "--data", str(test_split), "--out", str(tmp_path / "r"),
+                                  "--json"])
+    assert status == 0 and json.loads(stdout)["models"][0]["faces_benchmark"] is None, stderr
     status, stdout, _ = run(["--model", model_path, "--data", str(test_split), "--faces-benchmark", "none",
                              "--out", str(tmp_path / "r"), "--json"])
     assert status == 0 and json.loads(stdout)["models"][0]["faces_benchmark"] is None

@@ -16,9 +16,6 @@ IDENTITY_MODEL = os.path.join(MODELS_DIR, "identity_model.h5")   # "who it is"; 
 FER2013 = os.path.join("dataset", "fer2013")          # train/ and test/ class folders (make data)
 FER2013_TEST = os.path.join(FER2013, "test")          # the Gallery's faces, and each channel's top test faces
 IDENTITY_DATA = os.path.join("dataset", "people")     # one folder of photos per person (make data PEOPLE=...)
-# evaluate.py's second benchmark when it is there: the Yale faces (one folder per person, photos named
-# happy, normal, sad, surprised ...), or any folder of class folders of whole photos.
-FACES_BENCHMARK = os.path.join("dataset", "yalefaces")
 RUNS_DIR = "runs"                                     # train.py's checkpoints (runs/NAME/) and the training job's state
 RUN_STATUS_FILE = "status.json"                       # in runs/NAME/: how far training is, rewritten every epoch
 CACHE_DIR = "cache"                                   # what explanations keep between runs (channels' top faces)
