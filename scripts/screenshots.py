@@ -24,10 +24,12 @@ from conftest import class_photo, open_page, served  # noqa: E402 (the browser t
 from test_browser import write_y4m  # noqa: E402 (the browser tests' fake camera)
 
 # The class photo: the first CLASS_PEOPLE people's heads in rows of CLASS_COLUMNS, each showing the next of these
-# expressions in turn (another photo of theirs when they have none of it), faces CLASS_FACE_WIDTH px wide.
-CLASS_PEOPLE = 8
-CLASS_COLUMNS = 4
+# expressions in turn (another photo of theirs when they have none of it), faces CLASS_FACE_WIDTH px wide on a
+# CLASS_WIDTH px wide photo.
+CLASS_PEOPLE = 12
+CLASS_COLUMNS = 6
 CLASS_FACE_WIDTH = 110
+CLASS_WIDTH = 1340
 CLASS_EXPRESSIONS = ("happy", "surprised", "sad", "normal", "sleepy", "wink")
 GALLERY_LOOK = 60   # gallery faces tried in turn for one the network reads wrongly without being unsure
 
@@ -64,9 +66,10 @@ def people_photo(people, folder):
     if not chosen:
         return None
     rows = -(-len(chosen) // CLASS_COLUMNS)
-    photo, _ = class_photo(chosen, CLASS_FACE_WIDTH, (CLASS_COLUMNS * 300, rows * 330), CLASS_COLUMNS, rows)
+    photo, boxes = class_photo(chosen, CLASS_FACE_WIDTH, (CLASS_WIDTH, CLASS_WIDTH), CLASS_COLUMNS, rows)
+    bottom = max(y + h for _, y, _, h in boxes) + CLASS_FACE_WIDTH   # below the last row's chins and shoulders
     path = os.path.join(folder, "class.jpg")
-    cv2.imwrite(path, photo)
+    cv2.imwrite(path, photo[:bottom])
     return path
 
 

@@ -206,9 +206,10 @@ def astronaut_face_box():
 
 def class_photo(faces, face_width, size, columns=6, rows=5, seed=1):
     """``(photo, face boxes)``: a generated class photo of ``size`` (width, height), ``columns`` x ``rows``
-    heads in a grid on a flat background of a random colour. Each head is cut from one of ``faces``
+    heads on a flat background of a random colour, in a grid from 5% of its width and 10% of its height,
+    a head every 15% of its width and 16% of its height. Each head is cut from one of ``faces``
     (``[(picture, (x, y, w, h))]``, taken in a spread order) with a margin of 0.35 of its face, and scaled
-    so the face is ``face_width`` px wide. The tests, bench/bench_detect.py and bench/bench_browser.py use it."""
+    so the face is ``face_width`` px wide. The tests, the benchmarks and the screenshots use it."""
     import cv2
     rng = np.random.default_rng(seed)
     width, height = size
@@ -221,7 +222,7 @@ def class_photo(faces, face_width, size, columns=6, rows=5, seed=1):
         head = picture[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin]
         head = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         row, column = divmod(index, columns)
-        top, left = int(height * (0.1 + row * 0.8 / rows)), int(width * (0.05 + column * 0.9 / columns))
+        top, left = int(height * (0.1 + row * 0.16)), int(width * (0.05 + column * 0.15))
         photo[top:top + head.shape[0], left:left + head.shape[1]] = head
         boxes.append((round(left + min(margin, x) * scale), round(top + min(margin, y) * scale),
                       face_width, round(h * scale)))
