@@ -108,6 +108,25 @@ def test_a_hanging_import_shows_what_it_printed_while_it_hangs(tmp_path):
         process.stderr.close()
 
 
+def test_a_library_that_keeps_a_copy_of_stderr_neither_hangs_the_import_nor_loses_its_lines(tmp_path):
+    """Native code may duplicate file descriptor 2 while it loads: the pipe then stays open after the import,
+    the import goes on (after FORWARDER_DRAIN_SECONDS) and what that copy carries later is still filtered."""
+    stand_in(tmp_path, "kept = os.dup(2)\n")
+    result = python(f"""
+        import os, sys, time
+        from utils import quiet
+        quiet.install()
+        quiet.FORWARDER_DRAIN_SECONDS = 0.5
+        start = time.monotonic()
+        import tensorflow
+        print("imported", file=sys.stderr, flush=True)
+        os.write(tensorflow.kept, {(ONEDNN + AN_ERROR).encode()!r})
+        assert time.monotonic() - start < 30
+        """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "imported\n" + AN_ERROR
+
+
 def test_a_failing_import_still_shows_its_traceback(tmp_path):
     stand_in(tmp_path, "raise ImportError('the library is broken')\n")
     result = python("""
@@ -171,7 +190,7 @@ def test_the_real_libraries_start_without_a_word_once_installed(tmp_path):
 
 FRONT_ENDS = ("app.py", "index.py", "real_time.py", "train.py", "evaluate.py", "visualize.py",
               "scripts/export_browser.py", "scripts/make_site.py", "scripts/measure_canonical_face.py",
-              "scripts/screenshots.py")
+              "scripts/screenshots.py", "scripts/measure_bfloat16.py")
 
 
 @pytest.mark.parametrize("script", FRONT_ENDS)

@@ -35,8 +35,9 @@ CHATTER = re.compile(
     r"|I\d{4} \d\d:\d\d:\d+\.\d+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\. .*"
     r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.")
 
-# How long the end of a filtered block waits for the forwarder to pass on the last lines; it only
-# waits longer if native code kept a copy of the pipe, and then the forwarder goes on serving that copy.
+# How long the end of a filtered block waits at most for the forwarder to pass on the last lines (it
+# takes milliseconds). Only when native code kept a copy of the pipe does it take this long: the
+# forwarder then stays, passing on what that copy carries.
 FORWARDER_DRAIN_SECONDS = 5
 
 # File descriptor 2 is the process's: one thread at a time may redirect it, or a second thread would
