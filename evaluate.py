@@ -8,11 +8,11 @@ to the model card by name), predict it in batches, then write under ``reports/<m
 the overall and per-class figures, confusion matrices, the most confident mistakes and
 a reliability diagram, tied together in ``report.md``. A second benchmark, whole photos of
 other people's posed expressions (the Yale faces, once ``make data PEOPLE=...`` has put them in
-``dataset/people``), is read end to end through the photo path, as a front end reads a photo. ``--calibrate`` first fits a
-softmax temperature (and with ``--logit-offsets`` per-class logit offsets) on the validation
-part of the model's own training data (never on the split being reported) and stores it in
-the model card, so every front end shows calibrated confidence. With several models,
-``reports/comparison.md`` sets them side by side.
+``dataset/people``), is read end to end through the photo path, as a front end reads a photo.
+``--calibrate`` first fits a softmax temperature (and with ``--logit-offsets`` per-class logit
+offsets) on the validation part of the model's own training data (never on the split being
+reported) and stores it in the model card, so every front end shows calibrated confidence. With
+several models, ``reports/comparison.md`` sets them side by side.
 """
 import argparse
 import csv
