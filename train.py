@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 
-from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
+from utils.cli import fail, run_cli
 from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, model_name, run_dir  # checkpoints: runs/NAME/
 from utils.train.labels import LABEL_SCHEMES
 

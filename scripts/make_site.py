@@ -60,7 +60,6 @@ def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_D
     """Write the site into ``out``, replacing what was there only as :func:`check_out` allows; returns the
     files written, relative to it."""
     check_out(out, replace)
-    import utils.quiet  # noqa: F401 (quiets TensorFlow's start-up chatter)
     from app import create_app
     from utils.defaults import model_name
     from utils.serving.browser_export import blazeface_files, export_model, exported_paths, is_current
@@ -132,4 +131,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

@@ -49,7 +49,6 @@ class Preprocessing:
     scale: tuple[float, ...] = (0.0, 1.0)
     crop: str | None = None             # how a served face is cut out of its photo, in words
     crop_context: float = 1.0           # the crop is framed this many times as wide as FER2013's faces
-    function: str = "utils.faces.preprocess.preprocess"
     test_time_flip: bool = False        # each face's logits averaged with its mirror image's
 
 
