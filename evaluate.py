@@ -456,7 +456,8 @@ def crowd_section(result):
     table = pd.DataFrame({"majority accuracy": list(crowd["per_class"].values())},
                          index=pd.Index(list(crowd["per_class"]), name="the crowd's class"))
     fer2013 = (f" FER2013's own label is the crowd's choice on **{crowd['fer2013_agreement']:.1%}** of the "
-               f"{crowd['fer2013_faces']:,} faces whose FER2013 label is known." if "fer2013_agreement" in crowd else "")
+               f"{crowd['fer2013_faces']:,} faces whose FER2013 label is known; the model says FER2013's label on "
+               f"{crowd['fer2013_accuracy']:.1%} of them." if "fer2013_agreement" in crowd else "")
     return f"""## Judged by the crowd
 
 Each of these {crowd['faces']:,} faces was labelled by ten people. The model says what most of them
