@@ -24,7 +24,7 @@ import sys
 
 from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
 from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, model_name, run_dir  # checkpoints: runs/NAME/
-from utils.train.distribute import JOIN_TIMEOUT
+from utils.train.cluster import JOIN_TIMEOUT
 
 # Defaults: the values that produced models/emotion_model.h5.
 DATA = FER2013

@@ -30,7 +30,8 @@ import pytest
 
 from conftest import ROOT, make_card
 from utils.train import distribute
-from utils.train.distribute import Cluster, DistributeError, Task
+from utils.train.cluster import Cluster, DistributeError, Task, cluster_from_flags, lost_message, read_tf_config, \
+    rendezvous
 
 ATOL = 2e-5
 CLASSES = ("angry", "happy", "sad")
@@ -126,14 +127,14 @@ def trained(faces, tmp_path_factory):
 # ---- the cluster as TF_CONFIG and the flags give it -----------------------------------------------
 
 def test_tf_config_as_tensorflow_documents_it_gives_the_cluster_chief_first():
-    cluster = distribute.read_tf_config(json.dumps({
+    cluster = read_tf_config(json.dumps({
         "cluster": {"worker": ["b.lab:2222", "c.lab:2222"], "chief": ["a.lab:2222"]},
         "task": {"type": "worker", "index": 1}}))
     assert [str(task) for task in cluster.tasks] == ["chief 0 at a.lab:2222", "worker 0 at b.lab:2222",
                                                      "worker 1 at c.lab:2222"]
     assert cluster.me == Task("worker", 1, "c.lab:2222") and not cluster.is_chief
     assert cluster.named(cluster.me) == "worker 1 at c.lab:2222 (TF_CONFIG cluster.worker[1])"
-    only_workers = distribute.read_tf_config('{"cluster": {"worker": ["[::1]:5000", "h:5001"]}, '
+    only_workers = read_tf_config('{"cluster": {"worker": ["[::1]:5000", "h:5001"]}, '
                                              '"task": {"type": "worker", "index": 0}}')
     assert only_workers.is_chief and only_workers.me.port == 5000
 
@@ -160,31 +161,31 @@ def test_tf_config_as_tensorflow_documents_it_gives_the_cluster_chief_first():
 ])
 def test_a_wrong_tf_config_is_one_line_naming_the_setting(text, message):
     with pytest.raises(DistributeError) as raised:
-        distribute.read_tf_config(text)
+        read_tf_config(text)
     assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
 
 
 def test_the_workers_flags_write_the_tf_config_tensorflow_reads(monkeypatch):
-    cluster = distribute.cluster_from_flags("10.0.0.1:2222, 10.0.0.2:2223", 1)
+    cluster = cluster_from_flags("10.0.0.1:2222, 10.0.0.2:2223", 1)
     assert cluster.named(cluster.me) == "worker 1 at 10.0.0.2:2223 (--workers item 2)"
     import tensorflow as tf
     monkeypatch.setenv("TF_CONFIG", cluster.tf_config())
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     assert resolver.cluster_spec().as_dict() == {"worker": ["10.0.0.1:2222", "10.0.0.2:2223"]}
     assert (resolver.task_type, resolver.task_id) == ("worker", 1)
-    assert distribute.read_tf_config(cluster.tf_config()).tasks == cluster.tasks
+    assert read_tf_config(cluster.tf_config()).tasks == cluster.tasks
     with pytest.raises(DistributeError, match=r"--worker-index should be this machine's place in --workers "
                                               r"\(0 to 1\), not 2"):
-        distribute.cluster_from_flags("10.0.0.1:2222,10.0.0.2:2223", 2)
+        cluster_from_flags("10.0.0.1:2222,10.0.0.2:2223", 2)
 
 
 def test_a_port_in_use_names_the_worker_and_its_port():
     listener = socket.create_server(("", 0))
     try:
         port = listener.getsockname()[1]
-        cluster = distribute.cluster_from_flags(f"127.0.0.1:{free_ports(1)[0]},127.0.0.1:{port}", 1)
+        cluster = cluster_from_flags(f"127.0.0.1:{free_ports(1)[0]},127.0.0.1:{port}", 1)
         with pytest.raises(DistributeError) as raised:
-            distribute.rendezvous(cluster, timeout=30)
+            rendezvous(cluster, timeout=30)
         assert str(raised.value) == (f"worker 1 at 127.0.0.1:{port} (--workers item 2) cannot listen on port "
                                      f"{port}: another program listens on it; free it or give this worker another port")
     finally:
@@ -195,10 +196,10 @@ def test_the_workers_wait_for_each_other_and_name_those_that_never_answer():
     listener = socket.create_server(("127.0.0.1", 0))
     try:
         up, down, me = listener.getsockname()[1], *free_ports(2)
-        alone = distribute.cluster_from_flags(f"127.0.0.1:{me},127.0.0.1:{up},127.0.0.1:{down}", 0)
+        alone = cluster_from_flags(f"127.0.0.1:{me},127.0.0.1:{up},127.0.0.1:{down}", 0)
         began = time.monotonic()
         with pytest.raises(DistributeError) as raised:
-            distribute.rendezvous(alone, timeout=1, poll=0.05)
+            rendezvous(alone, timeout=1, poll=0.05)
         assert 1 <= time.monotonic() - began < 10
         assert str(raised.value) == (f"worker 2 at 127.0.0.1:{down} (--workers item 3) did not join within 1 s "
                                      "(--join-timeout): start train.py there with the same arguments, or correct "
@@ -207,11 +208,11 @@ def test_the_workers_wait_for_each_other_and_name_those_that_never_answer():
         listener.close()
     # Two workers that start a second apart find each other, each answering on its own port meanwhile.
     workers = ",".join(f"127.0.0.1:{port}" for port in free_ports(2))
-    first = threading.Thread(target=distribute.rendezvous,
-                             args=(distribute.cluster_from_flags(workers, 0), 10), kwargs={"poll": 0.05})
+    first = threading.Thread(target=rendezvous,
+                             args=(cluster_from_flags(workers, 0), 10), kwargs={"poll": 0.05})
     first.start()
     time.sleep(1)
-    distribute.rendezvous(distribute.cluster_from_flags(workers, 1), timeout=10, poll=0.05)
+    rendezvous(cluster_from_flags(workers, 1), timeout=10, poll=0.05)
     first.join(10)
     assert not first.is_alive()
 
@@ -221,7 +222,7 @@ def test_a_lost_worker_is_named_from_tensorflows_error():
     error = ("{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/replica:0/task:0/device:CPU:0}} "
              "Collective ops is aborted by: Error reported from /job:worker/task:1: The following tasks are "
              "unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:1\nThe tasks have crashed.")
-    assert distribute.lost_message(cluster, error) == (
+    assert lost_message(cluster, error) == (
         "lost worker 1 at b:2 (TF_CONFIG cluster.worker[1]): start the same command on every worker again "
         "to resume from the last finished epoch")
 
