@@ -183,7 +183,7 @@ def main(argv=None):
     except distribute.DistributeError as error:
         fail(str(error))
     if plan.strategy:
-        print(plan.describe(args.batch_size))
+        print(plan.describe(args.batch_size))   # resuming by itself: a scheduler starts failed workers again
     import keras
     import numpy as np
 
@@ -235,7 +235,7 @@ def main(argv=None):
         except (OSError, ValueError) as error:
             fail(str(error))
     done = len(fit.read_history(run).get("epoch", [])) if plan.resume else 0
-    work = plan.work_dir(run)   # runs/NAME/ for the chief; every other worker writes in a temporary folder of its own
+    work = plan.work_dir()   # runs/NAME/ for the chief; every other worker writes in a temporary folder of its own
     status = fit.RunStatus(work, args.epochs, done)
     batch_options = dict(augment=not args.no_augment, erase_probability=args.erase, epoch=done)
     if args.served_share:
@@ -265,7 +265,7 @@ def main(argv=None):
                       else None,
                       callbacks=fit.callbacks(work, *plateau_settings(args.schedule), plan.resume,
                                               average=args.average_weights, monitor=monitor, status=status)
-                      + plan.callbacks(run),
+                      + plan.callbacks(),
                       verbose=1 if sys.stdout.isatty() else 2)
     if not plan.is_chief:
         plan.finish()

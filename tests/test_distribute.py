@@ -250,7 +250,7 @@ def test_mirrored_trains_the_model_one_process_trains_and_records_it_in_the_card
         model.fit(x, y, batch_size=6, epochs=2, shuffle=False, validation_data=(x[:5], y[:5]), verbose=0)
         return model
     mirrored, none = distribute.start("mirrored", str(tmp_path)), distribute.start("none", str(tmp_path))
-    assert mirrored.replicas == 1 and mirrored.is_chief and mirrored.callbacks(str(tmp_path)) == []
+    assert mirrored.replicas == 1 and mirrored.is_chief and mirrored.callbacks() == []
     alone, together = trained(none), trained(mirrored)
     assert not together.layers[0].synchronized   # one replica: nothing to synchronise
     for got, want in zip(together.get_weights(), alone.get_weights()):
@@ -336,7 +336,7 @@ def backed_up_epoch(run):
         return None
 
 
-def test_a_killed_worker_started_again_finishes_with_the_weights_of_an_uninterrupted_run(faces, trained, tmp_path):
+def test_a_stopped_worker_started_again_finishes_with_the_weights_of_an_uninterrupted_run(faces, trained, tmp_path):
     alone = trained["alone"]
     ports = free_ports(2)
     chief, worker = start_workers(tmp_path, faces, ports)
@@ -349,7 +349,9 @@ def test_a_killed_worker_started_again_finishes_with_the_weights_of_an_uninterru
         while backed_up_epoch(tmp_path / "runs" / "tiny") != 1:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        worker.kill()
+        worker.terminate()                    # as a scheduler stops a job: SIGTERM, which TensorFlow would swallow
+        worker.send_signal(signal.SIGCONT)
+        assert worker.wait(30) == -signal.SIGTERM
         began = time.monotonic()
         assert finish([chief])[0] == 1
         lost = time.monotonic() - began
@@ -362,9 +364,22 @@ def test_a_killed_worker_started_again_finishes_with_the_weights_of_an_uninterru
     assert json.load(open(tmp_path / "runs" / "tiny" / "status.json"))["state"] == "training"
     assert not (tmp_path / "models").exists()
 
-    again = start_workers(tmp_path, faces, ports)   # the same commands
+    # Worker 1 started again where it cannot see the chief's runs/tiny/: it would start afresh, so both stop.
+    elsewhere = tmp_path / "elsewhere"
+    addresses = f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}"
+    apart = [start_train(folder, "--data", str(faces), *TRAIN, "--distribute", "multi-worker", "--workers", addresses,
+                         "--worker-index", str(index), log=f"apart{index}")
+             for index, folder in enumerate((tmp_path, elsewhere))]
+    assert finish(apart) == [2, 2]
+    assert (elsewhere / "apart1.err").read_text().strip().splitlines()[-1] == (
+        f"error: worker 1 at 127.0.0.1:{ports[1]} (--workers item 2) starts at step 0, the chief at step 6, with "
+        "other weights: to resume, every worker must read the chief's runs/tiny/ (a folder they share); delete it "
+        "on the chief to start again")
+
+    again = start_workers(tmp_path, faces, ports)   # the same commands, where both see runs/tiny/
     assert finish(again) == [0, 0], (tmp_path / "worker0.err").read_text()
     log = (tmp_path / "worker0.out").read_text()
+    assert "resuming the unfinished run in runs/tiny/" in log.splitlines()[0]
     assert "Epoch 1/2" not in log and "Epoch 2/2" in log   # resumed after the first epoch
     with open(tmp_path / "runs" / "tiny" / "history.csv") as handle:
         assert [line.split(",")[0] for line in handle.read().split()[1:]] == ["0", "1"]

@@ -94,10 +94,10 @@ def start(kind, run, resume=False, workers=None, worker_index=None, join_timeout
     runtime). ``run`` is the run's folder: a distributed run started again over an unfinished one
     resumes it, as its workers, restarted by a scheduler with the same command, expect."""
     if kind == "none":
-        return Plan(kind, resume=resume)
+        return Plan(kind, run, resume=resume)
     resume = resume or interrupted(run)
     if kind == "mirrored":
-        return Plan(kind, _strategy_class(kind)(), resume=resume)
+        return Plan(kind, run, _strategy_class(kind)(), resume=resume)
     cluster = cluster_from_flags(workers, worker_index) if workers else read_tf_config(os.environ.get("TF_CONFIG"))
     os.environ["TF_CONFIG"] = cluster.tf_config()
     rendezvous(cluster, join_timeout)
@@ -107,14 +107,15 @@ def start(kind, run, resume=False, workers=None, worker_index=None, join_timeout
     # TensorFlow's preemption notifier takes SIGTERM and lets training go on; a stopped job should stop
     # (BackupAndRestore resumes it from its last finished epoch).
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    return Plan(kind, strategy, cluster, resume)
+    return Plan(kind, run, strategy, cluster, resume)
 
 
 class Plan:
-    """Where this training process runs and what it writes; with ``none``, this process's devices, as before."""
+    """Where this training process runs and what it writes; with ``none``, this process's devices, as before.
+    ``run`` is the run's folder (runs/NAME/, the chief's); ``resume`` whether this run continues the one there."""
 
-    def __init__(self, kind, strategy=None, cluster=None, resume=False):
-        self.kind, self.strategy, self.cluster, self.resume = kind, strategy, cluster, resume
+    def __init__(self, kind, run, strategy=None, cluster=None, resume=False):
+        self.kind, self.run, self.strategy, self.cluster, self.resume = kind, run, strategy, cluster, resume
         self._own_folder = None
 
     @property
@@ -130,10 +131,12 @@ class Plan:
         return self.cluster is None or self.cluster.is_chief
 
     def describe(self, batch_size):
-        """One line for the log: the strategy, the replicas, the batch and which worker this is."""
+        """One line for the log: the strategy, the replicas, the batch, which worker this is, and whether the
+        run resumes."""
         where = f"{self.workers} workers, this is {self.cluster.me}" if self.cluster else "one machine"
+        resumes = f"; resuming the unfinished run in {self.run}/" if self.resume else ""
         return (f"distribute: {self.kind} on {where}; {self.replicas} replicas, global batch {batch_size} "
-                f"({batch_size // self.replicas} per replica)")
+                f"({batch_size // self.replicas} per replica){resumes}")
 
     def check_batch(self, batch_size):
         if batch_size % self.replicas:
@@ -154,10 +157,11 @@ class Plan:
                     layer.synchronized = True
         return model
 
-    def work_dir(self, run):
-        """The folder this process writes its checkpoints and logs in: ``run`` for the chief (emptied first unless
-        resuming); for every other worker a temporary folder of its own, holding a copy of the chief's backup
-        when resuming, and removed when the process ends."""
+    def work_dir(self):
+        """The folder this process writes its checkpoints and logs in: the run's for the chief (emptied first
+        unless resuming); for every other worker a temporary folder of its own, holding a copy of the chief's
+        backup when resuming, and removed when the process ends."""
+        run = self.run
         if self.is_chief:
             if not self.resume and os.path.isdir(run):
                 shutil.rmtree(run)
@@ -177,10 +181,10 @@ class Plan:
             shutil.rmtree(self._own_folder, ignore_errors=True)
             self._own_folder = None
 
-    def callbacks(self, run):
+    def callbacks(self):
         """For several workers, a check once the backup is restored that every worker starts from the chief's
-        weights and step: a worker that cannot read the chief's ``run`` folder would not, and would train
-        on apart from the others."""
+        weights and step: a worker that cannot read the chief's run folder would not, and would train on
+        apart from the others."""
         if self.cluster is None:
             return []
         import keras
@@ -188,10 +192,10 @@ class Plan:
 
         class SameStart(keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
-                plan.check_same_start(self.model, run)
+                plan.check_same_start(self.model)
         return [SameStart()]
 
-    def check_same_start(self, model, run):
+    def check_same_start(self, model):
         import numpy as np
         import tensorflow as tf
         state = [float(model.optimizer.iterations.numpy()),
@@ -203,7 +207,7 @@ class Plan:
             task = self.cluster.tasks[other // (self.replicas // self.workers)]
             raise DistributeError(
                 f"{self.cluster.named(task)} starts at step {int(starts[other][0])}, the chief at "
-                f"step {int(starts[0][0])}, with other weights: to resume, every worker must read the chief's {run}/ "
+                f"step {int(starts[0][0])}, with other weights: to resume, every worker must read the chief's {self.run}/ "
                 "(a folder they share); delete it on the chief to start again")
 
     @contextlib.contextmanager
