@@ -24,6 +24,7 @@ import sys
 
 from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
 from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, model_name, run_dir  # checkpoints: runs/NAME/
+from utils.train import distribute
 from utils.train.cluster import JOIN_TIMEOUT
 
 # Defaults: the values that produced models/emotion_model.h5.
@@ -118,7 +119,7 @@ def parse_args(argv=None):
     parser.add_argument("--out", help="where the finished model goes, .h5 or .keras "
                                       "(default: models/emotion_model.h5; identity: models/identity_model.h5)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in runs/NAME/")
-    parser.add_argument("--distribute", choices=("none", "mirrored", "multi-worker"), default=DISTRIBUTE,
+    parser.add_argument("--distribute", choices=distribute.STRATEGIES, default=DISTRIBUTE,
                         help="mirrored: every GPU of this machine (or its CPU); multi-worker: several machines, "
                              "as TF_CONFIG or --workers says; a distributed run started again resumes")
     parser.add_argument("--workers", metavar="HOST:PORT,...",
@@ -176,7 +177,6 @@ def main(argv=None):
 
     # Set up where it trains: this process's devices, or with --distribute every GPU here or several machines
     # (their strategy made before TensorFlow runs anything, every worker joined).
-    from utils.train import distribute
     try:
         plan = distribute.start(args.distribute, run, args.resume, args.workers, args.worker_index, args.join_timeout)
         plan.check_batch(args.batch_size)

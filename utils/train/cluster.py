@@ -185,6 +185,6 @@ def lost_message(cluster, error_text):
     """A collective's error (a worker stopped answering) as a line naming the lost worker and what to do."""
     lost = [task for task in cluster.tasks if task != cluster.me and
             (task.job, str(task.index)) in TASK_IN_ERROR.findall(error_text)]
-    who = ", ".join(cluster.named(task) for task in lost) or "a worker (TensorFlow: " + \
-        error_text.strip().splitlines()[0][:200] + ")"
+    who = ", ".join(cluster.named(task) for task in lost) or \
+        f"contact with the other workers (TensorFlow: {error_text.strip().splitlines()[0][:200]})"
     return f"lost {who}: start the same command on every worker again to resume from the last finished epoch"

@@ -152,8 +152,9 @@ class Plan:
         sums all-reduced at every step); each replica would otherwise normalise by its own share alone, and
         the network would learn something else than on one device. Returns ``model``."""
         if self.replicas > 1:
+            import keras
             for layer in _layers(model):
-                if hasattr(layer, "synchronized"):
+                if isinstance(layer, keras.layers.BatchNormalization):
                     layer.synchronized = True
         return model
 
@@ -223,7 +224,8 @@ class Plan:
             yield
         except DistributeError as error:
             self.abort(str(error), 2)
-        except tf.errors.OpError as error:
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+                tf.errors.CancelledError, tf.errors.FailedPreconditionError) as error:   # a peer gone or restarted
             self.abort(lost_message(self.cluster, str(error)), 1)
 
     def abort(self, message, status):
