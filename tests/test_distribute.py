@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import cv2
 import numpy as np
@@ -74,9 +75,9 @@ def environment(work):
 def start_train(work, *args, log):
     """train.py started in ``work``, its stdout and stderr in ``log``.out/.err there."""
     work.mkdir(exist_ok=True)
-    return subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=work,
-                            env=environment(work), stdout=open(work / f"{log}.out", "w"),
-                            stderr=open(work / f"{log}.err", "w"))
+    with open(work / f"{log}.out", "w") as out, open(work / f"{log}.err", "w") as err:
+        return subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=work,
+                                env=environment(work), stdout=out, stderr=err)
 
 
 def start_workers(work, data, ports):
@@ -259,6 +260,19 @@ def test_mirrored_trains_the_model_one_process_trains_and_records_it_in_the_card
     assert mirrored.recorded(card, 6).to_dict()["training"]["distribution"] == {
         "strategy": "mirrored", "replicas": 1, "workers": 1, "global_batch": 6}
     assert none.recorded(card, 6) is card
+
+
+def test_with_several_replicas_batch_normalisation_takes_the_global_batchs_statistics(tmp_path):
+    import keras
+
+    from utils.model.architectures import build_model
+    four_gpus = types.SimpleNamespace(num_replicas_in_sync=4)   # what the plan reads of a strategy here
+    vgg = distribute.Plan("mirrored", str(tmp_path), four_gpus).synchronise(build_model("vgg", (48, 48, 1), 3))
+    norms = [layer for layer in vgg.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 9 and all(norm.synchronized for norm in norms)
+    with pytest.raises(DistributeError, match="--batch-size 6 does not split evenly over 4 replicas: give a "
+                                              "multiple of 4"):
+        distribute.Plan("mirrored", str(tmp_path), four_gpus).check_batch(6)
 
 
 # ---- train.py's faults: one line, a non-zero status, no wait ------------------------------------
