@@ -332,6 +332,9 @@ def test_only_the_chief_writes_the_model_its_card_and_the_run(trained):
     assert card["training"]["distribution"] == {"strategy": "multi-worker", "replicas": 2, "workers": 2,
                                                 "global_batch": 6}
     assert card["training"]["batch_size"] == 6 and card["training"]["train_images"] == 36
+    import keras
+    shipped = keras.saving.load_model(str(together / "models" / "tiny.h5"), compile=False)
+    assert shipped.get_layer("dropout").rate == 0.0 and "--dropout 0" in card["training"]["command"]
     assert "distribution" not in json.load(open(alone / "models" / "tiny.json"))["training"]
     status = json.load(open(together / "runs" / "tiny" / "status.json"))
     assert (status["state"], status["epoch"], status["model"]) == ("saved", 2, "models/tiny.h5")
