@@ -14,16 +14,18 @@ schedule and a checkpoint every epoch in runs/NAME/ (so ``--resume`` continues a
 interrupted run; ``--average-weights`` also keeps the mean of every epoch's weights;
 ``--teacher`` mixes a trained model's answers into the targets), then report on test/ and
 save the model and its card atomically.
-Pure Keras 3: it runs with KERAS_BACKEND=tensorflow, jax or torch.
+Pure Keras 3: it runs with KERAS_BACKEND=tensorflow, jax or torch. ``--distribute mirrored`` trains on
+every GPU of this machine and ``--distribute multi-worker`` on several machines, through TensorFlow's
+tf.distribute (docs/distributed.md).
 """
 import argparse
 import dataclasses
-import os
-import shutil
 import sys
 
 from utils.cli import fail, run_cli
 from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, model_name, run_dir  # checkpoints: runs/NAME/
+from utils.train import distribute
+from utils.train.cluster import JOIN_TIMEOUT
 from utils.train.labels import LABEL_SCHEMES
 
 # Defaults: the values that produced models/emotion_model.h5.
@@ -46,6 +48,7 @@ LABELS = "distribution"
 PIXELS = "raw"
 TEACHER_WEIGHT = 0.5
 TEACHER_TEMPERATURE = 4.0
+DISTRIBUTE = "none"
 # Identity crops show more of the head than FER2013's tight faces: hair and head shape tell people apart
 # (on the Yale faces, 1.25 beat 1 and 1.5 over two seeds each: 93% and 80% of the held-out photos).
 IDENTITY_CROP_CONTEXT = 1.25
@@ -105,6 +108,9 @@ def parse_args(argv=None):
                         help="the teacher's share of each training target (0 to 1)")
     parser.add_argument("--teacher-temperature", type=float, default=TEACHER_TEMPERATURE,
                         help="softens the teacher's answers so that its second choices count")
+    parser.add_argument("--dropout", type=float, metavar="RATE",
+                        help="the dropout rate before the last layer (default: the architecture's own, 0.5; 0.3 "
+                             "for mobilenetv2 and resnet50); 0 turns it off")
     parser.add_argument("--weights", default="none",
                         help="'imagenet' for the transfer architectures when the machine can download them, or 'none'")
     parser.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16"), default="auto",
@@ -121,6 +127,15 @@ def parse_args(argv=None):
     parser.add_argument("--out", help="where the finished model goes, .h5 or .keras "
                                       "(default: models/emotion_model.h5; identity: models/identity_model.h5)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in runs/NAME/")
+    parser.add_argument("--distribute", choices=distribute.STRATEGIES, default=DISTRIBUTE,
+                        help="mirrored: every GPU of this machine (or its CPU); multi-worker: several machines, "
+                             "as TF_CONFIG or --workers says; a distributed run started again resumes")
+    parser.add_argument("--workers", metavar="HOST:PORT,...",
+                        help="multi-worker without a scheduler: every worker's address, the chief first "
+                             "(writes TF_CONFIG)")
+    parser.add_argument("--worker-index", type=int, metavar="I", help="this machine's place in --workers")
+    parser.add_argument("--join-timeout", type=float, default=JOIN_TIMEOUT, metavar="SECONDS",
+                        help="how long a worker waits for the others to join before it names those missing")
     args = parser.parse_args(argv)
     for key, value in TASK_DEFAULTS[args.task].items():
         if getattr(args, key) is None:
@@ -137,6 +152,12 @@ def parse_args(argv=None):
         parser.error("--crop-context must be between 1 and 3")
     if not args.out.endswith((".h5", ".keras")):
         parser.error("--out must end in .h5 or .keras")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        parser.error("--dropout must be at least 0 and under 1")
+    if (args.workers or args.worker_index is not None) and args.distribute != "multi-worker":
+        parser.error("--workers and --worker-index go with --distribute multi-worker")
+    if args.join_timeout <= 0:
+        parser.error("--join-timeout must be positive")
     return args
 
 
@@ -160,6 +181,18 @@ def settings_of(args):
 def main(argv=None):
     args = parse_args(argv)
     command = "python " + " ".join(["train.py", *(sys.argv[1:] if argv is None else argv)])
+    name = model_name(args.out)
+    run = run_dir(args.out)
+
+    # Set up where it trains: this process's devices, or with --distribute every GPU here or several machines
+    # (their strategy made before TensorFlow runs anything, every worker joined).
+    try:
+        plan = distribute.start(args.distribute, run, args.resume, args.workers, args.worker_index, args.join_timeout)
+        plan.check_batch(args.batch_size)
+    except distribute.DistributeError as error:
+        fail(str(error))
+    if plan.strategy:
+        print(plan.describe(args.batch_size))   # resuming by itself: a scheduler starts failed workers again
     import keras
     import numpy as np
 
@@ -196,8 +229,10 @@ def main(argv=None):
     input_shape = (args.img_size, args.img_size, args.channels)
     num_classes = len(dataset.classes)
     weights = None if args.weights == "none" else args.weights
+    options = {} if args.dropout is None else {"dropout": args.dropout}
     try:
-        model = build_model(args.arch, input_shape, num_classes, weights)
+        with plan.guard(), plan.scope():
+            model = plan.synchronise(build_model(args.arch, input_shape, num_classes, weights, **options))
     except ValueError as error:
         fail(str(error))
     start = None
@@ -211,17 +246,13 @@ def main(argv=None):
             teacher, teacher_note = fit.load_teacher(args.teacher, dataset.classes, input_shape)
         except (OSError, ValueError) as error:
             fail(str(error))
-    name = model_name(args.out)
-    run = run_dir(args.out)
-    done = len(fit.read_history(run).get("epoch", [])) if args.resume else 0
-    if not args.resume and os.path.isdir(run):
-        shutil.rmtree(run)
-    os.makedirs(run, exist_ok=True)
-    status = fit.RunStatus(run, args.epochs, done)
+    done = len(fit.read_history(run).get("epoch", [])) if plan.resume else 0
+    work = plan.work_dir()   # runs/NAME/ for the chief; every other worker writes in a temporary folder of its own
+    status = fit.RunStatus(work, args.epochs, done)
     batch_options = dict(augment=not args.no_augment, erase_probability=args.erase, epoch=done,
                          targets=label_targets(dataset.train, num_classes, args.labels))
     if args.served_share:
-        served = fit.served_train_faces(run, dataset.train, args.crop_context)
+        served = fit.served_train_faces(work, dataset.train, args.crop_context)
         batch_options.update(served=served, served_share=args.served_share)
     if args.teacher:
         batches = DistilledBatches(dataset.train, num_classes, args.batch_size, args.seed, teacher,
@@ -229,29 +260,39 @@ def main(argv=None):
     else:
         batches = AugmentedBatches(dataset.train, num_classes, args.batch_size, args.seed, **batch_options)
     rate = fit.learning_rate(args.schedule, args.learning_rate, args.epochs * len(batches), len(batches))
-    model.compile(optimizer=keras.optimizers.Adam(rate),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
-                  metrics=["accuracy"])
+    with plan.scope():
+        model.compile(optimizer=keras.optimizers.Adam(rate),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+                      metrics=["accuracy"])
 
-    # Train, checkpointing every epoch.
+    # Train, checkpointing every epoch. The batches are shuffled by (seed, epoch) already: Keras' own shuffle of
+    # their order would draw from Python's global random state, which a resumed run does not share.
     validation = (dataset.val.images, np.eye(num_classes, dtype=np.float32)[dataset.val.labels]) if len(
         dataset.val) else None
     if done >= args.epochs:
         print(f"the run in {run} already has {done} epochs: saving its best epoch again")
     else:
-        model.fit(batches, validation_data=validation, epochs=args.epochs,
-                  class_weight=datasets.class_weights(dataset.train.labels, num_classes) if args.class_weights else None,
-                  callbacks=fit.callbacks(run, *plateau_settings(args.schedule), args.resume,
-                                          average=args.average_weights, monitor=monitor, status=status),
-                  verbose=1 if sys.stdout.isatty() else 2)
+        with plan.guard():
+            model.fit(batches, validation_data=validation, epochs=args.epochs, shuffle=False,
+                      class_weight=datasets.class_weights(dataset.train.labels, num_classes) if args.class_weights
+                      else None,
+                      callbacks=fit.callbacks(work, *plateau_settings(args.schedule), plan.resume,
+                                              average=args.average_weights, monitor=monitor, status=status)
+                      + plan.callbacks(),
+                      verbose=1 if sys.stdout.isatty() else 2)
+    if not plan.is_chief:
+        plan.finish()
+        print(f"{plan.cluster.me}: training done; the chief saves the model")
+        return
 
     # Evaluate the best epoch (or the weight average, when it validates better) on test/ and ship it.
     history = fit.read_history(run)
     model.load_weights(fit.best_weights_path(run))
-    shipped = fit.to_float32(model, args.arch, input_shape, num_classes)
+    shipped = fit.to_float32(model, args.arch, input_shape, num_classes, **options)
     teacher = {**teacher_note, "weight": args.teacher_weight, "temperature": args.teacher_temperature} \
         if args.teacher else None
-    card = record.model_card(name, settings_of(args), dataset, shipped, history, precision, command, start, teacher)
+    card = plan.recorded(record.model_card(name, settings_of(args), dataset, shipped, history, precision, command,
+                                           start, teacher), args.batch_size)
     if args.average_weights:
         shipped, card = fit.average_or_best(run, shipped, card, dataset)
     served = Predictor(shipped, card)

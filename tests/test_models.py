@@ -38,6 +38,14 @@ def test_the_baseline_without_dropout_keeps_its_weights_and_fits_its_training_ba
     np.testing.assert_allclose(plain(batch, training=True), plain(batch, training=False), atol=1e-6)
 
 
+@pytest.mark.parametrize("arch, channels, default", [("vgg", 1, 0.5), ("vgg_small", 1, 0.5), ("identity", 1, 0.5),
+                                                     ("mobilenetv2", 3, 0.3)])
+def test_every_architecture_takes_its_dropout_rate(arch, channels, default):
+    """train.py --dropout: the rate before the last layer, each architecture's own when not given."""
+    assert architectures.build_model(arch, (48, 48, channels), 3).get_layer("dropout").rate == default
+    assert architectures.build_model(arch, (48, 48, channels), 3, dropout=0.0).get_layer("dropout").rate == 0.0
+
+
 def test_stronger_architecture_has_batch_norm_and_more_blocks():
     model = architectures.build_model("vgg", (48, 48, 1), 7)
     kinds = [type(layer).__name__ for layer in model.layers]

@@ -20,6 +20,7 @@ FERPLUS_TEST = os.path.join(FERPLUS, "FER2013Valid")  # FER+'s test faces (FER20
 IDENTITY_DATA = os.path.join("dataset", "people")     # one folder of photos per person (make data PEOPLE=...)
 RUNS_DIR = "runs"                                     # train.py's checkpoints (runs/NAME/) and the training job's state
 RUN_STATUS_FILE = "status.json"                       # in runs/NAME/: how far training is, rewritten every epoch
+RUN_BACKUP_DIR = "backup"                             # in runs/NAME/: BackupAndRestore's state, to resume from
 CACHE_DIR = "cache"                                   # what explanations keep between runs (channels' top faces)
 BROWSER_DIR = os.path.join("build", "browser")        # each emotion model exported for the browser (make browser-models)
 SITE_DIR = "site"                                     # make site: the pages as static files, for any web server

@@ -36,7 +36,7 @@ def build_baseline(input_shape, num_classes, weights=None, dropout=0.5):
     return keras.Model(inputs, _head(x, num_classes), name="baseline")
 
 
-def build_vgg(input_shape, num_classes, weights=None, widths=(32, 64, 128, 256), name="vgg"):
+def build_vgg(input_shape, num_classes, weights=None, widths=(32, 64, 128, 256), name="vgg", dropout=0.5):
     """VGG-style: four blocks of two 3x3 convolutions with batch normalisation.
 
     Widths 32-64-128-256 keep it near 2M parameters, trainable on a CPU; the last
@@ -56,20 +56,20 @@ def build_vgg(input_shape, num_classes, weights=None, widths=(32, 64, 128, 256),
     x = layers.Dense(widths[-1], use_bias=False, name="dense")(x)
     x = layers.BatchNormalization(name="dense_bn")(x)
     x = layers.Activation("relu", name="dense_relu")(x)
-    x = layers.Dropout(0.5, name="dropout")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, _head(x, num_classes), name=name)
 
 
-def build_vgg_small(input_shape, num_classes, weights=None):
+def build_vgg_small(input_shape, num_classes, weights=None, dropout=0.5):
     """The VGG net at 5/8 of its widths (20-40-80-160): 40% of its cost per face.
 
     A student for ``train.py --teacher``. Its speed follows less than its cost: on a
     2-core AVX2 CPU it served 1.7x vgg's faces/s, not 2.5x (bench/bench_predict.py).
     """
-    return build_vgg(input_shape, num_classes, weights, widths=(20, 40, 80, 160), name="vgg_small")
+    return build_vgg(input_shape, num_classes, weights, widths=(20, 40, 80, 160), name="vgg_small", dropout=dropout)
 
 
-def build_identity(input_shape, num_classes, weights=None):
+def build_identity(input_shape, num_classes, weights=None, dropout=0.5):
     """The identity CNN, trained from scratch: four conv+max-pool blocks, Dense(128), Dropout(0.5).
 
     Small on purpose (about 360,000 parameters at 64x64): a folder of a few hundred faces
@@ -83,11 +83,11 @@ def build_identity(input_shape, num_classes, weights=None):
         x = layers.MaxPooling2D((2, 2), name=f"pool{block}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(128, activation="relu", name="dense")(x)
-    x = layers.Dropout(0.5, name="dropout")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, _head(x, num_classes), name="identity")
 
 
-def _transfer(application, input_shape, num_classes, weights):
+def _transfer(application, input_shape, num_classes, weights, dropout=0.3):
     """An ImageNet backbone (three channels) under a small classification head."""
     if input_shape[-1] != 3:
         raise ValueError("transfer-learning architectures need --channels 3")
@@ -96,16 +96,16 @@ def _transfer(application, input_shape, num_classes, weights):
     x = layers.Rescaling(2.0, offset=-1.0, name="rescale")(inputs)
     backbone = application(include_top=False, weights=weights, input_tensor=x)
     x = layers.GlobalAveragePooling2D(name="global_pool")(backbone.output)
-    x = layers.Dropout(0.3, name="dropout")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, _head(x, num_classes), name=backbone.name)
 
 
-def build_mobilenetv2(input_shape, num_classes, weights=None):
-    return _transfer(keras.applications.MobileNetV2, input_shape, num_classes, weights)
+def build_mobilenetv2(input_shape, num_classes, weights=None, dropout=0.3):
+    return _transfer(keras.applications.MobileNetV2, input_shape, num_classes, weights, dropout)
 
 
-def build_resnet50(input_shape, num_classes, weights=None):
-    return _transfer(keras.applications.ResNet50, input_shape, num_classes, weights)
+def build_resnet50(input_shape, num_classes, weights=None, dropout=0.3):
+    return _transfer(keras.applications.ResNet50, input_shape, num_classes, weights, dropout)
 
 
 ARCHITECTURES = {
@@ -135,7 +135,8 @@ def multiply_adds(model):
 
 
 def build_model(arch, input_shape, num_classes, weights=None, **options):
-    """The architecture called ``arch``; ``options`` go to its builder (``dropout=`` for "baseline")."""
+    """The architecture called ``arch``; ``options`` go to its builder (``dropout=``: the rate before the last
+    layer, each architecture's own by default)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture '{arch}' (choose from {', '.join(ARCHITECTURES)})")
     return ARCHITECTURES[arch](tuple(input_shape), num_classes, weights, **options)

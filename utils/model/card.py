@@ -52,6 +52,15 @@ class Preprocessing:
     test_time_flip: bool = False        # each face's logits averaged with its mirror image's
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """How training was spread over devices and machines (``train.py --distribute``; tf.distribute)."""
+    strategy: str           # "mirrored" (this machine's GPUs) or "multi-worker" (several processes)
+    replicas: int           # devices training in step, over all workers
+    workers: int            # processes (machines) that trained together
+    global_batch: int       # faces in one step, over all replicas; each takes an equal share
+
+
 @dataclass(frozen=True, kw_only=True)
 class Training:
     """The record of the train.py run that made the model. The objects among its notes (``teacher``,
@@ -83,6 +92,7 @@ class Training:
     faces_cropped: dict | None = None
     teacher: dict | None = None
     weight_average: dict | None = None
+    distribution: Distribution | None = None   # absent: one process on its own devices
 
     @property
     def test_files(self):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from utils.cpu import native_bfloat16
-from utils.defaults import RUN_STATUS_FILE
+from utils.defaults import RUN_BACKUP_DIR, RUN_STATUS_FILE
 from utils.files import atomic_write, write_json
 from utils.media import charts
 from utils.model.architectures import LOGITS_LAYER, build_model
@@ -169,7 +169,7 @@ def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=Fa
         keras.callbacks.ModelCheckpoint(best_weights_path(run_dir), monitor=monitor, mode="max",
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=previous_best),
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True,
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, RUN_BACKUP_DIR), double_checkpoint=True,
                                         delete_checkpoint=False),
     ]
 
@@ -269,10 +269,10 @@ def recompute_batch_norm(model, images, batch_size=256):
         norm.momentum = momentum
 
 
-def to_float32(model, arch, input_shape, num_classes):
-    """The same network with float32 weights and policy, for laptops without bfloat16."""
+def to_float32(model, arch, input_shape, num_classes, **options):
+    """The same network with float32 weights and policy, for laptops without bfloat16 (``options``: its builder's)."""
     keras.config.set_dtype_policy("float32")
-    shipped = build_model(arch, input_shape, num_classes)
+    shipped = build_model(arch, input_shape, num_classes, **options)
     shipped.set_weights(model.get_weights())
     return shipped
 
