@@ -43,6 +43,8 @@ class GalleryFace:
 
 
 class Gallery:
+    lists = LISTS
+
     def __init__(self, folder):
         self.folder = folder
         self._items = None

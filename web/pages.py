@@ -13,7 +13,6 @@ from utils.faces.detect import default_detector
 from utils.media.decode import ImageError, read_image
 from web import analysis, inputs, security
 from web.facts import page_facts
-from web.gallery import LISTS as GALLERY_LISTS
 from web.registry import MODEL_COOKIE, ModelNotFound, chosen_model, registry
 
 bp = Blueprint("pages", __name__)
@@ -86,7 +85,7 @@ def gallery():
     params = inputs.params()
     if not len(faces):
         return render_template("messages/gallery_empty.html", folder=faces.folder)
-    show = None if inputs.absent(params, "show") else inputs.choice(params, "show", GALLERY_LISTS)
+    show = None if inputs.absent(params, "show") else inputs.choice(params, "show", faces.lists)
     if show:
         if not faces.has_votes:
             raise inputs.BadInput("these test faces have one label each, no votes: put FER+ in place "
