@@ -22,6 +22,7 @@ COUNTDOWN = 3.0     # seconds to put each expression on before its frames count
 HOLD = 4.0          # seconds of frames collected per expression
 HELD_BACK = 1.0     # the last this many seconds of each expression: the before-and-after check, not fitted
 NEUTRAL = "neutral"
+SUGGESTED = ("happy", "sad", "surprise")   # shown besides neutral when the person chooses none (those the model has)
 
 
 def durations(countdown=COUNTDOWN, hold=HOLD, held_back=HELD_BACK):
@@ -32,13 +33,16 @@ def durations(countdown=COUNTDOWN, hold=HOLD, held_back=HELD_BACK):
     return {"countdown": float(countdown), "hold": float(hold), "held_back": float(held_back)}
 
 
-def expressions_to_show(classes, chosen=()):
-    """The expressions of a calibration, in the card's order: neutral (when the model has it) and those
-    ``chosen``; ValueError naming the card's classes for a name it does not have."""
+def expressions_to_show(classes, chosen=None):
+    """The expressions of a calibration: neutral first (when the model has it), then those ``chosen``, in the
+    card's order (None: :data:`SUGGESTED`); ValueError naming the card's classes for a name it does not have."""
+    if chosen is None:
+        chosen = [name for name in SUGGESTED if name in classes]
     unknown = [name for name in chosen if name not in classes]
     if unknown:
         raise ValueError(f"no expression {', '.join(unknown)} in this model (it has {', '.join(classes)})")
-    shown = [name for name in classes if name == NEUTRAL or name in chosen]
+    shown = [name for name in classes if name == NEUTRAL] + [name for name in classes
+                                                             if name in chosen and name != NEUTRAL]
     if len(shown) < 2:
         raise ValueError("a calibration needs at least two expressions: choose one besides neutral")
     return shown
@@ -47,12 +51,14 @@ def expressions_to_show(classes, chosen=()):
 @dataclass(frozen=True)
 class Prompt:
     """What to show the person now: the ``phase`` ("ready": counting down; "hold": frames count;
-    "done"), the ``expression``, the seconds left of the phase, and which ``step`` of ``steps`` it is."""
+    "done"), the ``expression``, the seconds left of the phase, which ``step`` of ``steps`` it is, and
+    the share of the whole sequence done (``progress``, 0..1)."""
     phase: str
     expression: str
     seconds_left: float
     step: int
     steps: int
+    progress: float
 
     def text(self):
         """The prompt as one line, as the windows draw it."""
@@ -111,19 +117,24 @@ class CalibrationSequence:
         self.started = None
         self.frames = []   # (expression index, seconds into its hold, features)
 
+    @property
+    def total_seconds(self):
+        """How long the whole sequence takes."""
+        return len(self.expressions) * (self.countdown + self.hold)
+
     def prompt(self, now):
         """The :class:`Prompt` at time ``now`` (seconds, any clock: the first call starts the sequence)."""
         if self.started is None:
             self.started = now
-        elapsed = now - self.started
+        elapsed, steps = now - self.started, len(self.expressions)
         step, into = divmod(elapsed, self.countdown + self.hold)
-        step = int(step)
-        if step >= len(self.expressions):
-            return Prompt("done", "", 0.0, len(self.expressions), len(self.expressions))
+        step, progress = int(step), min(1.0, elapsed / (steps * (self.countdown + self.hold)))
+        if step >= steps:
+            return Prompt("done", "", 0.0, steps, steps, 1.0)
         expression = self.expressions[step]
         if into < self.countdown:
-            return Prompt("ready", expression, self.countdown - into, step + 1, len(self.expressions))
-        return Prompt("hold", expression, self.countdown + self.hold - into, step + 1, len(self.expressions))
+            return Prompt("ready", expression, self.countdown - into, step + 1, steps, progress)
+        return Prompt("hold", expression, self.countdown + self.hold - into, step + 1, steps, progress)
 
     def add(self, now, features):
         """One analysed frame at ``now``: its first face's features count while an expression is held;
@@ -161,3 +172,30 @@ class CalibrationSequence:
         return Calibration(personal, self.expressions, self.classes, before, after, count,
                            {name: sum(step == index for step, _ in held) for index, name in enumerate(self.expressions)},
                            result, self.held_back)
+
+
+class LiveCalibration:
+    """A calibration running on a live analyser's frames (:class:`utils.live.tracking.VideoAnalyser`):
+    each analysed frame's first face feeds the sequence; when it is done the analyser reads with the
+    read-out from then on. The front ends only draw :attr:`prompt` and, at the end, :attr:`result`."""
+
+    def __init__(self, analyser, expressions, **durations_given):
+        self.analyser = analyser
+        self.shipped = analyser.predictor.with_readout(None)   # "before" is always the model as shipped
+        self.sequence = CalibrationSequence(self.shipped.classes, expressions, **durations_given)
+        self.prompt, self.result = None, None
+
+    @property
+    def running(self):
+        return self.result is None
+
+    def after_frame(self, now, analysed):
+        """Call after ``analyser.analyse`` with the frame's time; returns the :class:`Prompt`. The last
+        frame fits the read-out (ValueError when an expression got no face) and puts it to use."""
+        chosen = self.analyser.chosen
+        features = chosen[0].features if analysed and chosen else None
+        self.prompt = self.sequence.add(now, features) if analysed else self.sequence.prompt(now)
+        if self.prompt.phase == "done" and self.result is None:
+            self.result = self.sequence.finish(self.shipped)
+            self.analyser.predictor = self.shipped.with_readout(self.result.readout)
+        return self.prompt
