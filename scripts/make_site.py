@@ -23,11 +23,12 @@ sys.path.insert(0, ROOT)
 from utils import defaults  # noqa: E402
 
 # What the two pages load from static/ (the other pages' scripts need the server).
-STATIC_FILES = ("shared", "pages/analyse.js", "pages/live.js", "engine", "vendor")
+STATIC_FILES = ("shared", "pages/analyse.js", "pages/live.js", "pages/calibrate.js", "engine", "vendor")
 
 
-def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_DIR):
-    """Write the site into ``out`` (replaced); returns the files written, relative to it."""
+def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_DIR, config=None):
+    """Write the site into ``out`` (replaced); returns the files written, relative to it. ``config``: more
+    of the site's settings (app.DEFAULTS), e.g. shorter calibration durations for a test."""
     import utils.quiet  # noqa: F401 (quiets TensorFlow's start-up chatter)
     from app import create_app
     from utils.defaults import model_name
@@ -39,7 +40,7 @@ def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_D
         print(f"exporting {os.path.relpath(model)} for the browser into {os.path.relpath(browser_dir)}")
         export_model(model, browser_dir)
     app = create_app({"DEFAULT_MODEL": model, "MODELS_DIR": os.path.dirname(model), "BROWSER_DIR": browser_dir,
-                      "STATIC_SITE": True, "WARM_UP": False})
+                      "STATIC_SITE": True, "WARM_UP": False, **(config or {})})
     if os.path.isdir(out):
         shutil.rmtree(out)
     os.makedirs(os.path.join(out, "engine", "models"))

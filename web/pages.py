@@ -35,7 +35,7 @@ SITE_PAGES = {"pages.analyse": "index.html", "pages.live": "live.html"}
 @bp.app_context_processor
 def page_context():
     site = current_app.config["STATIC_SITE"]
-    return {"current_model": chosen_model(), "facts": page_facts(current_app.config["THRESHOLD"]),
+    return {"current_model": chosen_model(), "facts": page_facts(current_app.config["THRESHOLD"], current_app.config["CALIBRATION"]),
             "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
             "static_site": site, "asset": static_asset if not site else (lambda filename: f"./static/{filename}"),
             "page_url": url_for if not site else (lambda endpoint: SITE_PAGES[endpoint]),
