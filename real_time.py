@@ -157,8 +157,8 @@ def play(source, analyser, timeline, writer, window, calibration=None, save_read
             drawing.draw_fps(drawing.draw_faces(frame, found, colours), meter.tick())
             if calibration is not None and calibration.running:
                 prompt = calibration.after_frame(source.frame_time, analysed)
-                if calibration.result is not None:
-                    calibrated(calibration.result, save_readout)
+                if not calibration.running:
+                    calibrated(calibration, save_readout)
                 drawing.draw_banner(frame, prompt.text(), prompt.progress)
             elif analyser.predictor.readout is not None:
                 drawing.draw_banner(frame, READOUT_BANNER)
@@ -170,8 +170,12 @@ def play(source, analyser, timeline, writer, window, calibration=None, save_read
         print("stopped (Ctrl-C)", file=sys.stderr)
 
 
-def calibrated(result, save_readout):
-    """The calibration's end: its table on the console, and its read-out saved when asked."""
+def calibrated(calibration, save_readout):
+    """The calibration's end: its table on the console and its read-out saved when asked, or why it failed."""
+    if calibration.error:
+        print(f"error: the calibration failed: {calibration.error}; the faces are read as shipped", file=sys.stderr)
+        return
+    result = calibration.result
     print("\n".join(result.table_lines()))
     if save_readout:
         from utils.model.readout import save_readout as save
@@ -239,6 +243,8 @@ def main(argv=None):
     if calibration is not None and calibration.running:
         print(f"error: {source.name} ended before the calibration did ({calibration.sequence.total_seconds:.0f} s "
               "are needed)", file=sys.stderr)
+        return 2
+    if calibration is not None and calibration.error:
         return 2
     if source.lost:
         print(f"error: {source.name} was lost and did not come back after {source.retries} tries",

@@ -77,7 +77,6 @@ class CalibrationControls:
         try:
             result = self.session.calibration_finished()
         except ValueError as error:   # an expression without a face: nothing fitted
-            self.session.calibration = None
             self.window.show_error("Calibrate to me", str(error))
             return
         if result is not None:

@@ -58,6 +58,7 @@ class Session:
         self.calibration = None  # the webcam's LiveCalibration while "Calibrate to me" runs or until it is read
         self.readout = None  # the person's read-out (utils.model.readout.Readout) replacing the last layer, or None
         self.clock = time.monotonic  # the calibration's clock
+        self.calibration_durations = {}  # countdown, hold, held_back (none given: utils.live.calibration's)
         self.identity = None  # utils.serving.model_file.ModelFile for the Identity tab (read again when training replaces it)
         self.true_person = None  # set while the picture is one of the identity model's test photos
 
@@ -117,14 +118,17 @@ class Session:
         """"Calibrate to me" on the webcam's next frames (:class:`utils.live.calibration.LiveCalibration`)."""
         if self._live is None:
             raise ValueError("start the camera first: calibration reads your face from it")
-        self.calibration = LiveCalibration(self._live, expressions)
+        self.calibration = LiveCalibration(self._live, expressions, **self.calibration_durations)
 
     def calibration_finished(self):
-        """The finished :class:`utils.live.calibration.Calibration` once, then None: its read-out is now in use."""
+        """The finished :class:`utils.live.calibration.Calibration` once, then None: its read-out is now in use.
+        ValueError in one line when it ended without one (an expression without a face)."""
         calibration = self.calibration
         if calibration is None or calibration.running:
             return None
         self.calibration = None
+        if calibration.error:
+            raise ValueError(calibration.error)
         self.use_readout(calibration.result.readout)
         return calibration.result
 
@@ -147,7 +151,7 @@ class Session:
 
     def banner(self):
         """The line drawn under the picture: the calibration's prompt, or that the read-out reads the faces."""
-        if self.calibration is not None and self.calibration.running and self.calibration.prompt is not None:
+        if self.calibration is not None and self.calibration.prompt is not None:   # running, or done just now
             return self.calibration.prompt.text(), self.calibration.prompt.progress
         return (READOUT_NOTE, None) if self.readout is not None else None
 

@@ -102,7 +102,8 @@
       stopSequence();
       return say("Calibration works on this device only: choose “Work done on this device”.", true);
     }
-    const now = event.detail.chosen.length ? event.detail.chosen[0].features : null;
+    const { chosen, seen } = event.detail;
+    const now = chosen.length && seen[0] ? chosen[0].features : null;   /* a face only kept from before does not count */
     const step = sequence.add(performance.now() / 1000, now);
     progress.value = step.progress;
     prompt.textContent = step.phase === "ready" ? `${step.step}/${step.steps}: show ${step.expression} in ${Math.ceil(step.secondsLeft)}`

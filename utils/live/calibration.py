@@ -183,19 +183,25 @@ class LiveCalibration:
         self.analyser = analyser
         self.shipped = analyser.predictor.with_readout(None)   # "before" is always the model as shipped
         self.sequence = CalibrationSequence(self.shipped.classes, expressions, **durations_given)
-        self.prompt, self.result = None, None
+        self.prompt, self.result, self.error = None, None, None
 
     @property
     def running(self):
-        return self.result is None
+        """Until the sequence ends: then :attr:`result` holds the calibration, or :attr:`error` why there is none."""
+        return self.result is None and self.error is None
 
     def after_frame(self, now, analysed):
         """Call after ``analyser.analyse`` with the frame's time; returns the :class:`Prompt`. The last
-        frame fits the read-out (ValueError when an expression got no face) and puts it to use."""
+        frame fits the read-out and puts it to use, or, when an expression got no face, says why in
+        :attr:`error` (the analyser reads as before)."""
         chosen = self.analyser.chosen
-        features = chosen[0].features if analysed and chosen else None
+        features = chosen[0].features if analysed and chosen and self.analyser.seen[0] else None
         self.prompt = self.sequence.add(now, features) if analysed else self.sequence.prompt(now)
-        if self.prompt.phase == "done" and self.result is None:
-            self.result = self.sequence.finish(self.shipped)
+        if self.prompt.phase == "done" and self.running:
+            try:
+                self.result = self.sequence.finish(self.shipped)
+            except ValueError as error:
+                self.error = str(error)
+                return self.prompt
             self.analyser.predictor = self.shipped.with_readout(self.result.readout)
         return self.prompt
