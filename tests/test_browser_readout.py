@@ -256,3 +256,51 @@ def test_calibrate_to_me_in_the_static_site(quick_static_site, playwright, astro
         browser.close()
     assert {method for method, _, _ in seen} == {"GET"} and not any(body for _, _, body in seen)
     assert all(url.startswith((quick_static_site + "/", "blob:", "data:")) for _, url, _ in seen)
+
+
+def test_explore_shows_the_read_out_beside_the_models_last_layer(site, playwright, reference, tmp_path):
+    """A read-out whose only change is sad's weight on feature 10 (+0.3) and sad's bias (+1): the page finds it in
+    this browser's storage, draws the two layers and their difference (red where sad's weight rose), and its
+    table names sad as the class that moved, through feature #10; another model's file is refused."""
+    weights, bias = reference.last_layer()
+    sad = reference.classes.index("sad")
+    changed_weights, changed_bias = weights.copy(), bias.copy()
+    changed_weights[10, sad] += 0.3
+    changed_bias[sad] += 1.0
+    mine = readout.make_readout(reference.card, readout.Fit(changed_weights, changed_bias, 0, 0.0, 0.0),
+                                {"neutral": 12, "sad": 11})
+    browser, page = open_page(playwright)
+    seen = requests_of(page)
+    try:
+        page.goto(site + "/explore")
+        page.wait_for_function("document.getElementById('readout-view-state').textContent.includes('Calibrate on the Live')")
+        assert page.locator("#readout-view").get_attribute("data-readout") == "none"
+        assert page.locator("#readout-weights").is_hidden()
+        page.evaluate("([key, value]) => localStorage.setItem(key, value)",
+                      [f"readout:{reference.card.weights_sha256}", json.dumps(mine.to_dict())])
+        page.reload()
+        page.wait_for_function("document.getElementById('readout-view').dataset.readout === 'kept'")
+        rows = [row.locator("td").all_inner_texts() for row in page.locator("#weights-table tr").all()]
+        assert [row[0] for row in rows] == reference.classes
+        by_class = {row[0]: row for row in rows}
+        from utils.explain.operation_text import DIGITS
+
+        def shown(value):   # as the pages show a number (EMO.round): DIGITS significant digits
+            return float(f"{value:.{DIGITS}g}")
+        assert float(by_class["sad"][2]) == shown(bias[sad] + 1.0) and float(by_class["sad"][1]) == shown(bias[sad])
+        assert float(by_class["sad"][3]) == shown(0.3) and by_class["sad"][4].startswith("#10")
+        assert all(float(row[3]) == 0 for name, row in by_class.items() if name != "sad")
+        assert "12 of neutral, 11 of sad" in page.locator("#readout-view-state").inner_text()
+        red = page.evaluate(f"""() => Array.from(document.getElementById('weights-change').getContext('2d')
+            .getImageData(10 * 2, {sad} * 14 + 7, 1, 1).data.slice(0, 3))""")
+        white = page.evaluate(f"""() => Array.from(document.getElementById('weights-change').getContext('2d')
+            .getImageData(11 * 2, {sad} * 14 + 7, 1, 1).data.slice(0, 3))""")
+        assert red[0] == 255 and red[1] < 255 and white == [255, 255, 255]
+        other = dict(mine.to_dict(), weights_sha256="0" * 64, model="baseline_cnn")
+        (tmp_path / "other.json").write_text(json.dumps(other))
+        page.set_input_files("#readout-file", str(tmp_path / "other.json"))
+        page.wait_for_function("document.getElementById('readout-view-state').classList.contains('error')")
+        assert "belongs to model baseline_cnn" in page.locator("#readout-view-state").inner_text()
+    finally:
+        browser.close()
+    assert not [url for method, url, body in seen if method != "GET" or body]

@@ -123,6 +123,12 @@ def test_a_damaged_read_out_file_is_refused_in_one_line(tmp_path, content, messa
     assert "\n" not in str(refused.value)
 
 
+def test_a_missing_read_out_file_is_named(tmp_path):
+    card, _ = made_readout()
+    with pytest.raises(FileNotFoundError, match="no read-out file at .*nowhere.json"):
+        readout.load_readout(str(tmp_path / "nowhere.json"), card)
+
+
 def test_a_read_out_whose_weights_do_not_fit_its_classes_is_refused(tmp_path):
     card, mine = made_readout()
     broken = dict(mine.to_dict(), bias=[0.0, 1.0])

@@ -24,6 +24,7 @@ A read-out belongs to one model: its file names the model's weights digest (the 
 ``weights_sha256``) and is refused, in one line, by any other model (:func:`check_model`).
 """
 import json
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -231,6 +232,8 @@ def save_readout(path, readout):
 
 def load_readout(path, card):
     """The read-out in ``path``, checked against the model ``card`` describes; one-line errors."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no read-out file at {path}")
     try:
         with open(path, encoding="utf-8") as handle:
             mapping = json.load(handle)
