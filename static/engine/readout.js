@@ -28,19 +28,28 @@ function objective(theta, features, labels, start, strength, width, classes) {
   const count = features.length;
   const gradient = new Float64Array(theta.length);
   const biasAt = width * classes;
+  const p = new Float64Array(classes);   /* one frame's logits, then its probabilities, then its error */
   let loss = 0;
-  const logits = new Float64Array(classes);
   for (let i = 0; i < count; i++) {
     const row = features[i];
-    for (let c = 0; c < classes; c++) logits[c] = 0;
+    for (let c = 0; c < classes; c++) p[c] = 0;
     for (let f = 0; f < width; f++) {
       const x = row[f];
       if (x === 0) continue;
       const offset = f * classes;
-      for (let c = 0; c < classes; c++) logits[c] += x * theta[offset + c];
+      for (let c = 0; c < classes; c++) p[c] += x * theta[offset + c];
     }
-    for (let c = 0; c < classes; c++) logits[c] += theta[biasAt + c];
-    const p = softmax(logits);
+    let top = -Infinity;
+    for (let c = 0; c < classes; c++) {
+      p[c] += theta[biasAt + c];
+      if (p[c] > top) top = p[c];
+    }
+    let total = 0;
+    for (let c = 0; c < classes; c++) {
+      p[c] = Math.exp(p[c] - top);
+      total += p[c];
+    }
+    for (let c = 0; c < classes; c++) p[c] /= total;
     loss -= Math.log(Math.max(p[labels[i]], 1e-300));
     p[labels[i]] -= 1;
     for (let c = 0; c < classes; c++) p[c] /= count;
