@@ -16,17 +16,18 @@ READOUT_TYPES = [("Read-out", "*.json"), ("All files", "*")]
 
 class CalibrationControls:
     def __init__(self, window, bar):
-        """Build the buttons into the toolbar ``bar`` of ``window`` (a :class:`desktop.window.Window`)."""
+        """Build the buttons into the toolbar row ``bar`` of ``window`` (a :class:`desktop.window.Window`)."""
         self.window = window
         self.dialog = None        # the Toplevel choosing the expressions
         self.choices = {}         # expression -> its BooleanVar in the dialog
         self.result_window = None
         self.result_text = None
+        ttk.Label(bar, text="The last layer:").pack(side="left")
         self.calibrate_button = ttk.Button(bar, text="Calibrate to me...", command=self.choose)
-        self.calibrate_button.pack(side="left", padx=(12, 2))
+        self.calibrate_button.pack(side="left", padx=(6, 2))
         self.shipped_button = ttk.Button(bar, text="As shipped", command=self.as_shipped)
         self.shipped_button.pack(side="left")
-        ttk.Button(bar, text="Open read-out...", command=self.open_dialog).pack(side="left", padx=(2, 0))
+        ttk.Button(bar, text="Open read-out...", command=self.open_dialog).pack(side="left", padx=(12, 0))
         self.save_button = ttk.Button(bar, text="Save read-out...", command=self.save_dialog)
         self.save_button.pack(side="left")
         self.update()

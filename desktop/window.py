@@ -104,7 +104,9 @@ class Window:
                   command=lambda _: self.set_threshold(self.threshold.get() / 100)).pack(side="left")
         self.threshold_text = ttk.Label(bar, width=5, text=f"{THRESHOLD:.0%}")
         self.threshold_text.pack(side="left")
-        self.calibration = CalibrationControls(self, bar)
+        row = ttk.Frame(self.root, padding=(4, 0, 4, 4))   # a second row: Calibrate to me and the read-out
+        row.pack(side="top", fill="x")
+        self.calibration = CalibrationControls(self, row)
 
     def _build_body(self):
         body = ttk.Frame(self.root, padding=4)
