@@ -36,9 +36,9 @@ browser-models: setup
 	@$(PY) scripts/export_browser.py --out build/browser
 
 # The Live and Analyse pages as static files (SITE=site by default) for any static web server: a classroom
-# with no server (README: Running it for a classroom).
+# with no server (README: Running it for a classroom). A folder make site did not write is refused unless REPLACE=1.
 site: browser-models
-	$(PY) scripts/make_site.py --model $(MODEL) --out $(SITE)
+	$(PY) scripts/make_site.py --model $(MODEL) --out $(SITE) $(if $(REPLACE),--replace)
 
 # What pip cannot install (Python's venv module, Tk) is checked first, with the command that adds it.
 system-check:
@@ -91,10 +91,12 @@ train-baseline: setup
 evaluate: setup
 	$(PY) evaluate.py --model models/emotion_model.h5 --model models/baseline_cnn.h5 --data $(DATA)/test --photo-path
 
-# FER2013 (make data FER2013=/path/to/fer2013.csv, the Kaggle archive or its folder) and people's photos
-# (make data PEOPLE=/path/to/one-folder-per-person) go where the tools look; without either, where to get FER2013.
+# FER2013 (make data FER2013=/path/to/fer2013.csv, the Kaggle archive or its folder), FER+ (make data
+# FERPLUS=/path/to/FERPlus/data, or the folder of fer2013new.csv beside fer2013.csv) and people's photos
+# (make data PEOPLE=/path/to/one-folder-per-person) go where the tools look; without any, where to get FER2013.
 data: setup
-	$(PY) scripts/get_data.py $(if $(FER2013),--fer2013 "$(FER2013)") $(if $(PEOPLE),--people "$(PEOPLE)")
+	$(PY) scripts/get_data.py $(if $(FER2013),--fer2013 "$(FER2013)") $(if $(FERPLUS),--ferplus "$(FERPLUS)") \
+		$(if $(PEOPLE),--people "$(PEOPLE)")
 
 # The walkthrough in notebooks/ (teaching the CNN by experiment), opened in JupyterLab with the project's
 # environment; notebooks-html runs every notebook with its defaults (FER2013 in place; 8 to 11 minutes on a
@@ -105,5 +107,7 @@ notebooks: setup-notebooks
 notebooks-html: setup-notebooks
 	$(PY) scripts/notebooks.py html --out reports/notebooks
 
+# $(SITE) only if make site wrote it (the mark is scripts/make_site.py's MARK).
 clean:
-	rm -rf $(VENV) reports visualizations .pytest_cache build $(SITE)
+	rm -rf $(VENV) reports visualizations .pytest_cache build
+	@if [ -f "$(SITE)/.written-by-make-site" ]; then rm -rf "$(SITE)"; fi

@@ -22,7 +22,7 @@ from utils import defaults
 DEFAULTS = {
     "MODELS_DIR": defaults.MODELS_DIR,            # every NAME.h5 + NAME.json here can be chosen
     "DEFAULT_MODEL": defaults.EMOTION_MODEL,      # used when a request names no model
-    "GALLERY_DIR": defaults.FER2013_TEST,         # <class>/*.jpg test faces for the Gallery page
+    "GALLERY_DIR": None,                          # the Gallery's test faces (None: defaults.gallery_folder())
     "MAX_CONTENT_LENGTH": 10 * 1000 * 1000,       # bigger uploads get 413
     "MAX_PIXELS": defaults.MAX_PIXELS,            # bigger images get 400, checked from the header
     "THRESHOLD": defaults.THRESHOLD,              # under this confidence a prediction is "uncertain"
@@ -35,11 +35,12 @@ DEFAULTS = {
 
 def create_app(config=None):
     """Build the site: defaults, then ``config`` on top; relative paths are from the project root."""
-    from web import api, engine, gallery, identity, inputs, pages, registry
+    from web import api, engine, gallery, identity, inputs, pages, registry, security
 
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
     app.config.update(config or {})
+    app.config["GALLERY_DIR"] = app.config["GALLERY_DIR"] or defaults.gallery_folder()
     app.config["MAX_FORM_MEMORY_SIZE"] = app.config["MAX_CONTENT_LENGTH"]  # base64 sent as a form field
     for key in ("MODELS_DIR", "DEFAULT_MODEL", "GALLERY_DIR", "BROWSER_DIR"):
         app.config[key] = defaults.project_path(app.config[key])
@@ -47,6 +48,7 @@ def create_app(config=None):
     app.json.sort_keys = False  # probabilities stay in the card's class order
     app.extensions["gallery"] = gallery.Gallery(app.config["GALLERY_DIR"])
     registry.init_app(app)
+    security.init_app(app, pages.static_asset)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(identity.bp)

@@ -12,9 +12,12 @@ end to end through the photo path, as a front end reads a photo. ``--calibrate``
 softmax temperature (and with ``--logit-offsets`` per-class logit offsets) on the validation
 part of the model's own training data (never on the split being reported) and stores it in
 the model card, so every front end shows calibrated confidence. With several models,
-``reports/comparison.md`` sets them side by side. ``--personal FOLDER`` measures a personal read-out
-instead (:mod:`utils.train.personal`): each person's photos read by the model as shipped and by a last
-layer fitted on that person's other photos.
+``reports/comparison.md`` sets them side by side. On a data set with a crowd's votes (FER+: ten
+people a face) the model is also judged by the crowd: how often it says what most people said, the
+probability it gives their choice, the cross-entropy to their votes, its calibration against their
+shares, and how often FER2013's own label agrees with them; ``--record-crowd`` stores these in the card.
+``--personal FOLDER`` measures a personal read-out instead (:mod:`utils.train.personal`): each person's
+photos read by the model as shipped and by a last layer fitted on that person's other photos.
 """
 import argparse
 import csv
@@ -48,9 +51,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", metavar="PATH",
                         help=f"a trained model (.h5 or .keras) with its card; repeat to compare (default {MODEL})")
-    parser.add_argument("--data", default=DATA, help="a folder of class folders, or fer2013.csv")
+    parser.add_argument("--data", default=DATA, help="a folder of class folders, fer2013.csv, or FER+ (make data "
+                                                     "FERPLUS=...: its --usage faces, judged by their ten votes)")
     parser.add_argument("--usage", choices=("PublicTest", "PrivateTest"), default=USAGE,
-                        help="which fer2013.csv rows to report on")
+                        help="which fer2013.csv rows (or FER+ faces) to report on")
+    parser.add_argument("--record-crowd", action="store_true",
+                        help="on a data set with votes: store the crowd figures in each model's card (the Models "
+                             "page shows them)")
     parser.add_argument("--out", default=OUT, help="reports go to OUT/<model name>/")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     parser.add_argument("--calibrate", action="store_true",
@@ -203,6 +210,17 @@ def calibrate(predictor, model_path, args, test_logits, test_labels, split_cache
     predictor.temperature, predictor.logit_offsets = card.logit_calibration()
 
 
+def record_crowd(predictor, model_path, result, data):
+    """The crowd figures into the model's card, atomically (the Models page shows them)."""
+    from utils.model.card import CrowdMetrics, card_path, write_card
+    from utils.train.datasets import DatasetError
+    if result["crowd"] is None:
+        raise DatasetError(f"{data} has no votes to judge the model by: --record-crowd needs FER+")
+    card = dataclasses.replace(predictor.card, crowd=CrowdMetrics.measured(data, result["crowd"]))
+    write_card(card_path(model_path), card)
+    predictor.card = card
+
+
 # Evaluate one model and write its report.
 
 def evaluate_model(model_path, args, split_cache):
@@ -247,10 +265,14 @@ def evaluate_model(model_path, args, split_cache):
         "precision": predictor.precision,
         "photo_path": photo_path_summary(predictor, split, args, predicted) if args.photo_path else None,
         "faces_benchmark": faces_benchmark_summary(predictor, args) if args.faces_benchmark else None,
+        "crowd": (metrics.crowd_metrics(probabilities, split.votes, split.labels, classes, split.fer2013)
+                  if split.votes is not None else None),
         "parameters": int(predictor.model.count_params()),
         "file_mb": os.path.getsize(model_path) / 1e6,
     }
 
+    if args.record_crowd:
+        record_crowd(predictor, model_path, result, reported_on)
     folder = os.path.join(args.out, name)
     os.makedirs(folder, exist_ok=True)
     table.to_csv(os.path.join(folder, "per_class.csv"), float_format="%.4f")
@@ -373,7 +395,7 @@ Model `{result['model']}` ({result['architecture']}, {result['parameters']:,} pa
 
 Accuracy **{result['accuracy']:.3f}**; balanced accuracy (macro recall, the mean of the classes'
 accuracies) **{result['macro_recall']:.3f}**. Macro averages weigh every class the same, so rare
-classes (disgust) count as much as common ones; weighted averages follow the class sizes.
+classes count as much as common ones; weighted averages follow the class sizes.
 
 {markdown_table(overall)}
 
@@ -408,12 +430,37 @@ which expressions look alike to the network.
 
 ![most confident mistakes](mistakes.png)
 
+{crowd_section(result)}
 {photo_path_section(result)}
 {faces_benchmark_section(result)}
 ## Speed
 
 {result['ms_per_face']:.2f} ms per face: the median of {TIMING_CALLS} single-face calls, after a warm-up,
 without face detection. Measured on {result['machine']}.
+"""
+
+
+def crowd_section(result):
+    """report.md's paragraph on the crowd's votes, when the data set has them."""
+    crowd = result.get("crowd")
+    if not crowd:
+        return ""
+    import pandas as pd
+
+    from utils.train.metrics import ECE_BINS
+    table = pd.DataFrame({"majority accuracy": list(crowd["per_class"].values())},
+                         index=pd.Index(list(crowd["per_class"]), name="the crowd's class"))
+    fer2013 = (f" FER2013's own label is the crowd's choice on **{crowd['fer2013_agreement']:.1%}** of the "
+               f"{crowd['fer2013_faces']:,} faces whose FER2013 label is known." if "fer2013_agreement" in crowd else "")
+    return f"""## Judged by the crowd
+
+Each of these {crowd['faces']:,} faces was labelled by ten people. The model says what most of them
+said on **{crowd['majority_accuracy']:.1%}** of the faces; it gives the crowd's choice a probability of {crowd['crowd_choice_probability']:.3f} on average;
+the cross-entropy from the votes' shares to its probabilities is {crowd['vote_cross_entropy']:.3f} nats;
+against the share of votes its label got, its confidence is off by {crowd['vote_ece']:.3f} on average
+(the expected calibration error, {ECE_BINS} bins).{fer2013}
+
+{markdown_table(table)}
 """
 
 
@@ -616,8 +663,12 @@ def main(argv=None):
                      f"{benchmark['macro_recall']:.3f} ("
                      + ", ".join(f"{cls} {row['right']}/{row['photos']}" for cls, row in benchmark["per_class"].items())
                      + ")" if benchmark else "")
+        crowd = result["crowd"]
+        crowd = (f"; the crowd's majority {crowd['majority_accuracy']:.3f}, its choice's probability "
+                 f"{crowd['crowd_choice_probability']:.3f}, cross-entropy to its votes {crowd['vote_cross_entropy']:.3f}"
+                 if crowd else "")
         print(f"{result['name']}: accuracy {result['accuracy']:.3f}, macro recall {result['macro_recall']:.3f}, "
-              f"macro F1 {result['macro_f1']:.3f}, {ece}{photo}{benchmark}; report {result['report']}", file=log)
+              f"macro F1 {result['macro_f1']:.3f}, {ece}{crowd}{photo}{benchmark}; report {result['report']}", file=log)
     comparison = write_comparison(results, args.out) if len(results) > 1 else None
     if comparison:
         print(f"comparison: {comparison}", file=log)

@@ -24,6 +24,7 @@ import sys
 
 from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
 from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, model_name, run_dir  # checkpoints: runs/NAME/
+from utils.train.labels import LABEL_SCHEMES
 
 # Defaults: the values that produced models/emotion_model.h5.
 DATA = FER2013
@@ -41,6 +42,8 @@ PLATEAU_PATIENCE = 4
 SCHEDULE = "plateau"
 ERASE_PROBABILITY = 0.0
 SERVED_SHARE = 0.0
+LABELS = "distribution"
+PIXELS = "raw"
 TEACHER_WEIGHT = 0.5
 TEACHER_TEMPERATURE = 4.0
 # Identity crops show more of the head than FER2013's tight faces: hair and head shape tell people apart
@@ -75,6 +78,11 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
     parser.add_argument("--label-smoothing", type=float, default=LABEL_SMOOTHING)
+    parser.add_argument("--labels", choices=LABEL_SCHEMES, default=LABELS,
+                        help="with a crowd's votes (FER+): learn their distribution (cross-entropy against the share "
+                             "of votes each class got) or their majority (default: %(default)s)")
+    parser.add_argument("--pixels", choices=("raw", "equalised"), default=PIXELS,
+                        help="FER+'s training faces as they are, or histogram-equalised (test faces stay as they are)")
     parser.add_argument("--class-weights", action="store_true",
                         help="weight the loss by inverse class frequency (helps disgust, costs overall accuracy)")
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
@@ -145,7 +153,8 @@ def settings_of(args):
         seed=args.seed, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         label_smoothing=args.label_smoothing, augment=not args.no_augment, erase=args.erase,
         served_share=args.served_share, schedule=args.schedule, class_weights=args.class_weights,
-        crop_context=args.crop_context, test_time_flip=args.test_time_flip, test_per_person=args.test_per_person)
+        crop_context=args.crop_context, test_time_flip=args.test_time_flip, test_per_person=args.test_per_person,
+        labels=args.labels, pixels=args.pixels)
 
 
 def main(argv=None):
@@ -159,6 +168,7 @@ def main(argv=None):
     from utils.model.predict import Predictor
     from utils.train import datasets, fit
     from utils.train.batches import AugmentedBatches, DistilledBatches
+    from utils.train.labels import label_targets
 
     # Prepare the data: identity photos are cropped to their face, as inference crops them.
     identity = args.task == "identity"
@@ -166,11 +176,13 @@ def main(argv=None):
         dataset = datasets.load_dataset(args.data, args.val_split, args.seed, (args.img_size, args.img_size),
                                         args.channels, crop_context=args.crop_context if identity else None,
                                         test_per_class=args.test_per_person if identity else 0,
-                                        lfw_min_faces=args.lfw_min_faces)
+                                        lfw_min_faces=args.lfw_min_faces, pixels=args.pixels)
     except datasets.DatasetError as error:
         fail(str(error))
     print(f"classes: {', '.join(dataset.classes)}; train {len(dataset.train)}, validation {len(dataset.val)}, "
-          f"test {len(dataset.test) if dataset.test else 0}; skipped {dataset.train.skipped} unreadable"
+          f"test {len(dataset.test) if dataset.test else 0}; skipped {dataset.train.skipped} "
+          + ("(the crowd's majority: unknown or not a face)" if dataset.train.votes is not None else "unreadable")
+          + (f"; learning the votes' {args.labels}" if dataset.train.votes is not None else "")
           + (f"; no face found in {dataset.train.no_face} (kept whole)" if identity else ""))
     monitor, _ = fit.selection(dataset)
     if not len(dataset.val):
@@ -191,7 +203,7 @@ def main(argv=None):
     start = None
     if args.init_from:
         try:
-            start = fit.copy_weights(args.init_from, model)
+            start = fit.copy_weights(args.init_from, model, dataset.classes)
         except (OSError, ValueError) as error:
             fail(str(error))
     if args.teacher:
@@ -206,7 +218,8 @@ def main(argv=None):
         shutil.rmtree(run)
     os.makedirs(run, exist_ok=True)
     status = fit.RunStatus(run, args.epochs, done)
-    batch_options = dict(augment=not args.no_augment, erase_probability=args.erase, epoch=done)
+    batch_options = dict(augment=not args.no_augment, erase_probability=args.erase, epoch=done,
+                         targets=label_targets(dataset.train, num_classes, args.labels))
     if args.served_share:
         served = fit.served_train_faces(run, dataset.train, args.crop_context)
         batch_options.update(served=served, served_share=args.served_share)
@@ -241,7 +254,9 @@ def main(argv=None):
     card = fit.model_card(name, settings_of(args), dataset, shipped, history, precision, command, start, teacher)
     if args.average_weights:
         shipped, card = fit.average_or_best(run, shipped, card, dataset)
-    card = dataclasses.replace(card, metrics=fit.held_out_metrics(Predictor(shipped, card), dataset, history))
+    served = Predictor(shipped, card)
+    card = dataclasses.replace(card, metrics=fit.held_out_metrics(served, dataset, history),
+                               crowd=fit.crowd_record(served, dataset.test, dataset.source))
     store.save_model(shipped, args.out, card)
     status.saved(args.out, card)
     fit.save_curves(history, run)

@@ -1,7 +1,7 @@
 """Visualize: one photo -> every step of the CNN, from pixels to the softmax, and where it looked.
 
 For one face it writes a PNG per layer (feature maps of convolutions and pooling,
-bars for dense layers and the softmax), the first layer's kernels, Grad-CAM,
+bars for dense layers and the softmax, with its numbers), the first layer's kernels, Grad-CAM,
 occlusion, facial regions and, when their packages are installed, SHAP and LIME,
 plus an ``index.html`` that lays them out in the network's order. ``--operation``
 adds the computation behind one number of a layer (the numbers the site's operation
@@ -127,17 +127,25 @@ def add_layers(page, loaded, face, probabilities):
         shape = "x".join(str(v) for v in output.shape)
         title = f"{number}. {output.name} ({output.kind}), output {shape}"
         about = describe_layer(loaded.predictor.model.get_layer(output.name), output.shape)
+        extra = ""
         if output.kind == "softmax":
             figure = charts.probability_bars(probabilities)
             about += " (Calibrated as the model card says, the same numbers as every other front end.)"
+            extra = probabilities_table(probabilities)
         elif output.array.ndim == 3:
             figure = grids.feature_map_grid(output)
         else:
             figure = charts.vector_bars(output)
-        page.add(f"{number:02d}_{output.name}", figure, title, about)
+        page.add(f"{number:02d}_{output.name}", figure, title, about, extra)
         if output.name == first_conv:
             page.add(f"{number:02d}_{output.name}_kernels", grids.kernel_grid(loaded.layers.first_kernels()),
                      f"{output.name} kernels", ABOUT["kernels"])
+
+
+def probabilities_table(probabilities):
+    """The softmax bars' numbers, one row per class of the card, in its order."""
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{p:.1%}</td></tr>" for name, p in probabilities.items())
+    return f"<table class='probabilities'><tr><th>class</th><th>probability</th></tr>{rows}</table>"
 
 
 def regions_table(regions):

@@ -43,7 +43,8 @@ print(json.dumps({"outcome": outcome, "rss_mb": grown / 1024, "traced_mb": trace
 
 
 def make_images(folder):
-    """``[(description, path)]``: the review's 16-bit PNG, 16-bit gray at the limit, a big colour JPEG."""
+    """``[(description, path)]``: the review's 16-bit PNG, 16-bit gray at the limit, a big colour PNG that
+    is cheap to send, a big colour JPEG."""
     import numpy as np
     from PIL import Image
     images = []
@@ -56,6 +57,10 @@ def make_images(folder):
     save("16-bit gray PNG 6000x6600 (40 MP)", Image.fromarray(np.full((6600, 6000), 1000, np.uint16)), "bomb.png")
     gradient = (np.arange(5000, dtype=np.uint16) * 13)[None, :].repeat(5000, axis=0)
     save("16-bit gray PNG 5000x5000 (25 MP)", Image.fromarray(gradient), "wide.png")
+    flat = np.zeros((4000, 6000, 3), np.uint8)
+    flat[:, :3000] = (200, 40, 10)
+    flat[::50] = 90
+    save("colour PNG 6000x4000 (24 MP), flat colours", Image.fromarray(flat), "flat.png")
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, (250, 375, 3), dtype=np.uint8)
     photo = Image.fromarray(noise).resize((6000, 4000), Image.BILINEAR)

@@ -92,7 +92,7 @@ def analysed(page, photo):
     page.locator(".face .label").first.wait_for()
     if page.locator("#gradcam").is_visible():
         page.click("#gradcam")
-    page.wait_for_function("[...document.querySelectorAll('.face .cam img')].every(img => img.src.startsWith('data:image/png'))")
+    page.wait_for_function("() => [...document.querySelectorAll('.face .cam img')].every(img => img.src.startsWith('data:image/png'))")
 
 
 def wrongly_read_gallery_face(page, site):
@@ -170,11 +170,11 @@ def live_picture(playwright, site, camera, out):
     page.set_default_timeout(60_000)
     page.goto(site + "/live")
     page.click("#start")
-    page.wait_for_function("document.getElementById('now').textContent.includes('%')")
+    page.wait_for_function("() => document.getElementById('now').textContent.includes('%')")
     layers = [value for value in page.eval_on_selector_all("#live-layer option", "options => options.map(o => o.value)")
               if value]
     page.select_option("#live-layer", next((name for name in layers if "pool" in name), layers[0]))
-    page.wait_for_function("document.querySelectorAll('#live-maps img').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#live-maps img').length > 0")
     page.screenshot(path=os.path.join(out, "live.png"))
     page.click("#stop")
     browser.close()

@@ -1,10 +1,12 @@
-"""Shared fixtures: a small saved model with its card, the site built on it, and real faces.
+"""Shared fixtures: small saved models with their cards, the site built on one, and real faces.
 
-Nothing here needs FER2013 or the network. The model is the seed architecture with
-random weights, saved the way train.py saves, so every front end can load it.
+Nothing here needs FER2013 or the network. The models are the seed architecture with
+random weights, saved the way train.py saves, so every front end can load them: one with
+FER2013's seven classes, one with FER+'s eight.
 """
 import contextlib
 import os
+import re
 import select
 import shutil
 import socket
@@ -20,7 +22,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import utils  # noqa: E402,F401 (before any test imports Keras: importing utils quiets TensorFlow's chatter)
 
-FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+from utils.train.fer2013 import FER2013_CLASSES  # noqa: E402
+from utils.train.ferplus import FERPLUS_CLASSES  # noqa: E402
+
+FER_CLASSES = list(FER2013_CLASSES)      # the data sets' own readers name the classes; no test types them
+EIGHT_CLASSES = list(FERPLUS_CLASSES)    # FER2013's seven, then contempt
+# How much the eight-class fixture raises its last class's logit: contempt is what it answers, so a
+# front end that drops the eighth class shows another label.
+CONTEMPT_LEAD = 3.0
 
 
 def card_fields(name, classes=FER_CLASSES, arch="baseline", size=48, channels=1, parameters=0):
@@ -64,19 +73,36 @@ def nothing_written_into_the_project():
     assert not changed, f"tests wrote into the project: {', '.join(changed[:10])}"
 
 
-@pytest.fixture(scope="session")
-def model_path(tmp_path_factory):
-    """A randomly initialised seed CNN saved as models/ would hold it (.h5 + card)."""
+def save_fixture_model(folder, name, classes, raise_last=0.0):
+    """A randomly initialised seed CNN for ``classes`` saved in ``folder`` as models/ would hold it
+    (NAME.h5 + card); ``raise_last`` is added to the last class's logit bias. Its path."""
     import keras
 
-    from utils.model.architectures import build_model
+    from utils.model.architectures import build_model, LOGITS_LAYER
     from utils.model.store import save_model
     keras.utils.set_random_seed(0)
-    model = build_model("baseline", (48, 48, 1), len(FER_CLASSES))
-    card = make_card("fixture_model", parameters=int(model.count_params()))
-    path = str(tmp_path_factory.mktemp("models") / "fixture_model.h5")
+    model = build_model("baseline", (48, 48, 1), len(classes))
+    if raise_last:
+        kernel, bias = model.get_layer(LOGITS_LAYER).get_weights()
+        bias[-1] += raise_last
+        model.get_layer(LOGITS_LAYER).set_weights([kernel, bias])
+    card = make_card(name, classes, parameters=int(model.count_params()))
+    path = str(folder / f"{name}.h5")
     save_model(model, path, card)
     return path
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory):
+    """A randomly initialised seed CNN with FER2013's seven classes, saved as models/ would hold it (.h5 + card)."""
+    return save_fixture_model(tmp_path_factory.mktemp("models"), "fixture_model", FER_CLASSES)
+
+
+@pytest.fixture(scope="session")
+def eight_class_model_path(tmp_path_factory):
+    """The same seed CNN for FER+'s eight classes (contempt last), alone in its folder, its contempt
+    logit raised by :data:`CONTEMPT_LEAD` so that contempt wins on most faces."""
+    return save_fixture_model(tmp_path_factory.mktemp("models8"), "ferplus_fixture", EIGHT_CLASSES, CONTEMPT_LEAD)
 
 
 def convolutions_model(classes=FER_CLASSES, size=48):
@@ -174,6 +200,20 @@ def served(app):
     finally:
         server.shutdown()
         thread.join()
+
+
+@contextlib.contextmanager
+def served_folder(folder):
+    """``folder`` served by Python's plain static file server (no EmoDetect-Pro code) for as long as the
+    block lasts: its URL. What a classroom does with ``make site``'s folder."""
+    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
+                               "-d", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = re.search(r"port (\d+)", server.stdout.readline()).group(1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def scikit_image_picture(name):

@@ -20,7 +20,7 @@ from markupsafe import escape
 from PIL import Image
 
 from app import main
-from conftest import card_fields
+from conftest import FER_CLASSES, card_fields
 from utils.defaults import ROOT
 from utils.model.card import card_path
 
@@ -81,6 +81,47 @@ def test_pages_render(client, path, text):
     response = client.get(path)
     assert response.status_code == 200
     assert text in response.get_data(as_text=True)
+
+
+PAGES = ("/", "/explore", "/live", "/gallery", "/models", "/identity")
+
+
+def directives(policy):
+    """A Content-Security-Policy as ``{directive: [sources]}``."""
+    return {name: sources for name, *sources in (part.split() for part in policy.split(";"))}
+
+
+def test_every_response_carries_the_policy_and_the_privacy_headers(client, astronaut_jpg):
+    responses = [client.get(path) for path in PAGES] + [
+        client.get("/api/models"), post_file(client, "/api/predict", b"not an image"), client.get("/engine/constants.json"),
+        client.get("/static/shared/common.js"), client.get("/no-such-page"), client.get("/api/no-such-call"),
+        post_file(client, "/api/predict", astronaut_jpg)]
+    for response in responses:
+        policy = directives(response.headers["Content-Security-Policy"])
+        assert policy["script-src"][:2] == ["'self'", "'wasm-unsafe-eval'"] and len(policy["script-src"]) == 3
+        assert policy["script-src"][2].startswith("'sha256-")    # the import map, nothing else inline
+        assert policy["connect-src"] == policy["default-src"] == policy["style-src"] == ["'self'"]
+        assert policy["frame-ancestors"] == ["'none'"] and policy["object-src"] == ["'none'"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert [response.status_code for response in responses[-5:]] == [200, 200, 404, 404, 200]
+
+
+def test_no_page_has_inline_script_style_or_handlers_but_the_import_map_the_policy_hashes(client):
+    """An inline script, an onclick= or a style= would be blocked by the policy: the pages have none, and
+    their one inline <script>, the import map, is the one the policy's hash allows."""
+    import hashlib
+    import re
+    for path in PAGES:
+        response = client.get(path)
+        page = response.get_data(as_text=True)
+        inline = [tag for tag in re.findall(r"<script\b[^>]*>", page) if "src=" not in tag]
+        assert inline == ['<script type="importmap">'], path
+        imports = re.search(r'<script type="importmap">(.*?)</script>', page, re.S).group(1)
+        digest = base64.b64encode(hashlib.sha256(imports.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in directives(response.headers["Content-Security-Policy"])["script-src"], path
+        assert json.loads(imports)["imports"]["@litertjs/wasm-utils"].startswith("/static/vendor/"), path
+        assert not re.search(r"<[^>]*\s(on[a-z]+|style)\s*=", page), (path, re.findall(r"\s(on[a-z]+|style)=", page))
 
 
 def test_pages_use_only_local_assets():
@@ -278,7 +319,7 @@ def test_explain_returns_every_step(client, app, astronaut_jpg):
     assert steps["conv1"]["kind"] == "conv" and steps["conv1"]["shape"] == [46, 46, 32]
     assert len(steps["conv1"]["maps"]) == 32 and all(is_png_url(url) for url in steps["conv1"]["maps"])
     assert "filters" in steps["conv1"]["text"] and steps["probabilities"]["kind"] == "softmax"
-    assert len(steps["logits"]["values"]) == 7 and is_png_url(steps["flatten"]["strip"])
+    assert len(steps["logits"]["values"]) == len(FER_CLASSES) and is_png_url(steps["flatten"]["strip"])
     assert steps["logits"]["labels"] == answer["classes"] and "labels" not in steps["dense"]
     assert answer["input"]["shape"] == [48, 48, 1] and is_png_url(answer["input"]["image"])
     assert answer["kernels"]["shape"] == [3, 3, 1, 32] and len(answer["kernels"]["images"]) == 32
@@ -338,7 +379,16 @@ def test_over_size_limit_is_413_json(client):
 def test_over_the_pixel_limit_is_400(client):
     bomb = pil_bytes(Image.new("L", (8000, 6000)), "PNG")  # 48 MP, ~50 KB
     response = post_file(client, "/api/predict", bomb)
-    assert response.status_code == 400 and "megapixels" in response.get_json()["error"]
+    assert response.status_code == 400 and response.get_json()["error"] == "the image has 48 megapixels; the limit is 25"
+
+
+def test_the_browser_engine_is_given_the_sites_own_pixel_limit_and_line(make_app):
+    """The engine refuses what the site refuses, with its line (static/engine/picture.js fills it in)."""
+    client = make_app(MAX_PIXELS=1_500_000, WARM_UP=False).test_client()
+    rules = client.get("/engine/constants.json").get_json()["picture"]
+    assert rules["max_pixels"] == 1_500_000 and rules["background"] == [255, 255, 255] and rules["decode_side"] == 2048
+    error = post_file(client, "/api/predict", pil_bytes(Image.new("L", (1501, 1000)), "PNG")).get_json()["error"]
+    assert error == rules["too_large"].format(megapixels="1.6", limit="1.5") == "the image has 1.6 megapixels; the limit is 1.5"
 
 
 def rotated_with_exif(image_rgb):
@@ -537,6 +587,70 @@ def test_every_faces_gradcam_comes_from_one_search(client, monkeypatch):
         assert is_png_url(face["gradcam"]["overlay"])
     single = post_file(client, "/api/explain", encode(two), face="1", parts="gradcam").get_json()
     assert single["gradcam"]["overlay"] == answer["faces"][1]["gradcam"]["overlay"]
+
+
+@pytest.fixture(scope="module")
+def two_astronauts():
+    """A photo of two faces, as a JPEG, and the server's own faces of it (their numbers and boxes)."""
+    from skimage import data as images
+    return encode(np.hstack([np.ascontiguousarray(images.astronaut()[:, :, ::-1])] * 2))
+
+
+def shifted(box, by=3):
+    """A box a few pixels off, as the browser's engine may find the same face."""
+    x, y, w, h = box
+    return [x + by, y - by, w + by, h]
+
+
+def test_a_face_is_named_by_its_box(client, two_astronauts):
+    faces = post_file(client, "/api/predict", two_astronauts).get_json()["faces"]
+    assert len(faces) == 2 and faces[0]["box"] != faces[1]["box"]
+    box = ",".join(map(str, shifted(faces[1]["box"])))
+    by_box = post_file(client, "/api/explain", two_astronauts, box=box, parts="gradcam").get_json()
+    by_number = post_file(client, "/api/explain", two_astronauts, face="1", parts="gradcam").get_json()
+    assert by_box["face_index"] == 1 and by_box["face"] == faces[1]
+    assert by_box["gradcam"] == by_number["gradcam"] and by_box["gradcam"]["precision"] == "float32"
+    assert by_box["precision"] == client.application.extensions["models"].get().predictor.precision
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"box": "1,1,20,20"}, "no face found at box 1,1,20,20: none of the image's 2 faces overlaps it by 0.5 or more"),
+    ({"box": "1,2,3"}, "'box' must be a box x,y,w,h"), ({"box": "10,10,0,5"}, "'box' must be a box x,y,w,h"),
+    ({"box": "10,10,50,50", "face": "0"}, "not both"), ({"boxes": "10,10,50,50"}, "for one face, send 'box'"),
+])
+def test_a_box_without_a_face_or_a_bad_box_is_400(client, two_astronauts, fields, message):
+    reply = post_file(client, "/api/explain", two_astronauts, parts="gradcam", **fields)
+    assert reply.status_code == 400 and message in reply.get_json()["error"]
+
+
+def test_every_face_at_the_boxes_asked_for_in_their_order_and_classes(client, two_astronauts):
+    """The faces the browser found, named by their boxes (in another order than the server's, one of them
+    where there is no face): each answer is the face at its box, explaining the class asked for it."""
+    faces = post_file(client, "/api/predict", two_astronauts).get_json()["faces"]
+    asked = [shifted(faces[1]["box"]), [0, 0, 30, 30], shifted(faces[0]["box"], -2)]
+    answer = post_file(client, "/api/explain", two_astronauts, face="all", parts="gradcam",
+                       boxes=";".join(",".join(map(str, box)) for box in asked), classes="sad;;angry").get_json()
+    first, nowhere, last = answer["faces"]
+    assert [entry["box"] for entry in answer["faces"]] == asked
+    assert first["face_index"] == 1 and first["face"] == faces[1] and first["target"]["class"] == "sad"
+    assert last["face_index"] == 0 and last["face"] == faces[0] and last["target"]["class"] == "angry"
+    assert nowhere["error"].startswith("no face found at box 0,0,30,30") and "gradcam" not in nowhere
+    assert first["gradcam"]["class"] == "sad" and first["gradcam"]["precision"] == "float32"
+    single = post_file(client, "/api/explain", two_astronauts, face="1", parts="gradcam", **{"class": "sad"}).get_json()
+    assert first["gradcam"]["overlay"] == single["gradcam"]["overlay"]
+    assert answer["precision"] == client.application.extensions["models"].get().predictor.precision
+    own = post_file(client, "/api/explain", two_astronauts, face="all", boxes=",".join(map(str, faces[0]["box"]))).get_json()
+    assert own["faces"][0]["target"]["class"] == faces[0]["label"]   # no class asked: its own label
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"boxes": "10,10,50,50;1,1,5,5", "classes": "happy"}, "'classes' must be 2 names separated by ';'"),
+    ({"classes": "happy"}, "'classes' needs 'boxes'"), ({"boxes": "10,10,50"}, "'boxes' must be a box x,y,w,h"),
+    ({"boxes": "10,10,50,50", "classes": "bored"}, "unknown class 'bored'"),
+])
+def test_every_face_refuses_bad_boxes_and_classes(client, astronaut_jpg, fields, message):
+    reply = post_file(client, "/api/explain", astronaut_jpg, face="all", **fields)
+    assert reply.status_code == 400 and message in reply.get_json()["error"]
 
 
 @pytest.mark.parametrize("fields, named", [

@@ -7,12 +7,13 @@ offline; Playwright's own browser downloads are never used. axe-core comes bundl
 the ``axe-playwright-python`` package (no network). The site runs in a thread on a free
 loopback port. Screenshots go to each test's ``tmp_path``: tests write nothing into the project.
 """
+import contextlib
 import os
 
 import cv2
 import pytest
 
-from conftest import CHROMIUM, open_page
+from conftest import CHROMIUM, FER_CLASSES, open_page, served
 from utils.faces.pictures import KEYPOINT_RGB
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -35,6 +36,35 @@ def page(playwright):
     browser, page = open_page(playwright)
     yield page
     browser.close()
+
+
+# Every Content-Security-Policy violation a page reports, kept in window.violations (an init script runs
+# before the page's own scripts).
+RECORD_VIOLATIONS = """window.violations = [];
+    document.addEventListener('securitypolicyviolation',
+        (event) => window.violations.push(`${event.effectiveDirective} ${event.blockedURI}`), true);"""
+
+
+@contextlib.contextmanager
+def another_site():
+    """A server on another origin that answers anything (CORS allowed): ``(its URL, the paths it was asked for)``."""
+    asked = []
+
+    def answer(environ, start_response):
+        asked.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "image/gif"), ("Access-Control-Allow-Origin", "*")])
+        return [b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"]
+    with served(answer) as url:
+        yield url, asked
+
+
+def reaches(page, url):
+    """Whether the page's own fetch and an <img> get an answer from ``url``: ``[fetch, image]``, each
+    "answered" or "refused"."""
+    return page.evaluate("""async (url) => [
+        await fetch(url + '/fetched?photo=1').then(() => 'answered', () => 'refused'),
+        await new Promise((done) => { const image = new Image(); image.onload = () => done('answered');
+                                      image.onerror = () => done('refused'); image.src = url + '/pixel.gif'; })]""", url)
 
 
 def canvas_pixel(page, selector, x, y):
@@ -90,10 +120,10 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
     card = page.locator(".face").first
     card.locator(".label").wait_for()
     labels = card.locator(".bar .name").all_inner_texts()
-    assert len(labels) == 7 and card.locator(".label").text_content() in labels
+    assert labels == FER_CLASSES and card.locator(".label").text_content() in labels   # the card's classes, in order
     assert card.locator(".bar.top .name").text_content() == card.locator(".label").text_content()
     page.click("#gradcam")   # found on this device; Grad-CAM is the server's, asked for
-    page.wait_for_function("document.querySelector('.face .cam img').src.startsWith('data:image/png')")
+    page.wait_for_function("() => document.querySelector('.face .cam img').src.startsWith('data:image/png')")
     assert "1 face found" in page.locator("#status").inner_text()
     face = predicted(page, site, photo.read_bytes())[0]
     assert_boxed(page, "#photo", face, card.locator(".label").text_content())
@@ -103,7 +133,7 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
 
     label = card.locator(".label").text_content()
     card.locator(".explore-link").click()
-    page.wait_for_url("**/explore?face=0")
+    page.wait_for_url(f"**/explore?box={','.join(map(str, face['box']))}")   # the face named by its box
     first_map = page.locator("#steps .step.kind-conv .map").first
     first_map.wait_for()
     # Grad-CAM and the regions say which number they explain: the label's probability as shown.
@@ -116,6 +146,48 @@ def test_upload_label_bars_then_explore_and_enlarge_a_feature_map(site, page, as
     assert "channel 0" in page.locator("#zoom-caption").inner_text()
     page.screenshot(path=tmp_path / "explore.png", full_page=True)
     assert (tmp_path / "explore.png").stat().st_size > 10_000
+
+
+def test_each_gradcam_reaches_the_card_of_its_face_by_box(site, playwright, astronaut_bgr, tmp_path):
+    """The server's answers come back in the other order (as when it finds the faces in another order than
+    the browser): each map still lands on its own face's card, and says which label and precision it explains."""
+    import numpy as np
+    photo = tmp_path / "two.png"
+    cv2.imwrite(str(photo), np.hstack([astronaut_bgr, cv2.flip(astronaut_bgr, 1)]))
+    browser, page = open_page(playwright)
+    # (Playwright's route.fetch would drop the photo from the request: the answer is reversed in the page.)
+    page.add_init_script("""(() => {
+        const fetchFirst = window.fetch;
+        window.explained = [];
+        window.fetch = async (url, options) => {
+            const response = await fetchFirst(url, options);
+            if (!String(url).includes('/api/explain')) return response;
+            const answer = await response.json();
+            answer.faces.reverse();
+            window.explained.push(answer);
+            return new Response(JSON.stringify(answer), { status: response.status, headers: response.headers });
+        };
+    })()""")
+    try:
+        page.goto(site + "/")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_function("() => document.getElementById('result').dataset.result")
+        page.click("#gradcam")
+        page.wait_for_function("() => [...document.querySelectorAll('#faces .face .cam img')].every("
+                               "(img) => img.src.startsWith('data:image/png'))")
+        answers = page.evaluate("window.explained")
+        entries = {",".join(f"{v:g}" for v in entry["box"]): entry for entry in answers[0]["faces"]}
+        cards = page.locator("#faces .face")
+        assert cards.count() == len(entries) == 2
+        assert len({entry["gradcam"]["overlay"] for entry in entries.values()}) == 2
+        for card in cards.all():
+            entry, label = entries[card.get_attribute("data-box")], card.locator(".label").text_content()
+            assert card.locator(".cam img").get_attribute("src") == entry["gradcam"]["overlay"]
+            assert entry["target"]["class"] == label
+            assert card.locator(".cam figcaption").inner_text() == (
+                f"Grad-CAM of '{label}' (computed on this site's server, in float32): where the network looked")
+    finally:
+        browser.close()
 
 
 def test_live_page_labels_the_camera_feed_and_shows_a_chosen_layer(site, playwright, astronaut_bgr, tmp_path):
@@ -131,21 +203,83 @@ def test_live_page_labels_the_camera_feed_and_shows_a_chosen_layer(site, playwri
         assert page.locator("#live-layer option").all_inner_texts() == ["off", "conv1", "pool1", "conv2", "pool2",
                                                                          "conv3", "pool3"]
         page.click("#start")
-        page.wait_for_function("document.getElementById('now').textContent.includes('%') || document.getElementById('status').textContent.length > 0")
+        page.wait_for_function("() => document.getElementById('now').textContent.includes('%') || document.getElementById('status').textContent.length > 0")
         assert page.locator("#status").inner_text() == ""
-        assert page.locator("#live-bars .bar").count() == 7
+        assert page.locator("#live-bars .bar .name").all_inner_texts() == FER_CLASSES
         frame = cv2.imencode(".jpg", cv2.resize(astronaut_bgr, (640, 480)))[1].tobytes()
         face = predicted(page, site, frame, detail="fast")[0]   # the camera's frame, near enough
         assert_boxed(page, "#overlay", face, page.locator("#now").inner_text().split(" ")[0], reach=4)
         assert page.locator("#live-layer-box").is_hidden()
         page.select_option("#live-layer", "conv2")
-        page.wait_for_function("document.querySelectorAll('#live-maps img').length === 16")
+        page.wait_for_function("() => document.querySelectorAll('#live-maps img').length === 16")
         assert page.locator("#live-layer-title").inner_text().startswith("conv2 (conv): the first 16 of 64 channels")
         assert page.locator("#live-maps img").nth(3).get_attribute("alt").startswith("conv2, channel 3 (21 × 21), values ")
         assert serious_violations(page) == []   # the page while it runs, its layer shown
         page.screenshot(path=tmp_path / "live.png")
         page.select_option("#live-layer", "")
         assert page.locator("#live-layer-box").is_hidden()
+        page.click("#stop")
+    finally:
+        browser.close()
+
+
+def test_the_pages_work_under_their_policy_and_reach_no_other_site(site, playwright, astronaut_bgr, tmp_path):
+    """Live (the camera on), Analyse (a photo, then Grad-CAM), Explore, Gallery and Models run with no
+    violation of their Content-Security-Policy; then a fetch and an image from another origin, which answers
+    anyone, are refused, and that server is never asked."""
+    video, photo = tmp_path / "camera.y4m", tmp_path / "astronaut.jpg"
+    write_y4m(video, astronaut_bgr)
+    cv2.imwrite(str(photo), astronaut_bgr)
+    browser, page = open_page(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                              f"--use-file-for-fake-video-capture={video}")
+    page.add_init_script(RECORD_VIOLATIONS)
+    try:
+        with another_site() as (elsewhere, asked):
+            page.goto(site + "/live")
+            page.click("#start")
+            page.wait_for_function("() => Number(document.getElementById('live-result').dataset.frames) >= 3")
+            assert page.locator("#live-result").get_attribute("data-engine") == "browser"
+            page.click("#stop")
+            assert page.evaluate("window.violations") == []
+            page.goto(site + "/")
+            page.set_input_files("#file", str(photo))
+            page.click("#gradcam")
+            page.wait_for_function("() => document.querySelector('.face .cam img').src.startsWith('data:image/png')")
+            assert page.evaluate("window.violations") == []
+            page.locator(".explore-link").first.click()
+            page.wait_for_function("() => document.querySelector('#steps .map-box img') !== null")
+            assert page.evaluate("window.violations") == []
+            for path in ("/gallery", "/models"):
+                page.goto(site + path)
+                assert page.evaluate("window.violations") == [], path
+            assert reaches(page, elsewhere) == ["refused", "refused"]
+            assert sorted(page.evaluate("window.violations")) == [f"connect-src {elsewhere}/fetched?photo=1",
+                                                                  f"img-src {elsewhere}/pixel.gif"]
+            assert asked == []
+    finally:
+        browser.close()
+
+
+def test_class_names_reach_the_live_page_as_text(site, playwright, astronaut_bgr, tmp_path):
+    """A card whose class names hold HTML: the legend and the bars show them as written, and make no element."""
+    video = tmp_path / "camera.y4m"
+    write_y4m(video, astronaut_bgr)
+    browser, page = open_page(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                              f"--use-file-for-fake-video-capture={video}")
+    marked = '<img src="x">angry'
+
+    def marked_card(route):
+        card = route.fetch().json()
+        card["classes"][0] = marked
+        route.fulfill(json=card)
+    try:
+        page.route("**/engine/models/fixture_model.json", marked_card)
+        page.goto(site + "/live")
+        page.click("#start")
+        page.wait_for_function("() => document.querySelectorAll('#legend span').length === 7")
+        assert page.locator("#legend span").first.inner_text() == marked
+        assert page.locator("#live-bars .bar .name").first.inner_text() == marked
+        assert page.locator("#legend img, #live-bars img").count() == 0
         page.click("#stop")
     finally:
         browser.close()
@@ -182,7 +316,7 @@ def test_a_late_answer_for_an_earlier_photo_does_not_replace_the_later_one(site,
     page.set_input_files("#file", str(one))
     wait_until_held(page, held)
     page.set_input_files("#file", str(two))
-    page.wait_for_function("[...document.querySelectorAll('#faces .face .cam img')].length === 2 && "
+    page.wait_for_function("() => [...document.querySelectorAll('#faces .face .cam img')].length === 2 && "
                            "[...document.querySelectorAll('#faces .face .cam img')].every("
                            "(img) => img.src.startsWith('data:image/png'))")
     cams = page.locator("#faces .face .cam img").evaluate_all("(imgs) => imgs.map((img) => img.src)")
@@ -197,7 +331,7 @@ def test_a_late_answer_for_an_earlier_photo_does_not_replace_the_later_one(site,
 def test_live_page_says_when_there_is_no_camera(site, page):
     page.goto(site + "/live")
     page.click("#start")
-    page.wait_for_function("document.getElementById('status').textContent.length > 0")
+    page.wait_for_function("() => document.getElementById('status').textContent.length > 0")
     assert "camera" in page.locator("#status").inner_text().lower()
 
 
@@ -211,7 +345,7 @@ def test_live_page_says_how_to_allow_a_refused_camera(site, playwright):
         page.evaluate("""() => { navigator.mediaDevices.getUserMedia = () =>
             Promise.reject(new DOMException('Permission denied', 'NotAllowedError')); }""")
         page.click("#start")
-        page.wait_for_function("document.getElementById('status').textContent.length > 0")
+        page.wait_for_function("() => document.getElementById('status').textContent.length > 0")
         assert page.locator("#status").inner_text() == ("The camera was blocked. Allow it in the browser's address "
                                                         "bar (camera icon) and press Start again.")
         assert page.locator("#start").is_visible() and not page.locator("#stop").is_visible()
@@ -228,7 +362,7 @@ def explore(site, page, photo):
     page.evaluate("sessionStorage.clear()")
     page.reload()
     page.set_input_files("#file", str(photo))
-    page.wait_for_function("document.getElementById('status').textContent === '' && "
+    page.wait_for_function("() => document.getElementById('status').textContent === '' && "
                            "document.querySelector('#steps .map-box') !== null")
 
 
@@ -303,7 +437,7 @@ def test_only_the_latest_gradcam_class_is_drawn(site, playwright, photo):
     page.select_option("#cam-class", "sad")
     wait_until_held(page, held)
     page.select_option("#cam-class", "angry")
-    page.wait_for_function("document.getElementById('target-text').textContent.includes(\"'angry'\")")
+    page.wait_for_function("() => document.getElementById('target-text').textContent.includes(\"'angry'\")")
     with page.expect_response("**/api/explain"):
         held[0].continue_()
     page.wait_for_timeout(1500)     # time for the late answer to be drawn, were it drawn
@@ -425,7 +559,7 @@ def test_axe_finds_nothing_serious_on_analyse_explore_and_live(site, page, photo
     page.goto(site + "/")
     page.set_input_files("#file", str(photo))
     page.click("#gradcam")
-    page.wait_for_function("document.querySelector('.face .cam img') && "
+    page.wait_for_function("() => document.querySelector('.face .cam img') && "
                            "document.querySelector('.face .cam img').src.startsWith('data:image/png')")
     assert serious_violations(page) == []
     explore(site, page, photo)
@@ -439,8 +573,8 @@ def test_axe_finds_nothing_serious_on_analyse_explore_and_live(site, page, photo
 
 
 def test_a_very_large_photo_gets_its_boxes_where_its_faces_are(site, page, astronaut_bgr, tmp_path):
-    """A JPEG over 4096 px is decoded at half size on the server: its boxes come back in those pixels,
-    and the page must scale them onto the full-size photo."""
+    """A JPEG over 4096 px is read at half size, on the server as in the browser: its boxes come back in
+    those pixels, and the page must scale them onto the full-size photo."""
     photo = tmp_path / "big.jpg"
     cv2.imwrite(str(photo), cv2.resize(astronaut_bgr, (4400, 4400)), [cv2.IMWRITE_JPEG_QUALITY, 80])
     page.goto(site + "/")
@@ -452,7 +586,7 @@ def test_a_very_large_photo_gets_its_boxes_where_its_faces_are(site, page, astro
         form.append('file', document.getElementById('file').files[0]);
         form.append('detector', EMO.detector());
         return (await fetch('/api/predict', {method: 'POST', body: form})).json(); }""")
-    assert answer["image"]["width"] == 2200       # decoded at half size
+    assert answer["image"]["width"] == 2200       # shrunk to half size
     face = answer["faces"][0]
     on_photo = dict(face, box=[round(v * 2) for v in face["box"]])
     assert_boxed(page, "#photo", on_photo, card.locator(".label").text_content(), reach=8)

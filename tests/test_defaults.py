@@ -25,7 +25,14 @@ def test_the_site_takes_its_defaults_from_the_same_place(make_app):
     site = make_app(WARM_UP=False)
     assert site.config["THRESHOLD"] == defaults.THRESHOLD and site.config["MAX_PIXELS"] == defaults.MAX_PIXELS
     assert site.config["IDENTITY_MODEL"] == defaults.IDENTITY_MODEL
-    assert site.config["GALLERY_DIR"] == defaults.project_path(defaults.FER2013_TEST)
+    assert site.config["GALLERY_DIR"] == defaults.project_path(defaults.gallery_folder())
+
+
+def test_the_gallery_shows_fer_plus_faces_with_their_votes_when_they_are_there(tmp_path, monkeypatch):
+    monkeypatch.setattr(defaults, "ROOT", str(tmp_path))
+    assert defaults.gallery_folder() == defaults.FER2013_TEST
+    (tmp_path / defaults.FERPLUS_TEST).mkdir(parents=True)
+    assert defaults.gallery_folder() == defaults.FERPLUS_TEST
 
 
 def test_one_palette_for_figures_video_desktop_and_site(make_app):

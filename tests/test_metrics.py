@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from conftest import FER_CLASSES as CLASSES
 from utils.model.predict import softmax
 from utils.train import metrics
-
-CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
 def synthetic_probabilities(rng, count, confidence, hit_rate):

@@ -14,7 +14,9 @@ MODELS_DIR = "models"                                 # every NAME.h5 with its N
 EMOTION_MODEL = os.path.join(MODELS_DIR, "emotion_model.h5")     # the shipped model, used when none is named
 IDENTITY_MODEL = os.path.join(MODELS_DIR, "identity_model.h5")   # "who it is"; "Train identity model" writes it
 FER2013 = os.path.join("dataset", "fer2013")          # train/ and test/ class folders (make data)
-FER2013_TEST = os.path.join(FER2013, "test")          # the Gallery's faces, and each channel's top test faces
+FER2013_TEST = os.path.join(FER2013, "test")          # each channel's top test faces (and the Gallery's without FER+)
+FERPLUS = os.path.join("dataset", "ferplus")          # FER+: FER2013's faces with ten votes each (make data FERPLUS=...)
+FERPLUS_TEST = os.path.join(FERPLUS, "FER2013Valid")  # FER+'s test faces (FER2013's PublicTest) with their votes
 IDENTITY_DATA = os.path.join("dataset", "people")     # one folder of photos per person (make data PEOPLE=...)
 # evaluate.py's second benchmark when it is there: the Yale faces (one folder per person, photos named
 # happy, normal, sad, surprised ...), or any folder of class folders of whole photos.
@@ -28,12 +30,12 @@ SITE_DIR = "site"                                     # make site: the pages as 
 HOST, PORT = "127.0.0.1", 5000   # where the site listens: this computer only, unless told otherwise
 THRESHOLD = 0.35          # under this confidence a prediction is flagged "uncertain"
 # Largest image accepted (width x height, from the header): a 6000x4000 photo. Decoding one costs
-# about 100 MB at most (bench/bench_memory.py); the model only ever sees 48x48 faces.
+# about 230 MB at most (bench/bench_memory.py); the model only ever sees 48x48 faces.
 MAX_PIXELS = 25_000_000
 
 # One colour per class, in the model card's order (FER2013's: angry red, disgust brown, fear
-# purple, happy green, sad blue, surprise orange, neutral grey), the same in every figure, the
-# video overlay, the desktop window and the site (which receives this list).
+# purple, happy green, sad blue, surprise orange, neutral grey; FER+ adds contempt, pink), the same
+# in every figure, the video overlay, the desktop window and the site (which receives this list).
 CLASS_PALETTE = ("#d62728", "#8c564b", "#9467bd", "#2ca02c", "#1f77b4", "#ff7f0e", "#7f7f7f",
                  "#e377c2", "#17becf", "#bcbd22")
 
@@ -51,6 +53,11 @@ def model_name(model_path):
 def run_dir(model_path, runs=RUNS_DIR):
     """The folder where training the model saved at ``model_path`` keeps its checkpoints and status: runs/NAME/."""
     return os.path.join(runs, model_name(model_path))
+
+
+def gallery_folder():
+    """The Gallery's faces: FER+'s test faces with their ten votes each when they are here, else FER2013's."""
+    return FERPLUS_TEST if os.path.isdir(project_path(FERPLUS_TEST)) else FER2013_TEST
 
 
 def class_colour(index):

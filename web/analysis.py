@@ -19,6 +19,7 @@ from utils.faces.pictures import alignment_picture
 from utils.media import encode
 from utils.media.colour import to_rgb
 from utils.model.architectures import LOGITS_LAYER
+from utils.model.predict import face_at, face_number, NoSuchFace
 from utils.train.datasets import DatasetError
 from web import operation_view
 
@@ -36,8 +37,9 @@ class ExplainError(ValueError):
 
 
 def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PARTS, threshold=THRESHOLD,
-            detail="thorough", detector=None, position=(0, 0, 0), test_folder=project_path(FER2013_TEST)):
-    """Everything the explorer shows for face ``index``, as a JSON-ready dict.
+            detail="thorough", detector=None, position=(0, 0, 0), test_folder=project_path(FER2013_TEST), box=None):
+    """Everything the explorer shows for face ``index`` (or the face at ``box``: see
+    :func:`utils.model.predict.face_at`), as a JSON-ready dict.
 
     Grad-CAM and the regions explain one target, the probability of the requested class
     (the label on screen by default) exactly as shown beside the face; ``target`` says which.
@@ -46,7 +48,9 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
     "channel"); ``test_folder`` holds the test faces that a channel's top faces come from.
     """
     classes = loaded.predictor.classes
-    chosen = loaded.predictor.choose_face(image, index, threshold, detail, detector)
+    faces = loaded.predictor.choose_faces(image, threshold, detail, detector)
+    index = face_at(faces, box) if box is not None else face_number(faces, index)
+    chosen = faces[index]
     prediction, crop, face = chosen.prediction, chosen.crop, chosen.input
     target = loaded.target(parse_class(classes, prediction["label"] if requested_class in (None, "")
                                        else requested_class))
@@ -54,7 +58,7 @@ def explain(loaded, image, index=0, requested_class=None, layer=None, parts=PART
         raise ExplainError(f"parts {', '.join(ON_REQUEST)} need a 'layer' (layers: "
                            f"{', '.join(layer.name for layer in loaded.layers.layers)})")
     result = {"model": loaded.name, "classes": classes, "face_index": index, "faces": chosen.count,
-              "face": prediction, "target": target.to_json(), "input": _input_step(face),
+              "face": prediction, "precision": loaded.predictor.precision, "target": target.to_json(), "input": _input_step(face),
               "alignment": _alignment(image, prediction, crop)}
     if "layers" in parts:
         result["layers"] = [dict(_step(loaded.predictor.model.get_layer(out.name), out, classes),
@@ -83,7 +87,8 @@ def gradcam(loaded, chosen, target, layer=None):
     """Grad-CAM of ``target`` for one chosen face (:class:`utils.model.predict.ChosenFace`): overlay and heatmap."""
     layer = gradcam_layer(loaded, layer)
     cam = loaded.gradcam.gradcam(chosen.input, target, layer)
-    return {"class": target.class_name, "layer": layer, "layers": loaded.gradcam.layers(),
+    return {"class": target.class_name, "precision": loaded.gradcam.precision, "layer": layer,
+            "layers": loaded.gradcam.layers(),
             "overlay": _url(figures.cam_overlay(_display(chosen.crop.image), cam)),
             "heatmap": _url(encode.colour_map(cam, "jet", 0.0, 1.0))}
 
@@ -96,15 +101,38 @@ def gradcam_layer(loaded, layer=None):
         raise ExplainError(str(error)) from None
 
 
-def every_face_gradcam(loaded, image, threshold=THRESHOLD, detail="thorough", detector=None, layer=None):
+def every_face_gradcam(loaded, image, threshold=THRESHOLD, detail="thorough", detector=None, layer=None, boxes=None,
+                       classes=None):
     """Grad-CAM of every face's own label, from one face search (a class photo has thirty faces):
-    ``{"model", "faces": [{"face_index", "face", "target", "gradcam"}]}``."""
-    found = []
-    for index, chosen in enumerate(loaded.predictor.choose_faces(image, threshold, detail, detector)):
-        target = loaded.target(loaded.predictor.classes.index(chosen.prediction["label"]))
-        found.append({"face_index": index, "face": chosen.prediction, "target": target.to_json(),
-                      "gradcam": gradcam(loaded, chosen, target, layer)})
-    return {"model": loaded.name, "faces": found}
+    ``{"model", "precision", "faces": [{"face_index", "face", "target", "gradcam"}]}``.
+
+    With ``boxes`` (``(x, y, w, h)`` each: faces found elsewhere, by the browser), one answer per box
+    instead, in their order: the face it names (:func:`utils.model.predict.face_at`) explained for the
+    class of ``classes`` at the same place (a class index, or None: its own label), the box in ``box``; or
+    ``{"box", "error"}`` when no face is there.
+    """
+    chosen = loaded.predictor.choose_faces(image, threshold, detail, detector)
+    if boxes is None:
+        return {"model": loaded.name, "precision": loaded.predictor.precision,
+                "faces": [_face_gradcam(loaded, chosen, index, None, layer) for index in range(len(chosen))]}
+    answers = []
+    for face_box, requested in zip(boxes, classes or [None] * len(boxes)):
+        try:
+            index = face_at(chosen, face_box)
+        except NoSuchFace as error:
+            answers.append({"box": list(face_box), "error": str(error)})
+            continue
+        answers.append({"box": list(face_box), **_face_gradcam(loaded, chosen, index, requested, layer)})
+    return {"model": loaded.name, "precision": loaded.predictor.precision, "faces": answers}
+
+
+def _face_gradcam(loaded, chosen, index, class_index, layer):
+    """Face ``index`` of ``chosen`` with Grad-CAM of class ``class_index`` (None: its own label)."""
+    face = chosen[index]
+    target = loaded.target(loaded.predictor.classes.index(face.prediction["label"]) if class_index is None
+                           else class_index)
+    return {"face_index": index, "face": face.prediction, "target": target.to_json(),
+            "gradcam": gradcam(loaded, face, target, layer)}
 
 
 def operation(loaded, face, layer, channel, y, x):

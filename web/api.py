@@ -6,17 +6,19 @@ script or the site's own JavaScript never has to parse an HTML error page.
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from utils.explain.targets import UnknownClass
+from utils.explain.targets import parse_class, UnknownClass
 from utils.faces.detect import FACE_ORDER
 from utils.model.predict import NoSuchFace
 from web import analysis
-from web.inputs import (BadInput, absent, detail, detector, model, name_or_index, params, read_image, text, threshold,
-                        whole_number)
+from web.inputs import (BadInput, absent, box, boxes, detail, detector, model, name_or_index, names, params, read_image,
+                        text, threshold, whole_number)
 from web.registry import ModelNotFound, registry
 
 bp = Blueprint("api", __name__)
 # What only one face's explanation reads: face=all refuses them rather than leave them unread.
-ONE_FACE_PARAMETERS = ("class", "channel", "y", "x")
+ONE_FACE_PARAMETERS = ("class", "channel", "y", "x", "box")
+# What only face=all reads: one face's explanation refuses them.
+EVERY_FACE_PARAMETERS = ("boxes", "classes")
 
 
 @bp.post("/api/predict")
@@ -47,7 +49,8 @@ def predict():
 def explain():
     """One face opened up: layer outputs, first kernels, Grad-CAM and region table as PNG data URLs.
 
-    Parameters: ``face`` (index, default 0), ``class`` (name or index, default the
+    Parameters: ``face`` (index, default 0) or ``box`` (``x,y,w,h``: the face that box overlaps most, by at
+    least half, found as the server finds faces), ``class`` (name or index, default the
     predicted one), ``layer`` (Grad-CAM layer, default the last convolution) and
     ``parts`` (comma list of layers, kernels, gradcam, regions, the default, and of
     operation and channel); ``detail`` and ``detector`` as for predict, so face numbers match.
@@ -55,13 +58,22 @@ def explain():
     layer's output; 0 by default) adds ``operation`` (the numbers that made it) and
     ``receptive_field`` (the input pixels it sees); ``parts=channel`` with ``layer`` and
     ``channel`` adds ``channel`` (its preferred input and top test faces). ``face=all``
-    answers every face's Grad-CAM for its own label from one face search (the Analyse page).
+    answers every face's Grad-CAM from one face search (the Analyse page): for its own label, or
+    with ``boxes`` (and ``classes``, one per box) for the faces at those boxes and those classes.
+    ``precision`` says what the face's probabilities were computed in, ``gradcam.precision`` the map.
     """
     values = params()
     loaded = registry().get(model(values))
     if values.get("face") == "all":
         return jsonify(every_face(loaded, values))
-    options = {"index": whole_number(values, "face", 0), "requested_class": name_or_index(values, "class"),
+    refused = [name for name in EVERY_FACE_PARAMETERS if not absent(values, name)]
+    if refused:
+        raise BadInput(f"{' and '.join(refused)} name the faces of face=all; for one face, send 'box'")
+    face_box = box(values, "box")
+    if face_box is not None and not absent(values, "face"):
+        raise BadInput("name the face by its number ('face') or by its box ('box'), not both")
+    options = {"index": whole_number(values, "face", 0), "box": face_box,
+               "requested_class": name_or_index(values, "class"),
                "layer": text(values, "layer"), "parts": analysis.parse_parts(text(values, "parts")),
                "threshold": threshold(values), "detail": detail(values), "detector": detector(values),
                "position": tuple(whole_number(values, name, 0) for name in ("channel", "y", "x")),
@@ -70,16 +82,22 @@ def explain():
 
 
 def every_face(loaded, values):
-    """``face=all``: every face's Grad-CAM for its own label; the layer is checked before the face search."""
+    """``face=all``: Grad-CAM of every face (or of the faces at ``boxes``); the parameters are checked before the face search."""
     parts = text(values, "parts", "gradcam")
     refused = [name for name in ONE_FACE_PARAMETERS if not absent(values, name)]
     if analysis.parse_parts(parts) != ("gradcam",):
         refused.append(f"parts={parts}")
     if refused:
-        raise BadInput(f"face=all answers every face's Grad-CAM for its own label (parts=gradcam); "
+        raise BadInput(f"face=all answers every face's Grad-CAM (parts=gradcam); "
                        f"for {', '.join(refused)}, choose one face with face=N")
+    faces_at = boxes(values, "boxes")
+    if faces_at is None and not absent(values, "classes"):
+        raise BadInput("'classes' needs 'boxes': one class for each face's box")
+    classes = names(values, "classes", len(faces_at)) if faces_at else None
     options = {"threshold": threshold(values), "detail": detail(values), "detector": detector(values),
-               "layer": analysis.gradcam_layer(loaded, text(values, "layer"))}
+               "layer": analysis.gradcam_layer(loaded, text(values, "layer")), "boxes": faces_at,
+               "classes": classes and [None if name is None else parse_class(loaded.predictor.classes, name)
+                                       for name in classes]}
     return analysis.every_face_gradcam(loaded, read_image(values), **options)
 
 

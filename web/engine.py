@@ -18,8 +18,9 @@ FILE_KINDS = {".json": "card", ".layers.tflite": "layers", ".tflite": "logits"}
 
 
 def constants():
-    """The engine's constants: Python's own (utils.serving.browser_export) and the Live page's channel count."""
-    return dict(engine_constants(), live_channels=LIVE_CHANNELS)
+    """The engine's constants: Python's own (utils.serving.browser_export), the site's pixel limit and the
+    Live page's channel count."""
+    return dict(engine_constants(current_app.config["MAX_PIXELS"]), live_channels=LIVE_CHANNELS)
 
 
 @bp.get("/constants.json")

@@ -1,26 +1,64 @@
-"""Test faces to step through: ``<folder>/<class>/*.jpg`` (FER2013's test split by default).
+"""Test faces to step through: FER+'s test faces with ten people's votes each when they are there
+(``make data FERPLUS=...``), else FER2013's ``<class>/*.jpg`` test split.
 
-The faces are read from the user's own copy of the data set when a page asks for
-them; nothing of the data set is part of the project. Files are listed once and
-sorted by name, which mixes the classes (FER2013's names are ids, not labels).
+The faces are read from the user's own copy of the data set when a page asks for them; nothing of
+the data set is part of the project. Files are listed once and sorted by name, which mixes the
+classes (FER2013's names are ids, not labels). With FER+, each face's true label is what most of
+the ten people said, and the Gallery can list the faces where they split and those where the
+model and the crowd disagree.
 """
 import os
 import threading
+from dataclasses import dataclass
+
+import numpy as np
 
 from utils.media.decode import IMAGE_SUFFIXES
+from utils.train import ferplus
+from utils.train.fer2013 import FER2013_CLASSES
+
+# FER+'s two columns that are not emotions, as the page words them.
+NOT_EMOTIONS = {"unknown": "unknown", "NF": "not a face"}
+# People "split" on a face when the most-voted class got at most this share of the votes.
+SPLIT_SHARE = 0.5
+LISTS = ("split", "disagree")   # Gallery?show=...: the faces where people split; where model and crowd disagree
+LIST_LIMIT = 120                # faces a list shows (the most split first; the rest in the order of their names)
+
+
+@dataclass(frozen=True)
+class GalleryFace:
+    label: str                   # the true label: the class folder's, or the crowd's majority
+    path: str
+    votes: dict = None           # FER+: {class or "unknown" / "not a face": votes}, most votes first
+    fer2013: str = None          # FER2013's own label of the face, where known
+
+    @property
+    def top_share(self):
+        """The share of the votes the crowd's majority got (None without votes)."""
+        return max(self.votes.values()) / sum(self.votes.values()) if self.votes else None
+
+    @property
+    def people_split(self):
+        return self.votes is not None and self.top_share <= SPLIT_SHARE
 
 
 class Gallery:
     def __init__(self, folder):
         self.folder = folder
         self._items = None
+        self._predicted = {}   # model name -> each face's label as that model reads the face
         self._lock = threading.Lock()
 
+    @property
+    def has_votes(self):
+        return os.path.isfile(os.path.join(self.folder, ferplus.LABEL_FILE))
+
     def items(self):
-        """``[(true label, path), ...]``, or an empty list when the folder is missing."""
+        """``[GalleryFace, ...]``, or an empty list when the folder is missing."""
         with self._lock:
             if self._items is None:
-                self._items = sorted(_scan(self.folder), key=lambda item: os.path.basename(item[1]))
+                found = _scan_votes(self.folder) if self.has_votes else _scan(self.folder)
+                self._items = sorted(found, key=lambda item: os.path.basename(item.path))
             return self._items
 
     def __len__(self):
@@ -31,6 +69,34 @@ class Gallery:
         items = self.items()
         return items[index % len(items)]
 
+    def predicted(self, loaded):
+        """Each face's label as ``loaded`` (a :class:`utils.serving.model_file.LoadedModel`) serves it, read
+        once per model and kept: the faces are the 48x48 crops the model takes, classified whole as the
+        Gallery page does."""
+        items = self.items()
+        with self._lock:
+            if loaded.name not in self._predicted:
+                from utils.media.decode import read_image
+                predictor = loaded.predictor
+                faces = np.stack([predictor.preprocess(read_image(item.path)) for item in items])
+                labels = []
+                for start in range(0, len(faces), 256):
+                    labels += [predictor.classes[k] for k in predictor.probabilities(faces[start:start + 256]).argmax(1)]
+                self._predicted[loaded.name] = labels
+            return self._predicted[loaded.name]
+
+    def listed(self, show, loaded=None):
+        """``([(index, GalleryFace, predicted label or None)], how many in all)``: the faces where people split
+        (``show="split"``), most split first, or where the model and the crowd disagree (``show="disagree"``);
+        the first LIST_LIMIT of them."""
+        items = self.items()
+        if show == "split":
+            chosen = sorted((i for i, item in enumerate(items) if item.people_split), key=lambda i: items[i].top_share)
+            return [(i, items[i], None) for i in chosen[:LIST_LIMIT]], len(chosen)
+        predicted = self.predicted(loaded)
+        chosen = [i for i, item in enumerate(items) if predicted[i] != item.label]
+        return [(i, items[i], predicted[i]) for i in chosen[:LIST_LIMIT]], len(chosen)
+
 
 def _scan(folder):
     if not os.path.isdir(folder):
@@ -39,6 +105,27 @@ def _scan(folder):
     for label in sorted(os.listdir(folder)):
         class_folder = os.path.join(folder, label)
         if os.path.isdir(class_folder):
-            found += [(label.lower(), os.path.join(class_folder, name)) for name in os.listdir(class_folder)
+            found += [GalleryFace(label.lower(), os.path.join(class_folder, name)) for name in os.listdir(class_folder)
                       if name.lower().endswith(IMAGE_SUFFIXES)]
+    return found
+
+
+def _scan_votes(folder):
+    """FER+'s faces of one folder with their votes, less those most people called unknown or not a face."""
+    import csv
+    known = {}
+    labels_path = os.path.join(folder, ferplus.FER2013_LABEL_FILE)
+    if os.path.isfile(labels_path):
+        with open(labels_path, newline="") as handle:
+            known = {row[0]: row[1] for row in csv.reader(handle) if len(row) == 2 and row[1] in FER2013_CLASSES}
+    found = []
+    with open(os.path.join(folder, ferplus.LABEL_FILE), newline="") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            counts = ferplus.parse_votes([field.strip() for field in row[2:]], f"{folder} row {number}")
+            kept, top = ferplus.emotion_majority([counts])
+            if not kept[0]:
+                continue
+            names = [ferplus.CLASS_OF_COLUMN.get(column) or NOT_EMOTIONS[column] for column in ferplus.VOTE_COLUMNS]
+            votes = {name: count for name, count in sorted(zip(names, counts), key=lambda pair: -pair[1]) if count}
+            found.append(GalleryFace(names[top[0]], os.path.join(folder, row[0].strip()), votes, known.get(row[0].strip())))
     return found

@@ -13,6 +13,7 @@ on disk, and nothing a user uploads may touch the disk. The size limit
 import base64
 import binascii
 import io
+import math
 
 from flask import Request, current_app, request
 
@@ -140,6 +141,49 @@ def _numeric(values, name, default, kind, described):
         except ValueError:
             pass
     raise BadInput(f"'{name}' must be {described}, not {_kind(value)}")
+
+
+def box(values, name):
+    """A face's box ``x,y,w,h`` (a form's text, or a JSON list of four numbers), width and height above 0;
+    None when absent."""
+    if absent(values, name):
+        return None
+    return _box(values[name], name)
+
+
+def boxes(values, name):
+    """Boxes as :func:`box` reads one, separated by ``;`` (or a JSON list of them); None when absent."""
+    if absent(values, name):
+        return None
+    value = values[name]
+    items = value.split(";") if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise BadInput(f"'{name}' must be boxes x,y,w,h separated by ';', not {_kind(value)}")
+    return [_box(item, name) for item in items]
+
+
+def names(values, name, count):
+    """``count`` names separated by ``;`` (or a JSON list of strings), one per box; an empty one means
+    none was chosen (None). None when absent."""
+    if absent(values, name):
+        return None
+    value = values[name]
+    items = value.split(";") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items) or len(items) != count:
+        raise BadInput(f"'{name}' must be {count} name{'s' if count != 1 else ''} separated by ';', one per box")
+    return [item.strip() or None for item in items]
+
+
+def _box(value, name):
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        numbers = [float(part) for part in parts] if isinstance(parts, list) and not any(
+            isinstance(part, bool) for part in parts) else None
+    except (TypeError, ValueError):
+        numbers = None
+    if not numbers or len(numbers) != 4 or not all(map(math.isfinite, numbers)) or min(numbers[2:]) <= 0:
+        raise BadInput(f"'{name}' must be a box x,y,w,h (four numbers, the width and height above 0), not {_kind(value)}")
+    return tuple(numbers)
 
 
 def absent(values, name):

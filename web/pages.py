@@ -5,12 +5,15 @@ Models are rendered here. The chosen model lives in a cookie, so every page and
 every API call a page makes use the same one.
 """
 from flask import Blueprint, abort, current_app, redirect, render_template, send_file, url_for
+from markupsafe import Markup
 
+from utils.defaults import class_colour
 from utils.faces.blazeface import BLAZEFACE_INSTALL
 from utils.faces.detect import default_detector
 from utils.media.decode import ImageError, read_image
-from web import analysis, inputs
+from web import analysis, inputs, security
 from web.facts import page_facts
+from web.gallery import LISTS as GALLERY_LISTS
 from web.registry import MODEL_COOKIE, ModelNotFound, chosen_model, registry
 
 bp = Blueprint("pages", __name__)
@@ -35,9 +38,14 @@ SITE_PAGES = {"pages.analyse": "index.html", "pages.live": "live.html"}
 @bp.app_context_processor
 def page_context():
     site = current_app.config["STATIC_SITE"]
-    return {"current_model": chosen_model(), "facts": page_facts(current_app.config["THRESHOLD"], current_app.config["CALIBRATION"]),
+    asset = static_asset if not site else (lambda filename: f"./static/{filename}")
+    imports = Markup(security.import_map(asset))   # our own URLs: the exact text the policy's hash is of
+    return {"current_model": chosen_model(),
+            "facts": page_facts(current_app.config["THRESHOLD"], current_app.config["CALIBRATION"]),
+            "class_colour": class_colour,   # a rendered page's bars: the class at an index of the card, its colour
             "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
-            "static_site": site, "asset": static_asset if not site else (lambda filename: f"./static/{filename}"),
+            "static_site": site, "asset": asset, "import_map": imports,
+            "meta_policy": security.policy(imports, in_meta=True) if site else None,
             "page_url": url_for if not site else (lambda endpoint: SITE_PAGES[endpoint]),
             "nav_pages": [(endpoint, label) for endpoint, label in NAV_PAGES if not site or endpoint in SITE_PAGES],
             "engine_url": url_for("engine.constants_file").rsplit("/", 1)[0] + "/" if not site else "./engine/"}
@@ -73,20 +81,29 @@ def live():
 
 @bp.get("/gallery")
 def gallery():
-    """One test face with its true label, the prediction, the softmax bars and Grad-CAM."""
+    """One test face with its true label (with FER+, ten people's votes), the prediction, the softmax bars and
+    Grad-CAM; or, with ``show``, the list of faces where people split or where the model and the crowd disagree."""
     faces = current_app.extensions["gallery"]
-    index = inputs.whole_number(inputs.params(), "i", 0)
+    params = inputs.params()
     if not len(faces):
         return render_template("messages/gallery_empty.html", folder=faces.folder)
-    index %= len(faces)
-    label, path = faces.item(index)
+    show = None if inputs.absent(params, "show") else inputs.choice(params, "show", GALLERY_LISTS)
+    if show:
+        if not faces.has_votes:
+            raise inputs.BadInput("these test faces have one label each, no votes: put FER+ in place "
+                                  "(make data FERPLUS=...) to list where people split")
+        listed, found = faces.listed(show, registry().get(chosen_model()) if show == "disagree" else None)
+        return render_template("pages/gallery_list.html", show=show, listed=listed, found=found, total=len(faces))
+    index = inputs.whole_number(params, "i", 0) % len(faces)
+    face = faces.item(index)
+    context = dict(index=index, total=len(faces), item=face, has_votes=faces.has_votes)
     try:
-        image = read_image(path)
+        image = read_image(face.path)
     except ImageError as error:
-        return render_template("pages/gallery.html", index=index, total=len(faces), label=label, error=str(error))
+        return render_template("pages/gallery.html", error=str(error), **context)
     result = analysis.explain(registry().get(chosen_model()), image, parts=("gradcam",),
                               threshold=current_app.config["THRESHOLD"])
-    return render_template("pages/gallery.html", index=index, total=len(faces), label=label, result=result)
+    return render_template("pages/gallery.html", result=result, **context)
 
 
 @bp.get("/gallery/image/<int:index>")
@@ -94,7 +111,20 @@ def gallery_image(index):
     faces = current_app.extensions["gallery"]
     if not len(faces):
         abort(404)
-    return send_file(faces.item(index)[1])
+    return send_file(faces.item(index).path)
+
+
+@bp.get("/gallery/votes/<int:index>")
+def gallery_votes(index):
+    """What the people who labelled a Gallery face said, for Explore: ``{"label", "votes", "shares", "fer2013"}``
+    (``votes`` null for faces with one label each)."""
+    faces = current_app.extensions["gallery"]
+    if not len(faces):
+        abort(404)
+    item = faces.item(index)
+    total = sum(item.votes.values()) if item.votes else None
+    return {"label": item.label, "votes": item.votes, "fer2013": item.fer2013,
+            "shares": {name: count / total for name, count in item.votes.items()} if item.votes else None}
 
 
 @bp.get("/models")

@@ -2,6 +2,7 @@
    chosen emotion model and the constants Python serves), then find and label faces in a photo or follow
    them through a video, all on this device. What it answers has the JSON API's fields. */
 import * as pixels from "./pixels.js";
+import * as picture from "./picture.js";
 import { fetchFile, loadRuntime } from "./litert.js";
 import { Detector, Network } from "./detection.js";
 import { Predictor } from "./predict.js";
@@ -33,35 +34,42 @@ export class Engine {
     this.modelsUrl = modelsUrl;
     this.layerMaps = null;
     this.canvas = document.createElement("canvas");
+    this.context = this.canvas.getContext("2d", { willReadFrequently: true, colorSpace: "srgb" });
   }
 
-  /* A picture (ImageBitmap, video, canvas) as ``{rgb, gray}`` 8-bit arrays, colours as stored (no
-     colour management, as OpenCV reads them). */
-  pixelsOf(source, width, height) {
+  /* A picture (ImageBitmap, video, canvas) as 8-bit RGB, colours as stored (no colour management, as
+     Python reads them), transparency on the background Python puts it on. */
+  rgbOf(source, width, height) {
     if (this.canvas.width !== width || this.canvas.height !== height) {
-      this.canvas.width = width;
+      this.canvas.width = width;    /* a new size resets the context's state, not the context */
       this.canvas.height = height;
-      this.context = this.canvas.getContext("2d", { willReadFrequently: true, colorSpace: "srgb" });
     }
+    this.context.fillStyle = `rgb(${this.constants.picture.background.join(", ")})`;
+    this.context.fillRect(0, 0, width, height);
     this.context.drawImage(source, 0, 0, width, height);
-    const rgb = pixels.rgbFromRgba(this.context.getImageData(0, 0, width, height).data, width, height);
+    return pixels.rgbFromRgba(this.context.getImageData(0, 0, width, height).data, width, height);
+  }
+
+  /* RGB and its gray, the two forms the detector and the model read. */
+  withGray(rgb) {
     const { gray_weights: weights, gray_shift: shift } = this.constants.faces;
     return { rgb, gray: pixels.gray(rgb, weights, shift) };
   }
 
-  /* A photo file decoded upright (its EXIF orientation applied); rejects with a one-line reason. */
-  static async decode(file) {
-    try {
-      return await createImageBitmap(file, { imageOrientation: "from-image", colorSpaceConversion: "none",
-                                             premultiplyAlpha: "none" });
-    } catch (error) {
-      throw new Error("this file is not a picture the browser can decode (JPEG, PNG or WebP)");
-    }
+  /* A photo file decoded as Python decodes an upload (picture.js); rejects with a one-line reason. */
+  decode(file) {
+    return picture.decode(file, this.constants.picture);
+  }
+
+  /* A decoded photo's pixels as Python's decode_image gives them: big pictures shrunk. */
+  photoPixels(bitmap) {
+    const rgb = this.rgbOf(bitmap, bitmap.width, bitmap.height);
+    return this.withGray(picture.shrunk(rgb, this.constants.picture.decode_side));
   }
 
   /* Every face of a decoded photo, found thoroughly and labelled: the JSON API's answer. */
   async analysePhoto(bitmap, threshold) {
-    const { rgb, gray } = this.pixelsOf(bitmap, bitmap.width, bitmap.height);
+    const { rgb, gray } = this.photoPixels(bitmap);
     const found = await this.detector.findFaces(rgb, "thorough");
     const chosen = await this.predictor.chooseFaces(gray, found, threshold);
     return { model: this.predictor.card.name, image: { width: rgb.width, height: rgb.height },
@@ -74,7 +82,7 @@ export class Engine {
   }
 
   async analyseFrame(analyser, video, threshold) {
-    const { rgb, gray } = this.pixelsOf(video, video.videoWidth, video.videoHeight);
+    const { rgb, gray } = this.withGray(this.rgbOf(video, video.videoWidth, video.videoHeight));
     return analyser.analyse(rgb, gray, threshold);
   }
 

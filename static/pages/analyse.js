@@ -1,6 +1,6 @@
 /* Analyse: upload (button or drag and drop) -> boxes on the photo, one card per face. Faces are found and
    labelled on this device by the in-browser engine (static/engine/); the server does it when the student
-   chooses it, the Haar detector (server only), or when the engine cannot load (the page says why). Grad-CAM
+   chooses it or the Haar detector (server only), and is offered when the engine cannot load. Grad-CAM
    and the explorer need the server: asked for only when the student opens them. The result region
    carries the faces as the JSON API gives them (data-result), for tests and tools. A module: it marks
    low-confidence faces with the engine's own rule (static/shared/uncertain.js). */
@@ -15,6 +15,7 @@ const [fileInput, drop, slider, sliderValue, status, canvas] =
   ["file", "drop", "threshold", "threshold-value", "status", "photo"].map((id) => document.getElementById(id));
 let last = null;  /* {bitmap, answer} of the photo on screen */
 let analysed = 0;  /* the latest photo asked for: a late answer for an earlier one is dropped */
+let waiting = null;  /* a photo chosen while the server is offered, sent only if the student accepts */
 
 slider.value = Math.round(EMO.threshold() * 100);
 sliderValue.textContent = `${slider.value}%`;
@@ -53,13 +54,19 @@ drop.addEventListener("drop", (event) => {
   if (event.dataTransfer.files[0]) analyse(event.dataTransfer.files[0]);
 });
 
-/* Where this photo will be analysed: "browser" or "server", the page saying which (and why, when the
-   engine could not load); rejects on a static copy of the site whose engine cannot load. */
+/* Where this photo will be analysed: "browser", "server" or, when the engine cannot load, "offer" (the
+   server offered, saying why; the photo waits for the student's click). Rejects on a static copy of the site
+   whose engine cannot load. */
 async function where() {
   const place = await EMO.workPlace(Boolean(detectorSelect) && (EMO.engineChoice() === "server" || EMO.detector() === "haar"))
     .catch((err) => { throw new Error(`faces cannot be read in this browser: ${err.message}`); });
-  document.getElementById("where").textContent = place.mode === "browser" ? WHERE.browser :
-    place.reason ? `The photo is sent to this site's server, because ${place.reason}.` : WHERE.server;
+  document.getElementById("where").textContent = { browser: WHERE.browser, server: WHERE.server, offer: "" }[place.mode];
+  if (place.mode === "offer") {
+    EMO.offerServer(place.reason, () => {
+      engineSelect.value = "server";
+      if (waiting) analyse(waiting); else where().catch(() => {});
+    });
+  }
   return place.mode;
 }
 
@@ -70,7 +77,7 @@ async function facesOf(file, mode) {
     return { answer, bitmap: await createImageBitmap(file, { imageOrientation: "from-image" }) };
   }
   const engine = await EMO.engine();
-  const bitmap = await engine.constructor.decode(file);
+  const bitmap = await engine.decode(file);
   const answer = await engine.analysePhoto(bitmap, EMO.threshold());
   delete answer.chosen;
   return { answer, bitmap };
@@ -82,6 +89,12 @@ async function analyse(file) {
   status.classList.remove("error");
   try {
     const mode = await where();
+    if (mode === "offer") {
+      waiting = file;
+      status.textContent = "";
+      return;
+    }
+    waiting = null;
     const { answer, bitmap } = await facesOf(file, mode);
     if (request !== analysed) return bitmap.close();
     if (last) last.bitmap.close();
@@ -103,8 +116,8 @@ async function analyse(file) {
   }
 }
 
-/* The photo with every face boxed and labelled. Boxes are in the pixels of the image as the server
-   decoded it (upright; a JPEG over 4096 px is decoded at a reduced scale), so they are scaled to the photo. */
+/* The photo with every face boxed and labelled. Boxes are in the pixels of the image as it was read
+   (upright; a picture over 4096 px shrunk, on this device as on the server), so they are scaled to the photo. */
 function drawPhoto() {
   const { bitmap, answer } = last;
   canvas.width = bitmap.width;
@@ -150,8 +163,9 @@ function showFaces(answer) {
     card.querySelector(".label").textContent = face.label;
     card.querySelector(".confidence").textContent = EMO.percent(face.confidence);
     EMO.bars(card.querySelector(".bars"), face.probabilities, face.label);
+    card.dataset.box = face.box.join(",");   /* the server's answers find their card by it */
     const explore = card.querySelector(".explore-link");
-    if (explore) explore.href = `/explore?face=${index}`;
+    if (explore) explore.href = `/explore?box=${card.dataset.box}`;
     return card;
   }));
   flagUncertain();
@@ -165,11 +179,15 @@ function flagUncertain() {
   });
 }
 
-/* Every face's Grad-CAM for its own label, from one request (one face search for the whole photo). */
+/* Grad-CAM of every face on screen for the label on its card, from one request (one face search for the
+   whole photo). Each face is named by its box and each answer carries it back, so a map lands on the card
+   of the face it explains, whatever order the server finds the faces in. */
 async function showGradcams(file, request) {
+  const faces = last.answer.faces;
   let answer;
   try {
-    answer = await EMO.post("/api/explain", file, { face: "all", parts: "gradcam" });
+    answer = await EMO.post("/api/explain", file, { face: "all", parts: "gradcam",
+      boxes: faces.map((face) => face.box.join(",")).join(";"), classes: faces.map((face) => face.label).join(";") });
   } catch (err) {
     if (request !== analysed) return;
     status.textContent = `Grad-CAM could not be computed: ${err.message}`;
@@ -179,11 +197,20 @@ async function showGradcams(file, request) {
   document.getElementById("gradcam-ask").hidden = true;
   const sentence = document.getElementById("where");
   if (sentence.textContent === WHERE.browser) sentence.textContent = WHERE.gradcam;
-  const cards = document.getElementById("faces").children;
+  const cards = [...document.getElementById("faces").children];
   for (const face of answer.faces) {
-    const card = cards[face.face_index];
+    const card = cards.find((element) => element.dataset.box === face.box.join(","));
     if (!card) continue;
-    card.querySelector(".cam img").src = face.gradcam.overlay;
+    if (face.error) {   /* the browser found a face where the server finds none */
+      card.querySelector(".cam-note").textContent = "No Grad-CAM: the server finds no face at this face's box.";
+      card.querySelector(".cam-note").hidden = false;
+      continue;
+    }
+    const { overlay, precision } = face.gradcam;
+    card.querySelector(".cam img").src = overlay;
+    card.querySelector(".cam img").alt = `Grad-CAM of '${face.gradcam.class}' on this face`;
+    card.querySelector(".cam figcaption").textContent =
+      `Grad-CAM of '${face.gradcam.class}' (computed on this site's server, in ${precision}): where the network looked`;
     card.querySelector(".cam").hidden = false;
   }
 }

@@ -27,14 +27,28 @@
   async function start() {
     const source = document.getElementById("source");
     if (params.has("gallery")) {
-      photo = await (await fetch(`/gallery/image/${Number(params.get("gallery"))}`)).blob();
+      const index = Number(params.get("gallery"));
+      photo = await (await fetch(`/gallery/image/${index}`)).blob();
       source.textContent = "Exploring a test face from the Gallery.";
+      showCrowd(await (await fetch(`/gallery/votes/${index}`)).json());
     } else {
       photo = await EMO.rememberedPhoto();
       source.textContent = photo ? "Exploring your last photo from the Analyse page." :
         "Choose a photo to explore (or analyse one first on the Analyse page).";
     }
-    if (photo) await explore(Number(params.get("face") || 0));
+    /* The Analyse page names the face by its box (its faces may come in another order than the server's). */
+    if (photo) await explore(params.has("box") ? { box: params.get("box") } : { face: Number(params.get("face") || 0) });
+  }
+
+  /* What the people who labelled a Gallery face said (FER+: ten votes), beside the network's bars. */
+  function showCrowd(said) {
+    if (!said.votes) return;
+    document.getElementById("crowd").hidden = false;
+    document.getElementById("crowd-count").textContent = Object.values(said.votes).reduce((a, b) => a + b, 0);
+    EMO.bars(document.getElementById("crowd-bars"), said.shares, said.label);
+    const fer2013 = document.getElementById("crowd-fer2013");
+    fer2013.hidden = !said.fer2013;
+    fer2013.textContent = said.fer2013 ? `FER2013's one label: ${said.fer2013}` : "";
   }
 
   document.getElementById("file").addEventListener("change", (event) => {
@@ -42,19 +56,21 @@
     if (!file) return;
     photo = file;
     EMO.rememberPhoto(file);
+    document.getElementById("crowd").hidden = true;
     document.getElementById("source").textContent = `Exploring ${file.name}.`;
-    explore(0);
+    explore({ face: 0 });
   });
-  faceSelect.addEventListener("change", () => explore(Number(faceSelect.value)));
+  faceSelect.addEventListener("change", () => explore({ face: Number(faceSelect.value) }));
   camClass.addEventListener("change", updateGradcam);
   camLayer.addEventListener("change", updateGradcam);
 
-  async function explore(face) {
+  /* ``which``: the face by its number, ``{face}``, or by its box, ``{box: "x,y,w,h"}``. */
+  async function explore(which) {
     const request = ++explored;
     status.textContent = "Running the face through the network…";
     status.classList.remove("error");
     try {
-      const answer = await EMO.post("/api/explain", photo, { face });
+      const answer = await EMO.post("/api/explain", photo, which);
       if (request !== explored) return;   /* another photo or face was asked for meanwhile */
       status.textContent = "";
       render(answer);

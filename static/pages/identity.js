@@ -1,8 +1,11 @@
-/* "Train identity model": start training with the teacher's secret, then poll its status until it ends.
-   Without the button (training from the site is off) a run under way still shows its progress. */
+/* A face chosen is sent at once. "Train identity model": start training with the teacher's secret, then
+   poll its status until it ends. Without the button (training from the site is off) a run under way still
+   shows its progress. */
 "use strict";
 
 (() => {
+  const upload = document.getElementById("identity-file");
+  upload.addEventListener("change", () => upload.form.submit());
   const section = document.getElementById("training");
   const button = document.getElementById("train");
   const token = document.getElementById("train-token");

@@ -1,6 +1,6 @@
 /* Live: the browser's camera, its faces found and labelled on this device by the in-browser engine
-   (static/engine/), or, when the student chooses it or the engine cannot load, a few frames a second sent
-   to /api/predict. The result region says which (data-engine), how many frames were analysed since the
+   (static/engine/), or, when the student chooses it (offered when the engine cannot load), a few frames a
+   second sent to /api/predict. The result region says which (data-engine), how many frames were analysed since the
    camera started (data-frames) and the first face's label (data-label), for tests and tools. After each
    analysed frame it sends an "analysed" event (detail: the faces and, on this device, the engine's chosen
    faces with their features and whether each was seen in this frame), which "Calibrate to me"
@@ -87,16 +87,20 @@
     await run();
   }
 
-  /* Where the frames go: the in-browser engine unless the student chose the server; the server, saying
-     why in one line, when the engine cannot load (a static copy of the site has no server to fall back to). */
+  /* Where the frames go: the in-browser engine unless the student chose the server. When the engine cannot
+     load, the server is offered, saying why in one line, and nothing is sent until the student accepts (a
+     static copy of the site has no server to offer). */
   async function chooseMode() {
     const place = await EMO.workPlace(Boolean(engineSelect) && EMO.engineChoice() === "server").catch((err) => {
       show("", "");
       throw new Error(`Faces cannot be read in this browser: ${err.message}.`);
     });
     engine = place.engine || null;
-    return show(place.mode, place.mode === "browser" ? WHERE.browser :
-      place.reason ? `Frames are sent to this site's server, because ${place.reason}.` : WHERE.server);
+    if (place.mode === "offer") {
+      EMO.offerServer(place.reason, () => (stream ? run() : chooseMode()));
+      return show("", "");
+    }
+    return show(place.mode, place.mode === "browser" ? WHERE.browser : WHERE.server);
   }
 
   function show(where, sentence) {
@@ -116,7 +120,7 @@
       stop();
       return say(err.message, true);
     }
-    if (run !== running || !stream) return;
+    if (run !== running || !stream || !mode) return;   /* no mode: the server is offered, not yet chosen */
     if (mode === "server") {
       timer = setInterval(sendFrame, 1000 / SERVER_FRAMES_PER_SECOND);
       return;
@@ -255,8 +259,13 @@
     const now = performance.now();
     if (face && !classes.length) {
       classes = Object.keys(face.probabilities);
-      document.getElementById("legend").innerHTML = classes.map((name, i) =>
-        `<span><i style="background:${EMO.colour(i)}"></i>${name}</span>`).join("");
+      document.getElementById("legend").replaceChildren(...classes.map((name, i) => {
+        const entry = document.createElement("span");
+        const swatch = document.createElement("i");
+        swatch.style.background = EMO.colour(i);
+        entry.append(swatch, name);   /* the card's class name as text, never as HTML */
+        return entry;
+      }));
     }
     const seen = face && !face.whole_image;
     history.push({ time: now, label: seen ? classes.indexOf(face.label) : -1, confidence: seen ? face.confidence : 0 });

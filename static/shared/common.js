@@ -42,17 +42,31 @@ const EMO = {
     return EMO._engine;
   },
 
-  /* Where a page's pictures are analysed: ``{mode: "browser", engine}`` when the engine loads, else
-     ``{mode: "server", reason}`` (why the engine could not load; none when ``serverChosen``). A static copy
-     of the site has no server to fall back to: there the engine's failure rejects. */
+  /* Where a page's pictures are analysed: ``{mode: "browser", engine}`` when the engine loads, ``{mode:
+     "server"}`` when the student chose the server (``serverChosen``), else ``{mode: "offer", reason}``: the
+     engine could not load, and the page offers the server (offerServer) but sends nothing. A static copy of
+     the site has no server to offer: there the engine's failure rejects. */
   async workPlace(serverChosen) {
-    if (serverChosen) return { mode: "server", reason: null };
+    if (serverChosen) return { mode: "server" };
     try {
       return { mode: "browser", engine: await EMO.engine() };
     } catch (err) {
       if (EMO.staticSite()) throw err;
-      return { mode: "server", reason: err.message };
+      return { mode: "offer", reason: err.message };
     }
+  },
+
+  /* The page's #server-offer shown: why faces cannot be read here, in one line, and a button that chooses the
+     server, as the page's "Work done" choice does, then calls ``accepted``. Nothing is sent before that click. */
+  offerServer(reason, accepted) {
+    const offer = document.getElementById("server-offer");
+    offer.querySelector(".why").textContent = `Faces cannot be read in this browser: ${reason}.`;
+    offer.hidden = false;
+    offer.querySelector("button").onclick = () => {
+      offer.hidden = true;
+      EMO.setEngineChoice("server");
+      accepted();
+    };
   },
 
   /* Whether the page was written by `make site` (no server behind it). */
@@ -85,18 +99,20 @@ const EMO = {
     return answer;
   },
 
-  /* Softmax probabilities as horizontal bars, the predicted class highlighted. */
+  /* Softmax probabilities as horizontal bars, one per class of the card, the predicted class's bar in its
+     class's colour (the colour of its box). */
   bars(container, probabilities, label) {
     container.replaceChildren();
-    for (const [name, p] of Object.entries(probabilities)) {
+    Object.entries(probabilities).forEach(([name, p], index) => {
       const row = document.createElement("div");
       row.className = "bar" + (name === label ? " top" : "");
       row.innerHTML = `<span class="name"></span><span class="track"><span class="fill"></span></span><span class="value"></span>`;
       row.querySelector(".name").textContent = name;
       row.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
+      if (name === label) row.querySelector(".fill").style.background = EMO.colour(index);
       row.querySelector(".value").textContent = `${Math.round(p * 100)}%`;
       container.appendChild(row);
-    }
+    });
   },
 
   /* One colour per class index: the server's palette (utils/defaults.py), the one every figure and video uses. */
@@ -106,7 +122,7 @@ const EMO = {
   },
 
   /* One face's box and caption on a canvas, in its class's colour. ``scale`` maps the API's pixels
-     (the image as the server decoded it: a very large JPEG is decoded smaller) to the canvas's. */
+     (the image as it was read: a very large one is shrunk) to the canvas's. */
   drawFace(ctx, face, text, line, scale = 1) {
     const [x, y, w, h] = face.box.map((v) => v * scale);
     const colour = EMO.colour(Object.keys(face.probabilities).indexOf(face.label));
@@ -143,6 +159,15 @@ const EMO = {
   },
   async rememberedPhoto() {
     const url = sessionStorage.getItem("photo");
-    return url ? (await fetch(url)).blob() : null;
+    if (!url) return null;
+    const [header, data] = url.split(",");   /* read here: the pages' policy lets fetch reach this site only */
+    return new Blob([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], { type: header.slice(5).split(";")[0] });
   },
 };
+
+/* Bars the server draws (Gallery, Models) carry their share as data-share (and the winning bar its class's colour
+   as data-colour): set here, since the pages' policy allows no inline style (web/security.py). */
+for (const fill of document.querySelectorAll(".fill[data-share]")) {
+  fill.style.width = `${(Number(fill.dataset.share) * 100).toFixed(1)}%`;
+  if (fill.dataset.colour) fill.style.background = fill.dataset.colour;
+}

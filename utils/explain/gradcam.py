@@ -24,6 +24,12 @@ class GradCam:
         self._models = {}
         self._lock = threading.Lock()
 
+    @property
+    def precision(self):
+        """What the maps are computed in: the model's own precision (the float32 network, whichever
+        precision the predictor serves its labels in)."""
+        return keras.backend.standardize_dtype(self.model.dtype_policy.compute_dtype)
+
     def default_layer(self):
         """The last convolution: where Grad-CAM reads the network's evidence.
 

@@ -7,7 +7,7 @@ UNCERTAIN_COLOUR = (160, 160, 160)
 def label_colours(classes):
     """BGR (0-255) per class: the colours the summary plots give each class."""
     from utils.media.charts import class_colours
-    return {name: tuple(int(255 * c) for c in reversed(rgb)) for name, rgb in class_colours(classes).items()}
+    return {name: tuple(round(255 * c) for c in reversed(rgb)) for name, rgb in class_colours(classes).items()}
 
 
 def face_caption(face):

@@ -41,7 +41,8 @@ def vector_bars(layer_output):
 
 
 def probability_bars(probabilities, highlight=None):
-    """The softmax probabilities as horizontal bars, the predicted class highlighted.
+    """The softmax probabilities as horizontal bars, one per class, the predicted class's bar in its
+    class's colour (the colour of its box in every picture), the others grey.
 
     ``probabilities``: ``{class name: probability}`` in the card's order.
     """
@@ -50,7 +51,7 @@ def probability_bars(probabilities, highlight=None):
     highlight = highlight or names[int(np.argmax(values))]
     figure = Figure(figsize=(5, 0.35 * len(names) + 0.8))
     axis = figure.subplots()
-    colours = ["tab:orange" if name == highlight else "tab:gray" for name in names]
+    colours = [class_colour(index) if name == highlight else "tab:gray" for index, name in enumerate(names)]
     bars = axis.barh(names, values, color=colours)
     axis.bar_label(bars, labels=[f"{v:.0%}" for v in values], padding=2, fontsize=8)
     axis.set_xlim(0, 1.1)
@@ -65,7 +66,8 @@ def confusion_heatmap(matrix, classes, normalised=False, title="Confusion matrix
     """Rows are true classes, columns predicted: counts, or each row's shares when ``normalised``.
     ``row_classes``: the true classes of the rows when they are not all of ``classes``."""
     import seaborn as sns  # slow to import; only this figure needs it
-    figure = Figure(figsize=(7, 6))
+    side = max(6, 0.6 * len(classes) + 1.8)   # every class's cell stays readable, however many the card has
+    figure = Figure(figsize=(side + 1, side))
     axis = figure.subplots()
     sns.heatmap(matrix, annot=True, fmt=".2f" if normalised else "d", cmap="Blues", square=True,
                 vmin=0, vmax=1 if normalised else None, xticklabels=classes, yticklabels=row_classes or classes,
@@ -138,9 +140,10 @@ def emotion_distribution(counts, title="Emotion distribution"):
     names = list(counts)
     total = max(1, sum(counts.values()))
     shares = [100 * counts[name] / total for name in names]
-    figure = Figure(figsize=(7, 4))
+    figure = Figure(figsize=(max(7, 0.8 * len(names) + 1), 4))
     axis = figure.subplots()
-    sns.barplot(x=names, y=shares, hue=names, palette=class_colours(names), legend=False, ax=axis)
+    # saturation 1: seaborn otherwise greys the colours, and the classes' colours must be the ones everywhere else
+    sns.barplot(x=names, y=shares, hue=names, palette=class_colours(names), saturation=1, legend=False, ax=axis)
     for position, (share, count) in enumerate(zip(shares, counts.values())):
         axis.annotate(f"{count}", (position, share), ha="center", va="bottom", fontsize=8)
     axis.set_ylabel("share of faces (%)")

@@ -20,17 +20,21 @@ def to_uint8(image):
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def wide_to_8_bit(array):
-    """16-bit values -> uint8 by integer division (65535 -> 255, 257 k -> k); 8-bit values in a wider type stay.
+def wide_to_8_bit(array, sixteen_bit=None):
+    """Wider integer values -> uint8: 16-bit samples by their high byte (``v >> 8``: 65535 -> 255, 256 k -> k),
+    as browsers read a 16-bit PNG; 8-bit values in a wider type stay. ``sixteen_bit`` says which the values
+    are (a 16-bit file's are, whatever they hold); None decides by the values (any over 255).
 
     Integers only, written straight into the uint8 result: a float64 copy of a
     25-megapixel image alone is 200 MB.
     """
-    divisor = 257 if array.size and array.max() > 255 else 1
-    if array.dtype != np.uint16:  # Pillow's mode "I" is 32-bit and may hold anything
-        array = np.clip(array, 0, 255 * divisor)
+    if sixteen_bit is None:
+        sixteen_bit = bool(array.size) and array.max() > 255
+    top = 65535 if sixteen_bit else 255
+    if array.dtype != np.uint16 or not sixteen_bit:  # Pillow's mode "I" is 32-bit and may hold anything
+        array = np.clip(array, 0, top)
     gray = np.empty(array.shape, np.uint8)
-    np.floor_divide(array, divisor, out=gray, casting="unsafe")
+    np.right_shift(array, 8 if sixteen_bit else 0, out=gray, casting="unsafe")
     return gray
 
 

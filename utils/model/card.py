@@ -92,6 +92,39 @@ class Training:
 
 
 @dataclass(frozen=True)
+class Labels:
+    """What the model was taught to say: one label a face (FER2013's), or a crowd's votes (FER+'s ten a face)
+    as their distribution (cross-entropy against the share of votes each class got) or their majority."""
+    source: str                         # "one label a face" or "votes"
+    scheme: str                         # "single", "distribution" or "majority"
+    votes_per_face: int | None = None
+    pixels: str | None = None           # "raw" or "equalised": the training faces' pixels
+
+
+@dataclass(frozen=True)
+class CrowdMetrics:
+    """How well the model agrees with a crowd of people (FER+'s ten votes a face), as evaluate.py measures it."""
+    data: str
+    faces: int
+    majority_accuracy: float            # the model's label is the crowd's most-voted class (any of tied ones)
+    crowd_choice_probability: float     # the mean probability the model gives the crowd's most-voted class
+    vote_cross_entropy: float           # the mean cross-entropy from the vote shares to the model's probabilities
+    vote_ece: float | None = None       # calibration against the crowd: |share of votes - confidence| over bins
+    per_class: dict[str, float] | None = None      # majority accuracy by the crowd's class
+    fer2013_agreement: float | None = None         # how often FER2013's own label is the crowd's choice
+    fer2013_faces: int | None = None               # the faces whose FER2013 label is known
+
+    @classmethod
+    def measured(cls, data, figures):
+        """The card's entry for :func:`utils.train.metrics.crowd_metrics`' figures on ``data``, to 4 decimals."""
+        def rounded(value):
+            if isinstance(value, dict):
+                return {name: rounded(item) for name, item in value.items()}
+            return round(value, 4) if isinstance(value, float) else value
+        return cls(data=data, **{name: rounded(value) for name, value in figures.items()})
+
+
+@dataclass(frozen=True)
 class Metrics:
     """What the shipped weights scored, through the served predict path."""
     val_accuracy: float | None = None
@@ -144,6 +177,8 @@ class ModelCard:
     metrics: Metrics = field(default_factory=Metrics)
     weights_sha256: str | None = None   # the model file this card was written for (utils.model.store.save_model)
     calibration: Calibration | None = None
+    labels: Labels | None = None        # a card written before crowd labels existed: one label a face
+    crowd: CrowdMetrics | None = None   # evaluate.py --crowd-record on a data set with votes
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -188,6 +223,20 @@ class ModelCard:
             facts += [("trained on", f"{self.training.data}: {self.training.train_images:,} images, "
                                      f"{self.training.epochs} epochs"),
                       ("command", self.training.command)]
+        if self.labels is not None:
+            facts.append(("taught by", "ten people's votes a face, learnt as their " + self.labels.scheme
+                          + (f" ({self.labels.pixels} pixels)" if self.labels.pixels else "")
+                          if self.labels.source == "votes" else "one label a face"))
+        if self.crowd is not None:
+            crowd = self.crowd
+            facts.append(("judged by the crowd",
+                          f"says what most people said on {crowd.majority_accuracy:.1%} of {crowd.faces:,} faces "
+                          f"({crowd.data}); gives their choice {crowd.crowd_choice_probability:.2f} on average; "
+                          f"cross-entropy to their votes {crowd.vote_cross_entropy:.3f}; calibration error against "
+                          f"their shares {crowd.vote_ece:.3f}"))
+            if crowd.fer2013_agreement is not None:
+                facts.append(("FER2013's own label", f"the crowd's choice on {crowd.fer2013_agreement:.1%} of "
+                                                     f"{crowd.fer2013_faces:,} faces"))
         if self.calibration is not None:
             offsets = ", per-class logit offsets" if self.calibration.logit_offsets else ""
             facts.append(("calibration", f"temperature {self.calibration.temperature:.2f}{offsets}"))

@@ -27,7 +27,7 @@ import numpy as np
 from utils.cpu import native_bfloat16
 from utils.defaults import THRESHOLD
 from utils.faces import align, detect
-from utils.faces.face import Face
+from utils.faces.face import Face, iou
 from utils.faces.preprocess import preprocess_for_card
 from utils.media import colour
 from utils.model.architectures import LOGITS_LAYER
@@ -87,7 +87,32 @@ def is_uncertain(confidence, threshold):
 
 
 class NoSuchFace(ValueError):
-    """A face number the picture does not have; the message says how many it has."""
+    """A face number or box the picture does not have; the message says what it has."""
+
+
+# A box names the face it overlaps most, when they overlap at least this much (intersection over union):
+# the browser's engine finds the server's faces within a few pixels.
+BOX_MATCH_IOU = 0.5
+
+
+def face_number(chosen, index):
+    """``index`` when the faces ``chosen`` have that number; :class:`NoSuchFace` saying how many they are otherwise."""
+    if not 0 <= index < len(chosen):
+        raise NoSuchFace(f"there is no face {index}: the image has {len(chosen)} "
+                         f"face{'s' if len(chosen) != 1 else ''} (numbered from 0)")
+    return index
+
+
+def face_at(chosen, box):
+    """The number of the face of ``chosen`` that ``box`` (x, y, w, h) names: the one it overlaps most, by at
+    least :data:`BOX_MATCH_IOU`; :class:`NoSuchFace` otherwise."""
+    overlaps = [iou(box, face.prediction["box"]) for face in chosen]
+    best = int(np.argmax(overlaps)) if overlaps else None
+    if best is None or overlaps[best] < BOX_MATCH_IOU:
+        count = f"{len(chosen)} face{'s' if len(chosen) != 1 else ''}"
+        raise NoSuchFace(f"no face found at box {','.join(f'{v:g}' for v in box)}: none of the image's {count} "
+                         f"overlaps it by {BOX_MATCH_IOU:g} or more (intersection over union)")
+    return best
 
 
 @dataclass
@@ -236,10 +261,7 @@ class Predictor:
         :class:`NoSuchFace` for a number the picture lacks.
         """
         chosen = self.choose_faces(image, threshold, detail, detector)
-        if not 0 <= index < len(chosen):
-            raise NoSuchFace(f"there is no face {index}: the image has {len(chosen)} "
-                             f"face{'s' if len(chosen) != 1 else ''} (numbered from 0)")
-        return chosen[index]
+        return chosen[face_number(chosen, index)]
 
     def _chosen(self, found, crops, whole, threshold):
         """The faces and their crops, preprocessed and predicted in one batch."""

@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from utils.defaults import model_name
+from utils.defaults import MAX_PIXELS, model_name
 from utils.faces import align, detect
 from utils.faces.blazeface import (ACCEPT_SCORE, CONTAINED, FULL_RANGE, LOOK_SPREADS, MERGE_IOU, MIN_FACE_FRACTION,
                                    MIN_FACE_INPUT, MIN_FACE_PX, MIN_SCORE, RAW_SCORE_LIMIT, SHORT_RANGE, TILE_OVERLAP,
@@ -30,6 +30,7 @@ from utils.faces.blazeface import (ACCEPT_SCORE, CONTAINED, FULL_RANGE, LOOK_SPR
 from utils.faces.face import KEYPOINTS
 from utils.files import atomic_write, file_sha256, file_stamp, write_json
 from utils.live import tracking
+from utils.media import decode
 from utils.model.card import card_path, read_card
 from utils.model.readout import fit_settings, last_layer
 
@@ -143,11 +144,13 @@ def viridis():
     return tuple(map(tuple, np.uint8(matplotlib.colormaps["viridis"](np.arange(256))[:, :3] * 255).tolist()))
 
 
-def engine_constants():
-    """Everything the browser engine must agree on with Python, read from where Python defines it."""
+def engine_constants(max_pixels=MAX_PIXELS):
+    """Everything the browser engine must agree on with Python, read from where Python defines it;
+    ``max_pixels``: the largest picture the site accepts (its ``MAX_PIXELS``)."""
     canonical = align.canonical_face()
     networks = {"full": FULL_RANGE, "short": SHORT_RANGE}
     return {
+        "picture": decode.browser_rules(max_pixels),
         "detection": {
             "keypoints": list(KEYPOINTS), "min_score": MIN_SCORE,
             "accept_score": ACCEPT_SCORE, "sure_score": detect.SURE_SCORE,

@@ -16,12 +16,15 @@ class AugmentedBatches(keras.utils.PyDataset):
     ``epoch`` sees what an uninterrupted run would have, not the first epochs again.
     ``served`` (the same faces as :func:`utils.train.photo_path.served_faces` gives them) stands in for a face with
     probability ``served_share``, so the network also learns faces framed as photos are.
+    ``targets`` (``(N, classes)``, e.g. :func:`utils.train.labels.label_targets` of a crowd's votes) replaces the
+    one-hot labels.
     """
 
     def __init__(self, split, num_classes, batch_size, seed, augment=True, erase_probability=0.0, epoch=0,
-                 served=None, served_share=0.0, **kwargs):
+                 served=None, served_share=0.0, targets=None, **kwargs):
         super().__init__(**kwargs)
         self.split, self.num_classes, self.batch_size = split, num_classes, batch_size
+        self.targets = np.eye(num_classes, dtype=np.float32)[split.labels] if targets is None else targets
         self.augment, self.erase_probability, self.seed = augment, erase_probability, seed
         self.served, self.served_share = served, served_share
         self._start_epoch(epoch)
@@ -44,8 +47,7 @@ class AugmentedBatches(keras.utils.PyDataset):
             images = np.stack([random_affine(face, self.rng) for face in images])
             for i in np.flatnonzero(self.rng.random(len(images)) < self.erase_probability):
                 images[i] = random_erase(images[i], self.rng)
-        onehot = np.eye(self.num_classes, dtype=np.float32)[self.split.labels[picked]]
-        return images, onehot
+        return images, self.targets[picked]
 
     def on_epoch_end(self):
         self._start_epoch(self.epoch + 1)
@@ -65,6 +67,6 @@ class DistilledBatches(AugmentedBatches):
         self.teacher, self.weight, self.temperature = teacher, weight, temperature
 
     def __getitem__(self, index):
-        images, onehot = super().__getitem__(index)
+        images, targets = super().__getitem__(index)
         taught = softmax(self.teacher(images), self.temperature).astype(np.float32)
-        return images, (1 - self.weight) * onehot + self.weight * taught
+        return images, (1 - self.weight) * targets + self.weight * taught

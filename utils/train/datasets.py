@@ -8,7 +8,6 @@ by alphabetical position; a folder set with other classes trains unchanged. Brok
 rows and unreadable images are skipped and counted, never fatal.
 """
 import csv
-import math
 import os
 from dataclasses import dataclass, field
 
@@ -19,10 +18,9 @@ from tqdm import tqdm
 from utils.faces.align import largest_face
 from utils.faces.preprocess import preprocess
 from utils.media.decode import IMAGE_SUFFIXES
+from utils.train import ferplus
+from utils.train.fer2013 import CSV_USAGES, FER2013_CLASSES, fer2013_row
 
-# FER2013's own label order (the `emotion` column of fer2013.csv).
-FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-CSV_USAGES = {"train": "Training", "val": "PrivateTest", "test": "PublicTest"}
 LFW = "lfw"  # ``--data lfw``: Labeled Faces in the Wild through scikit-learn (needs the internet once)
 LFW_HINT = "or pass --data FOLDER with one folder of photos per person (e.g. dataset/people, see make data)"
 # Photos each person needs when test photos are held out of their folder: one to test on, one to learn from.
@@ -35,19 +33,28 @@ class DatasetError(ValueError):
 
 @dataclass
 class Split:
-    """Preprocessed faces ``(N, H, W, C)`` float32 with integer labels."""
+    """Preprocessed faces ``(N, H, W, C)`` float32 with integer labels.
+
+    A crowd-labelled set (FER+) also keeps each face's ``votes`` (``(N, classes)`` counts in the card's
+    class order; ``labels`` is then the majority) and, where known, FER2013's own label of the face
+    (``fer2013``: an index into the same classes, -1 where unknown).
+    """
     images: np.ndarray
     labels: np.ndarray
     skipped: int = 0
     paths: list = None    # the file of each image, when read from folders
     no_face: int = 0      # photos cropped to a face where none was found, so kept whole
+    votes: np.ndarray = None
+    fer2013: np.ndarray = None
 
     def __len__(self):
         return len(self.labels)
 
     def subset(self, index):
         paths = None if self.paths is None else [self.paths[i] for i in index]
-        return Split(self.images[index], self.labels[index], paths=paths)
+        picked = {name: None if getattr(self, name) is None else getattr(self, name)[index]
+                  for name in ("votes", "fer2013")}
+        return Split(self.images[index], self.labels[index], paths=paths, **picked)
 
 
 @dataclass
@@ -65,22 +72,6 @@ def canonical_class_order(names):
     lowered = {name.lower() for name in names}
     known = [name for name in FER2013_CLASSES if name in lowered]
     return known + sorted(lowered - set(known))
-
-
-def fer2013_row(row):
-    """``(label, face)`` of one fer2013.csv row (``face`` a square uint8 array), or None for a row
-    that is not one: a label outside FER2013's classes, pixels that are not a square of 0-255."""
-    try:
-        label = int(row["emotion"])
-        pixels = np.array(row["pixels"].split(), dtype=np.float32)
-    except (ValueError, TypeError, AttributeError):
-        return None
-    side = math.isqrt(pixels.size)
-    if not 0 <= label < len(FER2013_CLASSES) or side == 0 or side * side != pixels.size:
-        return None
-    if pixels.min() < 0 or pixels.max() > 255:
-        return None
-    return label, pixels.reshape(side, side).astype(np.uint8)
 
 
 def load_fer2013_csv(path, size=(48, 48), channels=1):
@@ -165,11 +156,14 @@ def stratified_split(labels, fraction, seed, per_class=None):
 
 
 def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, crop_context=None,
-                 test_per_class=0, lfw_min_faces=70):
+                 test_per_class=0, lfw_min_faces=70, pixels="raw"):
     """Any accepted layout -> Dataset with train, validation and (when present) test splits.
 
-    Layouts: ``fer2013.csv`` (or a folder holding it); a folder with ``train/`` and
+    Layouts: ``fer2013.csv`` (or a folder holding it); FER+ (:mod:`utils.train.ferplus`: its training
+    faces' votes kept, its PublicTest faces the test split); a folder with ``train/`` and
     optionally ``test/`` class folders; a single folder of class folders; ``lfw``.
+    ``pixels="equalised"`` histogram-equalises FER+'s training and validation faces (test faces stay as
+    the data set has them, as a camera gives them).
     ``crop_context`` cuts photos down to their face (see :func:`load_class_folders`).
     Without a test/ folder, ``test_per_class`` images of every class are held out for
     testing (seeded) before the validation part is.
@@ -178,6 +172,8 @@ def load_dataset(path, val_fraction=0.1, seed=0, size=(48, 48), channels=1, crop
         return load_lfw(lfw_min_faces, val_fraction, seed, size, channels, test_per_class)
     if not os.path.exists(path):
         raise DatasetError(f"no data set at {path} (run 'make data', or see dataset/README.md)")
+    if ferplus.is_ferplus(path):
+        return _dataset_from_ferplus(path, val_fraction, seed, size, channels, pixels)
     csv_path = os.path.join(path, "fer2013.csv") if os.path.isdir(path) else path
     if os.path.isfile(csv_path):
         return _dataset_from_csv(csv_path, val_fraction, seed, size, channels)
@@ -263,10 +259,13 @@ def _dataset_from_csv(csv_path, val_fraction, seed, size, channels):
 
 
 def load_test_split(path, classes, size=(48, 48), channels=1, usage="PublicTest"):
-    """The split to report on: a class-folder tree or ``fer2013.csv`` rows of ``usage``, labelled by
-    position in ``classes`` either way (the csv numbers FER2013's own classes: mapped by name)."""
+    """The split to report on: a class-folder tree, ``fer2013.csv`` rows of ``usage`` or FER+'s faces of
+    ``usage`` (or one FERPlus folder), labelled by position in ``classes`` (FER2013's and FER+'s own
+    classes are mapped by name; FER+'s votes kept in that order)."""
     if not os.path.exists(path):
         raise DatasetError(f"no test split at {path}")
+    if ferplus.is_ferplus(path) or os.path.isfile(os.path.join(path, ferplus.LABEL_FILE)):
+        return _ferplus_test_split(path, list(classes), size, channels, usage)
     if os.path.isfile(path):
         splits, _ = load_fer2013_csv(path, size, channels)
         if usage not in splits:
@@ -278,6 +277,61 @@ def load_test_split(path, classes, size=(48, 48), channels=1, usage="PublicTest"
         split.labels = np.array([order.index(name) if name in order else -1 for name in FER2013_CLASSES])[split.labels]
         return split
     return load_class_folders(path, list(classes), size, channels)
+
+
+def voted_split(voted, classes, size=(48, 48), channels=1, equalise=False):
+    """FER+'s faces of one usage -> Split with majority labels (ties go to the first of FER+'s columns, as
+    FER+'s own counts break them), the votes and FER2013's labels in ``classes``' order. Left out (counted in ``skipped``): the faces the paper leaves out (most votes for "unknown" or
+    "not a face") and, for a model with fewer classes (FER2013's seven), those whose majority it does not
+    know; their votes for such classes are dropped from the others."""
+    kept, top = ferplus.emotion_majority(voted.votes)
+    majority = np.array([ferplus.CLASS_OF_COLUMN.get(name, "") for name in ferplus.VOTE_COLUMNS])[top]
+    kept &= np.isin(majority, list(classes))
+    if not kept.any():
+        raise DatasetError(f"no face's majority is one of {', '.join(classes)}")
+    votes = ferplus.class_votes(voted.votes[kept], classes)
+    # FER2013's label index -> the same class's index in ``classes`` (-1: not there, or unknown)
+    order = np.array([list(classes).index(name) if name in classes else -1 for name in FER2013_CLASSES] + [-1])
+    faces = voted.faces[kept]
+    if equalise:
+        faces = np.stack([cv2.equalizeHist(face) for face in faces])
+    images = np.stack([preprocess(face, size[0], size[1], channels) for face in faces])
+    labels = np.array([list(classes).index(name) for name in majority[kept]], dtype=np.int64)
+    return Split(images, labels, skipped=int(np.sum(~kept)),
+                 votes=votes, fer2013=order[voted.fer2013[kept]])
+
+
+def _read_ferplus(path):
+    try:
+        return ferplus.read_ferplus(path)
+    except ferplus.FerPlusError as error:
+        raise DatasetError(str(error)) from None
+
+
+def _dataset_from_ferplus(path, val_fraction, seed, size, channels, pixels):
+    usages = _read_ferplus(path)
+    if "Training" not in usages:
+        raise DatasetError(f"{path} has no training faces (FER2013Train/)")
+    classes = list(ferplus.FERPLUS_CLASSES)
+    train = voted_split(usages["Training"], classes, size, channels, equalise=pixels == "equalised")
+    test = voted_split(usages["PublicTest"], classes, size, channels) if "PublicTest" in usages else None
+    dataset = _split(classes, train, test, val_fraction, seed, 0, source=path)
+    dataset.train.skipped = train.skipped
+    return dataset
+
+
+def _ferplus_test_split(path, classes, size, channels, usage):
+    if os.path.isfile(os.path.join(path, ferplus.LABEL_FILE)):
+        try:
+            voted = ferplus.read_folder(path)
+        except ferplus.FerPlusError as error:
+            raise DatasetError(str(error)) from None
+    else:
+        usages = _read_ferplus(path)
+        if usage not in usages:
+            raise DatasetError(f"{path} has no {usage} faces")
+        voted = usages[usage]
+    return voted_split(voted, classes, size, channels)
 
 
 def class_weights(labels, num_classes):

@@ -19,9 +19,10 @@ from utils.defaults import RUN_STATUS_FILE
 from utils.files import atomic_write, write_json
 from utils.media import charts
 from utils.model.architectures import LOGITS_LAYER, build_model
-from utils.model.card import InputSize, Metrics, ModelCard, Preprocessing, Training, Versions
+from utils.model.card import CrowdMetrics, InputSize, Labels, Metrics, ModelCard, Preprocessing, Training, Versions
 from utils.model.predict import Predictor
 from utils.model.store import load_model
+from utils.train import metrics as scores
 from utils.train import photo_path
 
 HISTORY_FILE = "history.csv"
@@ -58,6 +59,8 @@ class TrainingSettings:
     crop_context: float       # how much wider than FER2013's faces a served face is framed
     test_time_flip: bool      # serve the mean of each face's and its mirror image's logits
     test_per_person: int      # identity photos held out per person when the data has no test/
+    labels: str = "distribution"   # a crowd's votes as the target: "distribution" or "majority"
+    pixels: str = "raw"       # the training faces as the data set has them, or "equalised"
 
 
 def choose_precision(requested):
@@ -96,18 +99,45 @@ def learning_rate(schedule, initial, total_steps, steps_per_epoch):
     return initial
 
 
-def copy_weights(source_path, model):
+def copy_weights(source_path, model, classes=None):
     """Start ``model`` from a saved model's weights (same architecture), for fine-tuning.
 
-    Returns what the card records of the starting point: its path, the command that
-    trained it and its test accuracy, so a fine-tuned model's history stays traceable.
+    When the two know other classes (a FER2013 model under FER+'s eight), every layer but the last
+    is copied and the last gets a new head: the weights of each class both know, by name, and the
+    starting values of a class the source never learnt (contempt). Returns what the card records of
+    the starting point: its path, the command that trained it, its test accuracy and, with a new
+    head, the classes carried over, so a fine-tuned model's history stays traceable.
     """
     source, card = load_model(source_path)
-    if [w.shape for w in source.weights] != [w.shape for w in model.weights]:
-        raise ValueError(f"{source_path} is not a {model.name} network of this shape: cannot start from it")
-    model.set_weights(source.get_weights())
-    return {"path": source_path, "command": card.training.command if card.training else None,
-            "test_accuracy": card.metrics.test_accuracy}
+    classes = list(card.classes) if classes is None else list(classes)
+    start = {"path": source_path, "command": card.training.command if card.training else None,
+             "test_accuracy": card.metrics.test_accuracy}
+    if list(card.classes) == classes and [w.shape for w in source.weights] == [w.shape for w in model.weights]:
+        model.set_weights(source.get_weights())
+        return start
+    for layer in model.layers:
+        if not layer.weights or layer.name == LOGITS_LAYER:
+            continue
+        try:
+            weights = source.get_layer(layer.name).get_weights()
+        except ValueError:
+            raise ValueError(f"{source_path} has no layer {layer.name}: it is not a {model.name} network") from None
+        if [w.shape for w in weights] != [w.shape for w in layer.get_weights()]:
+            raise ValueError(f"{source_path}'s layer {layer.name} has another shape: cannot start from it")
+        layer.set_weights(weights)
+    kernel, bias = source.get_layer(LOGITS_LAYER).get_weights()
+    head = model.get_layer(LOGITS_LAYER)
+    new_kernel, new_bias = head.get_weights()
+    if new_kernel.shape[0] != kernel.shape[0]:
+        raise ValueError(f"{source_path}'s last layer reads {kernel.shape[0]} features, this network's "
+                         f"{new_kernel.shape[0]}: cannot start from it")
+    shared = [name for name in classes if name in card.classes]
+    for name in shared:
+        new_kernel[:, classes.index(name)] = kernel[:, card.classes.index(name)]
+        new_bias[classes.index(name)] = bias[card.classes.index(name)]
+    head.set_weights([new_kernel, new_bias])
+    return {**start, "new_head": {"classes_from_source": shared,
+                                  "new_classes": [name for name in classes if name not in shared]}}
 
 
 def load_teacher(path, classes, input_shape):
@@ -316,6 +346,25 @@ def held_out_metrics(predictor, dataset, history):
     return Metrics(**metrics)
 
 
+def crowd_record(predictor, split, data, batch_size=256):
+    """What the card says of the model against a crowd's votes on ``split`` (:func:`utils.train.metrics.crowd_metrics`),
+    or None when ``split`` has no votes."""
+    if split is None or split.votes is None:
+        return None
+    probabilities = np.concatenate([predictor.probabilities(split.images[start:start + batch_size])
+                                    for start in range(0, len(split), batch_size)])
+    return CrowdMetrics.measured(data, scores.crowd_metrics(probabilities, split.votes, split.labels,
+                                                            predictor.classes, split.fer2013))
+
+
+def labels_record(settings, dataset):
+    """The card's ``labels``: one label a face, or the crowd's votes and how they were taught."""
+    if dataset.train.votes is None:
+        return Labels(source="one label a face", scheme="single")
+    return Labels(source="votes", scheme=settings.labels, votes_per_face=int(round(dataset.train.votes.sum(1).max())),
+                  pixels=settings.pixels)
+
+
 def _tensorflow_version():
     try:
         import tensorflow
@@ -379,6 +428,7 @@ def model_card(name, settings, dataset, model, history, precision, command, star
             faces_cropped={"no_face_found": int(dataset.train.no_face),
                            "note": "each photo cut down to its largest face, upright; photos without one kept whole"}
             if identity else None),
+        labels=labels_record(settings, dataset),
         versions=Versions(python=platform.python_version(), keras=keras.__version__,
                           tensorflow=_tensorflow_version(), numpy=np.__version__),
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -142,3 +142,46 @@ def fit_logit_offsets(logits, labels, temperature=1.0):
     offsets[free] = result.x
     offsets[free] -= offsets[free].mean()                     # softmax ignores a shared shift: centre them
     return offsets
+
+
+def crowd_metrics(probabilities, votes, majority, classes, fer2013=None, bins=ECE_BINS):
+    """How well probabilities agree with a crowd's votes (FER+: ten people a face), each face counted once.
+
+    ``majority`` is each face's most-voted class (ties broken as the data set breaks them: FER+ by its
+    column order, as its own label counts do).
+
+    - ``majority_accuracy``: the model's label is the crowd's majority;
+    - ``crowd_choice_probability``: the mean probability the model gives the majority class;
+    - ``vote_cross_entropy``: the mean of -sum_k share_k log p_k, in nats (the entropy of the votes is the
+      floor no model beats: 0 only where everyone agreed);
+    - ``vote_ece``: calibration against the crowd: faces binned by the model's confidence, each bin's mean
+      confidence against the mean share of votes its label got, weighted by the bins' sizes;
+    - ``per_class``: majority accuracy over the faces of each majority class;
+    - ``fer2013_agreement``: where FER2013's own label is known (``fer2013`` >= 0), how often it is the majority.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    votes = np.asarray(votes, dtype=np.float64)
+    majority = np.asarray(majority)
+    shares = votes / votes.sum(axis=1, keepdims=True)
+    rows = np.arange(len(votes))
+    predicted = probabilities.argmax(axis=1)
+    right = predicted == majority
+    confidence = probabilities[rows, predicted]
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    gaps = np.abs(np.bincount(which, weights=confidence, minlength=bins)
+                  - np.bincount(which, weights=shares[rows, predicted], minlength=bins))
+    result = {
+        "faces": len(votes),
+        "majority_accuracy": float(right.mean()),
+        "crowd_choice_probability": float(probabilities[rows, majority].mean()),
+        "vote_cross_entropy": float(np.mean(-(shares * np.log(np.clip(probabilities, 1e-12, 1.0))).sum(axis=1))),
+        "vote_ece": float(gaps.sum() / len(votes)),
+        "per_class": {name: float(right[majority == k].mean()) for k, name in enumerate(classes)
+                      if np.any(majority == k)},
+    }
+    known = np.asarray(fer2013) >= 0 if fer2013 is not None else np.zeros(len(votes), bool)
+    if known.any():
+        result["fer2013_agreement"] = float(np.mean(np.asarray(fer2013)[known] == majority[known]))
+        result["fer2013_faces"] = int(known.sum())
+    return result

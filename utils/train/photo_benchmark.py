@@ -27,7 +27,7 @@ from utils.train.datasets import DatasetError
 # Names photos and folders use for the card's classes.
 SYNONYMS = {"normal": "neutral", "surprised": "surprise", "happiness": "happy", "smile": "happy",
             "sadness": "sad", "anger": "angry", "fearful": "fear", "afraid": "fear",
-            "disgusted": "disgust", "contempt": None}
+            "disgusted": "disgust"}
 
 
 def class_index(name, classes):
