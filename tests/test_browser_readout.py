@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CHROMIUM, ROOT, open_page
+from conftest import CHROMIUM, EIGHT_CLASSES, ROOT, open_page, served_folder
 from test_browser_engine import live_page
 from utils import defaults
 from utils.model import readout
@@ -46,7 +46,7 @@ def app_config(browser_dir):
 def engine_page(site, playwright):
     browser, page = open_page(playwright)
     page.goto(site + "/")
-    page.evaluate("EMO.engine()")
+    page.evaluate("() => EMO.engine()")
     yield page
     browser.close()
 
@@ -123,7 +123,7 @@ def test_the_browser_fits_the_read_out_python_fits(engine_page, reference, astro
 
 
 def test_the_fit_settings_reach_the_browser_from_python(engine_page):
-    assert engine_page.evaluate("(async () => (await EMO.engine()).constants.readout)()") == \
+    assert engine_page.evaluate("async () => (await EMO.engine()).constants.readout") == \
         json.loads(json.dumps(engine_constants()["readout"]))
 
 
@@ -139,8 +139,8 @@ def calibrate(page, chosen):
     for box in page.locator("#calibration-choices input").all():
         box.set_checked(box.get_attribute("value") in chosen)
     page.click("#calibrate")
-    page.wait_for_function("document.getElementById('calibration').dataset.state === 'running'")
-    page.wait_for_function("document.getElementById('calibration').dataset.state !== 'running'", timeout=60_000)
+    page.wait_for_function("() => document.getElementById('calibration').dataset.state === 'running'")
+    page.wait_for_function("() => document.getElementById('calibration').dataset.state !== 'running'", timeout=60_000)
     assert page.locator("#calibration").get_attribute("data-state") == "calibrated", \
         page.locator("#readout-state").inner_text()
 
@@ -162,13 +162,13 @@ def test_calibrate_to_me_on_the_live_page(site, playwright, reference, astronaut
     seen = requests_of(page)
     try:
         page.goto(site + "/live")
-        page.wait_for_function("document.querySelectorAll('#calibration-choices input').length === 6")
+        page.wait_for_function("() => document.querySelectorAll('#calibration-choices input').length === 6")
         assert page.locator("#calibration-choices input:checked").evaluate_all("boxes => boxes.map(b => b.value)") == \
             ["happy", "sad", "surprise"]    # the suggested ones, neutral always and so not offered
         page.click("#calibrate")        # the camera is not on yet: it says so
-        page.wait_for_function("document.getElementById('readout-state').textContent.startsWith('Start the camera first')")
+        page.wait_for_function("() => document.getElementById('readout-state').textContent.startsWith('Start the camera first')")
         page.click("#start")
-        page.wait_for_function("document.getElementById('live-result').dataset.label === 'happy'")
+        page.wait_for_function("() => document.getElementById('live-result').dataset.label === 'happy'")
         calibrate(page, ["sad"])
         before, after = table(page, "#before-table"), table(page, "#after-table")
         assert list(before) == ["neutral", "sad"] and list(before["neutral"]) == reference.classes
@@ -176,14 +176,14 @@ def test_calibrate_to_me_on_the_live_page(site, playwright, reference, astronaut
         assert all(count >= 1 for count in held.values()) and held == {k: sum(v.values()) for k, v in after.items()}
         assert all(row["happy"] == sum(row.values()) for row in before.values())
         assert all(row["neutral"] + row["sad"] == sum(row.values()) for row in after.values())
-        page.wait_for_function("['neutral', 'sad'].includes(document.getElementById('live-result').dataset.label)")
+        page.wait_for_function("() => ['neutral', 'sad'].includes(document.getElementById('live-result').dataset.label)")
         assert "your own last layer" in page.locator("#readout-state").inner_text()
         fit_ms = float(page.locator("#calibration").get_attribute("data-fit-ms"))
         assert 0 < fit_ms < 5000
 
         page.click("#as-shipped")
         assert page.locator("#calibration").get_attribute("data-state") == "shipped"
-        page.wait_for_function("document.getElementById('live-result').dataset.label === 'happy'")
+        page.wait_for_function("() => document.getElementById('live-result').dataset.label === 'happy'")
         page.click("#as-shipped")       # "Use my read-out again"
         assert page.locator("#calibration").get_attribute("data-state") == "calibrated"
 
@@ -198,22 +198,22 @@ def test_calibrate_to_me_on_the_live_page(site, playwright, reference, astronaut
 
         page.check("#keep-readout")
         page.reload()
-        page.wait_for_function("document.getElementById('calibration').dataset.state === 'calibrated'")
+        page.wait_for_function("() => document.getElementById('calibration').dataset.state === 'calibrated'")
         assert page.is_checked("#keep-readout")
         page.uncheck("#keep-readout")
-        assert page.evaluate("Object.keys(localStorage).filter((key) => key.startsWith('readout:'))") == []
+        assert page.evaluate("() => Object.keys(localStorage).filter((key) => key.startsWith('readout:'))") == []
 
         weights, bias = reference.last_layer()
         made = readout.make_readout(reference.card, readout.fit(np.stack([face, face]), [3, 5], weights, bias),
                                     {"happy": 1, "surprise": 1})
         readout.save_readout(str(tmp_path / "python.json"), made)
         page.set_input_files("#import-readout", str(tmp_path / "python.json"))
-        page.wait_for_function("document.getElementById('readout-state').textContent.includes('happy, surprise')")
+        page.wait_for_function("() => document.getElementById('readout-state').textContent.includes('happy, surprise')")
         assert page.locator("#calibration").get_attribute("data-state") == "calibrated"
         other = dict(made.to_dict(), weights_sha256="0" * 64, model="baseline_cnn")
         (tmp_path / "other.json").write_text(json.dumps(other))
         page.set_input_files("#import-readout", str(tmp_path / "other.json"))
-        page.wait_for_function("document.getElementById('readout-state').classList.contains('error')")
+        page.wait_for_function("() => document.getElementById('readout-state').classList.contains('error')")
         message = page.locator("#readout-state").inner_text()
         assert "belongs to model baseline_cnn" in message and "\n" not in message
     finally:
@@ -226,18 +226,11 @@ def test_calibrate_to_me_on_the_live_page(site, playwright, reference, astronaut
 @pytest.fixture(scope="module")
 def quick_static_site(browser_dir, tmp_path_factory):
     """``make site``'s folder with the quick calibration, served by Python's plain static file server."""
-    import re
-    import subprocess
-
     from make_site import build_site
     folder = tmp_path_factory.mktemp("site") / "site"
     build_site(str(folder), MODEL, browser_dir, config={"CALIBRATION": QUICK})
-    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(folder)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    port = re.search(r"port (\d+)", server.stdout.readline()).group(1)
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait()
+    with served_folder(folder) as url:
+        yield url
 
 
 def test_calibrate_to_me_in_the_static_site(quick_static_site, playwright, astronaut_bgr, tmp_path):
@@ -245,9 +238,9 @@ def test_calibrate_to_me_in_the_static_site(quick_static_site, playwright, astro
     seen = requests_of(page)
     try:
         page.goto(quick_static_site + "/live.html")
-        page.wait_for_function("document.querySelectorAll('#calibration-choices input').length === 6")
+        page.wait_for_function("() => document.querySelectorAll('#calibration-choices input').length === 6")
         page.click("#start")
-        page.wait_for_function("Number(document.getElementById('live-result').dataset.frames) >= 3")
+        page.wait_for_function("() => Number(document.getElementById('live-result').dataset.frames) >= 3")
         calibrate(page, ["surprise"])
         assert list(table(page, "#after-table")) == ["neutral", "surprise"]
         page.check("#keep-readout")
@@ -273,13 +266,13 @@ def test_explore_shows_the_read_out_beside_the_models_last_layer(site, playwrigh
     seen = requests_of(page)
     try:
         page.goto(site + "/explore")
-        page.wait_for_function("document.getElementById('readout-view-state').textContent.includes('Calibrate on the Live')")
+        page.wait_for_function("() => document.getElementById('readout-view-state').textContent.includes('Calibrate on the Live')")
         assert page.locator("#readout-view").get_attribute("data-readout") == "none"
         assert page.locator("#readout-weights").is_hidden()
         page.evaluate("([key, value]) => localStorage.setItem(key, value)",
                       [f"readout:{reference.card.weights_sha256}", json.dumps(mine.to_dict())])
         page.reload()
-        page.wait_for_function("document.getElementById('readout-view').dataset.readout === 'kept'")
+        page.wait_for_function("() => document.getElementById('readout-view').dataset.readout === 'kept'")
         rows = [row.locator("td").all_inner_texts() for row in page.locator("#weights-table tr").all()]
         assert [row[0] for row in rows] == reference.classes
         by_class = {row[0]: row for row in rows}
@@ -299,8 +292,36 @@ def test_explore_shows_the_read_out_beside_the_models_last_layer(site, playwrigh
         other = dict(mine.to_dict(), weights_sha256="0" * 64, model="baseline_cnn")
         (tmp_path / "other.json").write_text(json.dumps(other))
         page.set_input_files("#readout-file", str(tmp_path / "other.json"))
-        page.wait_for_function("document.getElementById('readout-view-state').classList.contains('error')")
+        page.wait_for_function("() => document.getElementById('readout-view-state').classList.contains('error')")
         assert "belongs to model baseline_cnn" in page.locator("#readout-view-state").inner_text()
     finally:
         browser.close()
     assert not [url for method, url, body in seen if method != "GET" or body]
+
+
+def test_calibrate_to_me_on_an_eight_class_model(eight_class_model_path, playwright, astronaut_bgr, tmp_path):
+    """The FER+ fixture (contempt last, and what it answers on every face) in the static site: the expressions
+    offered are its seven besides neutral, contempt among them; the tables have its eight columns; after a
+    calibration on neutral and happy, contempt no longer wins."""
+    from make_site import build_site
+    browser_dir = str(tmp_path / "browser")
+    export_model(eight_class_model_path, browser_dir)
+    build_site(str(tmp_path / "site"), eight_class_model_path, browser_dir, config={"CALIBRATION": QUICK})
+    with served_folder(tmp_path / "site") as url:
+        browser, page = live_page(playwright, url, astronaut_bgr, tmp_path)
+        try:
+            page.goto(url + "/live.html")
+            page.wait_for_function("() => document.querySelectorAll('#calibration-choices input').length === 7")
+            assert page.locator("#calibration-choices input").evaluate_all("boxes => boxes.map(b => b.value)") == \
+                [name for name in EIGHT_CLASSES if name != "neutral"]
+            page.click("#start")
+            page.wait_for_function("() => document.getElementById('live-result').dataset.label === 'contempt'")
+            calibrate(page, ["happy"])
+            after = table(page, "#after-table")
+            assert list(after) == ["neutral", "happy"] and list(after["neutral"]) == EIGHT_CLASSES
+            assert all(row["contempt"] == 0 for row in after.values())
+            assert all(row["contempt"] == sum(row.values()) for row in table(page, "#before-table").values())
+            page.wait_for_function("() => ['neutral', 'happy'].includes(document.getElementById('live-result').dataset.label)")
+            page.click("#stop")
+        finally:
+            browser.close()
