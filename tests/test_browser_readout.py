@@ -241,6 +241,13 @@ def test_calibrate_to_me_in_the_static_site(quick_static_site, playwright, astro
         page.wait_for_function("() => document.querySelectorAll('#calibration-choices input').length === 6")
         page.click("#start")
         page.wait_for_function("() => Number(document.getElementById('live-result').dataset.frames) >= 3")
+        page.click("#calibrate")
+        page.wait_for_function("() => document.getElementById('calibration').dataset.state === 'running'")
+        page.click("#stop")          # the camera stops half-way: nothing is fitted
+        assert page.locator("#calibration").get_attribute("data-state") == "shipped"
+        assert page.locator("#readout-state").inner_text().startswith("The calibration stopped with the camera")
+        page.click("#start")
+        page.wait_for_function("() => Number(document.getElementById('live-result').dataset.frames) >= 3")
         calibrate(page, ["surprise"])
         assert list(table(page, "#after-table")) == ["neutral", "surprise"]
         page.check("#keep-readout")

@@ -179,6 +179,12 @@
   }
 
   calibrateButton.addEventListener("click", start);
+  document.getElementById("stop").addEventListener("click", () => {
+    if (!sequence) return;
+    stopSequence();
+    section.dataset.state = engine.predictor.readout ? "calibrated" : "shipped";
+    say("The calibration stopped with the camera; nothing was fitted.");
+  });
   result.addEventListener("analysed", frame);
   shippedButton.addEventListener("click", () => use(engine.predictor.readout ? null : mine));
   keep.addEventListener("change", remember);
