@@ -4,10 +4,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
-HOST   ?= 127.0.0.1
-PORT   ?= 5000
-MODEL  ?= models/emotion_model.h5
 DATA   ?= dataset/fer2013
+# HOST, PORT and MODEL (make run HOST=0.0.0.0 PORT=8000 MODEL=models/baseline_cnn.h5, or the same in the
+# environment) choose where the site listens and its default model; each one unset is utils/defaults.py's.
 SITE   ?= site
 
 .PHONY: run test setup setup-dev setup-notebooks system-check test-system-deps browser-models site train \
@@ -17,10 +16,10 @@ SITE   ?= site
 # Flask's development server where it is not (Windows). On this computer only unless HOST says otherwise.
 run: setup browser-models
 	@if [ -x $(VENV)/bin/gunicorn ]; then \
-		echo "EmoDetect-Pro on http://$(HOST):$(PORT)/ (gunicorn; Ctrl+C to stop)"; \
-		$(VENV)/bin/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) 'app:create_app({"DEFAULT_MODEL": "$(MODEL)"})'; \
+		HOST="$(HOST)" PORT="$(PORT)" $(VENV)/bin/gunicorn -c gunicorn.conf.py \
+			'app:create_app($(if $(MODEL),{"DEFAULT_MODEL": "$(MODEL)"}))'; \
 	else \
-		$(PY) app.py --host $(HOST) --port $(PORT) --model $(MODEL); \
+		$(PY) app.py $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(MODEL),--model $(MODEL)); \
 	fi
 
 test: setup-dev test-system-deps
@@ -38,7 +37,7 @@ browser-models: setup
 # The Live and Analyse pages as static files (SITE=site by default) for any static web server: a classroom
 # with no server (README: Running it for a classroom). A folder make site did not write is refused unless REPLACE=1.
 site: browser-models
-	$(PY) scripts/make_site.py --model $(MODEL) --out $(SITE) $(if $(REPLACE),--replace)
+	$(PY) scripts/make_site.py $(if $(MODEL),--model $(MODEL)) --out $(SITE) $(if $(REPLACE),--replace)
 
 # What pip cannot install (Python's venv module, Tk) is checked first, with the command that adds it.
 system-check:

@@ -18,6 +18,7 @@ import sys
 from flask import Flask
 
 from utils import defaults
+from utils.cli import run_cli
 
 DEFAULTS = {
     "MODELS_DIR": defaults.MODELS_DIR,            # every NAME.h5 + NAME.json here can be chosen
@@ -81,4 +82,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -7,15 +7,16 @@ The story, top to bottom: load the split the way training loaded faces (classes 
 to the model card by name), predict it in batches, then write under ``reports/<model>/``
 the overall and per-class figures, confusion matrices, the most confident mistakes and
 a reliability diagram, tied together in ``report.md``. A second benchmark, whole photos of
-other people's posed expressions (the Yale faces when ``dataset/yalefaces`` is there), is read
-end to end through the photo path, as a front end reads a photo. ``--calibrate`` first fits a
-softmax temperature (and with ``--logit-offsets`` per-class logit offsets) on the validation
-part of the model's own training data (never on the split being reported) and stores it in
-the model card, so every front end shows calibrated confidence. With several models,
-``reports/comparison.md`` sets them side by side. On a data set with a crowd's votes (FER+: ten
-people a face) the model is also judged by the crowd: how often it says what most people said, the
-probability it gives their choice, the cross-entropy to their votes, its calibration against their
-shares, and how often FER2013's own label agrees with them; ``--record-crowd`` stores these in the card.
+other people's posed expressions (the Yale faces, once ``make data PEOPLE=...`` has put them in
+``dataset/people``), is read end to end through the photo path, as a front end reads a photo.
+``--calibrate`` first fits a softmax temperature (and with ``--logit-offsets`` per-class logit
+offsets) on the validation part of the model's own training data (never on the split being
+reported) and stores it in the model card, so every front end shows calibrated confidence. With
+several models, ``reports/comparison.md`` sets them side by side.
+On a data set with a crowd's votes (FER+: ten people a face) the model is also judged by the crowd:
+how often it says what most people said, the probability it gives their choice, the cross-entropy to
+their votes, its calibration against their shares, and how often FER2013's own label agrees with
+them; ``--record-crowd`` stores these in the card.
 ``--personal FOLDER`` measures a personal read-out instead (:mod:`utils.train.personal`): each person's
 photos read by the model as shipped and by a last layer fitted on that person's other photos.
 """
@@ -28,8 +29,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from utils.cli import run_cli  # first: importing utils quiets TensorFlow's start-up chatter
-from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013_TEST
+from utils.cli import run_cli
+from utils.defaults import EMOTION_MODEL, FER2013_TEST, IDENTITY_DATA, project_path
 from utils.faces.detect import check_detector, DEFAULT_DETECTOR, DETECTORS
 
 # Defaults: the shipped model on FER2013's PublicTest images.
@@ -40,6 +41,9 @@ OUT = "reports"
 BATCH_SIZE = 256
 MISTAKES = 24
 OFFSET_STRENGTH = 1.0    # --logit-offsets: the fitted offsets are multiplied by this
+# The second benchmark: the people's photos `make data PEOPLE=...` puts here, read when they are named
+# by expression (the Yale faces are: subject01/happy.png ...); a class's own photos named otherwise are left out.
+FACES_BENCHMARK = IDENTITY_DATA
 NO_BENCHMARK = "none"    # --faces-benchmark none: skip the second benchmark
 TIMING_CALLS = 50
 TIMING_WARMUP = 5
@@ -70,7 +74,8 @@ def parse_args(argv=None):
     parser.add_argument("--faces-benchmark", metavar="PATH",
                         help="a second benchmark of whole photos read through the photo path: one folder per "
                              "person with photos named by expression (the Yale faces), or a folder of class "
-                             f"folders of photos (default {FACES_BENCHMARK} when it is there; 'none' to skip)")
+                             f"folders of photos (default {FACES_BENCHMARK} when its photos are named so; "
+                             "'none' to skip)")
     parser.add_argument("--val-data", metavar="PATH",
                         help="the training data to rebuild the validation split from (default: the card's)")
     parser.add_argument("--validation", action="store_true",
@@ -100,8 +105,9 @@ def parse_args(argv=None):
         parser.error("--personal measures the read-out alone: leave out --calibrate, --validation and --photo-path")
     if args.offset_strength < 0:
         parser.error("--offset-strength must not be negative")
+    args.faces_benchmark_optional = args.faces_benchmark is None   # the default: read only when it fits
     if args.faces_benchmark is None:
-        args.faces_benchmark = FACES_BENCHMARK if os.path.isdir(FACES_BENCHMARK) else NO_BENCHMARK
+        args.faces_benchmark = project_path(FACES_BENCHMARK)
     if args.faces_benchmark == NO_BENCHMARK:
         args.faces_benchmark = None
     return args
@@ -329,10 +335,17 @@ def photo_path_summary(predictor, split, args, direct_predicted):
 
 def faces_benchmark_summary(predictor, args):
     """The second benchmark: each photo's first face found, turned upright, cut out and classified as
-    a front end does (:mod:`utils.train.photo_benchmark`); accuracy, macro recall, per-class recall, confusion."""
+    a front end does (:mod:`utils.train.photo_benchmark`); accuracy, macro recall, per-class recall, confusion.
+    None when the default folder is missing or holds no photos named by the model's classes."""
     from utils.train import photo_benchmark
+    from utils.train.datasets import DatasetError
     detector = check_detector(args.detector)
-    paths, labels, layout = photo_benchmark.find_photos(args.faces_benchmark, predictor.classes)
+    try:
+        paths, labels, layout = photo_benchmark.find_photos(args.faces_benchmark, predictor.classes)
+    except DatasetError:
+        if args.faces_benchmark_optional:   # no such photos where the default looks: no second benchmark
+            return None
+        raise
     inputs, found = photo_benchmark.photo_inputs(predictor, paths, detector)
     logits = batched_logits(predictor, inputs, args.batch_size, "predicting the photo benchmark")
     predicted = predictor.calibrated(logits).argmax(axis=1)
@@ -451,7 +464,8 @@ def crowd_section(result):
     table = pd.DataFrame({"majority accuracy": list(crowd["per_class"].values())},
                          index=pd.Index(list(crowd["per_class"]), name="the crowd's class"))
     fer2013 = (f" FER2013's own label is the crowd's choice on **{crowd['fer2013_agreement']:.1%}** of the "
-               f"{crowd['fer2013_faces']:,} faces whose FER2013 label is known." if "fer2013_agreement" in crowd else "")
+               f"{crowd['fer2013_faces']:,} faces whose FER2013 label is known; the model says FER2013's label on "
+               f"{crowd['fer2013_accuracy']:.1%} of them." if "fer2013_agreement" in crowd else "")
     return f"""## Judged by the crowd
 
 Each of these {crowd['faces']:,} faces was labelled by ten people. The model says what most of them

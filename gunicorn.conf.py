@@ -10,11 +10,15 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from utils import quiet  # noqa: E402
 from utils.defaults import HOST, PORT  # noqa: E402  (the project's own address, as app.py's)
+
+quiet.install()   # the gunicorn entry point's, as run_cli is the tools': inherited by the workers
 
 workers = int(os.environ.get("WEB_WORKERS", 2))
 threads = int(os.environ.get("WEB_THREADS", 4))
-bind = os.environ.get("WEB_BIND", f"{HOST}:{PORT}")
+# HOST and PORT from the environment (make run HOST=... PORT=... passes them), each unset one the project's own.
+bind = f"{os.environ.get('HOST') or HOST}:{os.environ.get('PORT') or PORT}"
 
 # Read by TensorFlow when a worker imports it, so they must be set before the app loads.
 for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):

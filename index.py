@@ -9,7 +9,7 @@ For a student without a browser or a teacher at a projector. The window is
 import argparse
 import os
 
-from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
+from utils.cli import fail, run_cli
 from utils.defaults import EMOTION_MODEL, IDENTITY_MODEL, project_path
 from utils.faces.detect import check_detector, DEFAULT_DETECTOR, DETECTORS
 

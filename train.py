@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 
-from utils.cli import fail, run_cli  # first: importing utils quiets TensorFlow's start-up chatter
+from utils.cli import fail, run_cli
 from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA, IDENTITY_MODEL, model_name, run_dir  # checkpoints: runs/NAME/
 from utils.train.labels import LABEL_SCHEMES
 
@@ -166,7 +166,7 @@ def main(argv=None):
     from utils.model import store
     from utils.model.architectures import build_model
     from utils.model.predict import Predictor
-    from utils.train import datasets, fit
+    from utils.train import datasets, fit, record
     from utils.train.batches import AugmentedBatches, DistilledBatches
     from utils.train.labels import label_targets
 
@@ -184,7 +184,7 @@ def main(argv=None):
           + ("(the crowd's majority: unknown or not a face)" if dataset.train.votes is not None else "unreadable")
           + (f"; learning the votes' {args.labels}" if dataset.train.votes is not None else "")
           + (f"; no face found in {dataset.train.no_face} (kept whole)" if identity else ""))
-    monitor, _ = fit.selection(dataset)
+    monitor, _ = record.selection(dataset)
     if not len(dataset.val):
         print("note: too few images per class to hold any out for validation; epochs are chosen on "
               "training accuracy (the card says so)")
@@ -251,12 +251,12 @@ def main(argv=None):
     shipped = fit.to_float32(model, args.arch, input_shape, num_classes)
     teacher = {**teacher_note, "weight": args.teacher_weight, "temperature": args.teacher_temperature} \
         if args.teacher else None
-    card = fit.model_card(name, settings_of(args), dataset, shipped, history, precision, command, start, teacher)
+    card = record.model_card(name, settings_of(args), dataset, shipped, history, precision, command, start, teacher)
     if args.average_weights:
         shipped, card = fit.average_or_best(run, shipped, card, dataset)
     served = Predictor(shipped, card)
-    card = dataclasses.replace(card, metrics=fit.held_out_metrics(served, dataset, history),
-                               crowd=fit.crowd_record(served, dataset.test, dataset.source))
+    card = dataclasses.replace(card, metrics=record.held_out_metrics(served, dataset, history),
+                               crowd=record.crowd_record(served, dataset.test, dataset.source))
     store.save_model(shipped, args.out, card)
     status.saved(args.out, card)
     fit.save_curves(history, run)

@@ -23,26 +23,21 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 
 import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-from bench.bench_detect import class_photo  # noqa: E402
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 from bench.bench_web import one_face_jpeg  # noqa: E402
-from test_browser import CHROMIUM, write_y4m  # noqa: E402 (the browser tests' fake camera)
+from conftest import ASTRONAUT_FACE_BOX, CHROMIUM, class_photo, open_page, served  # noqa: E402 (the tests' own)
+from test_browser import write_y4m  # noqa: E402 (the browser tests' fake camera)
 from utils import defaults  # noqa: E402
 
-ASTRONAUT_FACE = (176, 66, 96, 96)   # where the astronaut's face is (tests/conftest.py)
 
-
-def serve(app):
-    """The site in a thread; ``(url, requests heard: [(method, path)], stop)``."""
-    from werkzeug.serving import make_server
+def counting_requests(app):
+    """``app`` made to note every request it receives: the list ``[(method, path)]`` it fills."""
     heard = []
     inner = app.wsgi_app
 
@@ -50,9 +45,7 @@ def serve(app):
         heard.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
         return inner(environ, start_response)
     app.wsgi_app = counting
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}", heard, server.shutdown
+    return heard
 
 
 FRAME_COSTS = """async ([frames]) => {
@@ -92,25 +85,23 @@ def main(argv=None):
     if not os.path.exists(CHROMIUM):
         print(f"bench_browser.py: {CHROMIUM} is missing (apt install chromium)", file=sys.stderr)
         return 2
-    import utils.quiet  # noqa: F401
     from playwright.sync_api import sync_playwright
 
     from app import create_app
     from utils.model.predict import Predictor
     from utils.serving.browser_export import export_models
     export_models(defaults.project_path(defaults.MODELS_DIR), defaults.project_path(defaults.BROWSER_DIR))
-    url, heard, stop = serve(create_app({"WARM_UP": False}))
+    app = create_app({"WARM_UP": False})
+    heard = counting_requests(app)
     frame = cv2.imdecode(np.frombuffer(one_face_jpeg(), np.uint8), cv2.IMREAD_COLOR)
     from skimage import data
     astronaut = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
-    photo, _ = class_photo([(astronaut, ASTRONAUT_FACE)], 100, (3000, 2000))
-    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+    photo, _ = class_photo([(astronaut, ASTRONAUT_FACE_BOX)], 100, (3000, 2000))
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright, served(app) as url:
         camera = os.path.join(folder, "camera.y4m")
         write_y4m(camera, frame, frames=30, fps=30)
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}"])
-        page = browser.new_page()
+        browser, page = open_page(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                                  f"--use-file-for-fake-video-capture={camera}")
         page.set_default_timeout(120_000)
         page.goto(url + "/live")
         page.evaluate("localStorage.setItem('engine', 'browser')")
@@ -128,7 +119,6 @@ def main(argv=None):
         encoded = base64.b64encode(cv2.imencode(".png", photo)[1].tobytes()).decode()
         in_browser = page.evaluate(PHOTO, [encoded, args.photo_repeats])
         browser.close()
-    stop()
     predictor = Predictor.from_path(defaults.project_path(defaults.EMOTION_MODEL), precision="float32")
     python_times = []
     for _ in range(args.photo_repeats):
@@ -149,4 +139,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

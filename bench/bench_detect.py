@@ -29,8 +29,10 @@ import time
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 from bench.bench_web import one_face_jpeg  # noqa: E402
+from conftest import class_photo  # noqa: E402 (the tests' generated class photo)
 from utils.defaults import IDENTITY_DATA  # noqa: E402
 from utils.faces import blazeface, detect, haar  # noqa: E402
 from utils.media.colour import to_rgb  # noqa: E402
@@ -89,24 +91,10 @@ def recall(photos, detector, width, degrees=0, seed=0):
     return float(np.mean(hits))
 
 
-def class_photo(photos, face_width, size, seed=1):
-    """30 heads in a 6x5 grid on a flat background of a random colour: ``(photo, face centres)``."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    canvas = np.empty((height, width, 3), np.uint8)
-    canvas[:] = rng.integers(100, 200, 3)
-    centres = []
-    for index in range(30):
-        photo, (x, y, w, h) = photos[(index * 11) % len(photos)]
-        margin = int(w * 0.35)
-        head = photo[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin]
-        head = cv2.resize(head, None, fx=face_width / w, fy=face_width / w, interpolation=cv2.INTER_AREA)
-        row, column = divmod(index, 6)
-        top, left = int(height * (0.1 + row * 0.16)), int(width * (0.05 + column * 0.15))
-        canvas[top:top + head.shape[0], left:left + head.shape[1]] = head
-        offset = min(margin, x, y) * face_width / w
-        centres.append((left + offset + face_width / 2, top + offset + face_width / 2))
-    return canvas, centres
+def class_photo_centres(photos, face_width, size):
+    """30 heads in a 6x5 grid (tests/conftest.py's class photo): ``(photo, face centres)``."""
+    photo, boxes = class_photo(photos, face_width, size)
+    return photo, [(x + w / 2, y + h / 2) for x, y, w, h in boxes]
 
 
 def bgr(picture):
@@ -172,10 +160,10 @@ def cpu_ms(search, frame, repeats=20):
     return (time.process_time() - start) / repeats * 1000
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--yale", default=IDENTITY_DATA, help="the Yale faces folder (one folder per person)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     frame = cv2.resize(cv2.imdecode(np.frombuffer(one_face_jpeg(), np.uint8), cv2.IMREAD_COLOR), FRAME[::-1])
     print("CPU ms per 640x480 frame, one thread")
@@ -219,7 +207,7 @@ def main():
             looks += [score for face, score in candidates(frame) if found([face], centre, width)]
     for size in CLASS_PHOTOS:
         for face_width in CLASS_FACES:
-            photo, centres = class_photo(photos, face_width, size)
+            photo, centres = class_photo_centres(photos, face_width, size)
             looks += [score for face, score in candidates(photo) if any(found([face], c, face_width) for c in centres)]
     looks = np.array(looks)
     print(f"  {len(looks)} faces: lowest {looks.min():.2f}, 1st percentile {np.percentile(looks, 1):.2f}, "
@@ -230,7 +218,7 @@ def main():
         cells = []
         for size in CLASS_PHOTOS:
             for face_width in CLASS_FACES:
-                photo, centres = class_photo(photos, face_width, size)
+                photo, centres = class_photo_centres(photos, face_width, size)
                 start = time.perf_counter()
                 faces = detect.find_faces(photo, "thorough", detector)
                 seconds = time.perf_counter() - start
@@ -241,4 +229,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

@@ -36,13 +36,13 @@ def median_ms(function, repeats):
     return statistics.median(times)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.path.join("models", "emotion_model.h5"))
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--channels", type=int, default=3,
                         help="channels whose pattern is timed in the first and the last convolution")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import numpy as np
     from skimage import data
@@ -151,4 +151,5 @@ def bench_patterns(predictor, count):
 
 
 if __name__ == "__main__":
-    main()
+    from utils.cli import run_cli
+    run_cli(main)

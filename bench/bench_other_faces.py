@@ -1,6 +1,6 @@
 """Why does the model read other people's milder faces as neutral? Three explanations, measured.
 
-    EMODETECT_PRECISION=float32 python bench/bench_other_faces.py [--yale dataset/yalefaces]
+    EMODETECT_PRECISION=float32 python bench/bench_other_faces.py [--yale dataset/people]
 
 Each explanation predicts something different, and each is put to its test on the Yale faces
 (15 people: happy, normal, sad, surprised) and FER2013's validation split (never its test split):
@@ -31,12 +31,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from utils.defaults import EMOTION_MODEL, FACES_BENCHMARK, FER2013  # noqa: E402
+from utils.defaults import EMOTION_MODEL, FER2013, IDENTITY_DATA  # noqa: E402
 from utils.faces import align, detect  # noqa: E402
 from utils.media import colour  # noqa: E402
 from utils.media.decode import read_image  # noqa: E402
-from utils.model.architectures import LOGITS_LAYER  # noqa: E402
-from utils.model.predict import Predictor  # noqa: E402
 from utils.train import datasets, metrics, photo_benchmark  # noqa: E402
 
 SHOWN = ("happy", "neutral", "sad", "surprise")
@@ -60,12 +58,14 @@ def per_image(function, inputs):
     return np.stack([function(face[:, :, 0])[:, :, None] for face in inputs]).astype(np.float32)
 
 
-def main():
+def main(argv=None):
+    from utils.model.architectures import LOGITS_LAYER   # here: the entry point quiets TensorFlow's import first
+    from utils.model.predict import Predictor
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=EMOTION_MODEL)
-    parser.add_argument("--yale", default=FACES_BENCHMARK)
+    parser.add_argument("--yale", default=IDENTITY_DATA, help="the Yale faces (make data PEOPLE=... puts them here)")
     parser.add_argument("--data", default=FER2013)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     predictor = Predictor.from_path(args.model)
     classes, temperature = predictor.classes, predictor.temperature
     print(f"{args.model}, served in {predictor.precision}")
@@ -184,4 +184,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from utils.cli import run_cli
+    run_cli(main)

@@ -65,12 +65,12 @@ def measure(path, repeats, precision):
     return statistics.median(times), batched, os.path.getsize(path) / 1e6, predictor
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="repeat to compare (default: the shipped models)")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     paths = args.model or [p for p in ("models/emotion_model.h5", "models/baseline_cnn.h5") if os.path.exists(p)]
     from utils.model.architectures import multiply_adds
     gflops = float32_gflops()
@@ -87,4 +87,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from utils.cli import run_cli
+    run_cli(main)

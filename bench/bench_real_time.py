@@ -152,13 +152,13 @@ def report(figures, description):
     print(f"{fps:6.1f} frames/s, {cpu_fps:6.1f} per CPU-second, {faces:.2f} faces a frame  {description}  ({shares})")
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.path.join(ROOT, "models", "emotion_model.h5"))
     parser.add_argument("--random", metavar="ARCH", help="a random-weight model of this architecture instead")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--fer-path", help="a folder holding the `fer` package (pip install --no-deps --target DIR fer)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     predictor = load_predictor(args)
     with tempfile.TemporaryDirectory() as folder:
@@ -181,4 +181,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from utils.cli import run_cli
+    run_cli(main)

@@ -25,10 +25,12 @@ FER2013_TRAIN_FACES = 25837   # train/ less its 10% validation part: one epoch o
 def measure(arch, precision, batch_size, steps):
     """Train ``arch`` on synthetic faces in this process; images/s over ``steps`` timed batches."""
     sys.path.insert(0, ROOT)
+    from utils import quiet
+    quiet.install()   # this child process's entry point: before anything imports TensorFlow
     from utils.model import architectures
     from utils.train import datasets
     from utils.train.batches import AugmentedBatches
-    from utils.train import fit  # first: importing utils quiets TensorFlow's start-up chatter
+    from utils.train import fit
 
     import keras
     import numpy as np

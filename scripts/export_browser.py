@@ -25,11 +25,11 @@ def main(argv=None):
     if not os.path.isdir(args.models):
         print(f"export_browser.py: no models folder at {args.models}", file=sys.stderr)
         return 2
-    import utils.quiet  # noqa: F401 (quiets TensorFlow's start-up chatter)
     from utils.serving.browser_export import export_models
     export_models(args.models, args.out, force=args.force)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

@@ -61,7 +61,6 @@ def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_D
     files written, relative to it. ``config``: more of the site's settings (app.DEFAULTS), e.g. shorter
     calibration durations for a test."""
     check_out(out, replace)
-    import utils.quiet  # noqa: F401 (quiets TensorFlow's start-up chatter)
     from app import create_app
     from utils.defaults import model_name
     from utils.serving.browser_export import blazeface_files, export_model, exported_paths, is_current
@@ -133,4 +132,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

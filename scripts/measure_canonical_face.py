@@ -58,11 +58,11 @@ def spread_of(values):
             "p5": round(float(np.percentile(values, 5)), 2), "p95": round(float(np.percentile(values, 95)), 2)}
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.path.join(FER2013, "train"), help="FER2013 train/ (class folders of 48x48 faces)")
     parser.add_argument("--out", default=CANONICAL_FACE_FILE)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     paths = sorted(path for path in glob.glob(os.path.join(args.data, "*", "*"))
                    if path.lower().endswith(IMAGE_SUFFIXES))
     if not paths:
@@ -100,4 +100,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

@@ -14,20 +14,22 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 
 import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
+from conftest import class_photo, open_page, served  # noqa: E402 (the browser tests' own, and their class photo)
+from test_browser import write_y4m  # noqa: E402 (the browser tests' fake camera)
 
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-# The class photo: the first CLASS_PEOPLE people in rows on a light background, each showing the next of these
-# expressions in turn (another photo of theirs when they have none of it).
-CLASS_PEOPLE = 8
-CLASS_COLUMNS = 4
+# The class photo: the first CLASS_PEOPLE people's heads in rows of CLASS_COLUMNS, each showing the next of these
+# expressions in turn (another photo of theirs when they have none of it), faces CLASS_FACE_WIDTH px wide on a
+# CLASS_WIDTH px wide photo.
+CLASS_PEOPLE = 12
+CLASS_COLUMNS = 6
+CLASS_FACE_WIDTH = 110
+CLASS_WIDTH = 1340
 CLASS_EXPRESSIONS = ("happy", "surprised", "sad", "normal", "sleepy", "wink")
 GALLERY_LOOK = 60   # gallery faces tried in turn for one the network reads wrongly without being unsure
 
@@ -39,13 +41,14 @@ def astronaut(folder):
     return path
 
 
-def class_photo(people, folder, side=240):
+def people_photo(people, folder):
     """One photo of each of the first :data:`CLASS_PEOPLE` people in ``people`` (one folder per person;
-    the expressions of :data:`CLASS_EXPRESSIONS` in turn, by file name), in rows of :data:`CLASS_COLUMNS`
-    on a light background: a class photo of people who agreed to be in one. None when the folder is
-    missing or holds no photos."""
+    the expressions of :data:`CLASS_EXPRESSIONS` in turn, by file name), put together as the tests'
+    class photo (``conftest.class_photo``): a class photo of people who agreed to be in one. Its path,
+    or None when the folder is missing or holds no photo with a face."""
     if not people or not os.path.isdir(people):
         return None
+    from utils.faces import detect
     from utils.media.decode import IMAGE_SUFFIXES, read_image
     chosen = []
     for index, person in enumerate(sorted(os.listdir(people))[:CLASS_PEOPLE]):
@@ -56,33 +59,18 @@ def class_photo(people, folder, side=240):
         wanted = CLASS_EXPRESSIONS[index % len(CLASS_EXPRESSIONS)]
         ranked = sorted(photos, key=lambda name: (not name.lower().startswith(wanted),
                                                   not name.lower().startswith(CLASS_EXPRESSIONS)))
-        if ranked:
-            chosen.append(read_image(os.path.join(folder_path, ranked[0])))
+        image = read_image(os.path.join(folder_path, ranked[0])) if ranked else None
+        found = detect.find_faces(image) if image is not None else []
+        if found:
+            chosen.append((image, found[0].box))
     if not chosen:
         return None
     rows = -(-len(chosen) // CLASS_COLUMNS)
-    gap = side // 8
-    canvas = np.full((rows * (side + gap) + gap, CLASS_COLUMNS * (side + gap) + gap, 3), 235, np.uint8)
-    for index, image in enumerate(chosen):
-        scale = side / max(image.shape[:2])
-        resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                             interpolation=cv2.INTER_AREA)
-        top = gap + (index // CLASS_COLUMNS) * (side + gap) + (side - resized.shape[0]) // 2
-        left = gap + (index % CLASS_COLUMNS) * (side + gap) + (side - resized.shape[1]) // 2
-        canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+    photo, boxes = class_photo(chosen, CLASS_FACE_WIDTH, (CLASS_WIDTH, CLASS_WIDTH), CLASS_COLUMNS, rows)
+    bottom = max(y + h for _, y, _, h in boxes) + CLASS_FACE_WIDTH   # below the last row's chins and shoulders
     path = os.path.join(folder, "class.jpg")
-    cv2.imwrite(path, canvas)
+    cv2.imwrite(path, photo[:bottom])
     return path
-
-
-def write_y4m(path, image_bgr, frames=10):
-    """A short raw video of one still photo: Chromium's fake camera plays it in a loop."""
-    image = cv2.resize(image_bgr, (640, 480))
-    frame = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).tobytes()
-    with open(path, "wb") as handle:
-        handle.write(b"YUV4MPEG2 W640 H480 F5:1 Ip A1:1 C420jpeg\n")
-        for _ in range(frames):
-            handle.write(b"FRAME\n" + frame)
 
 
 def analysed(page, photo):
@@ -112,61 +100,52 @@ def site_pictures(photo, out, group=None, camera=None):
     """The pages on ``photo`` (and ``group``, a class photo, when given); the Live page on ``camera``
     (a .y4m video) when given."""
     from playwright.sync_api import sync_playwright
-    from werkzeug.serving import make_server
 
     from app import create_app
-    server = make_server("127.0.0.1", 0, create_app(), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site = f"http://127.0.0.1:{server.server_port}"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.set_default_timeout(60_000)
+    with served(create_app()) as site, sync_playwright() as playwright:
+        browser, page = open_page(playwright)
+        page.set_viewport_size({"width": 1280, "height": 860})
+        page.set_default_timeout(60_000)
+        page.goto(site + "/")
+        page.check("#keypoints")
+        analysed(page, photo)
+        page.screenshot(path=os.path.join(out, "analyse.png"))
+        page.locator(".explore-link").first.click()
+        page.locator("#steps .step.kind-conv .map-box img").first.wait_for()
+        page.locator("#alignment").screenshot(path=os.path.join(out, "alignment.png"))
+        page.set_viewport_size({"width": 1280, "height": 1200})
+        page.evaluate("document.getElementById('overview').previousElementSibling.scrollIntoView()")
+        page.evaluate("window.scrollBy(0, -16)")
+        page.screenshot(path=os.path.join(out, "explore.png"))
+        page.set_viewport_size({"width": 1280, "height": 860})
+        conv = page.locator("#steps .step.kind-conv").nth(1).locator(".map-box img").nth(2)
+        conv.scroll_into_view_if_needed()
+        box = conv.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.4)
+        page.locator(".op-result").first.wait_for()
+        page.screenshot(path=os.path.join(out, "operation.png"))
+        if group:
             page.goto(site + "/")
-            page.check("#keypoints")
-            analysed(page, photo)
-            page.screenshot(path=os.path.join(out, "analyse.png"))
-            page.locator(".explore-link").first.click()
-            page.locator("#steps .step.kind-conv .map-box img").first.wait_for()
-            page.locator("#alignment").screenshot(path=os.path.join(out, "alignment.png"))
-            page.set_viewport_size({"width": 1280, "height": 1200})
-            page.evaluate("document.getElementById('overview').previousElementSibling.scrollIntoView()")
-            page.evaluate("window.scrollBy(0, -16)")
-            page.screenshot(path=os.path.join(out, "explore.png"))
-            page.set_viewport_size({"width": 1280, "height": 860})
-            conv = page.locator("#steps .step.kind-conv").nth(1).locator(".map-box img").nth(2)
-            conv.scroll_into_view_if_needed()
-            box = conv.bounding_box()
-            page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.4)
-            page.locator(".op-result").first.wait_for()
-            page.screenshot(path=os.path.join(out, "operation.png"))
-            if group:
-                page.goto(site + "/")
-                page.uncheck("#keypoints")
-                analysed(page, group)
-                page.screenshot(path=os.path.join(out, "class_photo.png"))
-            if wrongly_read_gallery_face(page, site):
-                page.screenshot(path=os.path.join(out, "gallery.png"))
-            else:
-                print("no FER2013 test faces in dataset/fer2013/test (or none read wrongly): gallery.png skipped",
-                      file=sys.stderr)
-            page.goto(site + "/models")
-            page.locator(".model.chosen").screenshot(path=os.path.join(out, "models.png"))
-            browser.close()
-            if camera:
-                live_picture(playwright, site, camera, out)
-    finally:
-        server.shutdown()
+            page.uncheck("#keypoints")
+            analysed(page, group)
+            page.screenshot(path=os.path.join(out, "class_photo.png"))
+        if wrongly_read_gallery_face(page, site):
+            page.screenshot(path=os.path.join(out, "gallery.png"))
+        else:
+            print("no FER2013 test faces in dataset/fer2013/test (or none read wrongly): gallery.png skipped",
+                  file=sys.stderr)
+        page.goto(site + "/models")
+        page.locator(".model.chosen").screenshot(path=os.path.join(out, "models.png"))
+        browser.close()
+        if camera:
+            live_picture(playwright, site, camera, out)
 
 
 def live_picture(playwright, site, camera, out):
     """The Live page labelling Chromium's fake camera, one layer's maps updating beside the label."""
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True,
-        args=BROWSER_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                             f"--use-file-for-fake-video-capture={camera}"])
-    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    browser, page = open_page(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                              f"--use-file-for-fake-video-capture={camera}")
+    page.set_viewport_size({"width": 1280, "height": 860})
     page.set_default_timeout(60_000)
     page.goto(site + "/live")
     page.click("#start")
@@ -204,16 +183,16 @@ def desktop_picture(photo, out):
     window.close()
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "screenshots"))
     parser.add_argument("--people", default=os.path.join(ROOT, "dataset", "people"),
                         help="one folder of photos per person, put together as the class photo (skipped when missing)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         photo = astronaut(folder)
-        group = class_photo(args.people, folder)
+        group = people_photo(args.people, folder)
         if group is None:
             print(f"no photos of people in {args.people}: class_photo.png skipped", file=sys.stderr)
         camera = os.path.join(folder, "camera.y4m")
@@ -228,4 +207,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils.cli import run_cli
+    run_cli(main)

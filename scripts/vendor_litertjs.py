@@ -40,7 +40,6 @@ FILES = {
     "wasm/litert_wasm_compat_internal.js": ("@litertjs/core", "package/wasm/litert_wasm_compat_internal.js"),
     "wasm/litert_wasm_compat_internal.wasm": ("@litertjs/core", "package/wasm/litert_wasm_compat_internal.wasm"),
 }
-WASM_BUILD = "wasm/litert_wasm_compat_internal.js"   # the path the engine hands to loadLiteRt
 
 
 def pinned():

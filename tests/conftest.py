@@ -20,7 +20,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import utils  # noqa: E402,F401 (before any test imports Keras: importing utils quiets TensorFlow's chatter)
+from utils import quiet  # noqa: E402
+
+quiet.install()   # the tests' entry point, as run_cli is the tools': before any test imports TensorFlow
 
 from utils.train.fer2013 import FER2013_CLASSES  # noqa: E402
 from utils.train.ferplus import FERPLUS_CLASSES  # noqa: E402
@@ -233,15 +235,65 @@ def blurred_portrait(astronaut_bgr):
     return picture, (400 + 176 - 120, 200 + 66 - 20, 96, 96)
 
 
+ASTRONAUT_FACE_BOX = (176, 66, 96, 96)   # where the astronaut's face is in her photo, (x, y, w, h), checked by hand
+
+
 @pytest.fixture(scope="session")
 def astronaut_face_box():
-    """Where the astronaut's face is in that photo, (x, y, w, h), checked by hand."""
-    return (176, 66, 96, 96)
+    """:data:`ASTRONAUT_FACE_BOX`."""
+    return ASTRONAUT_FACE_BOX
+
+
+def class_photo(faces, face_width, size, columns=6, rows=5, seed=1):
+    """``(photo, face boxes)``: a generated class photo of ``size`` (width, height), ``columns`` x ``rows``
+    heads on a flat background of a random colour, in a grid from 5% of its width and 10% of its height,
+    a head every 15% of its width and 16% of its height. Each head is cut from one of ``faces``
+    (``[(picture, (x, y, w, h))]``, taken in a spread order) with a margin of 0.35 of its face, and scaled
+    so the face is ``face_width`` px wide. The tests, the benchmarks and the screenshots use it."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    width, height = size
+    photo = np.empty((height, width, 3), np.uint8)
+    photo[:] = rng.integers(100, 200, 3)
+    boxes = []
+    for index in range(columns * rows):
+        picture, (x, y, w, h) = faces[(index * 11) % len(faces)]
+        margin, scale = int(w * 0.35), face_width / w
+        head = picture[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin]
+        head = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        row, column = divmod(index, columns)
+        top, left = int(height * (0.1 + row * 0.16)), int(width * (0.05 + column * 0.15))
+        photo[top:top + head.shape[0], left:left + head.shape[1]] = head
+        boxes.append((round(left + min(margin, x) * scale), round(top + min(margin, y) * scale),
+                      face_width, round(h * scale)))
+    return photo, boxes
 
 
 # ---- a real browser and a real display -----------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
+
+
+def in_ci():
+    """Whether the tests run in continuous integration: the ``CI`` environment variable set (.ci/run sets it)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def missing(reason):
+    """A system package a test needs is missing. In CI that fails the test with ``reason``: the browser and
+    window tests are the only guard of the JavaScript engine and the desktop window. Elsewhere (a
+    developer's machine) the test is skipped with it."""
+    if in_ci():
+        pytest.fail(f"{reason}; CI runs every test", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, which the browser tests drive (scripts/install_test_deps.sh installs it): its path."""
+    if not os.path.exists(CHROMIUM):
+        missing(f"{CHROMIUM} is missing (sudo apt-get install chromium)")
+    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +323,7 @@ def display():
         return
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
-        pytest.skip("no display: DISPLAY is unset and Xvfb is not installed (apt-get install xvfb)")
+        missing("no display: DISPLAY is unset and Xvfb is not installed (sudo apt-get install xvfb)")
     read_end, write_end = os.pipe()
     # -noreset: otherwise the server restarts, refusing connections, each time its last client leaves.
     server = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", SCREEN, "-nolisten", "tcp",
@@ -284,7 +336,7 @@ def display():
         # The pipe stays open while the server runs: a server that cannot write to it dies.
         if not number or not accepts_connections(f"/tmp/.X11-unix/X{number}"):
             server.kill()
-            pytest.skip("no display: DISPLAY is unset and Xvfb did not start")
+            missing("no display: DISPLAY is unset and Xvfb did not start")
         os.environ["DISPLAY"] = f":{number}"
         yield os.environ["DISPLAY"]
         del os.environ["DISPLAY"]

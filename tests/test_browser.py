@@ -8,16 +8,14 @@ the ``axe-playwright-python`` package (no network). The site runs in a thread on
 loopback port. Screenshots go to each test's ``tmp_path``: tests write nothing into the project.
 """
 import contextlib
-import os
 
 import cv2
 import pytest
 
-from conftest import CHROMIUM, FER_CLASSES, open_page, served
+from conftest import FER_CLASSES, open_page, served
 from utils.faces.pictures import KEYPOINT_RGB
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is missing (install Debian's chromium package)")
+pytestmark = pytest.mark.usefixtures("chromium")   # skipped without it, failed in CI (conftest.missing)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """The in-browser engine held to Python, in Chromium: OpenCV's pixel operations bit for bit, then whole
 photos (the astronaut, a class photo of 24 faces, a face turned 40 degrees, a picture without a face, a
-large JPEG): the same faces (boxes and keypoints within 2 px of the float32 Python path), the same
-labels, probabilities within 1e-3; and every rule of decoding a picture, pixel for pixel. Then the pages:
-Analyse and Live work in the browser and send nothing; when the engine cannot load they say why and offer
-the server, sending nothing until the student accepts.
+large JPEG): the same faces (boxes and keypoints within 2 px of the float32 Python path, detector scores
+within 0.01), the same labels, probabilities within 1e-3; and every rule of decoding a picture, pixel for
+pixel. Then the pages: Analyse and Live work in the browser and send nothing; when the engine cannot load
+they say why and offer the server, sending nothing until the student accepts.
 
 The shipped emotion model is exported into the tests' own folder (utils.serving.browser_export), as ``make run`` does
 into build/browser.
@@ -18,20 +18,22 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CHROMIUM, ROOT, card_fields, open_page, scikit_image_picture, served_folder
+from conftest import class_photo, ROOT, card_fields, open_page, scikit_image_picture, served_folder
 from test_browser import another_site, reaches, RECORD_VIOLATIONS, serious_violations, write_y4m
-from test_detection import class_photo, rotated
+from test_detection import rotated
 from utils import defaults
 from utils.serving.browser_export import export_model
 from web import security
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))   # make_site.build_site, as `make site` runs it
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is missing (install Debian's chromium package)")
+pytestmark = pytest.mark.usefixtures("chromium")   # skipped without it, failed in CI (conftest.missing)
 
 BOX_PX = 2                  # boxes and keypoints: within 2 px of Python's
 PROBABILITY = 1e-3          # probabilities: within this of Python's float32 path
+# The detector's scores: within this of Python's. Measured: equal on the PNGs, 0.0014 apart on the JPEG, which
+# Chromium decodes a shade differently from OpenCV; moving a picture by one pixel moves a score by up to 0.03.
+SCORE = 1e-2
 MODEL = defaults.project_path(defaults.EMOTION_MODEL)
 
 
@@ -111,9 +113,8 @@ def deviations(ours, theirs):
 def pictures(astronaut_bgr, astronaut_face_box):
     """name -> (encoded bytes, how Python reads them): the pictures the engine is held to Python on."""
     x, y, w, h = astronaut_face_box
-    head = astronaut_bgr[max(0, y - h // 2):y + h + h // 2, max(0, x - w // 2):x + w + w // 2]
-    crowd, _ = class_photo(head, 70, 1600, 1000, 6, 4)
-    big, _ = class_photo(head, 100, 3000, 2000, 6, 4, seed=3)
+    crowd, _ = class_photo([(astronaut_bgr, astronaut_face_box)], 70, (1600, 1000), 6, 4)
+    big, _ = class_photo([(astronaut_bgr, astronaut_face_box)], 100, (3000, 2000), 6, 4, seed=3)
     tilted = rotated(astronaut_bgr, (x + w / 2, y + h / 2), 40)
     encoded = {"astronaut": cv2.imencode(".png", astronaut_bgr)[1], "class photo": cv2.imencode(".png", crowd)[1],
                "tilted 40 degrees": cv2.imencode(".png", tilted)[1],
@@ -135,9 +136,9 @@ def test_the_engine_finds_and_labels_what_python_does(engine_page, reference, as
         found[name] = deviations(answer["faces"], python)
         assert len(python) == FACES[name], name
         assert found[name]["box"] <= BOX_PX and found[name]["keypoints"] <= BOX_PX, (name, found[name])
-        assert found[name]["probability"] <= PROBABILITY, (name, found[name])
+        assert found[name]["probability"] <= PROBABILITY and found[name]["score"] <= SCORE, (name, found[name])
     assert answer["faces"][0]["whole_image"] is False
-    print("largest differences from Python's float32 path:", json.dumps(found))
+    print("largest differences from Python's float32 path:", json.dumps(found, default=float))
 
 
 def encoded(image, kind, **options):

@@ -52,8 +52,7 @@ def test_optional_keys_take_their_defaults():
     assert card.logit_calibration() == (1.0, None)
     assert card.to_dict() == {key: fields[key] for key in ("name", "task", "classes", "input", "architecture",
                                                            "parameters")} | {
-        "preprocessing": {"color": "gray", "scale": [0.0, 1.0], "crop_context": 1.0,
-                          "function": "utils.faces.preprocess.preprocess", "test_time_flip": False},
+        "preprocessing": {"color": "gray", "scale": [0.0, 1.0], "crop_context": 1.0, "test_time_flip": False},
         "versions": {}, "metrics": {}}
 
 
@@ -70,6 +69,7 @@ def broken(change):
     (lambda card: card["training"].pop("command"), "missing key 'training.command'"),
     (lambda card: card.update(calibation={"temperature": 2.0}), "unknown key 'calibation'"),
     (lambda card: card["preprocessing"].update(face_margin=0.1), "unknown key 'preprocessing.face_margin'"),
+    (lambda card: card["preprocessing"].update(function="my.preprocess"), "unknown key 'preprocessing.function'"),
     (lambda card: card.update(parameters="many"), "key 'parameters' should be a whole number, not text"),
     (lambda card: card.update(parameters=True), "key 'parameters' should be a whole number, not true or false"),
     (lambda card: card["input"].update(height=48.5), "key 'input.height' should be a whole number, not a number"),

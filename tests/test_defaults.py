@@ -1,9 +1,14 @@
 """Shared values are defined once (utils/defaults.py) and every front end takes them from there."""
 import html
 import json
+import os
 import re
+import subprocess
+import sys
 
-from conftest import FER_CLASSES
+import pytest
+
+from conftest import FER_CLASSES, ROOT
 from utils import defaults
 
 
@@ -19,6 +24,16 @@ def test_every_command_line_tool_defaults_to_the_shared_model_and_threshold():
     assert evaluate.parse_args([]).model == [defaults.EMOTION_MODEL]
     assert real_time.parse_args([]).threshold == defaults.THRESHOLD
     assert index.parse_args([]).identity_model == defaults.project_path(defaults.IDENTITY_MODEL)
+
+
+@pytest.mark.parametrize("given, host, port", [
+    ({}, defaults.HOST, defaults.PORT), ({"HOST": "0.0.0.0", "PORT": "8000"}, "0.0.0.0", 8000),
+    ({"HOST": "", "PORT": "8080"}, defaults.HOST, 8080)])   # make run passes HOST="" when it was not given
+def test_the_classroom_server_listens_where_make_run_says_else_where_app_py_does(given, host, port):
+    environment = {name: value for name, value in os.environ.items() if name not in ("HOST", "PORT")} | given
+    done = subprocess.run([sys.executable, "-c", "import runpy; print(runpy.run_path('gunicorn.conf.py')['bind'])"],
+                          cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == f"{host}:{port}", done.stderr
 
 
 def test_the_site_takes_its_defaults_from_the_same_place(make_app):

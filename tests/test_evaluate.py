@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import log_softmax, softmax
 from sklearn import metrics as skm
 
 import evaluate
@@ -22,7 +23,7 @@ from conftest import FER_CLASSES, make_card
 from utils.cli import run_cli
 from utils.model.architectures import LOGITS_LAYER, PROBABILITIES_LAYER
 from utils.model.card import card_path, read_card, write_card
-from utils.model.predict import Predictor, softmax
+from utils.model.predict import Predictor
 from utils.model.store import save_model
 from utils.train import datasets, metrics
 
@@ -71,7 +72,7 @@ def brightness_model(path, training):
 
 @pytest.fixture(autouse=True)
 def no_default_photo_benchmark(monkeypatch, tmp_path_factory):
-    """The project's own dataset/yalefaces is not read by these tests: the default points nowhere
+    """The project's own dataset/people is not read by these tests: the default points nowhere
     unless a test says otherwise."""
     monkeypatch.setattr(evaluate, "FACES_BENCHMARK", str(tmp_path_factory.getbasetemp() / "no_benchmark_here"))
 
@@ -175,19 +176,23 @@ def test_calibration_fits_on_validation_and_reaches_the_predictor(evaluated, tes
     predictor = Predictor.from_path(paths["brightness_model"])
     validation = datasets.load_dataset(read_card(paths["brightness_model"]).training.data, 0.5, 3).val
     assert len(validation) == calibration.val_images == 21
-    expected = metrics.fit_temperature(predictor.logits(validation.images), validation.labels)
-    assert calibration.temperature == pytest.approx(expected, abs=1e-3)
+    # The temperature minimises the validation faces' cross-entropy (computed here with scipy): 2% either way is worse.
+    val_logits, temperature = predictor.logits(validation.images), calibration.temperature
+
+    def cross_entropy(t):
+        return -log_softmax(val_logits / t, axis=1)[np.arange(len(validation)), validation.labels].mean()
+    assert cross_entropy(temperature) < min(cross_entropy(temperature * 0.98), cross_entropy(temperature * 1.02))
     assert calibration.temperature != pytest.approx(1.0, abs=0.05)
     # Every front end now shows calibrated probabilities.
     test = datasets.load_class_folders(str(test_split), FER_CLASSES)
     logits = predictor.logits(test.images)
     assert predictor.temperature == calibration.temperature == pytest.approx(summary["models"][0]["temperature"],
                                                                              abs=1e-4)
-    np.testing.assert_allclose(predictor.probabilities(test.images), softmax(logits, calibration.temperature))
+    calibrated = softmax(np.asarray(logits, np.float64) / calibration.temperature, axis=1)
+    np.testing.assert_allclose(predictor.probabilities(test.images), calibrated, rtol=1e-6)
     assert calibration.ece_before == pytest.approx(
-        metrics.expected_calibration_error(softmax(logits), test.labels), abs=1e-4)
-    assert calibration.ece_after == pytest.approx(
-        metrics.expected_calibration_error(softmax(logits, calibration.temperature), test.labels), abs=1e-4)
+        metrics.expected_calibration_error(softmax(np.asarray(logits, np.float64), axis=1), test.labels), abs=1e-4)
+    assert calibration.ece_after == pytest.approx(metrics.expected_calibration_error(calibrated, test.labels), abs=1e-4)
 
 
 def test_validation_reports_on_the_split_training_held_out(evaluated, tmp_path):
@@ -415,9 +420,17 @@ def test_the_photo_benchmark_reads_class_folders_by_name(model_path, astronaut_b
 
 def test_the_default_photo_benchmark_is_read_when_there_and_none_skips_it(model_path, yale_layout, test_split,
                                                                          tmp_path, monkeypatch):
+    """The default, dataset/people (where make data PEOPLE=... puts photos), is read when its photos are named
+    by expression, passed over when they are a class's own photos named otherwise; 'none' skips it."""
     monkeypatch.setattr(evaluate, "FACES_BENCHMARK", str(yale_layout))
     status, stdout, _ = run(["--model", model_path, "--data", str(test_split), "--out", str(tmp_path / "r"), "--json"])
     assert status == 0 and json.loads(stdout)["models"][0]["faces_benchmark"]["photos"] == 8
+    (tmp_path / "class" / "ada").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "class" / "ada" / "first_day.jpg"), np.full((64, 64, 3), 120, np.uint8))
+    monkeypatch.setattr(evaluate, "FACES_BENCHMARK", str(tmp_path / "class"))
+    status, stdout, stderr = run(["--model", model_path, "--data", str(test_split), "--out", str(tmp_path / "r"),
+                                  "--json"])
+    assert status == 0 and json.loads(stdout)["models"][0]["faces_benchmark"] is None, stderr
     status, stdout, _ = run(["--model", model_path, "--data", str(test_split), "--faces-benchmark", "none",
                              "--out", str(tmp_path / "r"), "--json"])
     assert status == 0 and json.loads(stdout)["models"][0]["faces_benchmark"] is None
@@ -472,17 +485,22 @@ def test_logit_offsets_are_fitted_on_validation_stored_by_class_and_served(model
     calibration = read_card(path).calibration
     validation = datasets.load_dataset(str(tmp_path / "data"), 0.5, 3).val
     plain = Predictor.from_path(path, precision="float32")
-    val_logits = plain.logits(validation.images)
-    fitted = 0.5 * metrics.fit_logit_offsets(val_logits, validation.labels, calibration.temperature)
+    val_logits = np.asarray(plain.logits(validation.images), np.float64)
     assert list(calibration.logit_offsets) == FER_CLASSES
-    np.testing.assert_allclose(list(calibration.logit_offsets.values()), fitted, atol=1e-3)
+    # Fitted for balanced accuracy: at the full offsets (the stored ones over --offset-strength) the balanced
+    # cross-entropy's gradient is zero, i.e. every class's probability, averaged within each true class and
+    # then over the classes, is 1/7; and the offsets sum to zero.
+    offsets = np.array(list(calibration.logit_offsets.values()))
+    assert offsets.sum() == pytest.approx(0.0, abs=4e-4) and np.abs(offsets).max() > 0.01   # stored to 4 decimals
+    fitted = softmax(val_logits / calibration.temperature + offsets / 0.5, axis=1)
+    balanced = np.mean([fitted[validation.labels == label].mean(axis=0) for label in range(len(FER_CLASSES))], axis=0)
+    np.testing.assert_allclose(balanced, 1 / len(FER_CLASSES), atol=2e-3)
     assert calibration.offset_strength == 0.5
     assert calibration.val_macro_recall_before is not None and calibration.val_macro_recall_after is not None
     test = datasets.load_class_folders(str(test_split), FER_CLASSES)
     served = Predictor.from_path(path, precision="float32")
-    offsets = np.array(list(calibration.logit_offsets.values()))
-    np.testing.assert_allclose(served.probabilities(test.images),
-                               softmax(served.logits(test.images) / calibration.temperature + offsets), atol=1e-5)
+    np.testing.assert_allclose(served.probabilities(test.images), softmax(
+        np.asarray(served.logits(test.images), np.float64) / calibration.temperature + offsets, axis=1), atol=1e-5)
     assert json.loads(stdout)["models"][0]["logit_offsets"] == calibration.logit_offsets
     # Calibrating again without --logit-offsets leaves none.
     assert run(["--model", path, "--data", str(test_split), "--out", str(tmp_path / "r"), "--calibrate"])[0] == 0

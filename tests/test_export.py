@@ -1,8 +1,10 @@
 """The browser engine's files are derived, never hand-made: the exported model computes what Keras
 computes on real faces, an export knows when its model has changed, the constants are Python's, and the
 vendored LiteRT.js runtime is the pinned one."""
+import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,9 +15,7 @@ import pytest
 
 from conftest import ROOT
 from utils import defaults
-from utils.faces import align, blazeface
-from utils.media import colour
-from utils.model import readout
+from utils.media import colour, encode
 from utils.serving.browser_export import (GRAY_SHIFT, GRAY_WEIGHTS, engine_constants, export_model, export_models,
                                           is_current)
 
@@ -100,16 +100,46 @@ def test_the_gray_weights_are_opencvs_for_every_colour():
     assert np.array_equal(ours, colour.to_gray(bgr))
 
 
-def test_the_engine_constants_are_pythons():
+def test_the_engine_constants_say_what_is_known_of_blazeface_faces_and_viridis():
+    """Checked against what is known apart from the code that writes them: BlazeFace's anchor grids give
+    MediaPipe's 896 anchors (short range, 128 px) and 2304 (full range, 192 px); the canonical face's
+    keypoints sit as a face's do, inside its frame; the colour table is viridis (from #440154) as the site's
+    own feature maps draw it, bucket by bucket."""
     constants = json.loads(json.dumps(engine_constants()))
-    found = constants["detection"]
-    assert (found["accept_score"], found["look_spreads"], found["contained"]) == (
-        blazeface.ACCEPT_SCORE, list(blazeface.LOOK_SPREADS), blazeface.CONTAINED)
-    assert found["networks"]["short"] == {"name": "short range", "file": "face_detection_short_range.tflite",
-                                          "side": 128, "grids": [[8, 2], [16, 6]]}
-    assert constants["faces"]["keypoints"] == align.canonical_face()["keypoints"]
-    assert len(constants["viridis"]) == 256
-    assert constants["readout"]["strength"] == readout.STRENGTH and constants["readout"]["memory"] == readout.MEMORY
+    networks = constants["detection"]["networks"]
+    anchors = {key: sum((network["side"] // stride) ** 2 * count for stride, count in network["grids"])
+               for key, network in networks.items()}
+    assert anchors == {"short": 896, "full": 2304}
+    assert {key: network["side"] for key, network in networks.items()} == {"short": 128, "full": 192}
+    faces = constants["faces"]
+    (height, width), points = faces["frame"], faces["keypoints"]
+    assert list(points) == constants["detection"]["keypoints"] and set(faces["fitted"]) <= set(points)
+    assert all(0 < x < width and 0 < y < height for x, y in points.values())
+    assert points["right_ear"][0] < points["right_eye"][0] < points["nose"][0] < points["left_eye"][0] < points["left_ear"][0]
+    assert max(points["right_eye"][1], points["left_eye"][1]) < points["nose"][1] < points["mouth"][1]
+    viridis = np.array(constants["viridis"])
+    assert viridis.shape == (256, 3) and viridis[0].tolist() == [68, 1, 84]
+    bucket_centres = (np.arange(256) + 0.5) / 256
+    assert np.array_equal(viridis, encode.colour_map(bucket_centres, "viridis", 0.0, 1.0))
+
+
+def test_every_constant_exported_is_read_by_the_engine():
+    """A constant renamed on one side only (or exported for nothing) leaves its name unread in the engine's scripts."""
+    scripts = "".join(open(path).read() for path in glob.glob(os.path.join(ROOT, "static", "engine", "*.js")))
+    constants = engine_constants()
+    names = [*constants, *(name for section in ("detection", "faces", "video") for name in constants[section])]
+    unread = [name for name in names if not re.search(rf"\b{name}\b", scripts)]
+    assert not unread
+
+
+def test_the_webassembly_build_the_engine_loads_is_vendored():
+    """static/engine/litert.js names the one build it hands to LiteRT.js (defined there only): that script and
+    its .wasm are among the vendored, pinned files."""
+    (build,) = re.findall(r'^const WASM_BUILD = "([^"]+)";$', open(os.path.join(ROOT, "static", "engine", "litert.js")).read(),
+                          re.MULTILINE)
+    with open(os.path.join(ROOT, "static", "vendor", "litertjs", "SHA256SUMS")) as handle:
+        pinned = {line.split()[1] for line in handle if line.strip()}
+    assert {build, os.path.splitext(build)[0] + ".wasm"} <= pinned
 
 
 def test_the_vendored_runtime_is_the_pinned_one():

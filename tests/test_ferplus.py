@@ -177,6 +177,7 @@ def test_crowd_metrics_by_hand():
     assert figures["vote_ece"] == pytest.approx((0.2 + 0.2 + 0.1) / 3)
     assert figures["per_class"] == {"a": 0.5, "c": 1.0}
     assert figures["fer2013_agreement"] == 0.5 and figures["fer2013_faces"] == 2
+    assert figures["fer2013_accuracy"] == 1.0       # the model says a, b where FER2013 says a, b
 
 
 def test_fer2013_labels_are_found_by_pixels_in_an_equalised_copy():

@@ -6,6 +6,7 @@ class folders the test builds from the astronaut's face, and a few faces and one
 so all of them run in a minute or two. A cell that raises fails the test with its traceback.
 """
 import os
+import re
 import sys
 
 import cv2
@@ -28,6 +29,7 @@ SMALL = {
     "05_inside_the_shipped_model": {},
     "06_where_it_fails": {"MISTAKES": 4},
 }
+PROGRESS_BAR = re.compile(r".*\d+%\|.*\| *\d+/\d+ \[.*\]")   # tqdm's, redrawn after a carriage return
 NAMES = [os.path.splitext(os.path.basename(path))[0] for path in notebooks.notebook_paths()]
 # The notebooks that load a model (a MODEL parameter), run again on the eight-class fixture; the others
 # read only the data set, whose own classes they take (parts 1 to 3: FER2013, and the networks they train).
@@ -63,17 +65,51 @@ def small_fer2013(tmp_path_factory, astronaut_bgr, astronaut_face_box):
     return str(root)
 
 
+@pytest.fixture(scope="module")
+def small_ferplus(small_fer2013, tmp_path_factory):
+    """FER+'s layout over the small set's faces: ten votes each (some faces split, one most people call
+    unknown) and FER2013's own label of each, as ``make data FERPLUS=...`` writes them."""
+    import csv
+
+    from utils.train.ferplus import CLASS_OF_COLUMN, VOTE_COLUMNS
+    root = tmp_path_factory.mktemp("ferplus")
+    rng = np.random.default_rng(1)
+    column = {name: VOTE_COLUMNS.index(word) for word, name in CLASS_OF_COLUMN.items()}
+    for split, folder in (("train", "FER2013Train"), ("test", "FER2013Valid")):
+        (root / folder).mkdir()
+        files = sorted((name, file) for name in FER_CLASSES for file in os.listdir(os.path.join(small_fer2013, split, name)))
+        with open(root / folder / "label.csv", "w", newline="") as labels, \
+                open(root / folder / "fer2013_label.csv", "w", newline="") as fer2013:
+            for number, (name, file) in enumerate(files):
+                votes = np.zeros(len(VOTE_COLUMNS), int)
+                votes[column[name]] = 6 if number % 3 else 4                       # a third of the faces split
+                votes[rng.choice([column["neutral"], column["sad"], VOTE_COLUMNS.index("unknown")])] += 10 - votes.sum()
+                image = f"fer{number:07d}.png"
+                cv2.imwrite(str(root / folder / image), cv2.imread(os.path.join(small_fer2013, split, name, file), 0))
+                csv.writer(labels).writerow([image, "(0, 0, 48, 48)", *votes])
+                csv.writer(fer2013).writerow([image, name])
+    return str(root)
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_the_notebook_runs_top_to_bottom_on_a_small_data_set(name, small_fer2013, tmp_path):
+def test_the_notebook_runs_top_to_bottom_on_a_small_data_set(name, small_fer2013, small_ferplus, model_path,
+                                                           eight_class_model_path, tmp_path):
     pytest.importorskip("nbclient", reason="the notebook tests need nbclient and ipykernel (make setup-dev)")
     pytest.importorskip("ipykernel", reason="the notebook tests need nbclient and ipykernel (make setup-dev)")
-    parameters = {"PROJECT": ROOT, "DATA": small_fer2013, **SMALL[name]}
+    crowd = {"FERPLUS": small_ferplus, "FER2013_MODEL": model_path, "FERPLUS_MODEL": eight_class_model_path}
+    parameters = {"PROJECT": ROOT, "DATA": small_fer2013, **SMALL[name], **(crowd if name == "01_fer2013" else {})}
     executed = notebooks.execute(os.path.join(notebooks.NOTEBOOKS, name + ".ipynb"), str(tmp_path), parameters)
-    errors = [output for cell in executed.cells for output in cell.get("outputs", [])
-              if output.get("output_type") == "error"]
-    assert not errors
-    assert any("image/png" in output.get("data", {}) for cell in executed.cells
-               for output in cell.get("outputs", [])), "the notebook drew no figure"
+    outputs = [output for cell in executed.cells for output in cell.get("outputs", [])]
+    # A cell that raises stops nbclient with its traceback; what a cell only warns about (a deprecation, a
+    # library's note, a caught error printed) lands on stderr, where only progress bars belong.
+    written = [line for output in outputs if output.get("name") == "stderr"
+               for line in re.split(r"[\r\n]+", output["text"]) if line.strip() and not PROGRESS_BAR.fullmatch(line)]
+    assert not written, "\n".join(written)
+    assert any("image/png" in output.get("data", {}) for output in outputs), "the notebook drew no figure"
+    if name == "01_fer2013":   # the crowd's section ran on the small FER+ set and compared both models
+        shown = outputs_text(executed)
+        assert "FER2013's one label is what most of the ten people said on" in shown
+        assert "taught by FER+'s ten votes" in shown and "agrees with the crowd's majority" in shown
 
 
 def outputs_text(executed):

@@ -12,16 +12,7 @@ In parts named by what they own, each importing only the parts beneath it (every
     media/      decoding a user's image, colour conversion, PNGs, charts and tile grids
 
 and under them all the modules here at the top: ``defaults`` (every shared value), ``files``
-(atomic saves), ``cpu``, ``cli`` and ``quiet``. Importing ``utils`` first keeps native libraries'
-start-up chatter off stderr (see ``quiet``), so a command-line tool's stderr holds only its own
-one-line messages.
+(atomic saves), ``cpu``, ``cli`` and ``quiet``. Importing the library changes nothing in the
+process: a front end's entry point keeps native libraries' start-up notes off stderr itself
+(``quiet.install``, which :func:`utils.cli.run_cli` calls).
 """
-from absl import logging as absl_logging
-
-from utils.quiet import quiet_imports
-
-# TensorFlow's C++ notes as its libraries load, on whichever CPU, wherever it is first imported
-# (Keras imports it too); every front end imports ``utils`` first, so this is the one place.
-quiet_imports("tensorflow")
-# Keras' Python-side notes ("WARNING:absl:... HDF5 file format is considered legacy") go through absl.
-absl_logging.set_verbosity(absl_logging.ERROR)

@@ -1,9 +1,12 @@
-"""What every command-line tool shares: one-line errors and exit codes.
+"""What every command-line tool shares: one-line errors and exit codes, and a quiet start.
 
 A user mistake (missing file, bad data, unknown name) ends with ``error: ...`` on
-stderr and exit status 2, never a traceback; Ctrl-C ends quietly with 130.
+stderr and exit status 2, never a traceback; Ctrl-C ends quietly with 130. Native
+libraries' known start-up notes are kept off stderr (:mod:`utils.quiet`).
 """
 import sys
+
+from utils import quiet
 
 # Exceptions that describe a user's input rather than a bug in the program.
 USER_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
@@ -21,7 +24,9 @@ def fail(message, status=2):
 
 
 def run_cli(main, argv=None):
-    """Run ``main(argv)``, turning user errors into one-line messages."""
+    """A front end's entry point: run ``main(argv)`` with the start-up notes filtered, turning user errors
+    into one-line messages."""
+    quiet.install()
     try:
         status = main(argv)
     except USER_ERRORS as error:

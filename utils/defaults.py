@@ -18,9 +18,6 @@ FER2013_TEST = os.path.join(FER2013, "test")          # each channel's top test 
 FERPLUS = os.path.join("dataset", "ferplus")          # FER+: FER2013's faces with ten votes each (make data FERPLUS=...)
 FERPLUS_TEST = os.path.join(FERPLUS, "FER2013Valid")  # FER+'s test faces (FER2013's PublicTest) with their votes
 IDENTITY_DATA = os.path.join("dataset", "people")     # one folder of photos per person (make data PEOPLE=...)
-# evaluate.py's second benchmark when it is there: the Yale faces (one folder per person, photos named
-# happy, normal, sad, surprised ...), or any folder of class folders of whole photos.
-FACES_BENCHMARK = os.path.join("dataset", "yalefaces")
 RUNS_DIR = "runs"                                     # train.py's checkpoints (runs/NAME/) and the training job's state
 RUN_STATUS_FILE = "status.json"                       # in runs/NAME/: how far training is, rewritten every epoch
 CACHE_DIR = "cache"                                   # what explanations keep between runs (channels' top faces)

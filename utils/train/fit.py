@@ -5,10 +5,8 @@ Pure Keras 3 and NumPy, so training runs on any backend. What a run is asked for
 """
 import dataclasses
 import os
-import platform
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import keras
 import numpy as np
@@ -19,25 +17,16 @@ from utils.defaults import RUN_STATUS_FILE
 from utils.files import atomic_write, write_json
 from utils.media import charts
 from utils.model.architectures import LOGITS_LAYER, build_model
-from utils.model.card import CrowdMetrics, InputSize, Labels, Metrics, ModelCard, Preprocessing, Training, Versions
 from utils.model.predict import Predictor
 from utils.model.store import load_model
-from utils.train import metrics as scores
 from utils.train import photo_path
+from utils.train.record import accuracy, selection
 
 HISTORY_FILE = "history.csv"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 AVERAGE_FILE = "average.weights.npz"
 CURVES_FILE = "curves.png"
 SERVED_FILE = "served_train.npy"
-# How a served face is cut out of its photo (utils.faces.align.aligned_crop), for the card.
-CROP_NOTE = ("detected face turned upright by its eye line, eyes, nose and mouth fitted to "
-             "utils/faces/canonical_face.json")
-# What the card says the epochs were chosen on, by the metric :func:`selection` picks.
-CHOSEN_ON = {"val_accuracy": "validation accuracy",
-             "accuracy": "training accuracy: too few images per class to hold any out for validation"}
-
-
 @dataclass(frozen=True)
 class TrainingSettings:
     """What one training run is asked for, as the card records it (train.py's options, one to one)."""
@@ -155,13 +144,6 @@ def load_teacher(path, classes, input_shape):
     logits = keras.Model(teacher.input, teacher.get_layer(LOGITS_LAYER).output)
     return logits.predict_on_batch, {"path": path, "architecture": card.architecture,
                                      "test_accuracy": card.metrics.test_accuracy}
-
-
-def selection(dataset):
-    """``(metric, split)`` that choose between epochs: validation accuracy on the validation split or, when
-    a small set leaves no image for it (5 photos of each person, 2 held out for testing, 3 to learn
-    from), training accuracy on the training images. The card says which (``chosen_on``)."""
-    return ("val_accuracy", dataset.val) if len(dataset.val) else ("accuracy", dataset.train)
 
 
 def callbacks(run_dir, early_stop_patience, plateau_patience, resume, average=False, monitor="val_accuracy",
@@ -295,17 +277,6 @@ def to_float32(model, arch, input_shape, num_classes):
     return shipped
 
 
-def _correct(predictor, split, batch_size=256):
-    """Which faces of ``split`` the shipped predict path gets right (test-time flip included)."""
-    probabilities = np.concatenate([predictor.probabilities(split.images[start:start + batch_size])
-                                    for start in range(0, len(split), batch_size)])
-    return np.argmax(probabilities, axis=1) == split.labels
-
-
-def _accuracy(predictor, split):
-    return round(float(np.mean(_correct(predictor, split))), 4)
-
-
 def average_or_best(run_dir, best, card, dataset):
     """The run's weight average, batch norm recomputed on train, if it beats the best epoch on validation
     (on the training images when there is no validation split: :func:`selection`).
@@ -317,74 +288,12 @@ def average_or_best(run_dir, best, card, dataset):
     averaged = keras.models.clone_model(best)
     averaged.set_weights(weights)
     recompute_batch_norm(averaged, dataset.train.images)
-    scores = [_accuracy(Predictor(model, card), selection(dataset)[1]) for model in (averaged, best)]
+    scores = [accuracy(Predictor(model, card), selection(dataset)[1]) for model in (averaged, best)]
     use_average = scores[0] >= scores[1]
     note = {"epochs_averaged": count, "val_accuracy": scores[0], "best_epoch_val_accuracy": scores[1],
             "shipped": "weight average" if use_average else "best epoch"}
     return (averaged if use_average else best), dataclasses.replace(
         card, training=dataclasses.replace(card.training, weight_average=note))
-
-
-def held_out_metrics(predictor, dataset, history):
-    """Validation accuracy (training accuracy without a validation split), and test accuracy overall and
-    per class when there are test images.
-
-    Measured through :class:`utils.model.predict.Predictor`, so the card reports what users get; the card's
-    :class:`utils.model.card.Metrics`.
-    """
-    monitor, split = selection(dataset)
-    metrics = {"val_accuracy" if monitor == "val_accuracy" else "train_accuracy": _accuracy(predictor, split)}
-    if history.get(monitor):
-        metrics["best_epoch"] = int(np.argmax(history[monitor])) + 1
-    if dataset.test is not None and len(dataset.test):
-        correct = _correct(predictor, dataset.test)
-        metrics["test_accuracy"] = round(float(np.mean(correct)), 4)
-        metrics["test_per_class"] = {
-            name: round(float(np.mean(correct[dataset.test.labels == i])), 4)
-            for i, name in enumerate(dataset.classes) if np.any(dataset.test.labels == i)}
-        metrics["test_images"] = len(dataset.test)
-    return Metrics(**metrics)
-
-
-def crowd_record(predictor, split, data, batch_size=256):
-    """What the card says of the model against a crowd's votes on ``split`` (:func:`utils.train.metrics.crowd_metrics`),
-    or None when ``split`` has no votes."""
-    if split is None or split.votes is None:
-        return None
-    probabilities = np.concatenate([predictor.probabilities(split.images[start:start + batch_size])
-                                    for start in range(0, len(split), batch_size)])
-    return CrowdMetrics.measured(data, scores.crowd_metrics(probabilities, split.votes, split.labels,
-                                                            predictor.classes, split.fer2013))
-
-
-def labels_record(settings, dataset):
-    """The card's ``labels``: one label a face, or the crowd's votes and how they were taught."""
-    if dataset.train.votes is None:
-        return Labels(source="one label a face", scheme="single")
-    return Labels(source="votes", scheme=settings.labels, votes_per_face=int(round(dataset.train.votes.sum(1).max())),
-                  pixels=settings.pixels)
-
-
-def _tensorflow_version():
-    try:
-        import tensorflow
-    except ImportError:  # trained on the JAX or torch backend
-        return None
-    return tensorflow.__version__
-
-
-def held_out_note(settings, dataset):
-    """How the identity test photos were chosen, and which files they are (the front ends step through them)."""
-    if dataset.test is None:
-        return None
-    if os.path.isdir(os.path.join(dataset.source, "test")):
-        note = {"from": "the data set's test/ folder"}
-    else:
-        note = {"held_out_per_class": settings.test_per_person, "seed": settings.seed,
-                "from": "photos of each person held out of the data before the validation split"}
-    if dataset.test.paths:
-        note["files"] = [os.path.relpath(path, dataset.source) for path in dataset.test.paths]
-    return note
 
 
 def served_train_faces(run_dir, train, context):
@@ -398,41 +307,6 @@ def served_train_faces(run_dir, train, context):
           "on their grey squares")
     atomic_write(path, lambda temp_path: np.save(temp_path, served))
     return served
-
-
-def model_card(name, settings, dataset, model, history, precision, command, start=None, teacher=None):
-    """The model card of a finished run, without its metrics (:func:`held_out_metrics` measures them).
-
-    ``command`` is how the run was started; ``start`` and ``teacher`` what :func:`copy_weights` and
-    :func:`load_teacher` record (``teacher`` with its weight and temperature). Each key: docs/model_card.md.
-    """
-    identity = settings.task == "identity"
-    return ModelCard(
-        name=name, task=settings.task, classes=tuple(dataset.classes),
-        input=InputSize(height=settings.img_size, width=settings.img_size, channels=settings.channels),
-        preprocessing=Preprocessing(crop=CROP_NOTE, crop_context=settings.crop_context,
-                                    test_time_flip=settings.test_time_flip),
-        architecture=settings.arch, parameters=int(model.count_params()),
-        training=Training(
-            data=dataset.source, train_images=len(dataset.train), val_images=len(dataset.val),
-            test_images=len(dataset.test) if dataset.test is not None else 0,
-            skipped_images=int(dataset.train.skipped),
-            val_fraction=settings.val_fraction, seed=settings.seed, chosen_on=CHOSEN_ON[selection(dataset)[0]],
-            epochs=len(history.get("epoch", [])), epochs_requested=settings.epochs,
-            batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            label_smoothing=settings.label_smoothing, augmentation=settings.augment,
-            random_erasing=settings.erase, served_share=settings.served_share, schedule=settings.schedule,
-            initialised_from=start, class_weights=settings.class_weights, precision=precision,
-            backend=keras.backend.backend(), command=command, teacher=teacher,
-            test_split=held_out_note(settings, dataset) if identity else None,
-            faces_cropped={"no_face_found": int(dataset.train.no_face),
-                           "note": "each photo cut down to its largest face, upright; photos without one kept whole"}
-            if identity else None),
-        labels=labels_record(settings, dataset),
-        versions=Versions(python=platform.python_version(), keras=keras.__version__,
-                          tensorflow=_tensorflow_version(), numpy=np.__version__),
-        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    )
 
 
 def save_curves(history, run_dir):

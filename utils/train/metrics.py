@@ -157,7 +157,8 @@ def crowd_metrics(probabilities, votes, majority, classes, fer2013=None, bins=EC
     - ``vote_ece``: calibration against the crowd: faces binned by the model's confidence, each bin's mean
       confidence against the mean share of votes its label got, weighted by the bins' sizes;
     - ``per_class``: majority accuracy over the faces of each majority class;
-    - ``fer2013_agreement``: where FER2013's own label is known (``fer2013`` >= 0), how often it is the majority.
+    - ``fer2013_agreement``: where FER2013's own label is known (``fer2013`` >= 0), how often it is the majority;
+      ``fer2013_accuracy``: how often the model says FER2013's own label there (the old judge).
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     votes = np.asarray(votes, dtype=np.float64)
@@ -183,5 +184,6 @@ def crowd_metrics(probabilities, votes, majority, classes, fer2013=None, bins=EC
     known = np.asarray(fer2013) >= 0 if fer2013 is not None else np.zeros(len(votes), bool)
     if known.any():
         result["fer2013_agreement"] = float(np.mean(np.asarray(fer2013)[known] == majority[known]))
+        result["fer2013_accuracy"] = float(np.mean(np.asarray(fer2013)[known] == predicted[known]))
         result["fer2013_faces"] = int(known.sum())
     return result
