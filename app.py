@@ -30,6 +30,7 @@ DEFAULTS = {
     "WARM_UP": True,                              # load the default model when the app is created
     "BROWSER_DIR": defaults.BROWSER_DIR,          # the models exported for the in-browser engine
     "STATIC_SITE": False,                         # pages rendered as static files (make site): no server behind them
+    "CALIBRATION": None,                          # Calibrate to me's durations {countdown, hold, held_back}; None: Python's
 }
 
 

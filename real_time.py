@@ -2,12 +2,18 @@
 
     python real_time.py                                  # camera 0, in a window; q quits
     python real_time.py --source clip.mp4 --no-display --output annotated.mp4 --csv timeline.csv
+    python real_time.py --calibrate --save-readout me.json   # thirty seconds of "Calibrate to me" first
+    python real_time.py --readout me.json                    # a read-out saved before
 
 Labels are smoothed over a face's last few analysed frames, faces being followed by
 position, so they do not flicker; a face under ``--threshold`` shows as "uncertain".
 At the end a table of emotions is printed and, beside the CSV (or the video), two
 summary plots are saved: the emotion distribution and the emotions over time.
 The frame analysis itself lives in ``utils.live``, shared with the other front ends.
+
+``--calibrate`` starts with the guided sequence (:mod:`utils.live.calibration`): each expression in
+turn, a countdown, a few seconds of frames; then the table of the held-back frames, read before and
+after, and the faces are read by the personal read-out from then on (``--save-readout`` keeps it).
 """
 import argparse
 import csv
@@ -21,10 +27,12 @@ from utils.cli import fail, run_cli
 from utils.defaults import EMOTION_MODEL, project_path, THRESHOLD
 from utils.faces.detect import check_detector, DEFAULT_DETECTOR, DETECTORS
 from utils.live import drawing, records, sources
+from utils.live.calibration import LiveCalibration, SUGGESTED
 from utils.live.tracking import DETECT_EVERY, FpsMeter, SMOOTH_FRAMES, VideoAnalyser
 
 WINDOW = "EmoDetect-Pro (q quits)"
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # 27: Esc
+READOUT_BANNER = "read by your calibrated last layer"
 # Video writers by file extension; anything else gets mp4v.
 FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v"}
 
@@ -56,7 +64,20 @@ def parse_args(argv):
                         help=f"average a face's labels over its last N analysed frames (default {SMOOTH_FRAMES})")
     parser.add_argument("--threshold", type=float, default=THRESHOLD,
                         help=f"confidence under which a face is 'uncertain' (default {THRESHOLD})")
-    return parser.parse_args(argv)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="start with 'Calibrate to me': show each expression when asked; the faces are then "
+                             "read by a last layer fitted to you")
+    parser.add_argument("--expressions", metavar="NAMES",
+                        help="with --calibrate: the expressions to show besides neutral, comma-separated "
+                             f"(default: {', '.join(SUGGESTED)})")
+    parser.add_argument("--save-readout", metavar="FILE", help="with --calibrate: keep the read-out in FILE (JSON)")
+    parser.add_argument("--readout", metavar="FILE", help="read the faces with a read-out saved before")
+    args = parser.parse_args(argv)
+    if (args.expressions or args.save_readout) and not args.calibrate:
+        parser.error("--expressions and --save-readout go with --calibrate")
+    if args.readout and args.calibrate:
+        parser.error("--readout uses a saved read-out, --calibrate makes a new one: choose one")
+    return args
 
 
 class Window:
@@ -123,8 +144,9 @@ class Timeline:
             self._file.close()
 
 
-def play(source, analyser, timeline, writer, window):
-    """The loop: read, analyse, draw, write, show; until the end, q, Ctrl-C or a lost camera."""
+def play(source, analyser, timeline, writer, window, calibration=None, save_readout=None):
+    """The loop: read, analyse, draw, write, show; until the end, q, Ctrl-C or a lost camera.
+    With a :class:`utils.live.calibration.LiveCalibration`, its prompt is drawn until it is done."""
     colours = drawing.label_colours(analyser.classes)
     meter = FpsMeter()
     try:
@@ -133,12 +155,32 @@ def play(source, analyser, timeline, writer, window):
             if analysed:
                 timeline.add(records.timeline_rows(source.frame_time, source.frames_read - 1, found))
             drawing.draw_fps(drawing.draw_faces(frame, found, colours), meter.tick())
+            if calibration is not None and calibration.running:
+                prompt = calibration.after_frame(source.frame_time, analysed)
+                if not calibration.running:
+                    calibrated(calibration, save_readout)
+                drawing.draw_banner(frame, prompt.text(), prompt.progress)
+            elif analyser.predictor.readout is not None:
+                drawing.draw_banner(frame, READOUT_BANNER)
             if writer:
                 writer.write(frame)
             if window and not window.show(frame):
                 break
     except KeyboardInterrupt:
         print("stopped (Ctrl-C)", file=sys.stderr)
+
+
+def calibrated(calibration, save_readout):
+    """The calibration's end: its table on the console and its read-out saved when asked, or why it failed."""
+    if calibration.error:
+        print(f"error: the calibration failed: {calibration.error}; the faces are read as shipped", file=sys.stderr)
+        return
+    result = calibration.result
+    print("\n".join(result.table_lines()))
+    if save_readout:
+        from utils.model.readout import save_readout as save
+        save(save_readout, result.readout)
+        print(f"read-out saved to {save_readout} (use it again with --readout {save_readout})")
 
 
 def summarise(timeline, classes, plots_stem, analyser, elapsed):
@@ -174,14 +216,23 @@ def main(argv=None):
     with sources.VideoSource(args.source) as source:
         from utils.model.predict import Predictor  # TensorFlow loads slowly: only once the source is known good
         predictor = Predictor.from_path(args.model)
+        calibration = None
+        if args.readout:
+            from utils.model.readout import load_readout
+            predictor = predictor.with_readout(load_readout(args.readout, predictor.card))
+            print(f"faces are read by the read-out in {args.readout}")
         analyser = VideoAnalyser(predictor, args.threshold, args.every, args.detect_every, args.smooth,
                                  detector)
+        if args.calibrate:
+            from utils.live.calibration import expressions_to_show
+            chosen = None if args.expressions is None else [name.strip() for name in args.expressions.split(",")]
+            calibration = LiveCalibration(analyser, expressions_to_show(predictor.classes, chosen))
         timeline = Timeline(args.csv, predictor.classes)
         writer = AnnotatedVideo(args.output, source.fps) if args.output else None
         window = None if args.no_display else Window()
         start = time.perf_counter()
         try:
-            play(source, analyser, timeline, writer, window)
+            play(source, analyser, timeline, writer, window, calibration, args.save_readout)
         finally:
             elapsed = time.perf_counter() - start
             for sink in (timeline, writer, window):
@@ -189,6 +240,12 @@ def main(argv=None):
                     sink.close()
     report = args.csv or args.output
     summarise(timeline, predictor.classes, os.path.splitext(report)[0] if report else None, analyser, elapsed)
+    if calibration is not None and calibration.running:
+        print(f"error: {source.name} ended before the calibration did ({calibration.sequence.total_seconds:.0f} s "
+              "are needed)", file=sys.stderr)
+        return 2
+    if calibration is not None and calibration.error:
+        return 2
     if source.lost:
         print(f"error: {source.name} was lost and did not come back after {source.retries} tries",
               file=sys.stderr)

@@ -9,6 +9,7 @@ tests run it without a display. The window calls the slow methods (``utils.servi
 in order, and everything else on the Tk thread.
 """
 import threading
+import time
 
 import cv2
 from matplotlib.figure import Figure
@@ -18,8 +19,10 @@ from utils.explain import figures, operation_text
 from utils.explain.layers import layer_kind
 from utils.explain.perturbation import region_sensitivity
 from utils.live import drawing, tracking
+from utils.live.calibration import LiveCalibration
 from utils.media import charts, grids
 from utils.model.predict import is_uncertain
+from utils.model.readout import check_model, load_readout, save_readout
 from utils.serving import identity
 
 SELECTED_BGR = (255, 255, 255)
@@ -30,6 +33,7 @@ LAYER_TABS = {"Feature maps": "conv", "Pooling outputs": "pool", "Layers": None}
 # The tabs that explain one class, chosen by the user (the predicted one to start with).
 CLASS_TABS = ("Grad-CAM", "Regions")
 NO_FACE = "Open a picture with a face (or start the camera) to see this tab."
+READOUT_NOTE = "read by your calibrated last layer"
 
 
 def message_figure(text):
@@ -51,14 +55,25 @@ class Session:
         self._layer_outputs = {}  # (generation, face index) -> [LayerOutput]
         self._cache_lock = threading.Lock()
         self._live = None  # the webcam's VideoAnalyser while the camera runs
+        self.calibration = None  # the webcam's LiveCalibration while "Calibrate to me" runs or until it is read
+        self.readout = None  # the person's read-out (utils.model.readout.Readout) replacing the last layer, or None
+        self.clock = time.monotonic  # the calibration's clock
+        self.calibration_durations = {}  # countdown, hold, held_back (none given: utils.live.calibration's)
         self.identity = None  # utils.serving.model_file.ModelFile for the Identity tab (read again when training replaces it)
         self.true_person = None  # set while the picture is one of the identity model's test photos
 
     # ---- model ---------------------------------------------------------------
     def use_model(self, loaded):
-        """Switch to a loaded model; the current predictions are stale until :meth:`predict` runs again."""
+        """Switch to a loaded model; the current predictions are stale until :meth:`predict` runs again.
+        A read-out belongs to the model it was made with, so it is dropped."""
         self.model = loaded
+        self.readout, self.calibration = None, None
         self._forget_layers()
+
+    @property
+    def predictor(self):
+        """The loaded model's predictor, reading with the person's read-out when there is one."""
+        return self.model.predictor.with_readout(self.readout)
 
     @property
     def classes(self):
@@ -85,16 +100,60 @@ class Session:
         explanations (and their numbers) are of the face as the site explains it, not of one cut
         again from rounded keypoints.
         """
-        chosen = self.model.predictor.choose_faces(image, self.threshold, detector=self.detector)
+        chosen = self.predictor.choose_faces(image, self.threshold, detector=self.detector)
         return [dict(face.prediction, id=index + 1, input=face.input, crop=face.crop)
                 for index, face in enumerate(chosen)]
 
     def start_live(self):
         """Webcam frames from now on go through the tracker and label smoothing ``real_time.py`` uses."""
-        self._live = tracking.VideoAnalyser(self.model.predictor, self.threshold, detector=self.detector)
+        self._live = tracking.VideoAnalyser(self.predictor, self.threshold, detector=self.detector)
 
     def stop_live(self):
         self._live = None
+        if self.calibration is not None and self.calibration.running:
+            self.calibration = None   # stopped half-way: nothing is fitted
+
+    # ---- calibrate to me --------------------------------------------------------------
+    def start_calibration(self, expressions):
+        """"Calibrate to me" on the webcam's next frames (:class:`utils.live.calibration.LiveCalibration`)."""
+        if self._live is None:
+            raise ValueError("start the camera first: calibration reads your face from it")
+        self.calibration = LiveCalibration(self._live, expressions, **self.calibration_durations)
+
+    def calibration_finished(self):
+        """The finished :class:`utils.live.calibration.Calibration` once, then None: its read-out is now in use.
+        ValueError in one line when it ended without one (an expression without a face)."""
+        calibration = self.calibration
+        if calibration is None or calibration.running:
+            return None
+        self.calibration = None
+        if calibration.error:
+            raise ValueError(calibration.error)
+        self.use_readout(calibration.result.readout)
+        return calibration.result
+
+    def use_readout(self, readout):
+        """Read faces with ``readout`` (None: the model as shipped), from the next picture or frame on."""
+        if readout is not None:
+            check_model(readout, self.model.card)   # another model's read-out is refused before anything changes
+        self.readout = readout
+        if self._live is not None:
+            self._live.predictor = self.predictor
+
+    def open_readout(self, path):
+        """Use the read-out saved in ``path``; one-line errors for a file of another model or none."""
+        self.use_readout(load_readout(path, self.model.card))
+
+    def save_readout(self, path):
+        if self.readout is None:
+            raise ValueError("there is no read-out yet: calibrate first")
+        save_readout(path, self.readout)
+
+    def banner(self):
+        """The line drawn under the picture: the calibration's prompt, or that the read-out reads the faces."""
+        if self.calibration is not None and self.calibration.prompt is not None:   # running, or done just now
+            return self.calibration.prompt.text(), self.calibration.prompt.progress
+        return (READOUT_NOTE, None) if self.readout is not None else None
 
     def predict_frame(self, frame):
         """A webcam frame's faces, tracked (a stable ``id``) and smoothed over the last frames, each
@@ -105,7 +164,10 @@ class Session:
         live = self._live
         if live is None:
             return []
-        found, _ = live.analyse(frame)
+        found, analysed = live.analyse(frame)
+        calibration = self.calibration
+        if calibration is not None and calibration.running:
+            calibration.after_frame(self.clock(), analysed)
         return [dict(face, input=chosen.input, crop=chosen.crop) for face, chosen in zip(found, live.chosen)]
 
     def show(self, image, predictions):
@@ -163,6 +225,9 @@ class Session:
         if self.face is not None:
             x, y, w, h = self.face["box"]
             cv2.rectangle(picture, (x - 4, y - 4), (x + w + 4, y + h + 4), SELECTED_BGR, 2)
+        banner = self.banner()
+        if banner is not None:
+            drawing.draw_banner(picture, *banner)
         return picture
 
     def face_input(self, index=None):

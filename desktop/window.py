@@ -16,6 +16,7 @@ import cv2
 from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg
 from PIL import Image, ImageTk
 
+from desktop.calibration import CalibrationControls
 from desktop.camera import Camera
 from desktop.session import CLASS_TABS, LAYER_TABS, TABS, Session
 from desktop.worker import Worker
@@ -103,6 +104,9 @@ class Window:
                   command=lambda _: self.set_threshold(self.threshold.get() / 100)).pack(side="left")
         self.threshold_text = ttk.Label(bar, width=5, text=f"{THRESHOLD:.0%}")
         self.threshold_text.pack(side="left")
+        row = ttk.Frame(self.root, padding=(4, 0, 4, 4))   # a second row: Calibrate to me and the read-out
+        row.pack(side="top", fill="x")
+        self.calibration = CalibrationControls(self, row)
 
     def _build_body(self):
         body = ttk.Frame(self.root, padding=4)
@@ -239,6 +243,7 @@ class Window:
             self.session.show(image, found)
         if self.camera is not None:
             self.session.start_live()  # the webcam's tracker follows the new model from now on
+        self.calibration.update()   # a read-out belongs to the model it was made with: it went with it
         self._ready(f"Model {model.name} ready. Open an image or start the camera.")
         self._picture_changed()
 
@@ -308,6 +313,17 @@ class Window:
         self._photo = ImageTk.PhotoImage(picture, master=self.root)
         self.picture.delete("all")
         self.picture.create_image(0, 0, image=self._photo, anchor="nw")
+
+    def reread(self):
+        """Read the still picture again, with the read-out now chosen (the camera's next frame does it itself)."""
+        image = self.session.image
+        if image is None or self.camera is not None:
+            return
+
+        def show(found):
+            self.session.show(image, found)
+            self._picture_changed()
+        self.worker.submit(lambda: self.session.predict(image), show, self._failed("Reading the picture"))
 
     def _clicked_picture(self, event):
         index = self.session.face_at(event.x / self._picture_scale, event.y / self._picture_scale)
@@ -485,6 +501,7 @@ class Window:
         camera = self.camera = Camera(index)
         self.session.start_live()
         self.camera_button["text"] = "Stop camera"
+        self.calibration.update()
         self.status.set(f"Opening camera {index}...")
         self.worker.submit(camera.start, lambda reading: self._camera_started(camera, reading),
                            lambda error: self._camera_failed(camera, error))
@@ -499,6 +516,7 @@ class Window:
         self.camera = None
         self.session.stop_live()
         self.camera_button["text"] = "Start camera"
+        self.calibration.update()
         self._failed("Camera")(error)
 
     def _show_live(self, result):
@@ -507,6 +525,7 @@ class Window:
             return  # a frame that was on its way when the camera stopped
         self.session.show(*result)
         self._stale = set(TABS) - {"Model"}
+        self.calibration.frame_shown()
         self._draw_picture()
         if self.current_tab == "Probabilities":
             self.refresh_tab()
@@ -518,6 +537,7 @@ class Window:
             camera.stop()
         self.session.stop_live()
         self.camera_button["text"] = "Start camera"
+        self.calibration.update()
         self._ready("Camera stopped; the tabs explain its last frame")
         if self.session.image is not None:
             self._picture_changed()

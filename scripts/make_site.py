@@ -27,7 +27,7 @@ sys.path.insert(0, ROOT)
 from utils import defaults  # noqa: E402
 
 # What the two pages load from static/ (the other pages' scripts need the server).
-STATIC_FILES = ("shared", "pages/analyse.js", "pages/live.js", "engine", "vendor")
+STATIC_FILES = ("shared", "pages/analyse.js", "pages/live.js", "pages/calibrate.js", "engine", "vendor")
 # In every folder this script writes: a folder without it is someone else's (make clean reads it too).
 MARK = ".written-by-make-site"
 
@@ -56,9 +56,10 @@ def remove(out):
         os.remove(out)
 
 
-def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_DIR, replace=False):
+def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_DIR, replace=False, config=None):
     """Write the site into ``out``, replacing what was there only as :func:`check_out` allows; returns the
-    files written, relative to it."""
+    files written, relative to it. ``config``: more of the site's settings (app.DEFAULTS), e.g. shorter
+    calibration durations for a test."""
     check_out(out, replace)
     from app import create_app
     from utils.defaults import model_name
@@ -70,7 +71,7 @@ def build_site(out, model=defaults.EMOTION_MODEL, browser_dir=defaults.BROWSER_D
         print(f"exporting {os.path.relpath(model)} for the browser into {os.path.relpath(browser_dir)}")
         export_model(model, browser_dir)
     app = create_app({"DEFAULT_MODEL": model, "MODELS_DIR": os.path.dirname(model), "BROWSER_DIR": browser_dir,
-                      "STATIC_SITE": True, "WARM_UP": False})
+                      "STATIC_SITE": True, "WARM_UP": False, **(config or {})})
     remove(out)
     os.makedirs(os.path.join(out, "engine", "models"))
     with open(os.path.join(out, MARK), "w") as handle:

@@ -65,3 +65,17 @@ def test_one_palette_for_figures_video_desktop_and_site(make_app):
     page = make_app(WARM_UP=False).test_client().get("/").get_data(as_text=True)
     served = json.loads(html.unescape(re.search(r'data-facts="([^"]*)"', page).group(1)))
     assert served["palette"] == list(defaults.CLASS_PALETTE)
+
+
+def test_the_calibration_durations_are_pythons_unless_the_site_is_told_otherwise(make_app):
+    """The Live page's "Calibrate to me" counts down, holds and holds back as utils.live.calibration says;
+    a test configuration (or a teacher) may shorten them."""
+    from utils.live import calibration
+
+    def facts(**config):
+        page = make_app(WARM_UP=False, **config).test_client().get("/live").get_data(as_text=True)
+        return json.loads(html.unescape(re.search(r'data-facts="([^"]*)"', page).group(1)))["calibration"]
+    assert facts() == {"countdown": calibration.COUNTDOWN, "hold": calibration.HOLD,
+                       "held_back": calibration.HELD_BACK, "neutral": "neutral", "suggested": list(calibration.SUGGESTED)}
+    quick = facts(CALIBRATION={"countdown": 0.5, "hold": 2, "held_back": 0.5})
+    assert (quick["countdown"], quick["hold"], quick["held_back"]) == (0.5, 2.0, 0.5)

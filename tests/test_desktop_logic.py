@@ -328,3 +328,70 @@ def test_the_command_line_refuses_a_missing_model(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "nothing.h5" in err and len(err.splitlines()) == 1
+
+
+def test_calibrate_to_me_on_the_webcams_frames(loaded, astronaut_bgr, tmp_path):
+    """The window's sequence on the session's clock, with the shipped model: the astronaut as neutral, her
+    darker mirror image as sad; the prompt under the picture, then the read-out reads faces and says so;
+    saved, dropped, opened again; refused for another model; dropped with the model it belongs to."""
+    from utils.defaults import EMOTION_MODEL, project_path
+    from utils.model.readout import ReadoutError, save_readout
+    shipped = LoadedModel.load(project_path(EMOTION_MODEL))
+    session = Session()
+    session.use_model(shipped)
+    with pytest.raises(ValueError, match="start the camera first"):
+        session.start_calibration(["neutral", "sad"])
+    clock = [0.0]
+    session.clock = lambda: clock[0]
+    session.calibration_durations = {"countdown": 0.2, "hold": 1.0, "held_back": 0.3}
+    other = np.ascontiguousarray((astronaut_bgr[:, ::-1] * 0.6).astype(np.uint8))
+    session.start_live()
+    session.start_calibration(["neutral", "sad"])
+    banners, result = [], None
+    for _ in range(60):
+        picture = astronaut_bgr if clock[0] < 1.2 else other
+        session.show(picture, session.predict_frame(picture))
+        banners.append(session.banner()[0])
+        result = session.calibration_finished()
+        if result is not None:
+            break
+        clock[0] += 0.05
+    assert result is not None and result.accuracy(result.after) == 1.0
+    assert banners[0] == "1/2: show neutral in 1" and "2/2: hold sad (0.5 s)" in banners
+    assert session.banner() == ("read by your calibrated last layer", None) and session.readout is result.readout
+    assert session.predict(other)[0]["label"] == "sad"
+    assert not np.array_equal(session.annotated_image()[-8:], other[-8:])   # the banner is drawn under the picture
+    session.stop_live()
+
+    path = str(tmp_path / "me.json")
+    session.save_readout(path)
+    session.use_readout(None)
+    assert session.banner() is None and session.predict(other)[0]["label"] == \
+        shipped.predictor.predict_image(other)[0]["label"] != "sad"
+    session.open_readout(path)
+    assert session.predict(other)[0]["label"] == "sad"
+    stranger = type(result.readout)(**{**result.readout.__dict__, "weights_sha256": "1" * 64, "model": "other"})
+    save_readout(str(tmp_path / "other.json"), stranger)
+    with pytest.raises(ReadoutError, match="belongs to model other"):
+        session.open_readout(str(tmp_path / "other.json"))
+    assert session.readout is not None     # the one in use stays
+    session.use_model(loaded)
+    assert session.readout is None
+    with pytest.raises(ValueError, match="calibrate first"):
+        session.save_readout(path)
+
+
+def test_a_calibration_without_a_face_says_why_once_and_reads_as_before(session, astronaut_bgr):
+    clock = [0.0]
+    session.clock = lambda: clock[0]
+    session.calibration_durations = {"countdown": 0.0, "hold": 0.5, "held_back": 0.1}
+    session.start_live()
+    session.start_calibration(["neutral", "sad"])
+    blank = np.zeros_like(astronaut_bgr)
+    for _ in range(30):
+        session.predict_frame(astronaut_bgr if clock[0] < 0.5 else blank)
+        clock[0] += 0.05
+    with pytest.raises(ValueError, match="no face was seen while you showed sad"):
+        session.calibration_finished()
+    assert session.calibration_finished() is None and session.readout is None and session.banner() is None
+    session.stop_live()

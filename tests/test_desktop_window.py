@@ -4,6 +4,7 @@ Runs under ``xvfb-run``, on the user's display, or, when ``DISPLAY`` is unset, o
 Xvfb the fixture starts itself; skipped when none of these is possible. Screenshots
 of every tab go to each test's ``tmp_path``: tests write nothing into the project.
 """
+import json
 import os
 import threading
 import time
@@ -251,3 +252,41 @@ def test_closing_releases_the_camera_and_the_worker(display, model_path, astrona
     assert window.worker._executor._shutdown
     with pytest.raises(Exception):
         root.winfo_exists()
+
+
+def test_calibrate_to_me_in_the_window(display, model_path, astronaut_bgr, monkeypatch, tmp_path):
+    """The buttons follow the camera and the read-out; the choice offers the model's classes besides neutral;
+    the prompt is drawn under the picture, the table opens at the end, and the buttons go back and forth."""
+    import desktop.window
+    from desktop.camera import Camera
+    monkeypatch.setattr(desktop.window, "Camera", lambda index: Camera(index, opener=lambda _: FakeCapture(astronaut_bgr)))
+    window = open_window(model_path)
+    try:
+        controls = window.calibration
+        assert controls.calibrate_button.instate(["disabled"]) and controls.shipped_button.instate(["disabled"])
+        window.start_camera()
+        assert controls.calibrate_button.instate(["!disabled"])
+        controls.choose()
+        assert sorted(controls.choices) == sorted(set(window.session.classes) - {"neutral"})
+        assert [name for name, chosen in controls.choices.items() if chosen.get()] == ["happy", "sad", "surprise"]
+        window.session.calibration_durations = {"countdown": 0.2, "hold": 1.5, "held_back": 0.3}
+        controls.start(["sad"])
+        assert not controls.dialog.winfo_exists() and window.status.get().startswith("Calibrating: neutral, sad")
+        pump(window, lambda: window.session.readout is not None)
+        pump(window, lambda: controls.result_text is not None)
+        table = controls.result_text.get("1.0", "end")
+        assert "as shipped:" in table and "your read-out:" in table and "fitted on" in table
+        assert controls.shipped_button.instate(["!disabled"]) and window._ready_text.startswith("Calibrated")
+        controls.save_dialog(str(tmp_path / "me.json"))
+        assert json.loads((tmp_path / "me.json").read_text())["frames"].keys() == {"neutral", "sad"}
+        controls.as_shipped()
+        assert window.session.readout is None and controls.save_button.instate(["disabled"])
+        controls.open_dialog(str(tmp_path / "me.json"))
+        assert window.session.readout is not None
+        (tmp_path / "bad.json").write_text("{}")
+        controls.open_dialog(str(tmp_path / "bad.json"))
+        assert window.errors[-1][0] == "Open read-out" and "not a read-out file" in window.errors[-1][1]
+        window.stop_camera()
+        assert controls.calibrate_button.instate(["disabled"])
+    finally:
+        window.close()

@@ -262,7 +262,7 @@ def test_help_names_every_option():
         evaluate.parse_args(["--help"])
     assert end.value.code == 0
     for option in ("--model", "--data", "--usage", "--out", "--json", "--calibrate", "--val-data",
-                   "--faces-benchmark", "--logit-offsets", "--offset-strength"):
+                   "--faces-benchmark", "--logit-offsets", "--offset-strength", "--personal"):
         assert option in stdout.getvalue()
 
 

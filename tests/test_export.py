@@ -39,19 +39,23 @@ def real_faces(astronaut_bgr):
 
 
 def test_the_exported_model_computes_what_keras_does_on_real_faces(exported, astronaut_bgr):
-    """The batch-2 logits model (a face and its mirror) and the layer-maps model, run by LiteRT as
-    the browser runs them, against Keras float32."""
+    """The batch-2 model (a face and its mirror: the last features and the logits) and the layer-maps
+    model, run by LiteRT as the browser runs them, against Keras float32."""
     import keras
     from ai_edge_litert.interpreter import Interpreter
     folder, card = exported
     predictor, inputs = real_faces(astronaut_bgr)
     logits = Interpreter(os.path.join(folder, card["browser"]["logits"])).get_signature_runner()
-    worst = 0.0
+    outputs = card["browser"]["outputs"]
+    features_model = keras.Model(predictor.model.input, predictor.model.get_layer("logits").input)
+    worst = {"features": 0.0, "logits": 0.0}
     for face in inputs:
         pair = np.stack([face, face[:, ::-1]])
-        ours = list(logits(args_0=pair).values())[0]
-        worst = max(worst, float(np.abs(ours - np.asarray(predictor._logits.predict_on_batch(pair))).max()))
-    assert worst < 1e-4
+        ours = logits(args_0=pair)
+        for part, keras_part in (("logits", predictor._logits), ("features", features_model)):
+            expected = np.asarray(keras_part.predict_on_batch(pair))
+            worst[part] = max(worst[part], float(np.abs(ours[outputs[part]] - expected).max()))
+    assert worst["logits"] < 1e-4 and worst["features"] < 1e-4, worst
     layers = Interpreter(os.path.join(folder, card["browser"]["layers_file"])).get_signature_runner()
     outputs = layers(args_0=inputs[:1])
     for layer in card["browser"]["layers"][::7]:
@@ -59,6 +63,15 @@ def test_the_exported_model_computes_what_keras_does_on_real_faces(exported, ast
         keras_output = keras.Model(predictor.model.input, expected).predict_on_batch(inputs[:1])
         assert list(outputs[layer["output"]].shape[1:]) == layer["shape"]
         assert np.abs(outputs[layer["output"]] - keras_output).max() < 1e-3 * max(1.0, np.abs(keras_output).max())
+
+
+def test_the_export_carries_the_last_layer_a_read_out_starts_from(exported):
+    from utils.model.predict import Predictor
+    _, card = exported
+    weights, bias = Predictor.from_path(MODEL, precision="float32").last_layer()
+    assert np.array_equal(card["browser"]["head"]["weights"], weights) and np.array_equal(card["browser"]["head"]["bias"], bias)
+    assert np.shape(card["browser"]["head"]["weights"]) == (256, len(card["classes"]))
+    assert card["weights_sha256"] == json.loads(open(MODEL.replace(".h5", ".json")).read())["weights_sha256"]
 
 
 def test_an_export_knows_when_its_model_has_changed(exported, tmp_path):

@@ -317,3 +317,63 @@ def test_a_source_that_cannot_be_opened_exits_2(source, message, model_path):
 def test_a_missing_model_exits_2(clip):
     result = run_script("--source", clip, "--model", "nowhere.h5", "--no-display")
     assert result.returncode == 2 and "no model at nowhere.h5" in result.stderr
+
+
+# Calibrate to me, in the window's loop ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_looks(tmp_path_factory, astronaut_bgr):
+    """30 s at 10 frames/s: the astronaut for the first 7 s (neutral's countdown and hold), then her darker
+    mirror image for the next 7 (the second expression's), then the astronaut again."""
+    path = str(tmp_path_factory.mktemp("looks") / "looks.mp4")
+    photo = cv2.resize(astronaut_bgr, (240, 240))
+    other = np.ascontiguousarray((photo[:, ::-1] * 0.55).astype(np.uint8))
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for index in range(300):
+        frame = np.full((240, 320, 3), 90, np.uint8)
+        frame[:, 40:280] = other if 70 <= index < 140 else photo
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_calibrate_then_read_with_the_saved_read_out(two_looks, tmp_path):
+    """The guided sequence on a video's own clock (neutral then sad, 3 s countdown and 4 s hold each): its
+    table, a read-out Python loads and that reads the held-back frames as shown; then --readout reads with it
+    and says so on every frame."""
+    from utils.model.predict import Predictor
+    from utils.model.readout import load_readout
+    model = os.path.join(ROOT, "models", "emotion_model.h5")
+    saved, timeline = str(tmp_path / "me.json"), str(tmp_path / "timeline.csv")
+    result = run_script("--source", two_looks, "--model", model, "--no-display", "--calibrate", "--expressions", "sad",
+                        "--save-readout", saved, "--csv", timeline, "--output", str(tmp_path / "calibrated.mp4"))
+    assert result.returncode == 0, result.stderr
+    assert "as shipped: " in result.stdout and "your read-out: 100% right" in result.stdout
+    assert f"read-out saved to {saved}" in result.stdout
+    mine = load_readout(saved, Predictor.from_path(model).card)
+    assert set(mine.frames) == {"neutral", "sad"} and all(25 <= count <= 30 for count in mine.frames.values())
+    with open(timeline) as handle:
+        rows = list(csv.DictReader(handle))
+    later = [row["label"] for row in rows if float(row["time"]) >= 15]   # after the calibration: the astronaut
+    assert later and all(label == "neutral" for label in later)
+
+    again = run_script("--source", two_looks, "--model", model, "--no-display", "--readout", saved,
+                       "--csv", str(tmp_path / "again.csv"))
+    assert again.returncode == 0, again.stderr
+    with open(tmp_path / "again.csv") as handle:
+        rows = [(float(row["time"]), row["label"]) for row in csv.DictReader(handle)]
+    assert {label for time, label in rows if 8 <= time < 14} == {"sad"}     # the darker mirror image, as taught
+    assert {label for time, label in rows if time < 7 or time >= 15} == {"neutral"}
+
+
+def test_a_read_out_of_another_model_and_a_short_video_are_refused_in_one_line(clip, model_path, tmp_path):
+    from utils.model.readout import Readout, save_readout
+    other = Readout("emotion_model", "0" * 64, tuple(FER_CLASSES), np.zeros((128, 7)), np.zeros(7))
+    save_readout(str(tmp_path / "other.json"), other)
+    result = run_script("--source", clip, "--model", model_path, "--no-display", "--readout", str(tmp_path / "other.json"))
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "this read-out belongs to model emotion_model" in result.stderr
+    result = run_script("--source", clip, "--model", model_path, "--no-display", "--calibrate")
+    assert result.returncode == 2 and "ended before the calibration did (28 s are needed)" in result.stderr
+    result = run_script("--source", clip, "--model", model_path, "--no-display", "--save-readout", "x.json")
+    assert result.returncode == 2 and "go with --calibrate" in result.stderr

@@ -39,7 +39,8 @@ def page_context():
     site = current_app.config["STATIC_SITE"]
     asset = static_asset if not site else (lambda filename: f"./static/{filename}")
     imports = Markup(security.import_map(asset))   # our own URLs: the exact text the policy's hash is of
-    return {"current_model": chosen_model(), "facts": page_facts(current_app.config["THRESHOLD"]),
+    return {"current_model": chosen_model(),
+            "facts": page_facts(current_app.config["THRESHOLD"], current_app.config["CALIBRATION"]),
             "class_colour": class_colour,   # a rendered page's bars: the class at an index of the card, its colour
             "detector": default_detector(), "blazeface_install": BLAZEFACE_INSTALL,
             "static_site": site, "asset": asset, "import_map": imports,

@@ -1,6 +1,8 @@
 /* Faces in, calibrated emotion probabilities out: utils/model/predict.py's Predictor in the browser. The
-   model is the input-to-logits sub-model Keras exported for a batch of two (a face and its mirror);
-   the mirror average and the card's temperature are applied here, as Python applies them. */
+   model is the sub-model Keras exported for a batch of two (a face and its mirror), from the input to the
+   last features (the final dense layer's input) and the logits; the mirror average and the card's
+   temperature are applied here, as Python applies them. With a personal read-out (readout.js) the
+   probabilities are the read-out's, softmax(W f + b) of the features, as Python's with_readout serves them. */
 import * as faces from "./faces.js";
 import { Model } from "./litert.js";
 import { faceJson, roundTo } from "./detection.js";
@@ -35,6 +37,13 @@ export class Predictor {
     this.testTimeFlip = Boolean((card.preprocessing || {}).test_time_flip);
     this.cropContext = Number((card.preprocessing || {}).crop_context || 1);
     ({ height: this.height, width: this.width, channels: this.channels } = card.input);
+    this.outputs = card.browser.outputs;
+    this.readout = null;   /* a Readout (readout.js) replacing the last layer, or null: the model as shipped */
+  }
+
+  /* The model's own final dense layer, ``{weights (features x classes), bias}``: where a read-out starts. */
+  lastLayer() {
+    return this.card.browser.head;
   }
 
   static async load(modelsUrl, name, faceConstants) {
@@ -59,20 +68,34 @@ export class Predictor {
     return faces.preprocess(gray, this.height, this.width, this.channels);
   }
 
-  /* Logits for one preprocessed face, averaged with its mirror's when the card says so (logits). */
-  async logits(input) {
+  /* ``{features, logits}`` for one preprocessed face, each averaged with its mirror's when the card says so
+     (features_and_logits). */
+  async featuresAndLogits(input) {
     const size = this.height * this.width * this.channels;
     const batch = new Float32Array(2 * size);
     batch.set(input);
     batch.set(this.testTimeFlip ? faces.mirrored(input, this.height, this.width, this.channels) : input, size);
-    const logits = Object.values(await this.model.run(batch))[0];
-    const count = this.classes.length;
-    if (!this.testTimeFlip) return logits.slice(0, count);
-    return Float32Array.from({ length: count }, (_, k) => (logits[k] + logits[count + k]) / 2);
+    const outputs = await this.model.run(batch);
+    const first = (values) => {
+      const count = values.length / 2;
+      if (!this.testTimeFlip) return values.slice(0, count);
+      return Float32Array.from({ length: count }, (_, k) => (values[k] + values[count + k]) / 2);
+    };
+    return { features: first(outputs[this.outputs.features]), logits: first(outputs[this.outputs.logits]) };
+  }
+
+  /* Logits for one preprocessed face (logits). */
+  async logits(input) {
+    return (await this.featuresAndLogits(input)).logits;
+  }
+
+  /* The probabilities served for a face's features and logits: the read-out's, or the card's calibration (served). */
+  served({ features, logits }) {
+    return this.readout ? this.readout.probabilities(features) : softmax(logits, this.temperature, this.offsets);
   }
 
   async probabilities(input) {
-    return softmax(await this.logits(input), this.temperature, this.offsets);
+    return this.served(await this.featuresAndLogits(input));
   }
 
   /* Every face found as a prediction dict, with the input it was predicted from (choose_found); no
@@ -81,12 +104,15 @@ export class Predictor {
     if (!found.length) {
       const input = this.preprocess(gray);
       const whole = { box: [0, 0, gray.width, gray.height], score: 0, keypoints: {} };
-      return [{ prediction: this.predictionDict(whole, await this.probabilities(input), threshold, true), input }];
+      const heads = await this.featuresAndLogits(input);
+      return [{ prediction: this.predictionDict(whole, this.served(heads), threshold, true), input, features: heads.features }];
     }
     const chosen = [];
     for (const face of found) {
       const input = this.preprocess(this.crop(gray, face).image);
-      chosen.push({ prediction: this.predictionDict(face, await this.probabilities(input), threshold, false), input });
+      const heads = await this.featuresAndLogits(input);
+      chosen.push({ prediction: this.predictionDict(face, this.served(heads), threshold, false), input,
+                    features: heads.features });
     }
     return chosen;
   }

@@ -75,6 +75,7 @@ export class VideoAnalyser {
     this.tracker = new FaceTracker(constants);
     this.analysed = 0;
     this.chosen = [];
+    this.seen = [];   /* whether each chosen face was found in this very frame (a missed one keeps its last box) */
     this.milliseconds = { detect: 0, predict: 0 };
   }
 
@@ -94,6 +95,7 @@ export class VideoAnalyser {
         const [a, b] = [orderKey(p.face, this.sureScore), orderKey(q.face, this.sureScore)];
         return a[0] - b[0] || a[1] - b[1] || i - j;
       }).map(([track]) => track);
+    this.seen = tracks.map((track) => track.missed === 0);
     this.chosen = tracks.length ? await this.predictor.chooseFaces(gray, tracks.map((track) => track.face), threshold) : [];
     const faces = tracks.map((track, i) => this.smoothed(track, this.chosen[i].prediction, threshold));
     this.milliseconds.predict += performance.now() - start;

@@ -1,7 +1,10 @@
 /* Live: the browser's camera, its faces found and labelled on this device by the in-browser engine
    (static/engine/), or, when the student chooses it (offered when the engine cannot load), a few frames a
    second sent to /api/predict. The result region says which (data-engine), how many frames were analysed since the
-   camera started (data-frames) and the first face's label (data-label), for tests and tools. */
+   camera started (data-frames) and the first face's label (data-label), for tests and tools. After each
+   analysed frame it sends an "analysed" event (detail: the faces and, on this device, the engine's chosen
+   faces with their features and whether each was seen in this frame), which "Calibrate to me"
+   (calibrate.js) listens to. */
 "use strict";
 (() => {
   const SERVER_FRAMES_PER_SECOND = 5;
@@ -211,6 +214,8 @@
     const now = performance.now();
     answers = answers.filter((t) => now - t < 2000).concat(now);
     document.getElementById("rate").textContent = `${(answers.length / 2).toFixed(1)} frames/s analysed`;
+    const [chosen, seen] = mode === "browser" && analyser ? [analyser.chosen, analyser.seen] : [null, null];
+    result.dispatchEvent(new CustomEvent("analysed", { detail: { faces, chosen, seen } }));
   }
 
   function draw(faces) {

@@ -31,6 +31,22 @@ def draw_fps(frame, fps):
     return frame
 
 
+def draw_banner(frame, text, share=None):
+    """A line of text across the bottom of ``frame`` (in place), as large as fits, above a bar filled to
+    ``share`` (0..1) when given: the calibration's prompt, or which last layer reads the faces."""
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, 2
+    (width, _), _ = cv2.getTextSize(text, font, 1.0, thickness)
+    scale = min(0.8, 0.95 * frame.shape[1] / max(width, 1))
+    (_, height), baseline = cv2.getTextSize(text, font, scale, thickness)
+    top = frame.shape[0] - height - baseline - 14
+    cv2.rectangle(frame, (0, top), (frame.shape[1], frame.shape[0]), (40, 40, 40), cv2.FILLED)
+    if share is not None:
+        cv2.rectangle(frame, (0, frame.shape[0] - 5), (int(frame.shape[1] * min(max(share, 0.0), 1.0)), frame.shape[0]),
+                      (0, 200, 255), cv2.FILLED)
+    cv2.putText(frame, text, (6, top + height + 5), font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return frame
+
+
 def _caption(frame, text, corner, colour, below=False):
     """White text on a filled ``colour`` band above (or, at the top edge, below) ``corner``."""
     font, scale, thickness = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1

@@ -110,7 +110,9 @@ class VideoAnalyser:
 
     Every ``every``-th frame is analysed; the frames between show the last results.
     :attr:`chosen` holds each face's :class:`utils.model.predict.ChosenFace` (its upright crop and the
-    model's input), for explaining a live face as it was predicted. :attr:`seconds` adds up the
+    model's input), for explaining a live face as it was predicted, and :attr:`seen` whether each was
+    found in this very frame (a face the detector just missed keeps its last box for a few frames).
+    :attr:`seconds` adds up the
     time spent detecting and predicting, for the figures.
     """
 
@@ -123,7 +125,7 @@ class VideoAnalyser:
         self.predictor, self.threshold = predictor, threshold
         self.every, self.detect_every = every, detect_every
         self.tracker = FaceTracker(smooth=smooth)
-        self.faces, self.chosen, self.frames, self.analysed = [], [], 0, 0
+        self.faces, self.chosen, self.seen, self.frames, self.analysed = [], [], [], 0, 0
         self.seconds = collections.Counter()
 
     @property
@@ -155,6 +157,7 @@ class VideoAnalyser:
     def _predict(self, frame):
         tracks = sorted((track for track in self.tracker.tracks if track.confirmed),
                         key=lambda track: detect.order_key(track.face))
+        self.seen = [track.missed == 0 for track in tracks]
         if not tracks:
             self.chosen = []
             return []

@@ -18,6 +18,7 @@ bfloat16) chooses for every front end instead: the bfloat16 path then runs, emul
 slower, on a CPU without it, so it can be tested anywhere. Calls are safe from several
 threads: the predictor holds no per-call state.
 """
+import copy
 import os
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from utils.faces.face import Face, iou
 from utils.faces.preprocess import preprocess_for_card
 from utils.media import colour
 from utils.model.architectures import LOGITS_LAYER
+from utils.model.readout import check_model, last_layer
 from utils.model.store import bfloat16_copy, load_model
 
 PRECISIONS = ("float32", "bfloat16")
@@ -116,15 +118,22 @@ def face_at(chosen, box):
 @dataclass
 class ChosenFace:
     """One face of a picture, ready to explain: its prediction dict, its upright ``crop``
-    (:class:`utils.faces.align.FaceCrop`), the model's ``input`` and how many faces the picture has."""
+    (:class:`utils.faces.align.FaceCrop`), the model's ``input``, how many faces the picture has and
+    the model's last ``features`` for it (mirror-averaged as served: what a personal read-out reads)."""
     prediction: dict
     crop: align.FaceCrop
     input: np.ndarray
     count: int
+    features: np.ndarray = None
 
 
 class Predictor:
-    """Faces in, calibrated emotion probabilities out, in the card's class order."""
+    """Faces in, calibrated emotion probabilities out, in the card's class order.
+
+    With a personal read-out (:meth:`with_readout`) the probabilities are the read-out's,
+    ``softmax(W f + b)`` of the model's last features, without the card's temperature or offsets
+    (see :mod:`utils.model.readout`).
+    """
 
     def __init__(self, model, card, precision="auto"):
         """``precision``: "float32", "bfloat16", or "auto" (see :func:`serving_precision`).
@@ -141,6 +150,9 @@ class Predictor:
         self.crop_context = card.preprocessing.crop_context
         self.input_side = card.input.width
         self._logits = keras.Model(serving.input, serving.get_layer(LOGITS_LAYER).output)
+        head = serving.get_layer(LOGITS_LAYER)
+        self._features_and_logits = keras.Model(serving.input, [head.input, head.output])
+        self.readout = None   # a utils.model.readout.Readout replacing the last layer, or None
 
     @classmethod
     def from_path(cls, path, precision="auto"):
@@ -160,9 +172,45 @@ class Predictor:
             return np.asarray(self._logits.predict_on_batch(batch))
         return mirror_mean(np.asarray(self._logits.predict_on_batch(with_mirror(batch))))
 
+    def features_and_logits(self, batch):
+        """``(features, logits)`` for a preprocessed batch: the input of the final dense layer (float32)
+        and its output, each averaged with the mirror image's as :meth:`logits` averages."""
+        batch = np.asarray(batch, dtype=np.float32)
+        if len(batch) == 0:
+            width = self._features_and_logits.outputs[0].shape[-1]
+            return np.zeros((0, width), np.float32), np.zeros((0, len(self.classes)), np.float32)
+        both = with_mirror(batch) if self.test_time_flip else batch
+        features, logits = (np.asarray(part, dtype=np.float32)
+                            for part in self._features_and_logits.predict_on_batch(both))
+        return (mirror_mean(features), mirror_mean(logits)) if self.test_time_flip else (features, logits)
+
+    def features(self, batch):
+        """The model's last features for a preprocessed batch: what a personal read-out reads."""
+        return self.features_and_logits(batch)[0]
+
+    def last_layer(self):
+        """``(weights, bias)`` of the model's own final dense layer (float64): where a read-out starts."""
+        return last_layer(self.model)
+
+    def with_readout(self, readout):
+        """A predictor sharing this one's network whose probabilities are ``readout``'s (None: the
+        model's own); :class:`utils.model.readout.ReadoutError` for a read-out of another model."""
+        if readout is not None:
+            check_model(readout, self.card)
+        twin = copy.copy(self)
+        twin.readout = readout
+        return twin
+
     def probabilities(self, batch):
-        """Calibrated class probabilities for a preprocessed batch."""
+        """Calibrated class probabilities for a preprocessed batch (the read-out's, when there is one)."""
+        if self.readout is not None:
+            return self.readout.probabilities(self.features(batch))
         return self.calibrated(self.logits(batch))
+
+    def served(self, features, logits):
+        """The probabilities served for a batch's ``features`` and ``logits``: the read-out's when there is
+        one, else the card's calibration of the logits."""
+        return self.readout.probabilities(features) if self.readout is not None else self.calibrated(logits)
 
     def calibrated(self, logits):
         """The probabilities served for ``logits``: softmax(logits / T + offsets), the card's temperature
@@ -220,8 +268,11 @@ class Predictor:
         if not crops:
             return []
         inputs = np.stack([self.preprocess(crop.image) for crop in crops])
-        return [ChosenFace(self.prediction_dict(face, probabilities, threshold, whole), crop, face_input, len(found))
-                for face, crop, face_input, probabilities in zip(found, crops, inputs, self.probabilities(inputs))]
+        features, logits = self.features_and_logits(inputs)
+        return [ChosenFace(self.prediction_dict(face, probabilities, threshold, whole), crop, face_input, len(found),
+                           face_features)
+                for face, crop, face_input, probabilities, face_features
+                in zip(found, crops, inputs, self.served(features, logits), features)]
 
     def predict_face(self, image, face, threshold=THRESHOLD):
         """One face of ``image`` (a :class:`utils.faces.face.Face` or a prediction dict) as a prediction dict."""

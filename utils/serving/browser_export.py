@@ -7,10 +7,12 @@ the canonical face, the tracker's settings, the class colours) is read here from
 modules that define it and handed to the browser as one JSON document
 (:func:`engine_constants`), so no number is typed twice.
 
-Two files per model: ``NAME.tflite``, the input-to-logits sub-model for a batch of two (a face
+Two files per model: ``NAME.tflite``, the sub-model from the input to the last features (the input
+of the final dense layer, what a personal read-out reads) and the logits, for a batch of two (a face
 and its mirror: LiteRT.js wants a fixed batch), and ``NAME.layers.tflite``, every layer with
 feature maps for one face (the Live page's layer maps). ``NAME.json`` is the card plus what the
-browser needs to read them, and the sha256 of the ``.h5`` and card they came from, so a stale
+browser needs to read them (which output is which, and the final dense layer's own weights, where
+a personal read-out starts), and the sha256 of the ``.h5`` and card they came from, so a stale
 export is noticed (:func:`is_current`).
 """
 import functools
@@ -30,6 +32,7 @@ from utils.files import atomic_write, file_sha256, file_stamp, write_json
 from utils.live import tracking
 from utils.media import decode
 from utils.model.card import card_path, read_card
+from utils.model.readout import fit_settings, last_layer
 
 CLASSIFY_BATCH = 2   # a face and its mirror image, in one call
 # OpenCV's fixed-point weights of R, G and B in its 8-bit BGR2GRAY (15 fractional bits): the gray
@@ -96,16 +99,20 @@ def export_model(h5_path, folder):
     paths = exported_paths(name, folder)
     os.makedirs(folder, exist_ok=True)
     shape = card.input.shape
-    logits = keras.Model(model.input, model.get_layer(LOGITS_LAYER).output)
+    head = model.get_layer(LOGITS_LAYER)
+    logits = keras.Model(model.input, [head.input, head.output])   # signature outputs output_0, output_1
     layers = spatial_layers(model)
     maps = keras.Model(model.input, [model.get_layer(layer).output for layer in layers])
     for sub, path, batch in ((logits, paths["logits"], CLASSIFY_BATCH), (maps, paths["layers"], 1)):
         signature = [tf.TensorSpec((batch, *shape), tf.float32)]   # fixed: LiteRT.js runs fixed shapes
         atomic_write(path, lambda temp, sub=sub, signature=signature: sub.export(
             temp, format="litert", input_signature=signature, verbose=False))
+    weights, bias = last_layer(model)
     exported = dict(card.to_dict(), browser={
         "source_sha256": source_digest(h5_path), "batch": CLASSIFY_BATCH,
         "logits": os.path.basename(paths["logits"]), "layers_file": os.path.basename(paths["layers"]),
+        "outputs": {"features": "output_0", "logits": "output_1"},
+        "head": {"weights": weights.tolist(), "bias": bias.tolist()},   # (features, classes), as Keras keeps it
         # Keras output k is the signature's "output_k" (the file's own tensor order is another one)
         "layers": [{"name": layer, "kind": layer_kind(model.get_layer(layer)), "output": f"output_{index}",
                     "shape": list(model.get_layer(layer).output.shape[1:])} for index, layer in enumerate(layers)]})
@@ -162,4 +169,5 @@ def engine_constants(max_pixels=MAX_PIXELS):
                   "max_missed": tracking.MAX_MISSED, "confirm_hits": tracking.CONFIRM_HITS,
                   "match_iou": tracking.MATCH_IOU},
         "viridis": viridis(),
+        "readout": fit_settings(),
     }
