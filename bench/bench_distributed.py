@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from utils.train.cluster import free_ports  # noqa: E402  (no TensorFlow: the workers are other processes)
 # Keras' line at the end of an epoch (verbose 2): "40/40 - 12s - 301ms/step - accuracy: ..."
 EPOCH_LINE = re.compile(r"^(\d+)/\1 - (\d+)s - (\d+(?:\.\d+)?)(us|ms|s)/step")
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -48,14 +49,6 @@ def gpu_count():
                              "print(len(tf.config.list_physical_devices('GPU')))"],
                             capture_output=True, text=True)
     return int(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else 0
-
-
-def free_ports(count):
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def train(folder, train_args, extra_env=None, workers=0):

@@ -297,7 +297,8 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def playwright():
+def playwright(chromium):
+    """Playwright, for driving Debian's Chromium: a test that asks for it needs Chromium (see :func:`chromium`)."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         yield playwright

@@ -55,7 +55,7 @@ def engine_page(site, playwright):  # noqa: F811
     """A page with the engine loaded (the Analyse page loads it on opening)."""
     browser, page = open_page(playwright)
     page.goto(site + "/")
-    page.evaluate("EMO.engine()")
+    page.evaluate("() => EMO.engine()")
     yield page
     browser.close()
 

@@ -13,16 +13,15 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CHROMIUM, EIGHT_CLASSES, ROOT, open_page, served_folder
-from test_browser_engine import live_page
+from conftest import EIGHT_CLASSES, ROOT, open_page, served_folder
+from test_browser_engine import browser_dir, engine_page, live_page, reference  # noqa: F401 (fixtures)
 from utils import defaults
 from utils.model import readout
 from utils.serving.browser_export import engine_constants, export_model
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))   # make_site.build_site, as `make site` runs it
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is missing (install Debian's chromium package)")
+pytestmark = pytest.mark.usefixtures("chromium")   # skipped without it, failed in CI (conftest.missing)
 
 MODEL = defaults.project_path(defaults.EMOTION_MODEL)
 PARITY = 1e-4
@@ -31,30 +30,9 @@ QUICK = {"countdown": 0.3, "hold": 1.6, "held_back": 0.5}
 
 
 @pytest.fixture(scope="module")
-def browser_dir(tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("browser"))
-    export_model(MODEL, folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def app_config(browser_dir):
+    """test_browser_engine's site (the shipped model, exported into the tests' folder) with a quick calibration."""
     return {"DEFAULT_MODEL": MODEL, "BROWSER_DIR": browser_dir, "WARM_UP": False, "CALIBRATION": QUICK}
-
-
-@pytest.fixture(scope="module")
-def engine_page(site, playwright):
-    browser, page = open_page(playwright)
-    page.goto(site + "/")
-    page.evaluate("() => EMO.engine()")
-    yield page
-    browser.close()
-
-
-@pytest.fixture(scope="module")
-def reference():
-    from utils.model.predict import Predictor
-    return Predictor.from_path(MODEL, precision="float32")
 
 
 def module(page, name):

@@ -4,7 +4,6 @@ people said of a Gallery face; the Models page shows a model judged by the crowd
 import csv
 import html
 import json
-import os
 import re
 import shutil
 
@@ -12,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CHROMIUM, open_page
+from conftest import open_page
 
 # FER+'s columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF.
 VOTES = [
@@ -126,7 +125,6 @@ def test_the_models_page_shows_a_model_judged_by_the_crowd(make_app, model_path,
         ("happy", "93"), ("contempt", "20")]
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (install Debian's chromium package)")
 def test_explore_shows_what_ten_people_said_of_a_gallery_face(site, playwright):
     browser, page = open_page(playwright)
     try:

@@ -31,8 +31,8 @@ import pytest
 
 from conftest import ROOT, make_card
 from utils.train import distribute
-from utils.train.cluster import Cluster, DistributeError, Task, cluster_from_flags, lost_message, read_tf_config, \
-    rendezvous
+from utils.train.cluster import Cluster, DistributeError, Task, cluster_from_flags, free_ports, lost_message, \
+    read_tf_config, rendezvous
 
 ATOL = 2e-5
 CLASSES = ("angry", "happy", "sad")
@@ -56,15 +56,6 @@ def faces(tmp_path_factory):
                 noisy = np.clip(pattern + rng.normal(0, 10, (48, 48)), 0, 255).astype(np.uint8)
                 cv2.imwrite(str(root / split / name / f"{i}.png"), noisy)
     return root
-
-
-def free_ports(count):
-    """Ports nothing listens on now (bound to port 0, then closed)."""
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def environment(work):

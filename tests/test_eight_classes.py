@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_hex, to_rgb
 
-from conftest import CHROMIUM, EIGHT_CLASSES, ROOT, served_folder
+from conftest import EIGHT_CLASSES, ROOT, served_folder
 from test_browser_engine import deviations, live_page
 from test_desktop_window import figure_text, open_window, pump
 from test_evaluate import astronaut_photos, run as run_evaluate, write_class_folders
@@ -216,7 +216,6 @@ def pixel(page, canvas, x, y):
                          ".getImageData(x, y, 1, 1).data.slice(0, 3))", [canvas, x, y])
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (install Debian's chromium package)")
 def test_the_browser_engine_gives_pythons_eight_probabilities_on_the_static_site(static_site, playwright, reference,
                                                                                 astronaut_bgr, photo, tmp_path):
     browser, page = live_page(playwright, static_site, astronaut_bgr, tmp_path)
