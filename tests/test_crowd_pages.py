@@ -135,6 +135,10 @@ def test_explore_shows_what_ten_people_said_of_a_gallery_face(site, playwright):
         names = page.locator("#crowd-bars .bar .name").all_inner_texts()
         assert names == ["neutral", "sad", "angry"]
         assert page.locator("#crowd-bars .bar.top .name").inner_text() == "neutral"
+        # the votes come most first, so a bar's place is no class index: no class colour (angry's, the first)
+        fills = page.locator("#crowd-bars .bar .fill").evaluate_all(
+            "fills => fills.map((fill) => getComputedStyle(fill).backgroundColor)")
+        assert fills[0] == fills[1] == fills[2]
         assert page.locator("#crowd-bars .bar .value").all_inner_texts() == ["40%", "30%", "30%"]
         assert page.locator("#crowd-fer2013").inner_text() == "FER2013's one label: angry"
     finally:
