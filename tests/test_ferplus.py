@@ -2,6 +2,7 @@
 into targets, the crowd metrics, FER2013's labels found by pixels, and make data FERPLUS= end to end."""
 import csv
 import os
+import stat
 import subprocess
 import sys
 
@@ -215,6 +216,8 @@ def test_make_data_writes_ferplus_from_the_papers_route_in_ferplus_layout(tmp_pa
     assert usages["Training"].fer2013.tolist() == [0, 3, 6]
     assert np.array_equal(usages["PublicTest"].faces[0], face(3))
     assert "FER+: 4 faces" in result.stdout
+    # readable as the folders make data makes beside it are (a site serving the Gallery may run as another user)
+    assert stat.S_IMODE(os.stat(target).st_mode) == stat.S_IMODE(os.stat(target.parent).st_mode)
 
 
 def test_make_data_with_a_bad_source_says_why_in_one_line_and_keeps_what_was_there(tmp_path, ferplus_folders):
