@@ -242,8 +242,9 @@ class ModelCard:
             facts.append(("judged by the crowd",
                           f"says what most people said on {crowd.majority_accuracy:.1%} of {crowd.faces:,} faces "
                           f"({crowd.data}); gives their choice {crowd.crowd_choice_probability:.2f} on average; "
-                          f"cross-entropy to their votes {crowd.vote_cross_entropy:.3f}; calibration error against "
-                          f"their shares {crowd.vote_ece:.3f}"))
+                          f"cross-entropy to their votes {crowd.vote_cross_entropy:.3f}"
+                          + (f"; calibration error against their shares {crowd.vote_ece:.3f}"
+                             if crowd.vote_ece is not None else "")))
             if crowd.fer2013_agreement is not None:
                 facts.append(("FER2013's own label", f"the crowd's choice on {crowd.fer2013_agreement:.1%} of "
                                                      f"{crowd.fer2013_faces:,} faces; the model says it on "
