@@ -27,12 +27,11 @@ from utils.cli import fail, run_cli
 from utils.defaults import EMOTION_MODEL, project_path, THRESHOLD
 from utils.faces.detect import check_detector, DEFAULT_DETECTOR, DETECTORS
 from utils.live import drawing, records, sources
-from utils.live.calibration import LiveCalibration, SUGGESTED
+from utils.live.calibration import LiveCalibration, READOUT_NOTE, SUGGESTED
 from utils.live.tracking import DETECT_EVERY, FpsMeter, SMOOTH_FRAMES, VideoAnalyser
 
 WINDOW = "EmoDetect-Pro (q quits)"
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # 27: Esc
-READOUT_BANNER = "read by your calibrated last layer"
 # Video writers by file extension; anything else gets mp4v.
 FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v"}
 
@@ -161,7 +160,7 @@ def play(source, analyser, timeline, writer, window, calibration=None, save_read
                     calibrated(calibration, save_readout)
                 drawing.draw_banner(frame, prompt.text(), prompt.progress)
             elif analyser.predictor.readout is not None:
-                drawing.draw_banner(frame, READOUT_BANNER)
+                drawing.draw_banner(frame, READOUT_NOTE)
             if writer:
                 writer.write(frame)
             if window and not window.show(frame):

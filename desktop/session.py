@@ -19,7 +19,7 @@ from utils.explain import figures, operation_text
 from utils.explain.layers import layer_kind
 from utils.explain.perturbation import region_sensitivity
 from utils.live import drawing, tracking
-from utils.live.calibration import LiveCalibration
+from utils.live.calibration import LiveCalibration, READOUT_NOTE
 from utils.media import charts, grids
 from utils.model.predict import is_uncertain
 from utils.model.readout import check_model, load_readout, save_readout
@@ -33,7 +33,6 @@ LAYER_TABS = {"Feature maps": "conv", "Pooling outputs": "pool", "Layers": None}
 # The tabs that explain one class, chosen by the user (the predicted one to start with).
 CLASS_TABS = ("Grad-CAM", "Regions")
 NO_FACE = "Open a picture with a face (or start the camera) to see this tab."
-READOUT_NOTE = "read by your calibrated last layer"
 
 
 def message_figure(text):

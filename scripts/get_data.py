@@ -181,6 +181,9 @@ def write_ferplus(usages, target):
     folders = {usage: folder for folder, usage in ferplus.FOLDER_USAGES.items()}
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     partial = tempfile.mkdtemp(prefix=".ferplus-", dir=os.path.dirname(os.path.abspath(target)))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(partial, 0o777 & ~umask)   # mkdtemp's folder is its owner's alone; dataset/ferplus is not
     try:
         for usage, voted in usages.items():
             folder = os.path.join(partial, folders[usage])

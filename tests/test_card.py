@@ -115,3 +115,16 @@ def test_facts_say_what_the_card_holds():
     offsets = replace(card, calibration=Calibration(temperature=1.0, logit_offsets={"a": 0.5}))
     assert dict(offsets.facts())["calibration"] == "temperature 1.00, per-class logit offsets"
     assert np.allclose(offsets.logit_calibration()[1], [0.5, 0.0])
+
+
+def test_a_crowd_entry_without_its_optional_figures_still_reads_as_facts():
+    crowd = {"data": "dataset/ferplus", "faces": 2, "majority_accuracy": 0.5, "crowd_choice_probability": 0.25,
+             "vote_cross_entropy": 1.5}     # vote_ece, per_class and FER2013's figures are optional
+    card = ModelCard.from_dict(dict(card_fields("m", ["a", "b"]), crowd=crowd))
+    assert card.crowd.vote_ece is None
+    assert dict(card.facts())["judged by the crowd"] == ("says what most people said on 50.0% of 2 faces "
+                                                         "(dataset/ferplus); gives their choice 0.25 on average; "
+                                                         "cross-entropy to their votes 1.500")
+    judged = ModelCard.from_dict(dict(card_fields("m", ["a", "b"]), crowd=dict(crowd, vote_ece=0.0312)))
+    assert dict(judged.facts())["judged by the crowd"].endswith(
+        "cross-entropy to their votes 1.500; calibration error against their shares 0.031")

@@ -135,7 +135,44 @@ def test_explore_shows_what_ten_people_said_of_a_gallery_face(site, playwright):
         names = page.locator("#crowd-bars .bar .name").all_inner_texts()
         assert names == ["neutral", "sad", "angry"]
         assert page.locator("#crowd-bars .bar.top .name").inner_text() == "neutral"
+        # the votes come most first, so a bar's place is no class index: no class colour (angry's, the first)
+        fills = page.locator("#crowd-bars .bar .fill").evaluate_all(
+            "fills => fills.map((fill) => getComputedStyle(fill).backgroundColor)")
+        assert fills[0] == fills[1] == fills[2]
         assert page.locator("#crowd-bars .bar .value").all_inner_texts() == ["40%", "30%", "30%"]
         assert page.locator("#crowd-fer2013").inner_text() == "FER2013's one label: angry"
     finally:
         browser.close()
+
+
+def test_a_ferplus_folder_with_a_missing_or_damaged_face_or_a_bad_row_is_a_page_that_says_so(make_app, tmp_path):
+    """The user's own copy of FER+ (the FERPlus repository's label.csv without its images, say) is never a 500."""
+    folder = tmp_path / "FER2013Valid"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "fer0000001.png"), np.full((48, 48), 128, np.uint8))
+    (folder / "fer0000002.png").write_bytes(b"not a png")
+    rows = [["fer0000000.png", "(0, 0, 48, 48)", *VOTES[0]],        # its file is not there
+            ["fer0000001.png", "(0, 0, 48, 48)", *VOTES[4]],
+            ["fer0000002.png", "(0, 0, 48, 48)", *VOTES[1]]]        # its file is no picture
+    with open(folder / "label.csv", "w", newline="") as labels:
+        csv.writer(labels).writerows(rows)
+    client = make_app(GALLERY_DIR=str(folder), WARM_UP=False).test_client()
+    first = client.get("/gallery").get_data(as_text=True)
+    assert "face 1 of 2" in first and 'id="true-label">happy<' in first
+    damaged = client.get("/gallery?i=1")
+    assert damaged.status_code == 200 and 'id="true-label"' not in damaged.get_data(as_text=True)
+    disagree = client.get("/gallery?show=disagree")
+    assert disagree.status_code == 200
+    listed = re.findall(r'href="/gallery\?i=(\d+)"', disagree.get_data(as_text=True))
+    said = re.search(r'id="predicted-label">(\w+)<', first).group(1)
+    assert listed == ([] if said == "happy" else ["0"])            # the damaged face, not read, is not listed
+
+    with open(folder / "label.csv", "a", newline="") as labels:
+        csv.writer(labels).writerow(["fer0000003.png", "(0, 0, 48, 48)", 4, 0, 0])
+    client = make_app(GALLERY_DIR=str(folder), WARM_UP=False).test_client()
+    page = client.get("/gallery")
+    assert page.status_code == 200
+    said = html.unescape(re.search(r'id="gallery-problem">([^<]*)<', page.get_data(as_text=True)).group(1))
+    assert said == f"{folder} row 4: 3 vote counts, expected 10 (neutral, happiness, surprise, sadness, anger, disgust, " \
+                   "fear, contempt, unknown, NF)"
+    assert client.get("/gallery/image/0").status_code == 404 and client.get("/gallery/votes/0").status_code == 404

@@ -2,6 +2,7 @@
 into targets, the crowd metrics, FER2013's labels found by pixels, and make data FERPLUS= end to end."""
 import csv
 import os
+import stat
 import subprocess
 import sys
 
@@ -117,6 +118,17 @@ def test_the_papers_route_refuses_a_mismatched_pair_of_files(tmp_path):
         ferplus.read_ferplus(str(folder))
 
 
+def test_the_papers_route_refuses_votes_for_a_row_of_fer2013_csv_that_is_no_face(tmp_path):
+    folder = write_csv_route(tmp_path / "csv")
+    lines = (folder / "fer2013.csv").read_text().splitlines()
+    lines[2] = "3,1 2 3,Training"                                   # row 3: three pixels, no square face
+    (folder / "fer2013.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ferplus.FerPlusError) as error:
+        ferplus.read_ferplus(str(folder))
+    assert str(error.value) == (f"{folder / 'fer2013.csv'} row 3: not a FER2013 row (emotion 0-6 and a square of "
+                                "0-255 pixels), yet fer2013new.csv has votes for it")
+
+
 def test_majorities_drop_unknown_faces_and_break_ties_in_ferplus_column_order(ferplus_folders):
     voted = ferplus.read_ferplus(str(ferplus_folders))["Training"]
     split = datasets.voted_split(voted, EIGHT)
@@ -204,6 +216,8 @@ def test_make_data_writes_ferplus_from_the_papers_route_in_ferplus_layout(tmp_pa
     assert usages["Training"].fer2013.tolist() == [0, 3, 6]
     assert np.array_equal(usages["PublicTest"].faces[0], face(3))
     assert "FER+: 4 faces" in result.stdout
+    # readable as the folders make data makes beside it are (a site serving the Gallery may run as another user)
+    assert stat.S_IMODE(os.stat(target).st_mode) == stat.S_IMODE(os.stat(target.parent).st_mode)
 
 
 def test_make_data_with_a_bad_source_says_why_in_one_line_and_keeps_what_was_there(tmp_path, ferplus_folders):

@@ -48,6 +48,7 @@ class Gallery:
     def __init__(self, folder):
         self.folder = folder
         self._items = None
+        self.problem = None    # why a FER+ folder's label.csv could not be read, when it could not
         self._predicted = {}   # model name -> each face's label as that model reads the face
         self._lock = threading.Lock()
 
@@ -56,10 +57,14 @@ class Gallery:
         return os.path.isfile(os.path.join(self.folder, ferplus.LABEL_FILE))
 
     def items(self):
-        """``[GalleryFace, ...]``, or an empty list when the folder is missing."""
+        """``[GalleryFace, ...]``, or an empty list when the folder is missing or its label.csv cannot be
+        read (:attr:`problem` says why, in one line)."""
         with self._lock:
             if self._items is None:
-                found = _scan_votes(self.folder) if self.has_votes else _scan(self.folder)
+                try:
+                    found = _scan_votes(self.folder) if self.has_votes else _scan(self.folder)
+                except ferplus.FerPlusError as error:
+                    found, self.problem = [], str(error)
                 self._items = sorted(found, key=lambda item: os.path.basename(item.path))
             return self._items
 
@@ -74,16 +79,19 @@ class Gallery:
     def predicted(self, loaded):
         """Each face's label as ``loaded`` (a :class:`utils.serving.model_file.LoadedModel`) serves it, read
         once per model and kept: the faces are the 48x48 crops the model takes, classified whole as the
-        Gallery page does."""
+        Gallery page does; None for a face whose file cannot be read."""
         items = self.items()
         with self._lock:
             if loaded.name not in self._predicted:
-                from utils.media.decode import read_image
                 predictor = loaded.predictor
-                faces = np.stack([predictor.preprocess(read_image(item.path)) for item in items])
-                labels = []
-                for start in range(0, len(faces), 256):
-                    labels += [predictor.classes[k] for k in predictor.probabilities(faces[start:start + 256]).argmax(1)]
+                faces = [_read_face(predictor, item.path) for item in items]
+                readable = [i for i, face in enumerate(faces) if face is not None]
+                labels = [None] * len(items)
+                for start in range(0, len(readable), 256):
+                    batch = readable[start:start + 256]
+                    found = predictor.probabilities(np.stack([faces[i] for i in batch])).argmax(1)
+                    for i, k in zip(batch, found):
+                        labels[i] = predictor.classes[k]
                 self._predicted[loaded.name] = labels
             return self._predicted[loaded.name]
 
@@ -96,8 +104,17 @@ class Gallery:
             chosen = sorted((i for i, item in enumerate(items) if item.people_split), key=lambda i: items[i].top_share)
             return [(i, items[i], None) for i in chosen[:LIST_LIMIT]], len(chosen)
         predicted = self.predicted(loaded)
-        chosen = [i for i, item in enumerate(items) if predicted[i] != item.label]
+        chosen = [i for i, item in enumerate(items) if predicted[i] is not None and predicted[i] != item.label]
         return [(i, items[i], predicted[i]) for i in chosen[:LIST_LIMIT]], len(chosen)
+
+
+def _read_face(predictor, path):
+    """The model's input for the face in ``path``, or None when the file cannot be read."""
+    from utils.media.decode import ImageError, read_image
+    try:
+        return predictor.preprocess(read_image(path))
+    except (ImageError, OSError):
+        return None
 
 
 def _scan(folder):
@@ -113,7 +130,9 @@ def _scan(folder):
 
 
 def _scan_votes(folder):
-    """FER+'s faces of one folder with their votes, less those most people called unknown or not a face."""
+    """FER+'s faces of one folder with their votes, less those most people called unknown or not a face and
+    those whose file is not there (as :func:`_scan` lists only the files that are); FerPlusError for a row
+    that is not a face's votes."""
     import csv
     known = {}
     labels_path = os.path.join(folder, ferplus.FER2013_LABEL_FILE)
@@ -125,7 +144,7 @@ def _scan_votes(folder):
         for number, row in enumerate(csv.reader(handle), start=1):
             counts = ferplus.parse_votes([field.strip() for field in row[2:]], f"{folder} row {number}")
             kept, top = ferplus.emotion_majority([counts])
-            if not kept[0]:
+            if not kept[0] or not os.path.isfile(os.path.join(folder, row[0].strip())):
                 continue
             names = [ferplus.CLASS_OF_COLUMN.get(column) or NOT_EMOTIONS[column] for column in ferplus.VOTE_COLUMNS]
             votes = {name: count for name, count in sorted(zip(names, counts), key=lambda pair: -pair[1]) if count}

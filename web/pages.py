@@ -85,7 +85,7 @@ def gallery():
     faces = current_app.extensions["gallery"]
     params = inputs.params()
     if not len(faces):
-        return render_template("messages/gallery_empty.html", folder=faces.folder)
+        return render_template("messages/gallery_empty.html", folder=faces.folder, problem=faces.problem)
     show = None if inputs.absent(params, "show") else inputs.choice(params, "show", faces.lists)
     if show:
         if not faces.has_votes:
@@ -98,7 +98,7 @@ def gallery():
     context = dict(index=index, total=len(faces), item=face, has_votes=faces.has_votes)
     try:
         image = read_image(face.path)
-    except ImageError as error:
+    except (ImageError, OSError) as error:   # a file removed or damaged since the folder was read
         return render_template("pages/gallery.html", error=str(error), **context)
     result = analysis.explain(registry().get(chosen_model()), image, parts=("gradcam",),
                               threshold=current_app.config["THRESHOLD"])

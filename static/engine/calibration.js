@@ -6,13 +6,12 @@
 import { fit, Readout } from "./readout.js";
 import { softmax } from "./predict.js";
 
-export const NEUTRAL = "neutral";
-
-/* Neutral first (when the model has it), then those ``chosen``, in the card's order (expressions_to_show). */
-export function expressionsToShow(classes, chosen) {
+/* ``neutral`` first (when the model has it: the name comes from Python, web/facts.py's calibration), then
+   those ``chosen``, in the card's order (expressions_to_show). */
+export function expressionsToShow(classes, chosen, neutral) {
   const unknown = chosen.filter((name) => !classes.includes(name));
   if (unknown.length) throw new Error(`no expression ${unknown.join(", ")} in this model (it has ${classes.join(", ")})`);
-  const shown = classes.filter((name) => name === NEUTRAL).concat(classes.filter((name) => name !== NEUTRAL && chosen.includes(name)));
+  const shown = classes.filter((name) => name === neutral).concat(classes.filter((name) => name !== neutral && chosen.includes(name)));
   if (shown.length < 2) throw new Error("a calibration needs at least two expressions: choose one besides neutral");
   return shown;
 }

@@ -83,7 +83,7 @@
     let expressions;
     try {
       expressions = modules.expressionsToShow(engine.predictor.classes,
-        Array.from(choices.querySelectorAll("input:checked"), (box) => box.value));
+        Array.from(choices.querySelectorAll("input:checked"), (box) => box.value), facts.neutral);
     } catch (err) {
       return say(err.message, true);
     }

@@ -45,7 +45,8 @@
     if (!said.votes) return;
     document.getElementById("crowd").hidden = false;
     document.getElementById("crowd-count").textContent = Object.values(said.votes).reduce((a, b) => a + b, 0);
-    EMO.bars(document.getElementById("crowd-bars"), said.shares, said.label);
+    /* most votes first, not the card's order: uncoloured, as the Gallery draws them */
+    EMO.bars(document.getElementById("crowd-bars"), said.shares, said.label, { coloured: false });
     const fer2013 = document.getElementById("crowd-fer2013");
     fer2013.hidden = !said.fer2013;
     fer2013.textContent = said.fer2013 ? `FER2013's one label: ${said.fer2013}` : "";

@@ -100,8 +100,9 @@ const EMO = {
   },
 
   /* Softmax probabilities as horizontal bars, one per class of the card, the predicted class's bar in its
-     class's colour (the colour of its box). */
-  bars(container, probabilities, label) {
+     class's colour (the colour of its box). Shares in another order than the card's (a crowd's votes, most
+     first) pass ``{ coloured: false }``: a bar's place is then no class index, and no bar takes a class colour. */
+  bars(container, probabilities, label, { coloured = true } = {}) {
     container.replaceChildren();
     Object.entries(probabilities).forEach(([name, p], index) => {
       const row = document.createElement("div");
@@ -109,7 +110,7 @@ const EMO = {
       row.innerHTML = `<span class="name"></span><span class="track"><span class="fill"></span></span><span class="value"></span>`;
       row.querySelector(".name").textContent = name;
       row.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
-      if (name === label) row.querySelector(".fill").style.background = EMO.colour(index);
+      if (coloured && name === label) row.querySelector(".fill").style.background = EMO.colour(index);
       row.querySelector(".value").textContent = `${Math.round(p * 100)}%`;
       container.appendChild(row);
     });

@@ -23,6 +23,7 @@ HOLD = 4.0          # seconds of frames collected per expression
 HELD_BACK = 1.0     # the last this many seconds of each expression: the before-and-after check, not fitted
 NEUTRAL = "neutral"
 SUGGESTED = ("happy", "sad", "surprise")   # shown besides neutral when the person chooses none (those the model has)
+READOUT_NOTE = "read by your calibrated last layer"   # the line under the picture while a read-out reads the faces
 
 
 def durations(countdown=COUNTDOWN, hold=HOLD, held_back=HELD_BACK):

@@ -115,7 +115,7 @@ class CrowdMetrics:
     """How well the model agrees with a crowd of people (FER+'s ten votes a face), as evaluate.py measures it."""
     data: str
     faces: int
-    majority_accuracy: float            # the model's label is the crowd's most-voted class (any of tied ones)
+    majority_accuracy: float            # the model's label is the crowd's most-voted class (a tie: FER+'s first column)
     crowd_choice_probability: float     # the mean probability the model gives the crowd's most-voted class
     vote_cross_entropy: float           # the mean cross-entropy from the vote shares to the model's probabilities
     vote_ece: float | None = None       # calibration against the crowd: |share of votes - confidence| over bins
@@ -188,7 +188,7 @@ class ModelCard:
     weights_sha256: str | None = None   # the model file this card was written for (utils.model.store.save_model)
     calibration: Calibration | None = None
     labels: Labels | None = None        # a card written before crowd labels existed: one label a face
-    crowd: CrowdMetrics | None = None   # evaluate.py --crowd-record on a data set with votes
+    crowd: CrowdMetrics | None = None   # train.py, or evaluate.py --record-crowd, on a data set with votes
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -242,8 +242,9 @@ class ModelCard:
             facts.append(("judged by the crowd",
                           f"says what most people said on {crowd.majority_accuracy:.1%} of {crowd.faces:,} faces "
                           f"({crowd.data}); gives their choice {crowd.crowd_choice_probability:.2f} on average; "
-                          f"cross-entropy to their votes {crowd.vote_cross_entropy:.3f}; calibration error against "
-                          f"their shares {crowd.vote_ece:.3f}"))
+                          f"cross-entropy to their votes {crowd.vote_cross_entropy:.3f}"
+                          + (f"; calibration error against their shares {crowd.vote_ece:.3f}"
+                             if crowd.vote_ece is not None else "")))
             if crowd.fer2013_agreement is not None:
                 facts.append(("FER2013's own label", f"the crowd's choice on {crowd.fer2013_agreement:.1%} of "
                                                      f"{crowd.fer2013_faces:,} faces; the model says it on "

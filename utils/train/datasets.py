@@ -281,9 +281,12 @@ def load_test_split(path, classes, size=(48, 48), channels=1, usage="PublicTest"
 
 def voted_split(voted, classes, size=(48, 48), channels=1, equalise=False):
     """FER+'s faces of one usage -> Split with majority labels (ties go to the first of FER+'s columns, as
-    FER+'s own counts break them), the votes and FER2013's labels in ``classes``' order. Left out (counted in ``skipped``): the faces the paper leaves out (most votes for "unknown" or
-    "not a face") and, for a model with fewer classes (FER2013's seven), those whose majority it does not
-    know; their votes for such classes are dropped from the others."""
+    FER+'s own counts break them), the votes and FER2013's labels in ``classes``' order.
+
+    Left out (counted in ``skipped``): the faces the paper leaves out (most votes for "unknown" or "not a
+    face") and, for a model with fewer classes (FER2013's seven), those whose majority it does not know.
+    The faces kept lose their votes for classes the model does not have (and for unknown and not a face),
+    so their shares are of the votes for the model's classes."""
     kept, top = ferplus.emotion_majority(voted.votes)
     majority = np.array([ferplus.CLASS_OF_COLUMN.get(name, "") for name in ferplus.VOTE_COLUMNS])[top]
     kept &= np.isin(majority, list(classes))

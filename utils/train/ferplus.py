@@ -164,7 +164,7 @@ def read_new_csv(new_path, fer2013_path):
             parsed = fer2013_row(old_row)
             if parsed is None:
                 raise FerPlusError(f"{fer2013_path} row {number}: not a FER2013 row (emotion 0-6 and a square of "
-                                   "0-255 pixels), yet {NEW_CSV} has votes for it")
+                                   f"0-255 pixels), yet {NEW_CSV} has votes for it")
             if (old_row.get("Usage") or "").strip() != usage:
                 raise FerPlusError(f"{where}: usage {usage} but {fer2013_path} row {number} says "
                                    f"{old_row.get('Usage')}: are these the matching files?")

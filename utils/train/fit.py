@@ -27,6 +27,8 @@ BEST_WEIGHTS_FILE = "best.weights.h5"
 AVERAGE_FILE = "average.weights.npz"
 CURVES_FILE = "curves.png"
 SERVED_FILE = "served_train.npy"
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     """What one training run is asked for, as the card records it (train.py's options, one to one)."""
