@@ -76,6 +76,9 @@ def parse_args(argv):
         parser.error("--expressions and --save-readout go with --calibrate")
     if args.readout and args.calibrate:
         parser.error("--readout uses a saved read-out, --calibrate makes a new one: choose one")
+    if args.save_readout and not writable_file(args.save_readout):
+        parser.error(f"--save-readout {args.save_readout}: cannot write a file there (a folder, or no permission); "
+                     "it is checked now so that a calibration is not lost at the end")
     return args
 
 
@@ -141,6 +144,17 @@ class Timeline:
     def close(self):
         if self._file:
             self._file.close()
+
+
+def writable_file(path):
+    """Whether a file can be written at ``path``: not a folder, and the nearest folder that exists is writable
+    (the folders between are made when it is saved)."""
+    if os.path.isdir(path):
+        return False
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    return os.access(folder, os.W_OK)
 
 
 def play(source, analyser, timeline, writer, window, calibration=None, save_readout=None):

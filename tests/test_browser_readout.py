@@ -105,6 +105,18 @@ def test_the_fit_settings_reach_the_browser_from_python(engine_page):
         json.loads(json.dumps(engine_constants()["readout"]))
 
 
+@pytest.mark.parametrize("phase, seconds_left", [("ready", 2.2), ("ready", 3.0), ("hold", 1.25), ("hold", 0.05),
+                                                  ("done", 0.0)])
+def test_the_prompt_reads_as_pythons(engine_page, phase, seconds_left):
+    from utils.live.calibration import Prompt
+    python = Prompt(phase, "happy" if phase != "done" else "", seconds_left, 2, 3, 0.4)
+    ours = engine_page.evaluate(f"""async (prompt) => {{
+        const C = {module(engine_page, 'calibration.js')};
+        return C.promptText(prompt);
+    }}""", {"phase": phase, "expression": python.expression, "secondsLeft": seconds_left, "step": 2, "steps": 3})
+    assert ours == python.text()
+
+
 def requests_of(page):
     """Every request the page makes from now on: ``(method, url, body)``."""
     seen = []

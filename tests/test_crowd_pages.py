@@ -75,6 +75,28 @@ def test_the_split_list_holds_the_faces_where_no_class_got_more_than_half_most_s
     assert "On 2 of the 4 faces" in page
 
 
+def test_a_gallery_face_is_read_whole_as_the_data_set_cut_it(client, app):
+    """The page's label is the model's answer on the 48x48 face itself, not on a face searched for inside it."""
+    from utils.media.decode import read_image
+    from web.registry import registry
+    with app.app_context():
+        predictor = registry().get(None).predictor
+        for index in range(4):
+            item = app.extensions["gallery"].item(index)
+            probabilities = predictor.probabilities(predictor.preprocess(read_image(item.path))[None])[0]
+            page = client.get(f"/gallery?i={index}").get_data(as_text=True)
+            assert f'id="predicted-label">{predictor.classes[probabilities.argmax()]}<' in page
+
+
+def test_the_api_reads_a_picture_whole_when_asked(client, astronaut_bgr):
+    """detail=whole: no search, one face, the whole picture (a photo with a face in it still reads whole)."""
+    photo = cv2.imencode(".jpg", astronaut_bgr)[1].tobytes()
+    searched = client.post("/api/predict", data=photo, content_type="image/jpeg").get_json()["faces"]
+    whole = client.post("/api/predict?detail=whole", data=photo, content_type="image/jpeg").get_json()["faces"]
+    assert not searched[0]["whole_image"] and searched[0]["box"] != [0, 0, 512, 512]
+    assert len(whole) == 1 and whole[0]["whole_image"] and whole[0]["box"] == [0, 0, 512, 512]
+
+
 def test_the_disagreement_list_is_every_face_whose_gallery_page_shows_another_label(client):
     wrong = set()
     for index in range(4):
@@ -117,7 +139,7 @@ def test_the_models_page_shows_a_model_judged_by_the_crowd(make_app, model_path,
                      "fer2013_accuracy": 0.5803, "fer2013_faces": 3511}
     json.dump(card, open(tmp_path / "judged.json", "w"))
     page = make_app(DEFAULT_MODEL=str(tmp_path / "judged.h5")).test_client().get("/models").get_data(as_text=True)
-    assert "ten people&#39;s votes a face, learnt as their distribution (raw pixels)" in page
+    assert "the votes of 10 people a face, learnt as their distribution (raw pixels)" in page
     assert "says what most people said on 84.1% of 3,555 faces (dataset/ferplus)" in page
     assert "the crowd&#39;s choice on 62.7% of 3,511 faces; the model says it on 58.0%" in page
     crowd = page[page.index("says what most people said, per emotion"):]

@@ -377,3 +377,7 @@ def test_a_read_out_of_another_model_and_a_short_video_are_refused_in_one_line(c
     assert result.returncode == 2 and "ended before the calibration did (28 s are needed)" in result.stderr
     result = run_script("--source", clip, "--model", model_path, "--no-display", "--save-readout", "x.json")
     assert result.returncode == 2 and "go with --calibrate" in result.stderr
+    result = run_script("--source", clip, "--model", model_path, "--no-display", "--calibrate",
+                        "--save-readout", str(tmp_path))              # a folder: refused before the calibration
+    assert result.returncode == 2 and "cannot write a file there" in result.stderr
+    assert "ended before the calibration" not in result.stderr

@@ -77,23 +77,24 @@ class Gallery:
         return items[index % len(items)]
 
     def predicted(self, loaded):
-        """Each face's label as ``loaded`` (a :class:`utils.serving.model_file.LoadedModel`) serves it, read
-        once per model and kept: the faces are the 48x48 crops the model takes, classified whole as the
-        Gallery page does; None for a face whose file cannot be read."""
-        items = self.items()
+        """Each face's label as ``loaded`` (a :class:`utils.serving.model_file.LoadedModel`) serves it, read once
+        per model and kept: each face read whole (detail "whole"), as the Gallery page reads it; None for a face
+        whose file cannot be read. Computed outside the lock, so the Gallery's pages do not wait for it."""
         with self._lock:
-            if loaded.name not in self._predicted:
-                predictor = loaded.predictor
-                faces = [_read_face(predictor, item.path) for item in items]
-                readable = [i for i, face in enumerate(faces) if face is not None]
-                labels = [None] * len(items)
-                for start in range(0, len(readable), 256):
-                    batch = readable[start:start + 256]
-                    found = predictor.probabilities(np.stack([faces[i] for i in batch])).argmax(1)
-                    for i, k in zip(batch, found):
-                        labels[i] = predictor.classes[k]
-                self._predicted[loaded.name] = labels
-            return self._predicted[loaded.name]
+            known = self._predicted.get(loaded.name)
+        if known is not None:
+            return known
+        predictor = loaded.predictor
+        faces = [_read_face(predictor, item.path) for item in self.items()]
+        readable = [i for i, face in enumerate(faces) if face is not None]
+        labels = [None] * len(faces)
+        for start in range(0, len(readable), 256):
+            batch = readable[start:start + 256]
+            found = predictor.probabilities(np.stack([faces[i] for i in batch])).argmax(1)
+            for i, k in zip(batch, found):
+                labels[i] = predictor.classes[k]
+        with self._lock:
+            return self._predicted.setdefault(loaded.name, labels)
 
     def listed(self, show, loaded=None):
         """``([(index, GalleryFace, predicted label or None)], how many in all)``: the faces where people split
@@ -109,12 +110,15 @@ class Gallery:
 
 
 def _read_face(predictor, path):
-    """The model's input for the face in ``path``, or None when the file cannot be read."""
+    """The model's input for the face in ``path`` read whole (the crop the Gallery page's "whole" search gives),
+    or None when the file cannot be read."""
+    from utils.faces.detect import WHOLE
     from utils.media.decode import ImageError, read_image
     try:
-        return predictor.preprocess(read_image(path))
+        _, crops, _ = predictor.face_crops(read_image(path), WHOLE)
     except (ImageError, OSError):
         return None
+    return predictor.preprocess(crops[0].image)
 
 
 def _scan(folder):

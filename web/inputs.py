@@ -19,7 +19,7 @@ from flask import Request, current_app, request
 
 from utils.defaults import THRESHOLD
 from utils.faces.blazeface import DetectorUnavailable
-from utils.faces.detect import check_detector, DETAILS, DETECTORS
+from utils.faces.detect import check_detector, DETAILS, DETECTORS, WHOLE
 from utils.media.decode import decode_image, ImageError
 
 
@@ -223,8 +223,9 @@ def threshold(values):
 
 
 def detail(values):
-    """How hard to look for faces: "thorough" (default, photos) or "fast" (live video frames)."""
-    return choice(values, "detail", DETAILS)
+    """How hard to look for faces: "thorough" (default, photos), "fast" (live video frames), or "whole" (not at all:
+    the picture is one face, as a data set's faces are)."""
+    return choice(values, "detail", (*DETAILS, WHOLE))
 
 
 def detector(values):

@@ -9,7 +9,7 @@ from markupsafe import Markup
 
 from utils.defaults import class_colour
 from utils.faces.blazeface import BLAZEFACE_INSTALL
-from utils.faces.detect import default_detector
+from utils.faces.detect import default_detector, WHOLE
 from utils.media.decode import ImageError, read_image
 from web import analysis, inputs, security
 from web.facts import page_facts
@@ -101,7 +101,7 @@ def gallery():
     except (ImageError, OSError) as error:   # a file removed or damaged since the folder was read
         return render_template("pages/gallery.html", error=str(error), **context)
     result = analysis.explain(registry().get(chosen_model()), image, parts=("gradcam",),
-                              threshold=current_app.config["THRESHOLD"])
+                              threshold=current_app.config["THRESHOLD"], detail=WHOLE)   # the face as the data set cut it
     return render_template("pages/gallery.html", result=result, **context)
 
 

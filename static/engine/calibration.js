@@ -22,6 +22,13 @@ function argmax(values) {
   return best;
 }
 
+/* The prompt as one line: Python's utils.live.calibration.Prompt.text, which a test holds this to. */
+export function promptText(prompt) {
+  if (prompt.phase === "done") return "Calibration done";
+  if (prompt.phase === "ready") return `${prompt.step}/${prompt.steps}: show ${prompt.expression} in ${Math.ceil(prompt.secondsLeft)}`;
+  return `${prompt.step}/${prompt.steps}: hold ${prompt.expression} (${(Math.ceil(prompt.secondsLeft * 10) / 10).toFixed(1)} s)`;
+}
+
 export class CalibrationSequence {
   /* ``durations``: ``{countdown, hold, held_back}`` in seconds (web/facts.py's calibration). */
   constructor(classes, expressions, durations) {

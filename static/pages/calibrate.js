@@ -66,9 +66,14 @@
                 : "Faces are read by the model as shipped.");
   }
 
+  /* Keep the read-out in the browser's storage when asked; a full or blocked storage says so and loses nothing else. */
   function remember() {
-    if (keep.checked && mine) localStorage.setItem(storageKey(), JSON.stringify(mine));
-    if (!keep.checked) localStorage.removeItem(storageKey());
+    try {
+      if (keep.checked && mine) localStorage.setItem(storageKey(), JSON.stringify(mine));
+      if (!keep.checked) localStorage.removeItem(storageKey());
+    } catch (err) {
+      say(`Your read-out is in use but could not be kept in this browser (${err.message}): export it to keep it.`, true);
+    }
   }
 
   async function start() {
@@ -106,8 +111,7 @@
     const now = chosen.length && seen[0] ? chosen[0].features : null;   /* a face only kept from before does not count */
     const step = sequence.add(performance.now() / 1000, now);
     progress.value = step.progress;
-    prompt.textContent = step.phase === "ready" ? `${step.step}/${step.steps}: show ${step.expression} in ${Math.ceil(step.secondsLeft)}`
-      : step.phase === "hold" ? `${step.step}/${step.steps}: hold ${step.expression} (${step.secondsLeft.toFixed(1)} s)` : "";
+    prompt.textContent = step.phase === "done" ? "" : modules.promptText(step);
     if (step.phase !== "done") return;
     const finished = sequence;
     stopSequence();

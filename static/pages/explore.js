@@ -14,6 +14,7 @@
   const pointerView = document.getElementById("pointer-view");  /* the face in a corner while pointing far below it */
   const MOVES = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
   let photo = null;    /* the Blob being explored */
+  let search = {};     /* how the server looks for its faces: a Gallery face is one already, read whole as the Gallery reads it */
   let classes = [];
   let explored = 0;    /* counts explanation requests, so a late answer never replaces a newer one */
   let camAsked = 0;    /* counts Grad-CAM refreshes, the same way */
@@ -28,6 +29,7 @@
     const source = document.getElementById("source");
     if (params.has("gallery")) {
       const index = Number(params.get("gallery"));
+      search = { detail: "whole" };
       photo = await (await fetch(`/gallery/image/${index}`)).blob();
       source.textContent = "Exploring a test face from the Gallery.";
       showCrowd(await (await fetch(`/gallery/votes/${index}`)).json());
@@ -58,6 +60,7 @@
     photo = file;
     EMO.rememberPhoto(file);
     document.getElementById("crowd").hidden = true;
+    search = {};
     document.getElementById("source").textContent = `Exploring ${file.name}.`;
     explore({ face: 0 });
   });
@@ -71,7 +74,7 @@
     status.textContent = "Running the face through the network…";
     status.classList.remove("error");
     try {
-      const answer = await EMO.post("/api/explain", photo, which);
+      const answer = await EMO.post("/api/explain", photo, { ...which, ...search });
       if (request !== explored) return;   /* another photo or face was asked for meanwhile */
       status.textContent = "";
       render(answer);
@@ -343,7 +346,7 @@
     const operation = document.getElementById("operation");
     operation.textContent = "Computing this number from the ones before it…";
     try {
-      const answer = await EMO.post("/api/explain", photo, { face: faceSelect.value || 0, parts: "operation",
+      const answer = await EMO.post("/api/explain", photo, { ...search, face: faceSelect.value || 0, parts: "operation",
         layer: step.name, channel: position.channel, y: position.y, x: position.x });
       if (request !== opened) return;
       OPERATION.render(operation, answer.operation);
@@ -364,7 +367,8 @@
     box.textContent = `Finding the input that excites channel ${channel} most, and the test faces that do: a second or ` +
       "two, the first time for a layer up to half a minute (every test face goes through the network once)…";
     try {
-      const answer = await EMO.post("/api/explain", photo, { face: faceSelect.value || 0, parts: "channel", layer: step.name, channel });
+      const answer = await EMO.post("/api/explain", photo, { ...search, face: faceSelect.value || 0, parts: "channel",
+        layer: step.name, channel });
       OPERATION.channel(box, answer.channel);
     } catch (err) {
       box.textContent = `Could not find what this channel looks for: ${err.message}`;
@@ -416,7 +420,7 @@
   async function updateGradcam() {
     const request = ++camAsked, view = explored;
     try {
-      const answer = await EMO.post("/api/explain", photo, {
+      const answer = await EMO.post("/api/explain", photo, { ...search,
         face: faceSelect.value || 0, class: camClass.value, layer: camLayer.value, parts: "gradcam,regions" });
       if (request !== camAsked || view !== explored) return;
       status.textContent = "";

@@ -14,7 +14,10 @@ from utils.faces.face import Face, iou
 
 DETECTORS = ("blazeface", "haar")
 DEFAULT_DETECTOR = "blazeface"
-DETAILS = ("thorough", "fast")
+DETAILS = ("thorough", "fast")   # how hard to search: photos (tiles for small faces), video frames
+# No search at all: the picture is one face already cut out, as a data set's faces are (the Gallery's test
+# faces, read as the accuracies in the model cards read them).
+WHOLE = "whole"
 # Faces at least this sure come first (largest first), then the doubtful ones (largest first): 99% of
 # those real faces score 0.8 or more, so a large doubtful box never becomes "face 1" beside a real face.
 SURE_SCORE = 0.75
@@ -50,8 +53,8 @@ def check_detector(name):
 
 
 def check_detail(detail):
-    if detail not in DETAILS:
-        raise ValueError(f"unknown detail '{detail}' (choose from {', '.join(DETAILS)})")
+    if detail not in (*DETAILS, WHOLE):
+        raise ValueError(f"unknown detail '{detail}' (choose from {', '.join((*DETAILS, WHOLE))})")
     return detail
 
 
@@ -62,10 +65,11 @@ FACE_ORDER = (f"faces the detector is sure of (score at least {SURE_SCORE}) firs
 def find_faces(image, detail="thorough", detector=None):
     """Every face in ``image`` (gray, BGR or BGRA, any size) as :class:`Face`, in :func:`face_order`.
 
-    ``detail``: "thorough" (photos: tiles for small faces) or "fast" (video frames).
-    ``detector``: "blazeface" or "haar"; None takes :func:`default_detector`.
+    ``detail``: "thorough" (photos: tiles for small faces), "fast" (video frames) or "whole" (none: the
+    picture is the face). ``detector``: "blazeface" or "haar"; None takes :func:`default_detector`.
     """
-    check_detail(detail)
+    if check_detail(detail) == WHOLE:
+        return []
     detector = check_detector(detector)
     found = blazeface.find_faces(image, detail) if detector == "blazeface" else haar.find_faces(image, detail)
     return face_order(found)

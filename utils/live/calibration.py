@@ -67,7 +67,8 @@ class Prompt:
             return "Calibration done"
         if self.phase == "ready":
             return f"{self.step}/{self.steps}: show {self.expression} in {int(np.ceil(self.seconds_left))}"
-        return f"{self.step}/{self.steps}: hold {self.expression} ({self.seconds_left:.1f} s)"
+        # tenths of a second rounded up (as a countdown does), so that no tie is rounded two ways
+        return f"{self.step}/{self.steps}: hold {self.expression} ({np.ceil(self.seconds_left * 10) / 10:.1f} s)"
 
 
 @dataclass

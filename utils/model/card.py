@@ -234,7 +234,8 @@ class ModelCard:
                                      f"{self.training.epochs} epochs"),
                       ("command", self.training.command)]
         if self.labels is not None:
-            facts.append(("taught by", "ten people's votes a face, learnt as their " + self.labels.scheme
+            facts.append(("taught by", f"the votes of {self.labels.votes_per_face or 'several'} people a face, learnt as "
+                          f"their {self.labels.scheme}"
                           + (f" ({self.labels.pixels} pixels)" if self.labels.pixels else "")
                           if self.labels.source == "votes" else "one label a face"))
         if self.crowd is not None:

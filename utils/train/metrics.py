@@ -51,21 +51,30 @@ def confusion(labels, predicted, num_classes):
 def reliability_bins(probabilities, labels, bins=ECE_BINS):
     """Per equal-width confidence bin: mean confidence, accuracy and count (empty bins NaN, 0)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == np.asarray(labels)
+    return binned(probabilities.max(axis=1), probabilities.argmax(axis=1) == np.asarray(labels), bins)
+
+
+def binned(confidence, outcome, bins=ECE_BINS):
+    """Faces binned by their confidence in equal-width bins (lo, hi]: each bin's mean confidence, mean
+    ``outcome`` (right or wrong; or the share of a crowd that agreed) and count (empty bins NaN, 0)."""
+    confidence = np.asarray(confidence, dtype=np.float64)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    # Bins are (lo, hi]; a confidence of exactly 0 cannot happen with a softmax.
+    # A confidence of exactly 0 cannot happen with a softmax.
     which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
     counts = np.bincount(which, minlength=bins)
     with np.errstate(invalid="ignore"):
         mean_confidence = np.bincount(which, weights=confidence, minlength=bins) / counts
-        accuracy = np.bincount(which, weights=correct, minlength=bins) / counts
+        accuracy = np.bincount(which, weights=np.asarray(outcome, dtype=np.float64), minlength=bins) / counts
     return {"edges": edges, "confidence": mean_confidence, "accuracy": accuracy, "count": counts}
 
 
 def expected_calibration_error(probabilities, labels, bins=ECE_BINS):
     """Mean |accuracy - confidence| over the bins, weighted by how many faces fall in each."""
-    table = reliability_bins(probabilities, labels, bins)
+    return binned_error(reliability_bins(probabilities, labels, bins))
+
+
+def binned_error(table):
+    """The size-weighted mean gap between :func:`binned`'s mean outcome and mean confidence."""
     filled = table["count"] > 0
     gaps = np.abs(table["accuracy"][filled] - table["confidence"][filled])
     return float(np.sum(gaps * table["count"][filled]) / table["count"].sum())
@@ -167,17 +176,12 @@ def crowd_metrics(probabilities, votes, majority, classes, fer2013=None, bins=EC
     rows = np.arange(len(votes))
     predicted = probabilities.argmax(axis=1)
     right = predicted == majority
-    confidence = probabilities[rows, predicted]
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
-    gaps = np.abs(np.bincount(which, weights=confidence, minlength=bins)
-                  - np.bincount(which, weights=shares[rows, predicted], minlength=bins))
     result = {
         "faces": len(votes),
         "majority_accuracy": float(right.mean()),
         "crowd_choice_probability": float(probabilities[rows, majority].mean()),
         "vote_cross_entropy": float(np.mean(-(shares * np.log(np.clip(probabilities, 1e-12, 1.0))).sum(axis=1))),
-        "vote_ece": float(gaps.sum() / len(votes)),
+        "vote_ece": binned_error(binned(probabilities[rows, predicted], shares[rows, predicted], bins)),
         "per_class": {name: float(right[majority == k].mean()) for k, name in enumerate(classes)
                       if np.any(majority == k)},
     }
