@@ -108,25 +108,25 @@ class CalibrationControls:
     def open_dialog(self, path=None):
         path = path or filedialog.askopenfilename(parent=self.window.root, title="Open a read-out",
                                                   filetypes=READOUT_TYPES)
-        if not path:
-            return
-        try:
-            self.session.open_readout(path)
-        except (OSError, ValueError) as error:
-            self.window.show_error("Open read-out", str(error).splitlines()[0])
-            return
-        self.window._ready(f"Faces are read by the read-out in {path}")
-        self.update()
-        self.window.reread()
+        if self._with_file("Open read-out", self.session.open_readout, path):
+            self.window._ready(f"Faces are read by the read-out in {path}")
+            self.update()
+            self.window.reread()
 
     def save_dialog(self, path=None):
         path = path or filedialog.asksaveasfilename(parent=self.window.root, defaultextension=".json",
                                                     initialfile="readout.json", filetypes=READOUT_TYPES)
+        if self._with_file("Save read-out", self.session.save_readout, path):
+            self.window.status.set(f"Read-out saved to {path}")
+
+    def _with_file(self, title, action, path):
+        """``action(path)``, True when it worked: a cancelled dialog does nothing, and a file that cannot be
+        read or written is one line in an error box, so the window goes on as before."""
         if not path:
-            return
+            return False
         try:
-            self.session.save_readout(path)
+            action(path)
         except (OSError, ValueError) as error:
-            self.window.show_error("Save read-out", str(error).splitlines()[0])
-            return
-        self.window.status.set(f"Read-out saved to {path}")
+            self.window.show_error(title, str(error).splitlines()[0])
+            return False
+        return True

@@ -6,17 +6,10 @@
    "running", "calibrated") and the fit's time in data-fit-ms, for tests and tools. */
 "use strict";
 (() => {
-  const section = document.getElementById("calibration");
-  const result = document.getElementById("live-result");
-  const choices = document.getElementById("calibration-choices");
-  const calibrateButton = document.getElementById("calibrate");
-  const shippedButton = document.getElementById("as-shipped");
-  const keep = document.getElementById("keep-readout");
-  const exportButton = document.getElementById("export-readout");
-  const importInput = document.getElementById("import-readout");
-  const prompt = document.getElementById("prompt");
-  const progress = document.getElementById("calibration-progress");
-  const state = document.getElementById("readout-state");
+  const [section, result, choices, calibrateButton, shippedButton, keep, exportButton, importInput, prompt,
+         progress, state] = ["calibration", "live-result", "calibration-choices", "calibrate", "as-shipped",
+                             "keep-readout", "export-readout", "import-readout", "prompt", "calibration-progress",
+                             "readout-state"].map((id) => document.getElementById(id));
   const facts = EMO.fact("calibration");
   let engine = null, modules = null;
   let sequence = null;   /* the calibration under way */
