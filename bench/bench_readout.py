@@ -25,7 +25,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from moving_face_frames import frame as moved_frame  # noqa: E402
-from test_browser import CHROMIUM  # noqa: E402
+from conftest import CHROMIUM  # noqa: E402
 from utils import defaults  # noqa: E402
 from utils.live import calibration  # noqa: E402
 
