@@ -4,9 +4,10 @@
 
 One person's frames as the Live page collects them: each expression's frames for the seconds a
 calibration fits on (``utils.live.calibration``: the hold, less the second held back) at ``--fps``
-frames a second. The faces are a Yale person's photos of each expression (``dataset/yalefaces``,
-subject01) moved and lit frame by frame as ``scripts/moving_face_frames.py`` moves them, their last
-features computed by the shipped model; without the Yale faces, the astronaut's face in as many looks
+frames a second. The faces are a Yale person's photos of each expression (``dataset/people/subject01``,
+where ``make data PEOPLE=`` puts the Yale faces) moved and lit frame by frame as
+``scripts/moving_face_frames.py`` moves them, their last features computed by the shipped model;
+without the Yale faces, the astronaut's face in as many looks
 (mirrored, darker, turned). Prints, for each calibration, the frames fitted on, the L-BFGS steps, and the
 median milliseconds of ``--repeats`` fits in Python (``utils.model.readout.fit``) and in headless Chromium
 (``static/engine/readout.js``, the same steps; the site served from a thread), and how far apart the
@@ -38,7 +39,7 @@ def looks(expressions):
     """One photo per expression: subject01 of the Yale faces where it has it, else the astronaut in a look of its own."""
     from skimage import data
     astronaut = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
-    yale = os.path.join(ROOT, defaults.FACES_BENCHMARK, "subject01")
+    yale = os.path.join(ROOT, defaults.IDENTITY_DATA, "subject01")
     photos = {}
     for index, name in enumerate(expressions):
         path = os.path.join(yale, f"{YALE_NAMES.get(name, '')}.png")
