@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from utils.train.cluster import free_ports  # noqa: E402  (no TensorFlow: the workers are other processes)
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
+from conftest import free_ports  # noqa: E402  (the tests' own; no TensorFlow: the workers are other processes)
 # Keras' line at the end of an epoch (verbose 2): "40/40 - 12s - 301ms/step - accuracy: ..."
 EPOCH_LINE = re.compile(r"^(\d+)/\1 - (\d+)s - (\d+(?:\.\d+)?)(us|ms|s)/step")
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -62,12 +62,22 @@ def train(folder, train_args, extra_env=None, workers=0):
         commands = [command + ["--distribute", "multi-worker", "--workers", addresses, "--worker-index", str(index)]
                     for index in range(workers)]
     began = time.perf_counter()
-    processes = [subprocess.Popen(each, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for each in commands]
-    outputs = [process.communicate() for process in processes]
+    # Into files, not pipes: a worker whose pipe filled while another was being read would stall them all.
+    logs = [(tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")) for _ in commands]
+    processes = [subprocess.Popen(each, cwd=folder, env=env, stdout=out, stderr=err, text=True)
+                 for each, (out, err) in zip(commands, logs)]
+    for process in processes:
+        process.wait()
     wall = time.perf_counter() - began
-    if any(process.returncode for process in processes):
-        raise SystemExit(f"train.py failed: {outputs[0][1].strip().splitlines()[-1]}")
+    outputs = []
+    for out, err in logs:
+        out.seek(0), err.seek(0)
+        outputs.append((out.read(), err.read()))
+        out.close(), err.close()
+    for index, process in enumerate(processes):
+        if process.returncode:
+            last = (outputs[index][1].strip().splitlines() or ["no message"])[-1]
+            raise SystemExit(f"train.py failed (worker {index}): {last}" if workers else f"train.py failed: {last}")
     epochs = [match for match in map(EPOCH_LINE.match, outputs[0][0].splitlines()) if match]
     steps, seconds, per_step, unit = epochs[-1].groups()
     with open(os.path.join(folder, "models", "bench.json")) as handle:
@@ -75,7 +85,7 @@ def train(folder, train_args, extra_env=None, workers=0):
     return {"epoch_s": float(seconds), "step_s": float(per_step) * UNITS[unit], "wall_s": wall, "card": card}
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="a data set train.py reads (default: synthetic faces)")
     parser.add_argument("--faces", type=int, default=2048, help="synthetic training faces (without --data)")
@@ -84,7 +94,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64, help="the global batch, the same in every run")
     parser.add_argument("--workers", type=int, default=2, help="local workers, on a machine without GPUs")
     parser.add_argument("--precision", default="auto")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         data = args.data and os.path.abspath(args.data) or synthetic_faces(os.path.join(folder, "faces"), args.faces)
         train_args = ["--data", data, "--arch", args.arch, "--epochs", str(args.epochs), "--batch-size",
@@ -108,4 +118,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from utils.cli import run_cli
+    run_cli(main)

@@ -26,7 +26,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from moving_face_frames import frame as moved_frame  # noqa: E402
-from conftest import CHROMIUM  # noqa: E402
+from conftest import CHROMIUM, open_page, served  # noqa: E402
 from utils import defaults  # noqa: E402
 from utils.live import calibration  # noqa: E402
 
@@ -75,15 +75,17 @@ BROWSER_FIT = """async ([features, labels, weights, bias, settings, repeats]) =>
 }"""
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fps", type=float, default=25.0, help="frames analysed a second on the Live page")
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if not os.path.exists(CHROMIUM):
+        print(f"bench_readout.py: {CHROMIUM} is missing (apt install chromium)", file=sys.stderr)
+        return 2
     from playwright.sync_api import sync_playwright
 
     from app import create_app
-    from conftest import open_page, served
     from utils.cpu import describe
     from utils.model import readout
     from utils.model.predict import Predictor
@@ -114,6 +116,5 @@ def main():
 
 
 if __name__ == "__main__":
-    if not os.path.exists(CHROMIUM):
-        sys.exit(f"{CHROMIUM} is missing (install Debian's chromium package)")
-    main()
+    from utils.cli import run_cli
+    run_cli(main)

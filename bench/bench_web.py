@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,9 @@ import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
+from conftest import free_ports  # noqa: E402 (the tests' own)
+
 SIZE = (640, 480)
 LAYER_EVERY = 2   # as static/pages/live.js asks: the chosen layer's maps with every 2nd frame
 
@@ -53,12 +55,6 @@ def multipart(jpeg):
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"frame.jpg\"\r\n"
             f"Content-Type: image/jpeg\r\n\r\n").encode() + jpeg + f"\r\n--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(port, model, workers, threads):
@@ -186,7 +182,7 @@ def main():
         return 2
 
     jpeg = one_face_jpeg()
-    port = free_port()
+    port = free_ports(1)[0]
     server = start_server(port, args.model, args.workers, args.threads)
     results = {}
     try:

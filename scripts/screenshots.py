@@ -66,7 +66,8 @@ def people_photo(people, folder):
     if not chosen:
         return None
     rows = -(-len(chosen) // CLASS_COLUMNS)
-    photo, boxes = class_photo(chosen, CLASS_FACE_WIDTH, (CLASS_WIDTH, CLASS_WIDTH), CLASS_COLUMNS, rows)
+    photo, boxes = class_photo(chosen, CLASS_FACE_WIDTH, (CLASS_WIDTH, CLASS_WIDTH), CLASS_COLUMNS, rows,
+                               spread=False)
     bottom = max(y + h for _, y, _, h in boxes) + CLASS_FACE_WIDTH   # below the last row's chins and shoulders
     path = os.path.join(folder, "class.jpg")
     cv2.imwrite(path, photo[:bottom])

@@ -218,6 +218,16 @@ def served_folder(folder):
         server.wait()
 
 
+def free_ports(count):
+    """``count`` ports nothing listens on now (bound to port 0, then closed): for the workers of a job and
+    the servers the tests and benchmarks start on this machine."""
+    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
 def scikit_image_picture(name):
     """One of the pictures scikit-image ships (no download) as OpenCV BGR."""
     from skimage import data
@@ -244,20 +254,22 @@ def astronaut_face_box():
     return ASTRONAUT_FACE_BOX
 
 
-def class_photo(faces, face_width, size, columns=6, rows=5, seed=1):
+def class_photo(faces, face_width, size, columns=6, rows=5, seed=1, spread=True):
     """``(photo, face boxes)``: a generated class photo of ``size`` (width, height), ``columns`` x ``rows``
     heads on a flat background of a random colour, in a grid from 5% of its width and 10% of its height,
     a head every 15% of its width and 16% of its height. Each head is cut from one of ``faces``
-    (``[(picture, (x, y, w, h))]``, taken in a spread order) with a margin of 0.35 of its face, and scaled
-    so the face is ``face_width`` px wide. The tests, the benchmarks and the screenshots use it."""
+    (``[(picture, (x, y, w, h))]``) with a margin of 0.35 of its face, and scaled so the face is
+    ``face_width`` px wide: with ``spread``, every cell filled from the faces in a spread order (the
+    same few faces make a crowd); without, each face once, in the order given (a class of people). The
+    tests, the benchmarks and the screenshots use it."""
     import cv2
     rng = np.random.default_rng(seed)
     width, height = size
     photo = np.empty((height, width, 3), np.uint8)
     photo[:] = rng.integers(100, 200, 3)
     boxes = []
-    for index in range(columns * rows):
-        picture, (x, y, w, h) = faces[(index * 11) % len(faces)]
+    for index in range(columns * rows if spread else min(len(faces), columns * rows)):
+        picture, (x, y, w, h) = faces[(index * 11) % len(faces)] if spread else faces[index]
         margin, scale = int(w * 0.35), face_width / w
         head = picture[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin]
         head = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -82,6 +82,15 @@ def test_a_class_photo_of_24_small_faces_finds_them_all_once(astronaut_bgr, astr
     assert sum(matches(find_faces(photo, "fast"), truths)) < len(truths) // 2
 
 
+def test_a_class_photo_of_people_shows_each_person_once_in_order():
+    """The screenshots' class photo (``spread=False``): eleven people, each once, where a spread order
+    over eleven faces would show the first person in every seat."""
+    people = [(np.full((40, 40, 3), 20 * index + 10, np.uint8), (10, 10, 20, 20)) for index in range(11)]
+    photo, boxes = class_photo(people, 20, (600, 600), columns=6, rows=2, spread=False)
+    assert len(boxes) == 11
+    assert [int(photo[y + 10, x + 10, 0]) for x, y, _, _ in boxes] == [20 * index + 10 for index in range(11)]
+
+
 def test_a_face_across_a_tile_border_is_found_once(astronaut_bgr, astronaut_face_box):
     """At 1800x1200 the finest tiles are 384 px wide, starting every 288 px: a face centred on
     x = 384 is cut by the first tile's edge and whole in the second."""

@@ -29,10 +29,10 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, make_card
+from conftest import ROOT, free_ports, make_card
 from utils.train import distribute
-from utils.train.cluster import Cluster, DistributeError, Task, cluster_from_flags, free_ports, lost_message, \
-    read_tf_config, rendezvous
+from utils.train.cluster import Cluster, DistributeError, Task, cluster_from_flags, lost_message, read_tf_config, \
+    rendezvous
 
 ATOL = 2e-5
 CLASSES = ("angry", "happy", "sad")

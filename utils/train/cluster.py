@@ -188,13 +188,3 @@ def lost_message(cluster, error_text):
     who = ", ".join(cluster.named(task) for task in lost) or \
         f"contact with the other workers (TensorFlow: {error_text.strip().splitlines()[0][:200]})"
     return f"lost {who}: start the same command on every worker again to resume from the last finished epoch"
-
-
-def free_ports(count):
-    """``count`` ports nothing listens on now (bound to port 0, then closed): the workers of a job run on one
-    machine (the tests, bench/bench_distributed.py)."""
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
