@@ -27,7 +27,8 @@ class CalibrationControls:
         self.calibrate_button.pack(side="left", padx=(6, 2))
         self.shipped_button = ttk.Button(bar, text="As shipped", command=self.as_shipped)
         self.shipped_button.pack(side="left")
-        ttk.Button(bar, text="Open read-out...", command=self.open_dialog).pack(side="left", padx=(12, 0))
+        self.open_button = ttk.Button(bar, text="Open read-out...", command=self.open_dialog)
+        self.open_button.pack(side="left", padx=(12, 0))
         self.save_button = ttk.Button(bar, text="Save read-out...", command=self.save_dialog)
         self.save_button.pack(side="left")
         self.update()
@@ -37,8 +38,10 @@ class CalibrationControls:
         return self.window.session
 
     def update(self):
-        """Enable what can be done now: calibrate with the camera on, the rest with a read-out."""
+        """Enable what can be done now: calibrate with the camera on, open a read-out with a model, the
+        rest with a read-out."""
         self.calibrate_button.state(["!disabled" if self.window.camera is not None else "disabled"])
+        self.open_button.state(["!disabled" if self.session.model is not None else "disabled"])
         for button in (self.shipped_button, self.save_button):
             button.state(["!disabled" if self.session.readout is not None else "disabled"])
 

@@ -140,7 +140,10 @@ class Session:
             self._live.predictor = self.predictor
 
     def open_readout(self, path):
-        """Use the read-out saved in ``path``; one-line errors for a file of another model or none."""
+        """Use the read-out saved in ``path``; one-line errors for a file of another model or none, or
+        while no model is loaded (a read-out belongs to one)."""
+        if self.model is None:
+            raise ValueError("no model is loaded yet: a read-out is checked against the model it was made with")
         self.use_readout(load_readout(path, self.model.card))
 
     def save_readout(self, path):

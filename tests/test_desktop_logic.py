@@ -395,3 +395,12 @@ def test_a_calibration_without_a_face_says_why_once_and_reads_as_before(session,
         session.calibration_finished()
     assert session.calibration_finished() is None and session.readout is None and session.banner() is None
     session.stop_live()
+
+
+def test_a_read_out_opened_before_any_model_is_one_line(tmp_path):
+    """The window's "Open read-out..." while the model still loads (or failed to): a one-line error, no
+    traceback, and nothing changes."""
+    session = Session()
+    with pytest.raises(ValueError, match="no model is loaded yet"):
+        session.open_readout(str(tmp_path / "me.json"))
+    assert session.readout is None
