@@ -198,3 +198,42 @@ def test_a_ferplus_folder_with_a_missing_or_damaged_face_or_a_bad_row_is_a_page_
     assert said == f"{folder} row 4: 3 vote counts, expected 10 (neutral, happiness, surprise, sadness, anger, disgust, " \
                    "fear, contempt, unknown, NF)"
     assert client.get("/gallery/image/0").status_code == 404 and client.get("/gallery/votes/0").status_code == 404
+
+
+def test_the_gallerys_labels_are_read_again_when_the_model_is_loaded_again(voted_faces, monkeypatch):
+    """A retrained or recalibrated model keeps its name but is a new LoadedModel: the disagreement list
+    must read the faces with it, not keep the old model's labels."""
+    import web.gallery
+    monkeypatch.setattr(web.gallery, "_read_face", lambda predictor, path: np.zeros((48, 48, 1), np.float32))
+
+    class Answering:   # a predictor that says one class of every face
+        classes = ("happy", "neutral")
+
+        def __init__(self, answer):
+            self.answer = answer
+
+        def probabilities(self, faces):
+            out = np.zeros((len(faces), 2))
+            out[:, self.classes.index(self.answer)] = 1
+            return out
+
+    class Loaded:
+        def __init__(self, answer):
+            self.name, self.predictor = "emotion_model", Answering(answer)
+
+    gallery = web.gallery.Gallery(str(voted_faces))
+    first, again = Loaded("happy"), Loaded("neutral")
+    assert gallery.predicted(first) == ["happy"] * 4
+    assert gallery.predicted(first) is gallery.predicted(first)        # kept while the model is the same
+    assert gallery.predicted(again) == ["neutral"] * 4
+
+
+def test_a_bad_row_of_fer2013s_labels_is_the_gallerys_one_line_as_for_training(make_app, voted_faces, tmp_path):
+    folder = tmp_path / "FER2013Valid"
+    shutil.copytree(voted_faces, folder)
+    with open(folder / "fer2013_label.csv", "a", newline="") as labels:
+        csv.writer(labels).writerow(["fer0028700.png", "grumpy"])
+    page = make_app(GALLERY_DIR=str(folder), WARM_UP=False).test_client().get("/gallery")
+    assert page.status_code == 200
+    said = html.unescape(re.search(r'id="gallery-problem">([^<]*)<', page.get_data(as_text=True)).group(1))
+    assert said.startswith(f"{folder / 'fer2013_label.csv'} row 6: expected an image name and one of angry")

@@ -49,7 +49,7 @@ class Gallery:
         self.folder = folder
         self._items = None
         self.problem = None    # why a FER+ folder's label.csv could not be read, when it could not
-        self._predicted = {}   # model name -> each face's label as that model reads the face
+        self._predicted = {}   # model name -> (the LoadedModel, each face's label as it reads the face)
         self._lock = threading.Lock()
 
     @property
@@ -78,11 +78,12 @@ class Gallery:
 
     def predicted(self, loaded):
         """Each face's label as ``loaded`` (a :class:`utils.serving.model_file.LoadedModel`) serves it, read once
-        per model and kept: each face read whole (detail "whole"), as the Gallery page reads it; None for a face
-        whose file cannot be read. Computed outside the lock, so the Gallery's pages do not wait for it."""
+        per model and kept until the model is loaded again (a new file or card under the same name): each face
+        read whole (detail "whole"), as the Gallery page reads it; None for a face whose file cannot be read.
+        Computed outside the lock, so the Gallery's pages do not wait for it."""
         with self._lock:
-            known = self._predicted.get(loaded.name)
-        if known is not None:
+            kept_for, known = self._predicted.get(loaded.name, (None, None))
+        if kept_for is loaded:
             return known
         predictor = loaded.predictor
         faces = [_read_face(predictor, item.path) for item in self.items()]
@@ -94,7 +95,8 @@ class Gallery:
             for i, k in zip(batch, found):
                 labels[i] = predictor.classes[k]
         with self._lock:
-            return self._predicted.setdefault(loaded.name, labels)
+            self._predicted[loaded.name] = (loaded, labels)
+        return labels
 
     def listed(self, show, loaded=None):
         """``([(index, GalleryFace, predicted label or None)], how many in all)``: the faces where people split
@@ -138,11 +140,8 @@ def _scan_votes(folder):
     those whose file is not there (as :func:`_scan` lists only the files that are); FerPlusError for a row
     that is not a face's votes."""
     import csv
-    known = {}
-    labels_path = os.path.join(folder, ferplus.FER2013_LABEL_FILE)
-    if os.path.isfile(labels_path):
-        with open(labels_path, newline="") as handle:
-            known = {row[0]: row[1] for row in csv.reader(handle) if len(row) == 2 and row[1] in FER2013_CLASSES}
+    known = {name: FER2013_CLASSES[label]
+             for name, label in ferplus.read_fer2013_labels(os.path.join(folder, ferplus.FER2013_LABEL_FILE)).items()}
     found = []
     with open(os.path.join(folder, ferplus.LABEL_FILE), newline="") as handle:
         for number, row in enumerate(csv.reader(handle), start=1):

@@ -115,7 +115,7 @@ def parse_votes(fields, where):
 def read_folder(folder):
     """One FERPlus folder (PNGs and label.csv, FER2013's labels when fer2013_label.csv is there) -> VotedFaces."""
     label_path = os.path.join(folder, LABEL_FILE)
-    known = _read_fer2013_labels(os.path.join(folder, FER2013_LABEL_FILE))
+    known = read_fer2013_labels(os.path.join(folder, FER2013_LABEL_FILE))
     names, faces, votes = [], [], []
     with open(label_path, newline="") as handle:
         rows = list(csv.reader(handle))
@@ -187,7 +187,7 @@ def _parse_box(text, where):
     return tuple(int(value) for value in match.groups())
 
 
-def _read_fer2013_labels(path):
+def read_fer2013_labels(path):
     """``{image name: FER2013 label index}`` from fer2013_label.csv, or {} when the file is not there."""
     if not os.path.isfile(path):
         return {}
