@@ -19,6 +19,7 @@ import numpy as np
 from utils.files import write_json
 
 TASKS = ("emotion", "identity")
+LEGACY_PREPROCESSING_KEY = "function"   # preprocessing.function, in cards written by earlier versions
 
 
 class CardError(ValueError):
@@ -204,7 +205,13 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, mapping):
-        """The card a JSON object describes; CardError naming the first key that is wrong."""
+        """The card a JSON object describes; CardError naming the first key that is wrong. Cards written by
+        earlier versions named the preprocessing function (read by nothing): that key alone is passed over, so
+        a model trained then still loads, and it is not written again."""
+        preprocessing = mapping.get("preprocessing") if isinstance(mapping, dict) else None
+        if isinstance(preprocessing, dict) and LEGACY_PREPROCESSING_KEY in preprocessing:
+            mapping = {**mapping, "preprocessing": {key: value for key, value in preprocessing.items()
+                                                    if key != LEGACY_PREPROCESSING_KEY}}
         return _build(cls, mapping, "")
 
     def to_dict(self):
