@@ -219,9 +219,6 @@ def calibrate(predictor, model_path, args, test_logits, test_labels, split_cache
 def record_crowd(predictor, model_path, result, data):
     """The crowd figures into the model's card, atomically (the Models page shows them)."""
     from utils.model.card import CrowdMetrics, card_path, write_card
-    from utils.train.datasets import DatasetError
-    if result["crowd"] is None:
-        raise DatasetError(f"{data} has no votes to judge the model by: --record-crowd needs FER+")
     card = dataclasses.replace(predictor.card, crowd=CrowdMetrics.measured(data, result["crowd"]))
     write_card(card_path(model_path), card)
     predictor.card = card
@@ -244,6 +241,9 @@ def evaluate_model(model_path, args, split_cache):
         reported_on = f"{source} (validation split)"
     else:
         split, reported_on = load_split(args.data, predictor.card, args.usage, split_cache), args.data
+    if args.record_crowd and split.votes is None:   # said before any model is read through
+        from utils.train.datasets import DatasetError
+        raise DatasetError(f"{reported_on} has no votes to judge the model by: --record-crowd needs FER+")
     classes = predictor.classes
     logits = batched_logits(predictor, split.images, args.batch_size, f"predicting {name}")
     if args.calibrate:

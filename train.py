@@ -212,6 +212,8 @@ def main(argv=None):
                                         lfw_min_faces=args.lfw_min_faces, pixels=args.pixels)
     except datasets.DatasetError as error:
         fail(str(error))
+    if args.pixels != PIXELS and dataset.train.votes is None:
+        fail(f"--pixels {args.pixels} is for FER+'s raw faces (a data set with votes); {args.data} has none")
     print(f"classes: {', '.join(dataset.classes)}; train {len(dataset.train)}, validation {len(dataset.val)}, "
           f"test {len(dataset.test) if dataset.test else 0}; skipped {dataset.train.skipped} "
           + ("(the crowd's majority: unknown or not a face)" if dataset.train.votes is not None else "unreadable")

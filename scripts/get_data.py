@@ -199,12 +199,29 @@ def write_ferplus(usages, target):
                 with open(os.path.join(folder, ferplus.FER2013_LABEL_FILE), "w", newline="") as handle:
                     csv.writer(handle).writerows([name, FER2013_CLASSES[label]]
                                                  for name, label, keep in zip(voted.names, voted.fer2013, known) if keep)
-        if os.path.exists(target):
-            shutil.rmtree(target)
-        os.replace(partial, target)
+        replace_folder(partial, target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return sum(len(voted) for voted in usages.values())
+
+
+def replace_folder(new, target):
+    """``new`` becomes ``target``; an old ``target`` is moved aside first and deleted only once the new one is in
+    place: a failed move puts the old one back, and a stop between the two moves leaves it whole beside
+    ``target`` (named ``.old-...``)."""
+    old = None
+    if os.path.exists(target):
+        old = tempfile.mkdtemp(prefix=f".old-{os.path.basename(target)}-", dir=os.path.dirname(os.path.abspath(target)))
+        os.rmdir(old)
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except OSError:
+        if old:
+            os.replace(old, target)
+        raise
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def get_people(source, target):

@@ -72,3 +72,24 @@ def test_without_a_source_it_says_where_to_get_fer2013_and_fails(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "get_data.py"), "--into", str(tmp_path),
                              "--fer2013", str(tmp_path / "fer2013.csv")], capture_output=True, text=True)
     assert result.returncode == 0 and os.path.isdir(tmp_path / "dataset" / "fer2013" / "test" / "neutral")
+
+
+def test_a_folder_is_replaced_whole_and_a_failed_move_puts_the_old_one_back(tmp_path, monkeypatch):
+    target, new = tmp_path / "ferplus", tmp_path / ".ferplus-new"
+    target.mkdir(), new.mkdir()
+    (target / "old.txt").write_text("old")
+    (new / "new.txt").write_text("new")
+    real_replace = os.replace
+
+    def failing_second_move(source, destination):
+        if os.path.basename(source) == new.name:
+            raise OSError("disk full")
+        real_replace(source, destination)
+
+    monkeypatch.setattr(get_data.os, "replace", failing_second_move)
+    with pytest.raises(OSError, match="disk full"):
+        get_data.replace_folder(str(new), str(target))
+    assert sorted(os.listdir(target)) == ["old.txt"] and sorted(os.listdir(tmp_path)) == [".ferplus-new", "ferplus"]
+    monkeypatch.setattr(get_data.os, "replace", real_replace)
+    get_data.replace_folder(str(new), str(target))
+    assert sorted(os.listdir(target)) == ["new.txt"] and sorted(os.listdir(tmp_path)) == ["ferplus"]
