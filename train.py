@@ -298,8 +298,8 @@ def main(argv=None):
     if args.average_weights:
         shipped, card = fit.average_or_best(run, shipped, card, dataset)
     served = Predictor(shipped, card)
-    card = dataclasses.replace(card, metrics=record.held_out_metrics(served, dataset, history),
-                               crowd=record.crowd_record(served, dataset.test, dataset.source))
+    held_out, crowd = record.held_out_record(served, dataset, history)
+    card = dataclasses.replace(card, metrics=held_out, crowd=crowd)
     store.save_model(shipped, args.out, card)
     status.saved(args.out, card)
     fit.save_curves(history, run)

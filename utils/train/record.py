@@ -28,47 +28,40 @@ def selection(dataset):
     return ("val_accuracy", dataset.val) if len(dataset.val) else ("accuracy", dataset.train)
 
 
-def correct(predictor, split, batch_size=256):
-    """Which faces of ``split`` the shipped predict path gets right (test-time flip included)."""
-    probabilities = np.concatenate([predictor.probabilities(split.images[start:start + batch_size])
-                                    for start in range(0, len(split), batch_size)])
-    return np.argmax(probabilities, axis=1) == split.labels
+def served_probabilities(predictor, split, batch_size=256):
+    """The shipped predict path's probabilities (test-time flip included) for every face of ``split``."""
+    return np.concatenate([predictor.probabilities(split.images[start:start + batch_size])
+                           for start in range(0, len(split), batch_size)])
 
 
 def accuracy(predictor, split):
-    return round(float(np.mean(correct(predictor, split))), 4)
+    return round(float(np.mean(served_probabilities(predictor, split).argmax(1) == split.labels)), 4)
 
 
-def held_out_metrics(predictor, dataset, history):
-    """Validation accuracy (training accuracy without a validation split), and test accuracy overall and
-    per class when there are test images.
+def held_out_record(predictor, dataset, history):
+    """``(Metrics, CrowdMetrics or None)``: validation accuracy (training accuracy without a validation split),
+    test accuracy overall and per class when there are test images, and the crowd's judgement of them when
+    they have votes (:func:`utils.train.metrics.crowd_metrics`); the test faces are read once for both.
 
-    Measured through :class:`utils.model.predict.Predictor`, so the card reports what users get; the card's
-    :class:`utils.model.card.Metrics`.
+    Measured through :class:`utils.model.predict.Predictor`, so the card reports what users get.
     """
     monitor, split = selection(dataset)
     metrics = {"val_accuracy" if monitor == "val_accuracy" else "train_accuracy": accuracy(predictor, split)}
     if history.get(monitor):
         metrics["best_epoch"] = int(np.argmax(history[monitor])) + 1
-    if dataset.test is not None and len(dataset.test):
-        right = correct(predictor, dataset.test)
+    test, crowd = dataset.test, None
+    if test is not None and len(test):
+        probabilities = served_probabilities(predictor, test)
+        right = probabilities.argmax(1) == test.labels
         metrics["test_accuracy"] = round(float(np.mean(right)), 4)
         metrics["test_per_class"] = {
-            name: round(float(np.mean(right[dataset.test.labels == i])), 4)
-            for i, name in enumerate(dataset.classes) if np.any(dataset.test.labels == i)}
-        metrics["test_images"] = len(dataset.test)
-    return Metrics(**metrics)
-
-
-def crowd_record(predictor, split, data, batch_size=256):
-    """What the card says of the model against a crowd's votes on ``split`` (:func:`utils.train.metrics.crowd_metrics`),
-    or None when ``split`` has no votes."""
-    if split is None or split.votes is None:
-        return None
-    probabilities = np.concatenate([predictor.probabilities(split.images[start:start + batch_size])
-                                    for start in range(0, len(split), batch_size)])
-    return CrowdMetrics.measured(data, scores.crowd_metrics(probabilities, split.votes, split.labels,
-                                                            predictor.classes, split.fer2013))
+            name: round(float(np.mean(right[test.labels == i])), 4)
+            for i, name in enumerate(dataset.classes) if np.any(test.labels == i)}
+        metrics["test_images"] = len(test)
+        if test.votes is not None:
+            crowd = CrowdMetrics.measured(dataset.source, scores.crowd_metrics(
+                probabilities, test.votes, test.labels, predictor.classes, test.fer2013))
+    return Metrics(**metrics), crowd
 
 
 def labels_record(settings, dataset):
@@ -102,7 +95,7 @@ def held_out_note(settings, dataset):
 
 
 def model_card(name, settings, dataset, model, history, precision, command, start=None, teacher=None):
-    """The model card of a finished run, without its metrics (:func:`held_out_metrics` measures them).
+    """The model card of a finished run, without its metrics (:func:`held_out_record` measures them).
 
     ``command`` is how the run was started; ``start`` and ``teacher`` what :func:`copy_weights` and
     :func:`load_teacher` record (``teacher`` with its weight and temperature). Each key: docs/model_card.md.
