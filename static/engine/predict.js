@@ -7,15 +7,10 @@ import * as faces from "./faces.js";
 import { Model } from "./litert.js";
 import { faceJson, roundTo } from "./detection.js";
 import { isUncertain } from "../shared/uncertain.js";
+import { softmax } from "./softmax.js";
 
 /* Calibrated probabilities from logits: a softmax of logits / temperature + offsets (softmax). */
-export function softmax(logits, temperature = 1, offsets = null) {
-  const scaled = Array.from(logits, (v, k) => v / temperature + (offsets ? offsets[k] : 0));
-  const top = Math.max(...scaled);
-  const exp = scaled.map((v) => Math.exp(v - top));
-  const total = exp.reduce((a, b) => a + b, 0);
-  return exp.map((v) => v / total);
-}
+export { softmax };
 
 /* The card's calibration: its temperature (1 without one) and its per-class logit offsets in the
    card's class order (a class they leave out gets 0), or null without any (calibration). */
@@ -84,18 +79,9 @@ export class Predictor {
     return { features: first(outputs[this.outputs.features]), logits: first(outputs[this.outputs.logits]) };
   }
 
-  /* Logits for one preprocessed face (logits). */
-  async logits(input) {
-    return (await this.featuresAndLogits(input)).logits;
-  }
-
   /* The probabilities served for a face's features and logits: the read-out's, or the card's calibration (served). */
   served({ features, logits }) {
     return this.readout ? this.readout.probabilities(features) : softmax(logits, this.temperature, this.offsets);
-  }
-
-  async probabilities(input) {
-    return this.served(await this.featuresAndLogits(input));
   }
 
   /* Every face found as a prediction dict, with the input it was predicted from (choose_found); no

@@ -4,8 +4,15 @@
    settings handed over in the engine constants (readout). Python is the reference; a test in Chromium
    holds the two together. Everything here stays on this device. */
 
+import { softmax } from "./softmax.js";
+
 export const FORMAT = "emodetect-readout";
 export const VERSION = 1;
+
+/* Where this browser keeps a student's read-out of the model of ``card`` (Live writes it, Explore reads it). */
+export function storageKey(card) {
+  return `readout:${card.weights_sha256}`;
+}
 
 function dot(a, b) {
   let sum = 0;
@@ -13,14 +20,6 @@ function dot(a, b) {
   return sum;
 }
 
-/* softmax of one row of logits, in float64. */
-export function softmax(logits) {
-  let top = -Infinity;
-  for (const v of logits) if (v > top) top = v;
-  const exp = Array.from(logits, (v) => Math.exp(v - top));
-  const total = exp.reduce((a, b) => a + b, 0);
-  return exp.map((v) => v / total);
-}
 
 /* ``[value, gradient]`` of the fit's objective at ``theta`` (the weights row by row, then the bias): the mean
    cross-entropy of the frames plus strength / 2 times the squared distance from the model's own (objective). */

@@ -20,7 +20,7 @@
     state.classList.toggle("error", isError);
   }
 
-  function storageKey() { return `readout:${engine.predictor.card.weights_sha256}`; }
+  function storageKey() { return modules.storageKey(engine.predictor.card); }
 
   /* The engine and the read-out's modules, loaded once; the expressions offered are the model's own classes. */
   async function ready() {

@@ -30,9 +30,12 @@
     if (params.has("gallery")) {
       const index = Number(params.get("gallery"));
       search = { detail: "whole" };
-      photo = await (await fetch(`/gallery/image/${index}`)).blob();
+      const image = await fetch(`/gallery/image/${index}`);
+      if (!image.ok) await EMO.answer(image);   /* rejects with the server's one line */
+      photo = await image.blob();
       source.textContent = "Exploring a test face from the Gallery.";
-      showCrowd(await (await fetch(`/gallery/votes/${index}`)).json());
+      /* What people said is a panel beside the network's bars: without it, Explore goes on. */
+      showCrowd(await EMO.answer(await fetch(`/gallery/votes/${index}`)).catch(() => null));
     } else {
       photo = await EMO.rememberedPhoto();
       source.textContent = photo ? "Exploring your last photo from the Analyse page." :
@@ -44,7 +47,7 @@
 
   /* What the people who labelled a Gallery face said (FER+: ten votes), beside the network's bars. */
   function showCrowd(said) {
-    if (!said.votes) return;
+    if (!said || !said.votes) return;
     document.getElementById("crowd").hidden = false;
     document.getElementById("crowd-count").textContent = Object.values(said.votes).reduce((a, b) => a + b, 0);
     /* most votes first, not the card's order: uncoloured, as the Gallery draws them */

@@ -14,9 +14,7 @@
   async function load() {
     if (!card) {
       const engineUrl = new URL(document.body.dataset.engine, location.href);
-      const response = await fetch(new URL(`models/${EMO.model()}.json`, engineUrl));
-      if (!response.ok) throw new Error(`the model's exported card could not be loaded (the server answered ${response.status})`);
-      card = await response.json();
+      card = await EMO.answer(await fetch(new URL(`models/${EMO.model()}.json`, engineUrl)));
       modules = await import(new URL("engine/readout.js", new URL(document.body.dataset.static, location.href)).href);
     }
     return card;
@@ -93,7 +91,7 @@
   });
 
   load().then(() => {
-    const kept = localStorage.getItem(`readout:${card.weights_sha256}`);
+    const kept = localStorage.getItem(modules.storageKey(card));
     if (kept) show(modules.Readout.fromJSON(JSON.parse(kept), card), "kept");
   }).catch((err) => fail(`The model's last layer cannot be shown: ${err.message}`));
 })();
