@@ -188,8 +188,9 @@
   exportButton.addEventListener("click", download);
   importInput.addEventListener("change", () => { if (importInput.files[0]) importFile(importInput.files[0]); importInput.value = ""; });
 
-  /* The expressions to offer, and a read-out this browser kept from before, once the engine is there. */
-  ready().then(() => {
+  /* The expressions to offer, and a read-out this browser kept from before, once the engine is there: the
+     engine Live loads too (once per page), not loaded for this alone when the student chose the server. */
+  function restore() {
     offerExpressions(engine.predictor.classes);
     const kept = localStorage.getItem(storageKey());
     if (!kept) return;
@@ -201,8 +202,12 @@
     }
     keep.checked = true;
     use(mine);
-  }).catch((err) => {
-    calibrateButton.disabled = true;
-    say(`Calibration needs this device's engine, which could not load: ${err.message}`);
-  });
+  }
+
+  if (EMO.engineChoice() !== "server") {
+    ready().then(restore).catch((err) => {
+      calibrateButton.disabled = true;
+      say(`Calibration needs this device's engine, which could not load: ${err.message}`);
+    });
+  }
 })();
