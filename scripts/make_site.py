@@ -120,11 +120,10 @@ def main(argv=None):
         print(f"make_site.py: no model with its card at {args.model}", file=sys.stderr)
         return 2
     try:
-        check_out(args.out, args.replace)
+        files = build_site(args.out, model, args.browser_dir, args.replace)
     except FolderTaken as error:
         print(f"make_site.py: {error}", file=sys.stderr)
         return 2
-    files = build_site(args.out, model, args.browser_dir, args.replace)
     size = sum(os.path.getsize(os.path.join(args.out, name)) for name in files) / 1e6
     print(f"{len(files)} files ({size:.0f} MB) in {args.out}/: serve it with any static web server, "
           f"e.g. python -m http.server -d {args.out} 8000, then open http://localhost:8000/")
