@@ -117,6 +117,26 @@ def test_the_prompt_reads_as_pythons(engine_page, phase, seconds_left):
     assert ours == python.text()
 
 
+@pytest.mark.parametrize("classes, chosen", [
+    (["angry", "happy", "neutral", "sad"], ["sad", "happy"]),          # neutral first, then the card's order
+    (["angry", "happy", "neutral", "sad"], ["neutral"]),               # too few
+    (["angry", "happy", "sad"], ["happy", "sad"]),                     # a model without neutral
+    (["angry", "happy", "sad"], ["happy"]),
+    (["angry", "happy", "neutral"], ["contempt", "joy"]),              # names the model does not have
+])
+def test_the_expressions_shown_are_pythons(engine_page, classes, chosen):
+    from utils.live.calibration import NEUTRAL, expressions_to_show
+    try:
+        python = expressions_to_show(classes, chosen)
+    except ValueError as error:
+        python = f"error: {error}"
+    ours = engine_page.evaluate(f"""async ([classes, chosen, neutral]) => {{
+        const C = {module(engine_page, 'calibration.js')};
+        try {{ return C.expressionsToShow(classes, chosen, neutral); }} catch (err) {{ return `error: ${{err.message}}`; }}
+    }}""", [classes, chosen, NEUTRAL])
+    assert ours == python
+
+
 def requests_of(page):
     """Every request the page makes from now on: ``(method, url, body)``."""
     seen = []
