@@ -31,7 +31,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 from bench.bench_web import one_face_jpeg  # noqa: E402
-from conftest import ASTRONAUT_FACE_BOX, CHROMIUM, class_photo, open_page, served  # noqa: E402 (the tests' own)
+from conftest import ASTRONAUT_FACE_BOX, chromium_or_exit, class_photo, open_page, served  # noqa: E402 (the tests' own)
 from test_browser import write_y4m  # noqa: E402 (the browser tests' fake camera)
 from utils import defaults  # noqa: E402
 
@@ -82,9 +82,7 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=60, help="how long Live runs (default %(default)s)")
     parser.add_argument("--photo-repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    if not os.path.exists(CHROMIUM):
-        print(f"bench_browser.py: {CHROMIUM} is missing (apt install chromium)", file=sys.stderr)
-        return 2
+    chromium_or_exit("bench_browser.py")
     from playwright.sync_api import sync_playwright
 
     from app import create_app

@@ -26,7 +26,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from moving_face_frames import frame as moved_frame  # noqa: E402
-from conftest import CHROMIUM, open_page, served  # noqa: E402
+from conftest import chromium_or_exit, open_page, served  # noqa: E402
 from utils import defaults  # noqa: E402
 from utils.live import calibration  # noqa: E402
 
@@ -80,9 +80,7 @@ def main(argv=None):
     parser.add_argument("--fps", type=float, default=25.0, help="frames analysed a second on the Live page")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    if not os.path.exists(CHROMIUM):
-        print(f"bench_readout.py: {CHROMIUM} is missing (apt install chromium)", file=sys.stderr)
-        return 2
+    chromium_or_exit("bench_readout.py")
     from playwright.sync_api import sync_playwright
 
     from app import create_app

@@ -286,6 +286,13 @@ def class_photo(faces, face_width, size, columns=6, rows=5, seed=1, spread=True)
 CHROMIUM = "/usr/bin/chromium"
 
 
+def chromium_or_exit(script):
+    """For a benchmark run by hand: without Debian's Chromium, one line naming it and status 2."""
+    if not os.path.exists(CHROMIUM):
+        print(f"{script}: {CHROMIUM} is missing (apt install chromium)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def in_ci():
     """Whether the tests run in continuous integration: the ``CI`` environment variable set (.ci/run sets it)."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
